@@ -1,0 +1,3 @@
+from hokusai_ci.cli import main
+
+main()

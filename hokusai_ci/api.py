@@ -1,0 +1,74 @@
+"""The Python API: the same use cases as the CLI, returning result objects."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hokusai_ci import app
+from hokusai_ci.results import RegistrationResult, TokenView
+from hokusai_ci.settings import Settings, load_settings
+
+
+class ModelRegistry:
+    """Register models and read registrations.
+
+    Configuration follows the CLI: keyword arguments win over environment variables, which win
+    over the `db_config` file and the embedded defaults. Failures raise
+    `hokusai_ci.errors.HokusaiError` (`.category`, `.exit_code`, `.details["result"]`).
+    """
+
+    def __init__(
+        self,
+        *,
+        mlflow_uri: str | None = None,
+        db_config: str | os.PathLike[str] | None = None,
+        webhook_url: str | None = None,
+        home: str | os.PathLike[str] | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or load_settings(
+            {
+                "mlflow_uri": mlflow_uri,
+                "db_config": None if db_config is None else os.fspath(db_config),
+                "webhook_url": webhook_url,
+                "home": None if home is None else os.fspath(home),
+            }
+        )
+
+    def register_model(
+        self,
+        token_id: str,
+        model_path: str | os.PathLike[str],
+        metric_name: str,
+        metric_value: float | None = None,
+        baseline_value: float | None = None,
+        *,
+        metrics_file: str | os.PathLike[str] | None = None,
+        metric_key: str | None = None,
+        direction: str | None = None,
+        model_name: str | None = None,
+        dry_run: bool = False,
+    ) -> RegistrationResult:
+        return app.register(
+            self.settings,
+            token_id=token_id,
+            model_path=model_path,
+            metric=metric_name,
+            baseline=baseline_value,
+            metric_value=metric_value,
+            metrics_file=None if metrics_file is None else os.fspath(metrics_file),
+            metric_key=metric_key,
+            direction=direction,
+            model_name=model_name,
+            dry_run=dry_run,
+        )
+
+    def status(self, token_id: str) -> TokenView:
+        return app.status(self.settings, token_id)
+
+    def list_models(self, status: str | None = None) -> list[TokenView]:
+        return app.list_tokens(self.settings, status)
+
+    def create_token(self, token_id: str, metadata: dict[str, Any] | None = None) -> TokenView:
+        return app.create_token(self.settings, token_id, metadata)

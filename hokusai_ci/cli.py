@@ -1,0 +1,266 @@
+"""The `hokusai` command line (Fire). Every value reaches the code exactly as typed: Fire's
+literal parsing is switched off, so a token id like 007, 1e5, True or 2024-01-01 stays text."""
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar, cast
+
+import fire
+from fire import decorators
+
+from hokusai_ci.errors import Category, HokusaiError, invalid_input
+
+log = logging.getLogger("hokusai_ci")
+OUTPUTS = ("text", "json")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _identity(value: str) -> str:
+    return value
+
+
+# Fire would otherwise literal_eval every value ("007" -> 7, "True" -> True, "1e5" -> 100000.0).
+# Its metadata attribute is renamed private so `--help` does not list it as a command group.
+decorators.FIRE_METADATA = "_hokusai_fire_metadata"
+as_typed = cast(Callable[[F], F], decorators.SetParseFn(_identity))
+
+
+def _run(output: Any, config: dict[str, Any], action: Callable[[Any, str], str | None]) -> NoReturn:
+    """Load settings, run `action(settings, output)`, print, exit with the documented code."""
+    from hokusai_ci import presenters
+    from hokusai_ci.results import RegistrationResult
+
+    fmt = str(output).strip().lower() if output is not None else "text"
+    try:
+        if fmt not in OUTPUTS:
+            fmt = "text"
+            raise invalid_input("output", output, "use text or json")
+        from hokusai_ci.app import configure_logging
+        from hokusai_ci.settings import load_settings
+
+        settings = load_settings(config)
+        configure_logging(settings.log_level)
+        printed = action(settings, fmt)
+        if printed:
+            print(printed)
+        sys.exit(0)
+    except HokusaiError as err:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("details", exc_info=True)
+        result = err.details.get("result")
+        if isinstance(result, RegistrationResult):
+            from hokusai_ci.results import ErrorInfo
+
+            result.error = ErrorInfo.of(err)
+            if result.status != "registered":
+                result.status = "error"
+            if fmt == "json":
+                print(presenters.to_json(result))
+            else:
+                text = presenters.registration_text(result)
+                if text:
+                    print(text)
+        elif fmt == "json":
+            print(presenters.to_json({"status": "error", "error": _error_dict(err)}))
+        print(presenters.error_text(err.category.title, err.message), file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        log.debug("unexpected error", exc_info=True)
+        internal = HokusaiError(
+            Category.INTERNAL,
+            f"unexpected {exc.__class__.__name__}: {exc}; rerun with HOKUSAI_LOG_LEVEL=DEBUG for details",
+        )
+        if fmt == "json":
+            print(presenters.to_json({"status": "error", "error": _error_dict(internal)}))
+        print(presenters.error_text(internal.category.title, internal.message), file=sys.stderr)
+        sys.exit(1)
+
+
+def _error_dict(err: HokusaiError) -> dict[str, Any]:
+    from hokusai_ci.results import ErrorInfo
+    from hokusai_ci.settings import redact
+
+    info = ErrorInfo.of(err).model_dump()
+    info["message"] = redact(info["message"])
+    return info
+
+
+class Model:
+    """Register trained models against Hokusai tokens and inspect registrations."""
+
+    @as_typed
+    def register(
+        self,
+        token_id: str | None = None,
+        model_path: str | None = None,
+        metric: str | None = None,
+        baseline: str | None = None,
+        metric_value: str | None = None,
+        metrics_file: str | None = None,
+        metric_key: str | None = None,
+        direction: str | None = None,
+        model_name: str | None = None,
+        mlflow_uri: str | None = None,
+        db_config: str | None = None,
+        webhook_url: str | None = None,
+        dry_run: str | bool = False,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """Register a trained model for a Draft token, if it meets the baseline.
+
+        Checks everything before writing: inputs, token status, the metric gate, MLflow
+        reachability. Then uploads the model, registers a version, marks the token registered
+        and emits token_ready_for_deploy and model_registered. Exit codes: see README.
+
+        Args:
+            token_id: Token id created on the Hokusai site, e.g. XRAY (required).
+            model_path: Model file or directory to upload, e.g. ./model.pkl (required).
+            metric: Metric name: accuracy, auroc/auc, f1, precision, recall, mse, rmse, mae, r2, reply_rate, conversion_rate, engagement_score, or a custom name with --direction (required).
+            baseline: Baseline the model must meet, e.g. 0.82 (required).
+            metric_value: The model's measured value, e.g. 0.85 (or use --metrics-file).
+            metrics_file: JSON or YAML file holding the measured value (instead of --metric-value).
+            metric_key: Dotted path of the value in --metrics-file, e.g. eval.auroc (default: the metric name).
+            direction: higher or lower: which way is better; required only for custom metrics.
+            model_name: Registered model name in MLflow (default: hokusai-<TOKEN-ID>).
+            mlflow_uri: MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else a local store under $HOKUSAI_HOME).
+            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
+            webhook_url: URL that receives the events as JSON POSTs (default: $HOKUSAI_WEBHOOK_URL).
+            dry_run: Run every check and write nothing.
+            output: text (for people) or json (one JSON object on stdout).
+            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
+        """
+        config = dict(mlflow_uri=mlflow_uri, db_config=db_config, webhook_url=webhook_url, log_level=log_level)
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import app, presenters
+
+            result = app.register(
+                settings,
+                token_id=token_id,
+                model_path=model_path,
+                metric=metric,
+                baseline=baseline,
+                metric_value=metric_value,
+                metrics_file=metrics_file,
+                metric_key=metric_key,
+                direction=direction,
+                model_name=model_name,
+                dry_run=dry_run,
+            )
+            return presenters.to_json(result) if fmt == "json" else presenters.registration_text(result)
+
+        _run(output, config, action)
+
+    @as_typed
+    def status(
+        self,
+        token_id: str | None = None,
+        db_config: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """Show a token: status, registered model, metric, and the delivery state of its events.
+
+        Args:
+            token_id: Token id to show, e.g. XRAY (required).
+            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
+            output: text (for people) or json (one JSON object on stdout).
+            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import app, presenters
+
+            if token_id in (None, ""):
+                raise invalid_input("token-id", token_id, "--token-id is required")
+            view = app.status(settings, token_id)
+            return presenters.to_json(view) if fmt == "json" else presenters.status_text(view)
+
+        _run(output, dict(db_config=db_config, log_level=log_level), action)
+
+    @as_typed
+    def list(
+        self,
+        status: str | None = None,
+        db_config: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """List registered tokens and their models (a table, or a JSON array).
+
+        Args:
+            status: Which tokens: registered (default), all, or a comma-separated list of draft, registering, registered, deployed, failed, archived.
+            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
+            output: text (a table) or json (a JSON array).
+            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import app, presenters
+
+            tokens = app.list_tokens(settings, status)
+            return presenters.to_json(tokens) if fmt == "json" else presenters.list_text(tokens)
+
+        _run(output, dict(db_config=db_config, log_level=log_level), action)
+
+
+class Token:
+    """Manage tokens in a database store (what the Hokusai site does; for local work and tests)."""
+
+    @as_typed
+    def create(
+        self,
+        token_id: str | None = None,
+        db_config: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """Create a Draft token in the configured database store.
+
+        Args:
+            token_id: New token id, e.g. XRAY (required).
+            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
+            output: text (for people) or json (one JSON object on stdout).
+            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import app, presenters
+
+            if token_id in (None, ""):
+                raise invalid_input("token-id", token_id, "--token-id is required")
+            view = app.create_token(settings, token_id)
+            if fmt == "json":
+                return presenters.to_json(view)
+            return f"Created token {view.token_id} (status {view.status}) in {settings.store_description()}"
+
+        _run(output, dict(db_config=db_config, log_level=log_level), action)
+
+
+class Cli:
+    """hokusai: register trained models with the Hokusai platform from any CI or a laptop."""
+
+    def __init__(self) -> None:
+        self.model = Model()
+        self.token = Token()
+
+    def version(self) -> str:
+        """Print the hokusai-ci version."""
+        from hokusai_ci import __version__
+
+        return __version__
+
+
+def main(argv: list[str] | None = None) -> None:
+    fire.Fire(Cli(), command=argv, name="hokusai")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Every failure the tool can report, with its exit code: the one table the CLI, the JSON
+output, the Python API and the GitHub Action all read."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class Category(Enum):
+    """Error categories; the value is (exit code, title shown to users)."""
+
+    INTERNAL = (1, "Internal Error")
+    INVALID_INPUT = (2, "Invalid Input")
+    TOKEN_NOT_FOUND = (3, "Token Not Found")
+    INVALID_TOKEN_STATUS = (4, "Invalid Token Status")
+    METRIC_VALIDATION_FAILED = (5, "Metric Validation Failed")
+    PERFORMANCE_BELOW_BASELINE = (6, "Performance Below Baseline")
+    DATABASE_CONNECTION_FAILED = (7, "Database Connection Failed")
+    MLFLOW_ERROR = (8, "MLflow Error")
+    EVENT_DELIVERY_FAILED = (9, "Event Delivery Failed")
+
+    @property
+    def exit_code(self) -> int:
+        return self.value[0]
+
+    @property
+    def title(self) -> str:
+        return self.value[1]
+
+    @property
+    def slug(self) -> str:
+        """snake_case name used in JSON output (`token_not_found`, ...)."""
+        return self.name.lower()
+
+
+class HokusaiError(Exception):
+    """A failure with a category, a one-line message and optional structured details.
+
+    Messages name the field, the value and the fix; they never contain a secret.
+    """
+
+    def __init__(self, category: Category, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.category = category
+        self.message = message
+        self.details = details
+
+    @property
+    def exit_code(self) -> int:
+        return self.category.exit_code
+
+    def __str__(self) -> str:
+        return f"{self.category.title}: {self.message}"
+
+
+def invalid_input(field: str, value: object, fix: str) -> HokusaiError:
+    """The standard shape of a bad-input error: field, value as typed, what to do."""
+    return HokusaiError(Category.INVALID_INPUT, f"{field}={value!r} is invalid: {fix}", field=field)

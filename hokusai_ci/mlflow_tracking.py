@@ -1,0 +1,194 @@
+"""MLflow adapter. Uploads model bytes as run artifacts and registers a version pointing at
+them; never unpickles or imports the model. Imported only by commands that write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.fingerprint import Fingerprint
+from hokusai_ci.progress import ProgressSink
+from hokusai_ci.settings import display_url
+from hokusai_ci.tracking import TAG_PREFIX, TrackedModel, UploadRequest
+
+log = logging.getLogger("hokusai_ci.mlflow")
+T = TypeVar("T")
+
+# A user's own value wins; these defaults keep a dead server from stalling a CI job for minutes
+# (MLflow's own default retries POSTs 7 times over ~4 minutes).
+_ENV_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "120",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+TOKEN_TAG = f"{TAG_PREFIX}token_id"
+SHA_TAG = f"{TAG_PREFIX}sha256"
+STATE_TAG = f"{TAG_PREFIX}state"
+CLAIM_TAG = f"{TAG_PREFIX}claim_id"
+
+
+class MlflowTracker:
+    def __init__(self, uri: str, experiment: str) -> None:
+        for key, value in _ENV_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        if uri.startswith("file:"):
+            # the embedded local store; MLflow keeps file stores behind an explicit opt-in
+            os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+        self.uri = uri
+        self.experiment = experiment
+        with self._mlflow_errors("connect to"):
+            from mlflow import MlflowClient
+
+            self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def describe(self) -> str:
+        return display_url(self.uri)
+
+    @contextmanager
+    def _mlflow_errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except HokusaiError:
+            raise
+        except Exception as exc:
+            raise self._error(action, exc) from None
+
+    def _error(self, action: str, exc: BaseException) -> HokusaiError:
+        reason = " ".join(str(exc).split())
+        code = getattr(exc, "error_code", None)
+        if len(reason) > 300:
+            reason = reason[:300] + "…"
+        hint = "check that the server is running, the URI is right and the credentials are valid"
+        if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
+            hint = "check the credentials (MLFLOW_TRACKING_TOKEN or username/password)"
+        return HokusaiError(
+            Category.MLFLOW_ERROR,
+            f"could not {action} MLflow at {self.describe()}: {code + ': ' if code else ''}{reason}; {hint}",
+            mlflow_uri=self.describe(),
+        )
+
+    def _call(self, action: str, fn: Callable[[], T]) -> T:
+        with self._mlflow_errors(action):
+            return fn()
+
+    # -- Tracker -------------------------------------------------------------------------
+    def check(self) -> None:
+        self._call("reach", lambda: self.client.search_experiments(max_results=1))
+
+    def find(self, token_id: str, sha256: str) -> TrackedModel | None:
+        versions = self._call("search", lambda: self.client.search_model_versions(f"tags.`{TOKEN_TAG}` = '{token_id}'"))
+        live = [v for v in versions if v.tags.get(SHA_TAG) == sha256 and v.tags.get(STATE_TAG) != "superseded"]
+        if not live:
+            return None
+        first = min(live, key=lambda v: int(v.version))
+        return self._tracked(first.name, str(first.version), str(first.run_id), reused=True)
+
+    def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel:
+        experiment_id = self._call("create the experiment in", self._experiment_id)
+        tags = {**request.tags, CLAIM_TAG: request.claim_id}
+        run = self._call(
+            "create a run in",
+            lambda: self.client.create_run(experiment_id, run_name=f"register-{request.token_id}", tags=tags),
+        )
+        run_id = run.info.run_id
+        try:
+            with self._mlflow_errors("upload the model to"):
+                self.client.log_param(run_id, "metric", request.metric_name)
+                self.client.log_param(run_id, "baseline", request.baseline)
+                self.client.log_param(run_id, "direction", request.direction)
+                self.client.log_metric(run_id, request.metric_name, request.metric_value)
+                for f in fp.files:
+                    local = fp.path / f.relpath if fp.is_dir else fp.path
+                    parent = os.path.dirname(f.relpath) if fp.is_dir else ""
+                    self.client.log_artifact(run_id, str(local), "model/" + parent if parent else "model")
+                    progress.advance(f.size)
+                progress.finish()
+            with self._mlflow_errors("register the model version in"):
+                self._ensure_registered_model(request.model_name)
+                version = self.client.create_model_version(
+                    request.model_name,
+                    source=f"{run.info.artifact_uri}/model",
+                    run_id=run_id,
+                    tags={**tags, STATE_TAG: "registered"},
+                    description=f"Registered by hokusai-ci for token {request.token_id}",
+                )
+                kept = self._drop_retried_duplicates(request.model_name, request.claim_id, int(version.version))
+                self.client.set_tag(run_id, STATE_TAG, "registered")
+                self.client.set_terminated(run_id, "FINISHED")
+        except HokusaiError:
+            self._best_effort(lambda: self.client.set_tag(run_id, STATE_TAG, "failed"))
+            self._best_effort(lambda: self.client.set_terminated(run_id, "FAILED"))
+            raise
+        return self._tracked(request.model_name, str(kept), run_id)
+
+    def discard(self, model: TrackedModel, reason: str) -> None:
+        log.warning("removing %s version %s: %s", model.model_name, model.model_version, reason)
+        self._best_effort(lambda: self.client.set_tag(model.run_id, STATE_TAG, "superseded"))
+        self._best_effort(
+            lambda: self.client.set_model_version_tag(model.model_name, model.model_version, STATE_TAG, "superseded")
+        )
+        self._best_effort(lambda: self.client.delete_model_version(model.model_name, model.model_version))
+
+    # -- helpers -------------------------------------------------------------------------
+    def _experiment_id(self) -> str:
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return str(found.experiment_id)
+        try:
+            return str(self.client.create_experiment(self.experiment))
+        except MlflowException as exc:  # another run created it first
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            again = self.client.get_experiment_by_name(self.experiment)
+            assert again is not None
+            return str(again.experiment_id)
+
+    def _ensure_registered_model(self, name: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name, tags={f"{TAG_PREFIX}managed": "true"})
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+
+    def _drop_retried_duplicates(self, name: str, claim_id: str, created: int) -> int:
+        """A retried POST can create a version twice; keep the lowest, delete the rest."""
+        versions = self.client.search_model_versions(f"name = '{name}' and tags.`{CLAIM_TAG}` = '{claim_id}'")
+        numbers = sorted({int(v.version) for v in versions} | {created})
+        for extra in numbers[1:]:
+            log.warning("deleting duplicate version %s of %s created by a retried request", extra, name)
+            self.client.delete_model_version(name, str(extra))
+        return numbers[0]
+
+    def _tracked(self, name: str, version: str, run_id: str, reused: bool = False) -> TrackedModel:
+        run_url = version_url = None
+        if self.uri.startswith(("http://", "https://")):
+            base = display_url(self.uri).rstrip("/")
+            run_url = f"{base}/#/runs/{run_id}"
+            version_url = f"{base}/#/models/{name}/versions/{version}"
+        return TrackedModel(
+            run_id=run_id,
+            model_name=name,
+            model_version=version,
+            model_uri=f"models:/{name}/{version}",
+            run_url=run_url,
+            version_url=version_url,
+            reused=reused,
+        )
+
+    @staticmethod
+    def _best_effort(fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except Exception as exc:
+            log.debug("cleanup step failed: %s", exc)

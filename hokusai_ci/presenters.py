@@ -1,0 +1,111 @@
+"""Renderings of results for people (text) and machines (JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from hokusai_ci.metrics import GateResult
+from hokusai_ci.results import EventInfo, RegistrationResult, TokenView
+from hokusai_ci.settings import redact
+
+
+def to_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> str:
+    if isinstance(value, BaseModel):
+        data: Any = value.model_dump(mode="json")
+    elif isinstance(value, dict):
+        data = value
+    else:
+        data = [v.model_dump(mode="json") for v in value]
+    return redact(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def gate_line(g: GateResult) -> str:
+    rel = "" if g.relative_delta is None else f" ({g.relative_delta:+.2%})"
+    verdict = "passed" if g.passed else "FAILED"
+    return (
+        f"{g.name} {g.value:g} vs baseline {g.baseline:g} ({g.direction.value} is better): "
+        f"delta {g.delta:+g}{rel}, {verdict}"
+    )
+
+
+def registration_text(r: RegistrationResult) -> str:
+    lines: list[str] = []
+    if r.status == "registered":
+        reuse = " (reused the version uploaded earlier for this content)" if r.reused_existing_version else ""
+        lines.append(f"Registered {r.model_name} version {r.model_version} for token {r.token_id}{reuse}")
+    elif r.status == "dry_run":
+        lines.append(f"Dry run for token {r.token_id}: {r.message}")
+    else:
+        return ""
+    if r.metric:
+        lines.append(f"  metric   {gate_line(r.metric)}")
+    if r.model_uri:
+        lines.append(f"  model    {r.model_uri}")
+    if r.model_sha256:
+        lines.append(f"  sha256   {r.model_sha256} ({r.model_bytes} bytes)")
+    if r.mlflow_run_id:
+        lines.append(f"  run      {r.mlflow_run_id}" + (f"  {r.run_url}" if r.run_url else ""))
+    if r.events:
+        lines.append(f"  events   {_events_inline(r.events)}")
+    return "\n".join(lines)
+
+
+def error_text(title: str, message: str) -> str:
+    return redact(f"error: {title}: {message}")
+
+
+def status_text(t: TokenView) -> str:
+    rows = [("token", t.token_id), ("status", t.status)]
+    if t.status == "registering" and t.lease_expires_at:
+        rows.append(("lease", f"held until {_when(t.lease_expires_at)}"))
+    if t.model_name:
+        rows.append(("model", f"{t.model_name} version {t.model_version}"))
+        rows.append(("model uri", t.model_uri or "-"))
+        rows.append(("run id", t.mlflow_run_id or "-"))
+        rows.append(("sha256", t.model_sha256 or "-"))
+    if t.metric:
+        rows.append(("metric", f"{t.metric} {t.metric_value:g} (baseline {t.baseline:g}, {t.direction} is better)"))
+    rows.append(("created", _when(t.created_at)))
+    if t.registered_at:
+        rows.append(("registered", _when(t.registered_at)))
+    for e in t.events or []:
+        detail = f"{e.delivery_status}, {e.attempts} attempt(s)"
+        if e.last_error:
+            detail += f", last error: {e.last_error}"
+        rows.append(("event", f"{e.event_type} {e.event_id}: {detail}"))
+    width = max(len(k) for k, _ in rows)
+    return redact("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows))
+
+
+def list_text(tokens: Sequence[TokenView]) -> str:
+    if not tokens:
+        return "no tokens match"
+    header = ("TOKEN", "STATUS", "MODEL", "VERSION", "METRIC", "VALUE", "BASELINE", "REGISTERED")
+    rows = [header] + [
+        (
+            t.token_id,
+            t.status,
+            t.model_name or "-",
+            t.model_version or "-",
+            t.metric or "-",
+            "-" if t.metric_value is None else f"{t.metric_value:g}",
+            "-" if t.baseline is None else f"{t.baseline:g}",
+            _when(t.registered_at) if t.registered_at else "-",
+        )
+        for t in tokens
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows)
+
+
+def _events_inline(events: Sequence[EventInfo]) -> str:
+    return ", ".join(f"{e.event_type}: {e.delivery_status}" for e in events)
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,91 @@
+"""Progress for long phases (hashing, uploading multi-gigabyte models).
+
+On a terminal: one self-overwriting line. In CI logs: a line at most every 10% or 30 seconds,
+so a 20 GB upload shows it is alive without flooding the log.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Protocol, TextIO
+
+QUIET_BELOW = 16 * 1024 * 1024  # small models finish before progress would help
+
+
+class ProgressSink(Protocol):
+    def advance(self, nbytes: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    def advance(self, nbytes: int) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class Progress:
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] | None = None,
+        interval: float = 30.0,
+    ) -> None:
+        self.label = label
+        self.total = max(total, 1)
+        self.stream = stream if stream is not None else sys.stderr
+        self.clock = clock or time.monotonic
+        self.done = 0
+        self.started = self.clock()
+        self.interval = interval
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled = total >= QUIET_BELOW
+        self._last_line = self.started
+        self._last_decile = 0
+        self._last_draw = 0.0
+
+    def advance(self, nbytes: int) -> None:
+        self.done += nbytes
+        if not self.enabled:
+            return
+        now = self.clock()
+        if self.tty:
+            if now - self._last_draw >= 0.1:
+                self._last_draw = now
+                self.stream.write("\r" + self._text(now))
+                self.stream.flush()
+            return
+        decile = int(10 * self.done / self.total)
+        if decile > self._last_decile or now - self._last_line >= self.interval:
+            self._last_decile, self._last_line = decile, now
+            self.stream.write(self._text(now) + "\n")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if not self.enabled:
+            return
+        end = "\n"
+        self.stream.write(("\r" if self.tty else "") + self._text(self.clock()) + " done" + end)
+        self.stream.flush()
+
+    def _text(self, now: float) -> str:
+        pct = min(100, int(100 * self.done / self.total))
+        elapsed = max(now - self.started, 1e-9)
+        rate = human_bytes(self.done / elapsed)
+        return (
+            f"{self.label}: {pct:3d}% {human_bytes(self.done)} / {human_bytes(self.total)} ({rate}/s, {elapsed:.0f}s)"
+        )

@@ -1,0 +1,110 @@
+"""Result objects: what every presenter (text, JSON, GitHub outputs) renders.
+
+Field names are a contract read by the Action and other CI systems; keep them stable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from hokusai_ci.errors import HokusaiError
+from hokusai_ci.metrics import GateResult
+from hokusai_ci.store import EventRecord, TokenRecord
+
+
+class ErrorInfo(BaseModel):
+    category: str
+    title: str
+    message: str
+    exit_code: int
+
+    @classmethod
+    def of(cls, err: HokusaiError) -> ErrorInfo:
+        return cls(category=err.category.slug, title=err.category.title, message=err.message, exit_code=err.exit_code)
+
+
+class EventInfo(BaseModel):
+    event_id: str
+    event_type: str
+    delivery_status: str
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+    @classmethod
+    def of(cls, event: EventRecord) -> EventInfo:
+        return cls(
+            event_id=event.event_id,
+            event_type=event.event_type,
+            delivery_status=event.delivery_status.value,
+            attempts=event.attempts,
+            last_error=event.last_error,
+            delivered_at=event.delivered_at,
+        )
+
+
+class RegistrationResult(BaseModel):
+    status: Literal["registered", "dry_run", "error"] = "error"
+    token_id: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    model_uri: str | None = None
+    mlflow_run_id: str | None = None
+    model_sha256: str | None = None
+    model_bytes: int | None = None
+    metric: GateResult | None = None
+    events: list[EventInfo] = []
+    run_url: str | None = None
+    version_url: str | None = None
+    reused_existing_version: bool = False
+    token_store: str | None = None
+    mlflow_uri: str | None = None
+    message: str | None = None
+    error: ErrorInfo | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None else self.error.exit_code
+
+
+class TokenView(BaseModel):
+    """A token as `status` and `list` show it."""
+
+    token_id: str
+    status: str
+    model_name: str | None = None
+    model_version: str | None = None
+    model_uri: str | None = None
+    mlflow_run_id: str | None = None
+    model_sha256: str | None = None
+    metric: str | None = None
+    metric_value: float | None = None
+    baseline: float | None = None
+    direction: str | None = None
+    created_at: datetime
+    registered_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    events: list[EventInfo] | None = None
+
+    @classmethod
+    def of(cls, token: TokenRecord, events: list[EventRecord] | None = None) -> TokenView:
+        return cls(
+            token_id=token.token_id,
+            status=token.status.value,
+            model_name=token.model_name,
+            model_version=token.model_version,
+            model_uri=token.model_uri,
+            mlflow_run_id=token.mlflow_run_id,
+            model_sha256=token.model_sha256,
+            metric=token.metric_name,
+            metric_value=token.metric_value,
+            baseline=token.baseline,
+            direction=token.direction,
+            created_at=token.created_at,
+            registered_at=token.registered_at,
+            lease_expires_at=token.lease_expires_at,
+            events=None if events is None else [EventInfo.of(e) for e in events],
+        )

@@ -1,0 +1,368 @@
+"""Token store and event outbox on SQL: SQLite (embedded default) or PostgreSQL.
+
+One SQL dialect subset serves both: `?` placeholders (rewritten for psycopg), TEXT timestamps
+in fixed-width ISO 8601 UTC (so they compare correctly as text), JSON kept as TEXT.
+The schema is versioned and migrated on open, under a lock, so concurrent first runs agree.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.settings import Settings
+from hokusai_ci.store import (
+    DeliveryStatus,
+    EventRecord,
+    Registration,
+    TokenRecord,
+    TokenStatus,
+    utcnow,
+)
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            """CREATE TABLE tokens (
+                token_id TEXT PRIMARY KEY,
+                status TEXT NOT NULL,
+                lease_owner TEXT,
+                lease_expires_at TEXT,
+                model_name TEXT,
+                model_version TEXT,
+                model_uri TEXT,
+                mlflow_run_id TEXT,
+                model_sha256 TEXT,
+                metric_name TEXT,
+                metric_value DOUBLE PRECISION,
+                baseline DOUBLE PRECISION,
+                direction TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                registered_at TEXT,
+                metadata TEXT NOT NULL DEFAULT '{}'
+            )""",
+            """CREATE TABLE events (
+                event_id TEXT PRIMARY KEY,
+                event_type TEXT NOT NULL,
+                token_id TEXT NOT NULL REFERENCES tokens (token_id),
+                payload TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                destination TEXT,
+                delivery_status TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT,
+                delivered_at TEXT
+            )""",
+            "CREATE INDEX events_by_status ON events (delivery_status, created_at)",
+            "CREATE INDEX events_by_token ON events (token_id, created_at)",
+        ],
+    ),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+_ADVISORY_LOCK = 0x486F6B75  # "Hoku": serialises migrations on PostgreSQL
+_TOKEN_COLUMNS = (
+    "token_id, status, lease_owner, lease_expires_at, model_name, model_version, model_uri, "
+    "mlflow_run_id, model_sha256, metric_name, metric_value, baseline, direction, created_at, "
+    "updated_at, registered_at, metadata"
+)
+_EVENT_COLUMNS = (
+    "event_id, event_type, token_id, payload, created_at, destination, delivery_status, "
+    "attempts, last_error, delivered_at"
+)
+
+
+def ts(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="microseconds")
+
+
+def _dt(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class SqlTokenStore:
+    """`TokenStore` over a DB-API connection (sqlite3 or psycopg 3)."""
+
+    def __init__(self, dialect: str, target: str, description: str, secret: str | None = None) -> None:
+        self.dialect = dialect
+        self._description = description
+        self._secret = secret
+        self._conn: Any = self._connect(target)
+        self._migrate()
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings, *, read_only: bool = False) -> SqlTokenStore:
+        """Open the configured store. A read-only open of an embedded store that does not
+        exist yet sees an empty store and creates nothing."""
+        db = settings.database
+        if db is None or db.dialect == "sqlite":
+            path = settings.sqlite_path if db is None else Path(_sqlite_path(db.dsn()))
+            if read_only and not path.exists():
+                return cls("sqlite", ":memory:", f"sqlite:{path}")
+            return cls("sqlite", str(path), f"sqlite:{path}")
+        password = db.password.get_secret_value() if db.password else None
+        return cls("postgresql", db.dsn(), db.describe(), secret=password)
+
+    def _connect(self, target: str) -> Any:
+        try:
+            if self.dialect == "sqlite":
+                if target != ":memory:":
+                    Path(target).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA busy_timeout = 30000")
+                if target != ":memory:":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                return conn
+            import psycopg  # only for PostgreSQL stores
+            from psycopg.rows import dict_row
+
+            return psycopg.connect(target, autocommit=True, connect_timeout=10, row_factory=dict_row)
+        except Exception as exc:
+            raise self._connection_error(exc) from None
+
+    def _connection_error(self, exc: BaseException) -> HokusaiError:
+        reason = " ".join(str(exc).split()) or exc.__class__.__name__
+        if self._secret:
+            reason = reason.replace(self._secret, "***")
+        check = (
+            "check that the directory is writable (HOKUSAI_HOME)"
+            if self.dialect == "sqlite"
+            else "check that the server is running and reachable, and the database name, user and password"
+        )
+        return HokusaiError(
+            Category.DATABASE_CONNECTION_FAILED,
+            f"cannot use the token store at {self._description}: {reason[:300]}; {check}",
+            store=self._description,
+        )
+
+    def describe(self) -> str:
+        return self._description
+
+    def close(self) -> None:
+        with suppress(Exception):
+            self._conn.close()
+
+    # -- low level ----------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql if self.dialect == "sqlite" else sql.replace("?", "%s")
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            return self._conn.execute(self._sql(sql), tuple(params))
+        except HokusaiError:
+            raise
+        except Exception as exc:
+            if _is_integrity_error(exc):
+                raise
+            raise self._connection_error(exc) from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        if self.dialect == "sqlite":
+            self._exec("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._exec("COMMIT")
+            return
+        try:
+            with self._conn.transaction():
+                yield
+        except HokusaiError:
+            raise
+        except Exception as exc:
+            if _is_integrity_error(exc):
+                raise
+            raise self._connection_error(exc) from None
+
+    def _migrate(self) -> None:
+        with self._tx():
+            if self.dialect == "postgresql":
+                self._exec("SELECT pg_advisory_xact_lock(?)", (_ADVISORY_LOCK,))
+            self._exec("CREATE TABLE IF NOT EXISTS hokusai_schema (version INTEGER NOT NULL)")
+            row = self._exec("SELECT MAX(version) AS v FROM hokusai_schema").fetchone()
+            current = (dict(row)["v"] if row is not None else None) or 0
+            if current > SCHEMA_VERSION:
+                raise HokusaiError(
+                    Category.DATABASE_CONNECTION_FAILED,
+                    f"the token store at {self._description} has schema version {current}, newer than "
+                    f"this hokusai-ci understands ({SCHEMA_VERSION}); upgrade hokusai-ci",
+                )
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    for statement in statements:
+                        self._exec(statement)
+                    self._exec("INSERT INTO hokusai_schema (version) VALUES (?)", (version,))
+
+    def schema_version(self) -> int:
+        row = self._exec("SELECT MAX(version) AS v FROM hokusai_schema").fetchone()
+        return int(dict(row)["v"])
+
+    # -- tokens -------------------------------------------------------------------------
+    def get(self, token_id: str) -> TokenRecord | None:
+        row = self._exec(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE token_id = ?", (token_id,)).fetchone()
+        return None if row is None else _token(dict(row))
+
+    def create(self, token_id: str, metadata: dict[str, Any] | None = None) -> TokenRecord:
+        now = ts(utcnow())
+        try:
+            with self._tx():
+                self._exec(
+                    "INSERT INTO tokens (token_id, status, created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?)",
+                    (token_id, TokenStatus.DRAFT.value, now, now, json.dumps(metadata or {}, sort_keys=True)),
+                )
+        except Exception as exc:
+            if not _is_integrity_error(exc):
+                raise
+            existing = self.get(token_id)
+            status = existing.status.value if existing else "unknown"
+            raise HokusaiError(
+                Category.INVALID_TOKEN_STATUS,
+                f"token {token_id!r} already exists (status {status}); "
+                f"see `hokusai model status --token-id {token_id}`",
+                status=status,
+            ) from None
+        record = self.get(token_id)
+        assert record is not None
+        return record
+
+    def claim(self, token_id: str, owner: str, lease_seconds: int) -> bool:
+        now = utcnow()
+        with self._tx():
+            cur = self._exec(
+                "UPDATE tokens SET status = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ? "
+                "WHERE token_id = ? AND (status = ? OR (status = ? AND lease_expires_at < ?))",
+                (
+                    TokenStatus.REGISTERING.value,
+                    owner,
+                    ts(now + timedelta(seconds=lease_seconds)),
+                    ts(now),
+                    token_id,
+                    TokenStatus.DRAFT.value,
+                    TokenStatus.REGISTERING.value,
+                    ts(now),
+                ),
+            )
+            return bool(cur.rowcount == 1)
+
+    def release(self, token_id: str, owner: str) -> None:
+        with self._tx():
+            self._exec(
+                "UPDATE tokens SET status = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ? "
+                "WHERE token_id = ? AND status = ? AND lease_owner = ?",
+                (TokenStatus.DRAFT.value, ts(utcnow()), token_id, TokenStatus.REGISTERING.value, owner),
+            )
+
+    def complete(self, token_id: str, owner: str, registration: Registration, events: list[EventRecord]) -> bool:
+        now = ts(utcnow())
+        r = registration
+        with self._tx():
+            cur = self._exec(
+                "UPDATE tokens SET status = ?, lease_owner = NULL, lease_expires_at = NULL, "
+                "model_name = ?, model_version = ?, model_uri = ?, mlflow_run_id = ?, model_sha256 = ?, "
+                "metric_name = ?, metric_value = ?, baseline = ?, direction = ?, updated_at = ?, "
+                "registered_at = ? WHERE token_id = ? AND status = ? AND lease_owner = ?",
+                (
+                    TokenStatus.REGISTERED.value,
+                    r.model_name,
+                    r.model_version,
+                    r.model_uri,
+                    r.mlflow_run_id,
+                    r.model_sha256,
+                    r.metric_name,
+                    r.metric_value,
+                    r.baseline,
+                    r.direction,
+                    now,
+                    now,
+                    token_id,
+                    TokenStatus.REGISTERING.value,
+                    owner,
+                ),
+            )
+            if cur.rowcount != 1:
+                return False
+            for event in events:
+                self._exec(
+                    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        event.event_id,
+                        event.event_type,
+                        event.token_id,
+                        json.dumps(event.payload, sort_keys=True),
+                        ts(event.created_at),
+                        event.destination,
+                        event.delivery_status.value,
+                        event.attempts,
+                        event.last_error,
+                        ts(event.delivered_at),
+                    ),
+                )
+        return True
+
+    def list_tokens(self, statuses: list[TokenStatus] | None = None) -> list[TokenRecord]:
+        sql = f"SELECT {_TOKEN_COLUMNS} FROM tokens"
+        params: list[str] = []
+        if statuses:
+            sql += " WHERE status IN (" + ", ".join("?" for _ in statuses) + ")"
+            params = [s.value for s in statuses]
+        sql += " ORDER BY COALESCE(registered_at, updated_at) DESC, token_id"
+        return [_token(dict(row)) for row in self._exec(sql, params).fetchall()]
+
+    # -- events -------------------------------------------------------------------------
+    def events_for(self, token_id: str) -> list[EventRecord]:
+        rows = self._exec(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE token_id = ? ORDER BY created_at, event_type",
+            (token_id,),
+        ).fetchall()
+        return [_event(dict(row)) for row in rows]
+
+    def record_delivery(self, event_id: str, ok: bool, error: str | None) -> None:
+        now = ts(utcnow())
+        with self._tx():
+            self._exec(
+                "UPDATE events SET attempts = attempts + 1, delivery_status = ?, last_error = ?, "
+                "delivered_at = ? WHERE event_id = ?",
+                (
+                    (DeliveryStatus.DELIVERED if ok else DeliveryStatus.FAILED).value,
+                    None if ok else error,
+                    now if ok else None,
+                    event_id,
+                ),
+            )
+
+
+def _is_integrity_error(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError) or type(exc).__name__ in ("IntegrityError", "UniqueViolation")
+
+
+def _sqlite_path(url: str) -> str:
+    # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them
+    rest = url.split(":", 1)[1]
+    return rest[3:] if rest.startswith("///") else rest.lstrip("/")
+
+
+def _token(row: dict[str, Any]) -> TokenRecord:
+    for key in ("created_at", "updated_at", "registered_at", "lease_expires_at"):
+        row[key] = _dt(row[key])
+    row["metadata"] = json.loads(row["metadata"] or "{}")
+    return TokenRecord(**row)
+
+
+def _event(row: dict[str, Any]) -> EventRecord:
+    for key in ("created_at", "delivered_at"):
+        row[key] = _dt(row[key])
+    row["payload"] = json.loads(row["payload"])
+    return EventRecord(**row)

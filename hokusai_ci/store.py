@@ -1,0 +1,103 @@
+"""What the token store holds and the small protocol every backend implements.
+
+A token leaves `draft` only through `claim` (an atomic conditional update), and becomes
+`registered` only through `complete`, which writes the events in the same transaction
+(the outbox): either both are stored or neither is.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TokenStatus(StrEnum):
+    DRAFT = "draft"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    ARCHIVED = "archived"
+
+
+class DeliveryStatus(StrEnum):
+    STORED = "stored"  # in the outbox only: no webhook configured, pollers read it
+    PENDING = "pending"  # a webhook is configured and delivery has not succeeded yet
+    DELIVERED = "delivered"
+    FAILED = "failed"  # last delivery attempt failed; kept for replay
+
+
+class TokenRecord(BaseModel):
+    token_id: str
+    status: TokenStatus
+    model_name: str | None = None
+    model_version: str | None = None
+    model_uri: str | None = None
+    mlflow_run_id: str | None = None
+    model_sha256: str | None = None
+    metric_name: str | None = None
+    metric_value: float | None = None
+    baseline: float | None = None
+    direction: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    registered_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventRecord(BaseModel):
+    event_id: str
+    event_type: str
+    token_id: str
+    payload: dict[str, Any]
+    created_at: datetime
+    destination: str | None = None
+    delivery_status: DeliveryStatus
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
+class Registration(BaseModel):
+    """What `complete` writes onto the token."""
+
+    model_name: str
+    model_version: str
+    model_uri: str
+    mlflow_run_id: str
+    model_sha256: str
+    metric_name: str
+    metric_value: float
+    baseline: float
+    direction: str
+
+
+class TokenStore(Protocol):
+    def describe(self) -> str: ...
+
+    def get(self, token_id: str) -> TokenRecord | None: ...
+
+    def create(self, token_id: str, metadata: dict[str, Any] | None = None) -> TokenRecord: ...
+
+    def claim(self, token_id: str, owner: str, lease_seconds: int) -> bool: ...
+
+    def release(self, token_id: str, owner: str) -> None: ...
+
+    def complete(self, token_id: str, owner: str, registration: Registration, events: list[EventRecord]) -> bool: ...
+
+    def list_tokens(self, statuses: list[TokenStatus] | None = None) -> list[TokenRecord]: ...
+
+    def events_for(self, token_id: str) -> list[EventRecord]: ...
+
+    def record_delivery(self, event_id: str, ok: bool, error: str | None) -> None: ...
+
+    def close(self) -> None: ...

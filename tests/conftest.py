@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import MlflowServer, PostgresServer, WebhookReceiver
+
+REPO = Path(__file__).resolve().parents[1]
+# Variables a developer's shell might carry that would point tests at the wrong place.
+_SCRUB = [k for k in os.environ if k.startswith(("HOKUSAI_", "MLFLOW_", "GITHUB_", "GITLAB_", "CIRCLE"))] + [
+    "JENKINS_URL",
+    "CI",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in _SCRUB:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOKUSAI_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    server = MlflowServer.start(tmp_path_factory.mktemp("mlflow"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = PostgresServer.start(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_db(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A fresh database per test; returns its URL (with the test password)."""
+    name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "").replace("-", "_")[:50]
+    return postgres.create_database(name)
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 180) -> Run:
+    """Run `python -m hokusai_ci` as a user would, in a child process."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "hokusai_ci", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or REPO,
+        timeout=timeout,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    path = tmp_path / "model.pkl"
+    path.write_bytes(b"not really a pickle: hokusai-ci never unpickles\x00\x01\x02" * 100)
+    return path
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "checkpoint"
+    (root / "shards").mkdir(parents=True)
+    (root / "config.json").write_text('{"layers": 2}')
+    (root / "shards" / "00001.bin").write_bytes(os.urandom(4096))
+    (root / "shards" / "00002.bin").write_bytes(os.urandom(2048))
+    return root

@@ -1,0 +1,203 @@
+"""Real servers for the test suite: MLflow, PostgreSQL and a webhook receiver, all on 127.0.0.1.
+
+Each is started in its own process group (or thread) and stopped by pid at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+PG_BIN = Path(os.environ.get("HOKUSAI_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited early with {proc.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=15)
+
+
+@dataclass
+class MlflowServer:
+    url: str
+    proc: subprocess.Popen[bytes]
+    root: Path
+
+    @classmethod
+    def start(cls, root: Path) -> MlflowServer:
+        port = free_port()
+        root.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+        log = (root / "server.log").open("wb")
+        mlflow_cli = Path(sys.executable).with_name("mlflow")
+        proc = subprocess.Popen(
+            [
+                str(mlflow_cli),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{root}/mlflow.db",
+                "--artifacts-destination",
+                str(root / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{url}/health", 120, proc)
+        except Exception:
+            stop_group(proc)
+            raise RuntimeError((root / "server.log").read_text()[-3000:]) from None
+        return cls(url, proc, root)
+
+    def stop(self) -> None:
+        stop_group(self.proc)
+
+
+@dataclass
+class PostgresServer:
+    port: int
+    root: Path
+    user: str = "postgres"
+
+    @classmethod
+    def start(cls, root: Path) -> PostgresServer:
+        port = free_port()
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.chown(root, "postgres")
+        os.chmod(root, 0o700)
+        cls._as_postgres([str(PG_BIN / "initdb"), "-D", f"{root}/data", "-A", "trust", "-U", "postgres"])
+        cls._as_postgres(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                f"{root}/data",
+                "-o",
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "-l",
+                f"{root}/log",
+                "-w",
+                "start",
+            ]
+        )
+        server = cls(port, root)
+        server.psql("ALTER USER postgres PASSWORD 'pg-secret-Zq7'")
+        return server
+
+    @staticmethod
+    def _as_postgres(cmd: list[str]) -> None:
+        runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(runner + cmd, check=True, capture_output=True, cwd="/")
+
+    def psql(self, sql: str, database: str = "postgres") -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn(database), autocommit=True) as conn:
+            conn.execute(sql)
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres:pg-secret-Zq7@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        self.psql(f'CREATE DATABASE "{name}"')
+        return self.dsn(name)
+
+    def stop(self) -> None:
+        self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", f"{self.root}/data", "-m", "fast", "stop"])
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class WebhookReceiver:
+    """A real HTTP server that records each POST and answers with the queued status codes."""
+
+    statuses: list[int] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/models"
+
+    def start(self) -> WebhookReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                receiver.received.append(Received(self.path, dict(self.headers.items()), body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"ok": true}')
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

@@ -1,0 +1,74 @@
+"""Content hashing (file and canonical directory digest) and progress output."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+from hokusai_ci.fingerprint import fingerprint
+from hokusai_ci.progress import Progress
+
+
+def test_file_digest_is_plain_sha256(model_file: Path) -> None:
+    assert fingerprint(model_file).sha256 == hashlib.sha256(model_file.read_bytes()).hexdigest()
+
+
+def test_directory_digest_is_the_sha256sum_manifest(model_dir: Path) -> None:
+    fp = fingerprint(model_dir)
+    lines = "".join(
+        f"{hashlib.sha256((model_dir / rel).read_bytes()).hexdigest()}  {rel}\n"
+        for rel in ("config.json", "shards/00001.bin", "shards/00002.bin")
+    )
+    assert fp.sha256 == hashlib.sha256(lines.encode()).hexdigest()
+    assert [f.relpath for f in fp.files] == ["config.json", "shards/00001.bin", "shards/00002.bin"]
+    assert fp.total_bytes == sum(f.size for f in fp.files)
+
+
+def test_directory_digest_changes_with_content_and_names(model_dir: Path, tmp_path: Path) -> None:
+    before = fingerprint(model_dir).sha256
+    os.rename(model_dir / "config.json", model_dir / "config2.json")
+    renamed = fingerprint(model_dir).sha256
+    (model_dir / "config2.json").write_text('{"layers": 3}')
+    assert len({before, renamed, fingerprint(model_dir).sha256}) == 3
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_ci_progress_prints_a_line_per_tenth_or_interval() -> None:
+    out, clock = io.StringIO(), FakeClock()
+    total = 100 * 1024 * 1024
+    p = Progress("uploading", total, stream=out, clock=clock, interval=30)
+    for _ in range(100):
+        clock.now += 0.1
+        p.advance(total // 100)
+    p.finish()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 11  # ten deciles and the final line
+    assert lines[0].startswith("uploading:  10%")
+    assert lines[-1].endswith("done")
+
+
+def test_ci_progress_heartbeat_on_slow_transfers() -> None:
+    out, clock = io.StringIO(), FakeClock()
+    total = 1024 * 1024 * 1024
+    p = Progress("uploading", total, stream=out, clock=clock, interval=30)
+    for _ in range(5):
+        clock.now += 31
+        p.advance(1024)
+    assert len(out.getvalue().splitlines()) == 5
+
+
+def test_small_models_print_no_progress() -> None:
+    out = io.StringIO()
+    p = Progress("hashing", 1000, stream=out)
+    p.advance(1000)
+    p.finish()
+    assert out.getvalue() == ""
