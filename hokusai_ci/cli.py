@@ -1,7 +1,9 @@
 """The `hokusai` command line (Fire). Every value reaches the code exactly as typed: Fire's
 literal parsing is switched off, so a token id like 007, 1e5, True or 2024-01-01 stays text."""
 
+import itertools
 import logging
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar, cast
@@ -30,9 +32,6 @@ as_typed = cast(Callable[[F], F], decorators.SetParseFn(_identity))
 
 def _run(output: Any, config: dict[str, Any], action: Callable[[Any, str], str | None]) -> NoReturn:
     """Load settings, run `action(settings, output)`, print, exit with the documented code."""
-    from hokusai_ci import presenters
-    from hokusai_ci.results import RegistrationResult
-
     fmt = str(output).strip().lower() if output is not None else "text"
     try:
         if fmt not in OUTPUTS:
@@ -48,38 +47,55 @@ def _run(output: Any, config: dict[str, Any], action: Callable[[Any, str], str |
             print(printed)
         sys.exit(0)
     except HokusaiError as err:
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("details", exc_info=True)
-        result = err.details.get("result")
-        if isinstance(result, RegistrationResult):
-            from hokusai_ci.results import ErrorInfo
-
-            result.error = ErrorInfo.of(err)
-            if result.status != "registered":
-                result.status = "error"
-            if fmt == "json":
-                print(presenters.to_json(result))
-            else:
-                text = presenters.registration_text(result)
-                if text:
-                    print(text)
-        elif fmt == "json":
-            print(presenters.to_json({"status": "error", "error": _error_dict(err)}))
-        print(presenters.error_text(err.category.title, err.message), file=sys.stderr)
-        sys.exit(err.exit_code)
+        _fail(err, fmt)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:
         log.debug("unexpected error", exc_info=True)
-        internal = HokusaiError(
-            Category.INTERNAL,
-            f"unexpected {exc.__class__.__name__}: {exc}; rerun with HOKUSAI_LOG_LEVEL=DEBUG for details",
+        _fail(
+            HokusaiError(
+                Category.INTERNAL,
+                f"unexpected {exc.__class__.__name__}: {exc}; rerun with HOKUSAI_LOG_LEVEL=DEBUG for details",
+            ),
+            fmt,
         )
+
+
+def _fail(err: HokusaiError, fmt: str) -> NoReturn:
+    """Report a failure: the JSON object (or partial text result) on stdout, one line on stderr."""
+    from hokusai_ci import presenters
+    from hokusai_ci.results import ErrorInfo, RegistrationResult
+
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("details", exc_info=True)
+    result = err.details.get("result")
+    if isinstance(result, RegistrationResult):
+        result.error = ErrorInfo.of(err)
+        if result.status != "registered":
+            result.status = "error"
         if fmt == "json":
-            print(presenters.to_json({"status": "error", "error": _error_dict(internal)}))
-        print(presenters.error_text(internal.category.title, internal.message), file=sys.stderr)
-        sys.exit(1)
+            print(presenters.to_json(result))
+        elif text := presenters.registration_text(result):
+            print(text)
+    elif fmt == "json":
+        print(presenters.to_json({"status": "error", "error": _error_dict(err)}))
+    print(presenters.error_text(err.category.title, err.message), file=sys.stderr)
+    sys.exit(err.exit_code)
+
+
+def _check_flag_values(argv: list[str]) -> None:
+    """Fire reads `--token-id` with no value (or followed by `-x`) as the boolean True, which
+    would register a token named "True". Every option but --dry-run needs a value."""
+    for i, arg in enumerate(argv):
+        if not arg.startswith("--") or "=" in arg or arg in ("--help", "--dry-run", "--dry_run", "--"):
+            continue
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if following is None or re.match(r"^-[a-zA-Z-]", following):
+            name = arg[2:].replace("_", "-")
+            raise invalid_input(
+                name, following, f"{arg} needs a value; for a value starting with '-' write {arg}=VALUE"
+            )
 
 
 def _error_dict(err: HokusaiError) -> dict[str, Any]:
@@ -259,7 +275,15 @@ class Cli:
 
 
 def main(argv: list[str] | None = None) -> None:
-    fire.Fire(Cli(), command=argv, name="hokusai")
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        _check_flag_values(args)
+    except HokusaiError as err:
+        wants_json = any(a in ("--output=json", "-o=json") for a in args) or any(
+            a in ("--output", "-o") and b == "json" for a, b in itertools.pairwise(args)
+        )
+        _fail(err, "json" if wants_json else "text")
+    fire.Fire(Cli(), command=args, name="hokusai")
 
 
 if __name__ == "__main__":
