@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +38,13 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = PostgresServer.start(tmp_path_factory.mktemp("pg"))
+def postgres() -> Iterator[PostgresServer]:
+    # pytest's temp root is private to root; the postgres user needs a directory it can reach
+    root = Path(tempfile.mkdtemp(prefix="hokusai-pg-"))
+    server = PostgresServer.start(root)
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

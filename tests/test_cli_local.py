@@ -91,7 +91,9 @@ def test_below_baseline_uploads_nothing_and_keeps_draft(model_file: Path, tmp_pa
 
 def test_dry_run_checks_everything_and_writes_nothing(model_file: Path, tmp_path: Path) -> None:
     run_cli("token", "create", "--token-id", "DRY")
-    r = run_cli(*register("DRY", model_file, "--baseline", "0.8", "--metric-value", "0.9", "--dry-run", "--output", "json"))
+    r = run_cli(
+        *register("DRY", model_file, "--baseline", "0.8", "--metric-value", "0.9", "--dry-run", "--output", "json")
+    )
     assert r.code == 0, r.err
     assert r.json()["status"] == "dry_run"
     assert r.json()["model_sha256"]
@@ -123,7 +125,9 @@ def test_token_ids_reach_the_code_exactly_as_typed(token: str, model_file: Path)
     created = run_cli("token", "create", "--token-id", token, "--output", "json")
     assert created.code == 0, created.err
     assert created.json()["token_id"] == token
-    r = run_cli(*register(token, model_file, "--baseline", "0.5", "--metric-value", "0.6", "--dry-run", "--output", "json"))
+    r = run_cli(
+        *register(token, model_file, "--baseline", "0.5", "--metric-value", "0.6", "--dry-run", "--output", "json")
+    )
     assert r.code == 0, r.err
     assert r.json()["token_id"] == token
     shown = run_cli("model", "status", f"--token-id={token}", "--output", "json")
@@ -154,7 +158,11 @@ def test_values_are_never_literal_parsed(model_file: Path) -> None:
     ("args", "code", "needle"),
     [
         (["--metric", "auroc", "--baseline", "0.8"], 2, "exactly one of --metric-value"),
-        (["--metric", "auroc", "--baseline", "0.8", "--metric-value", "0.9", "--metrics-file", "m.json"], 2, "exactly one"),
+        (
+            ["--metric", "auroc", "--baseline", "0.8", "--metric-value", "0.9", "--metrics-file", "m.json"],
+            2,
+            "exactly one",
+        ),
         (["--metric", "auroc", "--baseline", "high", "--metric-value", "0.9"], 2, "baseline='high'"),
         (["--metric", "auroc", "--baseline", "nan", "--metric-value", "0.9"], 2, "finite"),
         (["--metric", "bleu", "--baseline", "0.8", "--metric-value", "0.9"], 5, "--direction"),
@@ -176,7 +184,11 @@ def test_model_path_problems(tmp_path: Path) -> None:
     empty = tmp_path / "empty.bin"
     empty.write_bytes(b"")
     (tmp_path / "emptydir").mkdir()
-    for path, needle in [(tmp_path / "nope.pkl", "no such file"), (empty, "empty"), (tmp_path / "emptydir", "no non-empty file")]:
+    for path, needle in [
+        (tmp_path / "nope.pkl", "no such file"),
+        (empty, "empty"),
+        (tmp_path / "emptydir", "no non-empty file"),
+    ]:
         r = run_cli("model", "register", "--token-id", "T", "--model-path", str(path), "--metric", "auroc",
                     "--baseline", "0.8", "--metric-value", "0.9")  # fmt: skip
         assert r.code == 2 and needle in r.err and "model-path=" in r.err

@@ -1,0 +1,245 @@
+"""Registration against a real `mlflow server`, real PostgreSQL and a real webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import REPO, run_cli
+from tests.servers import MlflowServer, PostgresServer, WebhookReceiver, free_port
+
+
+def reg(token: str, model: Path, mlflow: str, *extra: str) -> list[str]:
+    return [
+        "model", "register", "--token-id", token, "--model-path", str(model), "--metric", "accuracy",
+        "--baseline", "0.80", "--metric-value", "0.85", "--mlflow-uri", mlflow, "--output", "json", *extra,
+    ]  # fmt: skip
+
+
+def test_register_against_mlflow_server_sets_tags_and_uploads_bytes(
+    mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
+) -> None:
+    run_cli("token", "create", "--token-id", "SRV")
+    ci = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_SHA": "abc123",
+        "GITHUB_REF": "refs/heads/main",
+        "GITHUB_REPOSITORY": "acme/models",
+        "GITHUB_RUN_ID": "42",
+    }
+    r = run_cli(*reg("SRV", model_file, mlflow_server.url), env=ci)
+    assert r.code == 0, r.err
+    out = r.json()
+    assert out["run_url"] == f"{mlflow_server.url}/#/runs/{out['mlflow_run_id']}"
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    versions = client.search_model_versions("name = 'hokusai-SRV'")
+    assert [str(v.version) for v in versions] == ["1"]
+    tags = versions[0].tags
+    assert tags["hokusai.token_id"] == "SRV"
+    assert tags["hokusai.sha256"] == out["model_sha256"]
+    assert tags["hokusai.metric"] == "accuracy" and float(tags["hokusai.metric_value"]) == 0.85
+    assert float(tags["hokusai.baseline"]) == 0.80 and tags["hokusai.status"] == "registered"
+    assert tags["hokusai.commit"] == "abc123" and tags["hokusai.ref"] == "refs/heads/main"
+    assert tags["hokusai.run_url"] == "https://github.com/acme/models/actions/runs/42"
+    run = client.get_run(out["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["accuracy"] == 0.85
+    assert client.get_experiment(run.info.experiment_id).name == "hokusai-model-registration"
+    local = client.download_artifacts(out["mlflow_run_id"], "model", str(tmp_path / "dl"))
+    assert (Path(local) / "model.pkl").read_bytes() == model_file.read_bytes()
+
+
+def test_directory_model_to_server(mlflow_server: MlflowServer, model_dir: Path, tmp_path: Path) -> None:
+    run_cli("token", "create", "--token-id", "SRVDIR")
+    r = run_cli(*reg("SRVDIR", model_dir, mlflow_server.url))
+    assert r.code == 0, r.err
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    local = Path(client.download_artifacts(r.json()["mlflow_run_id"], "model", str(tmp_path / "dl")))
+    for rel in ("config.json", "shards/00001.bin", "shards/00002.bin"):
+        assert (local / rel).read_bytes() == (model_dir / rel).read_bytes()
+
+
+def test_crash_after_upload_is_resumed_without_a_second_version(mlflow_server: MlflowServer, model_file: Path) -> None:
+    """A run that uploaded and registered, then died before marking the token, left a version
+    tagged with the token and content hash; the next run adopts it instead of uploading again."""
+    from hokusai_ci.fingerprint import fingerprint
+    from hokusai_ci.mlflow_tracking import MlflowTracker
+    from hokusai_ci.progress import NoProgress
+    from hokusai_ci.tracking import UploadRequest
+
+    run_cli("token", "create", "--token-id", "CRASH")
+    fp = fingerprint(model_file)
+    tracker = MlflowTracker(mlflow_server.url, "hokusai-model-registration")
+    tags = {"hokusai.token_id": "CRASH", "hokusai.sha256": fp.sha256}
+    first = tracker.upload(
+        UploadRequest(
+            token_id="CRASH",
+            model_name="hokusai-CRASH",
+            metric_name="accuracy",
+            metric_value=0.85,
+            baseline=0.8,
+            direction="higher",
+            claim_id="dead-run",
+            tags=tags,
+        ),  # fmt: skip
+        fp,
+        NoProgress(),
+    )
+    r = run_cli(*reg("CRASH", model_file, mlflow_server.url))
+    assert r.code == 0, r.err
+    assert r.json()["reused_existing_version"] is True
+    assert r.json()["model_version"] == first.model_version
+    assert r.json()["mlflow_run_id"] == first.run_id
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    assert len(client.search_model_versions("name = 'hokusai-CRASH'")) == 1
+
+
+def test_mlflow_unreachable_is_exit_8_and_token_stays_draft(model_file: Path) -> None:
+    run_cli("token", "create", "--token-id", "DOWN")
+    dead = f"http://127.0.0.1:{free_port()}"
+    r = run_cli(*reg("DOWN", model_file, dead), env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    assert r.code == 8, r.err
+    assert r.json()["error"]["category"] == "mlflow_error"
+    assert dead in r.json()["error"]["message"]
+    assert "Traceback" not in r.err
+    assert run_cli("model", "status", "--token-id", "DOWN", "--output", "json").json()["status"] == "draft"
+
+
+def test_webhook_receives_both_events(mlflow_server: MlflowServer, model_file: Path, webhook: WebhookReceiver) -> None:
+    run_cli("token", "create", "--token-id", "HOOK")
+    r = run_cli(*reg("HOOK", model_file, mlflow_server.url, "--webhook-url", webhook.url))
+    assert r.code == 0, r.err
+    assert [x.json()["event_type"] for x in webhook.received] == ["token_ready_for_deploy", "model_registered"]
+    ready, registered = (x.json() for x in webhook.received)
+    assert webhook.received[0].headers["Content-Type"] == "application/json"
+    for key in ("token_id", "mlflow_run_id", "model_name", "model_version", "model_uri", "metric_name",
+                "metric_value", "baseline_value", "delta", "timestamp", "event_id"):  # fmt: skip
+        assert key in ready and ready[key] == registered[key] or key in ("event_id", "event_type"), key
+    assert ready["token_id"] == "HOOK" and ready["model_version"] == "1"
+    assert ready["timestamp"].endswith("Z") or ready["timestamp"].endswith("+00:00")
+    assert registered["passed"] is True and registered["direction"] == "higher"
+    status = run_cli("model", "status", "--token-id", "HOOK", "--output", "json").json()
+    assert {e["delivery_status"] for e in status["events"]} == {"delivered"}
+    assert {e["attempts"] for e in status["events"]} == {1}
+
+
+def test_webhook_failure_is_exit_9_with_events_kept(
+    mlflow_server: MlflowServer, model_file: Path, webhook: WebhookReceiver
+) -> None:
+    run_cli("token", "create", "--token-id", "HOOKFAIL")
+    webhook.statuses = [500, 500]
+    r = run_cli(*reg("HOOKFAIL", model_file, mlflow_server.url, "--webhook-url", webhook.url + "?key=hush-secret"))
+    assert r.code == 9, r.err
+    out = r.json()
+    assert out["status"] == "registered"
+    assert out["error"]["category"] == "event_delivery_failed"
+    assert "HTTP 500" in out["error"]["message"]
+    assert "hush-secret" not in r.out + r.err
+    status = run_cli("model", "status", "--token-id", "HOOKFAIL", "--output", "json").json()
+    assert status["status"] == "registered"
+    assert [e["delivery_status"] for e in status["events"]] == ["failed", "failed"]
+    assert all("HTTP 500" in e["last_error"] for e in status["events"])
+
+
+def _race(n: int, args: list[str], env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
+    import os
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hokusai_ci", *args],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(n)
+    ]
+    return [subprocess.CompletedProcess(p.args, p.wait(timeout=240), *p.communicate()) for p in procs]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_registrations_have_exactly_one_winner(
+    backend: str, mlflow_server: MlflowServer, model_file: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    env: dict[str, str] = {}
+    if backend == "postgresql":
+        dsn = request.getfixturevalue("pg_db")
+        cfg = tmp_path / "db.json"
+        cfg.write_text(json.dumps({"url": dsn}))
+        env["HOKUSAI_DB_CONFIG"] = str(cfg)
+    token = f"RACE-{backend}"
+    assert run_cli("token", "create", "--token-id", token, env=env).code == 0
+    results = _race(4, reg(token, model_file, mlflow_server.url), env)
+    codes = sorted(p.returncode for p in results)
+    assert codes == [0, 4, 4, 4], [p.stderr[-500:] for p in results]
+    for loser in (p for p in results if p.returncode == 4):
+        assert json.loads(loser.stdout)["error"]["category"] == "invalid_token_status"
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    versions = client.search_model_versions(f"name = 'hokusai-{token}'")
+    assert len(versions) == 1
+    status = run_cli("model", "status", "--token-id", token, "--output", "json", env=env).json()
+    assert status["status"] == "registered" and status["model_version"] == str(versions[0].version)
+    assert len(status["events"]) == 2
+
+
+def test_postgres_end_to_end_with_env_settings(
+    postgres: PostgresServer, mlflow_server: MlflowServer, model_file: Path, webhook: WebhookReceiver
+) -> None:
+    postgres.create_database("hokusai_e2e")
+    env = {
+        "HOKUSAI_DB_HOST": "127.0.0.1",
+        "HOKUSAI_DB_PORT": str(postgres.port),
+        "HOKUSAI_DB_NAME": "hokusai_e2e",
+        "HOKUSAI_DB_USER": "postgres",
+        "HOKUSAI_DB_PASSWORD": "pg-secret-Zq7",
+        "MLFLOW_TRACKING_URI": mlflow_server.url,
+        "HOKUSAI_WEBHOOK_URL": webhook.url,
+    }
+    created = run_cli("token", "create", "--token-id", "PG1", env=env)
+    assert created.code == 0 and "postgresql://postgres@127.0.0.1" in created.out
+    r = run_cli("model", "register", "--token-id", "PG1", "--model-path", str(model_file), "--metric", "rmse",
+                "--baseline", "3.0", "--metric-value", "2.5", env=env)  # fmt: skip
+    assert r.code == 0, r.err
+    assert "pg-secret-Zq7" not in r.out + r.err
+    listed = run_cli("model", "list", "--output", "json", env=env).json()
+    assert [(t["token_id"], t["metric"], t["direction"]) for t in listed] == [("PG1", "rmse", "lower")]
+    assert len(webhook.received) == 2
+    import psycopg
+
+    with psycopg.connect(postgres.dsn("hokusai_e2e")) as conn:
+        rows = conn.execute("SELECT event_type, delivery_status FROM events ORDER BY event_type").fetchall()
+        version = conn.execute("SELECT MAX(version) FROM hokusai_schema").fetchone()
+    assert rows == [("model_registered", "delivered"), ("token_ready_for_deploy", "delivered")]
+    assert version is not None and version[0] >= 1
+
+
+def test_database_connection_failed_is_exit_7_without_the_password(model_file: Path) -> None:
+    port = free_port()
+    env = {"HOKUSAI_DB_HOST": "127.0.0.1", "HOKUSAI_DB_PORT": str(port), "HOKUSAI_DB_NAME": "models",
+           "HOKUSAI_DB_USER": "ci", "HOKUSAI_DB_PASSWORD": "Sup3r-Secret-PW"}  # fmt: skip
+    for args in (
+        ["model", "status", "--token-id", "X", "--output", "json"],
+        ["model", "register", "--token-id", "X", "--model-path", str(model_file), "--metric", "auroc",
+         "--baseline", "0.8", "--metric-value", "0.9", "--output", "json"],
+    ):  # fmt: skip
+        r = run_cli(*args, env=env)
+        assert r.code == 7, r.err
+        message = r.json()["error"]["message"]
+        assert f"postgresql://ci@127.0.0.1:{port}/models" in message
+        assert "Sup3r-Secret-PW" not in r.out + r.err
+        assert "Traceback" not in r.err
+
+
+def test_wrong_password_is_exit_7_and_never_echoed(postgres: PostgresServer, model_file: Path) -> None:
+    """Trust auth accepts any password, so point at a database that does not exist instead."""
+    env = {"HOKUSAI_DB_HOST": "127.0.0.1", "HOKUSAI_DB_PORT": str(postgres.port), "HOKUSAI_DB_NAME": "missing_db",
+           "HOKUSAI_DB_USER": "postgres", "HOKUSAI_DB_PASSWORD": "An0ther-Secret"}  # fmt: skip
+    r = run_cli("model", "list", env=env)
+    assert r.code == 7
+    assert "missing_db" in r.err and "An0ther-Secret" not in r.out + r.err
