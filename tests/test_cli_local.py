@@ -76,9 +76,21 @@ def test_rerun_after_success_reports_the_existing_registration(model_file: Path)
 def test_below_baseline_uploads_nothing_and_keeps_draft(model_file: Path, tmp_path: Path) -> None:
     run_cli("token", "create", "--token-id", "LOW")
     r = run_cli(
-        "model", "register", "--token-id", "LOW", "--model-path", str(model_file), "--metric", "mse",
-        "--baseline", "0.10", "--metric-value", "0.12", "--output", "json",
-    )  # fmt: skip
+        "model",
+        "register",
+        "--token-id",
+        "LOW",
+        "--model-path",
+        str(model_file),
+        "--metric",
+        "mse",
+        "--baseline",
+        "0.10",
+        "--metric-value",
+        "0.12",
+        "--output",
+        "json",
+    )
     assert r.code == 6
     out = r.json()
     assert out["status"] == "error"
@@ -109,9 +121,23 @@ def test_directory_model_and_yaml_metrics_file(model_dir: Path, tmp_path: Path) 
     metrics.write_text("eval:\n  test:\n    f1: 0.91\n")
     run_cli("token", "create", "--token-id", "DIR")
     r = run_cli(
-        "model", "register", "--token-id", "DIR", "--model-path", str(model_dir), "--metric", "f1",
-        "--baseline", "0.9", "--metrics-file", str(metrics), "--metric-key", "eval.test.f1", "--output", "json",
-    )  # fmt: skip
+        "model",
+        "register",
+        "--token-id",
+        "DIR",
+        "--model-path",
+        str(model_dir),
+        "--metric",
+        "f1",
+        "--baseline",
+        "0.9",
+        "--metrics-file",
+        str(metrics),
+        "--metric-key",
+        "eval.test.f1",
+        "--output",
+        "json",
+    )
     assert r.code == 0, r.err
     run_id = r.json()["mlflow_run_id"]
     artifacts = next((tmp_path / "home" / "mlruns").glob(f"*/{run_id}/artifacts/model"))
@@ -147,9 +173,24 @@ def test_values_are_never_literal_parsed(model_file: Path) -> None:
     """Fire would turn 1e5 into 100000.0 and '0.80' into 0.8; names and paths must stay text."""
     run_cli("token", "create", "--token-id", "NUM")
     r = run_cli(
-        "model", "register", "--token-id", "NUM", "--model-path", str(model_file), "--metric", "auroc",
-        "--baseline", "0.80", "--metric-value", "0.9", "--model-name", "1e5", "--dry-run", "--output", "json",
-    )  # fmt: skip
+        "model",
+        "register",
+        "--token-id",
+        "NUM",
+        "--model-path",
+        str(model_file),
+        "--metric",
+        "auroc",
+        "--baseline",
+        "0.80",
+        "--metric-value",
+        "0.9",
+        "--model-name",
+        "1e5",
+        "--dry-run",
+        "--output",
+        "json",
+    )
     assert r.code == 0, r.err
     assert r.json()["model_name"] == "1e5"
 
@@ -189,8 +230,20 @@ def test_model_path_problems(tmp_path: Path) -> None:
         (empty, "empty"),
         (tmp_path / "emptydir", "no non-empty file"),
     ]:
-        r = run_cli("model", "register", "--token-id", "T", "--model-path", str(path), "--metric", "auroc",
-                    "--baseline", "0.8", "--metric-value", "0.9")  # fmt: skip
+        r = run_cli(
+            "model",
+            "register",
+            "--token-id",
+            "T",
+            "--model-path",
+            str(path),
+            "--metric",
+            "auroc",
+            "--baseline",
+            "0.8",
+            "--metric-value",
+            "0.9",
+        )
         assert r.code == 2 and needle in r.err and "model-path=" in r.err
 
 
@@ -204,8 +257,10 @@ def test_unknown_token_and_wrong_status(model_file: Path) -> None:
 
 
 def test_json_error_when_settings_are_bad(model_file: Path) -> None:
-    r = run_cli(*register("T", model_file, "--baseline", "0.8", "--metric-value", "0.9", "--output", "json"),
-                env={"HOKUSAI_LOG_LEVEL": "loud"})  # fmt: skip
+    r = run_cli(
+        *register("T", model_file, "--baseline", "0.8", "--metric-value", "0.9", "--output", "json"),
+        env={"HOKUSAI_LOG_LEVEL": "loud"},
+    )
     assert r.code == 2
     assert r.json() == {
         "status": "error",
@@ -226,8 +281,21 @@ def test_metrics_file_errors(model_file: Path, tmp_path: Path) -> None:
     r = run_cli(*register("MF", model_file, "--baseline", "0.8", "--metrics-file", str(nested)))
     assert r.code == 5
     assert "keys there: metrics" in r.err and "--metric-key" in r.err
-    ok = run_cli(*register("MF", model_file, "--baseline", "0.8", "--metrics-file", str(nested),
-                           "--metric-key", "metrics.auroc", "--dry-run", "--output", "json"))  # fmt: skip
+    ok = run_cli(
+        *register(
+            "MF",
+            model_file,
+            "--baseline",
+            "0.8",
+            "--metrics-file",
+            str(nested),
+            "--metric-key",
+            "metrics.auroc",
+            "--dry-run",
+            "--output",
+            "json",
+        )
+    )
     assert ok.code == 0 and ok.json()["metric"]["value"] == 0.9
     broken = tmp_path / "b.json"
     broken.write_text("{nope")
@@ -255,8 +323,20 @@ def test_token_create_twice_is_refused() -> None:
 
 def test_help_lists_every_option_with_a_description() -> None:
     r = run_cli("model", "register", "--help")
-    for option in ("token_id", "model_path", "metric", "baseline", "metric_value", "metrics_file", "mlflow_uri",
-                   "db_config", "webhook_url", "model_name", "dry_run", "output"):  # fmt: skip
+    for option in (
+        "token_id",
+        "model_path",
+        "metric",
+        "baseline",
+        "metric_value",
+        "metrics_file",
+        "mlflow_uri",
+        "db_config",
+        "webhook_url",
+        "model_name",
+        "dry_run",
+        "output",
+    ):
         assert f"--{option}=" in r.out + r.err, option
     assert "FIRE_METADATA" not in r.out + r.err
     for group in (["--help"], ["model", "--help"], ["model", "status", "--help"], ["model", "list", "--help"]):

@@ -16,9 +16,24 @@ from tests.servers import MlflowServer, PostgresServer, WebhookReceiver, free_po
 
 def reg(token: str, model: Path, mlflow: str, *extra: str) -> list[str]:
     return [
-        "model", "register", "--token-id", token, "--model-path", str(model), "--metric", "accuracy",
-        "--baseline", "0.80", "--metric-value", "0.85", "--mlflow-uri", mlflow, "--output", "json", *extra,
-    ]  # fmt: skip
+        "model",
+        "register",
+        "--token-id",
+        token,
+        "--model-path",
+        str(model),
+        "--metric",
+        "accuracy",
+        "--baseline",
+        "0.80",
+        "--metric-value",
+        "0.85",
+        "--mlflow-uri",
+        mlflow,
+        "--output",
+        "json",
+        *extra,
+    ]
 
 
 def test_register_against_mlflow_server_sets_tags_and_uploads_bytes(
@@ -86,7 +101,7 @@ def test_crash_after_upload_is_resumed_without_a_second_version(mlflow_server: M
             direction="higher",
             claim_id="dead-run",
             tags=tags,
-        ),  # fmt: skip
+        ),
         fp,
         NoProgress(),
     )
@@ -117,9 +132,20 @@ def test_webhook_receives_both_events(mlflow_server: MlflowServer, model_file: P
     assert [x.json()["event_type"] for x in webhook.received] == ["token_ready_for_deploy", "model_registered"]
     ready, registered = (x.json() for x in webhook.received)
     assert webhook.received[0].headers["Content-Type"] == "application/json"
-    for key in ("token_id", "mlflow_run_id", "model_name", "model_version", "model_uri", "metric_name",
-                "metric_value", "baseline_value", "delta", "timestamp", "event_id"):  # fmt: skip
-        assert key in ready and ready[key] == registered[key] or key in ("event_id", "event_type"), key
+    shared = (
+        "token_id",
+        "mlflow_run_id",
+        "model_name",
+        "model_version",
+        "model_uri",
+        "metric_name",
+        "metric_value",
+        "baseline_value",
+        "delta",
+        "timestamp",
+    )
+    assert {k: ready[k] for k in shared} == {k: registered[k] for k in shared}
+    assert ready["event_id"] != registered["event_id"]
     assert ready["token_id"] == "HOOK" and ready["model_version"] == "1"
     assert ready["timestamp"].endswith("Z") or ready["timestamp"].endswith("+00:00")
     assert registered["passed"] is True and registered["direction"] == "higher"
@@ -157,7 +183,7 @@ def _race(n: int, args: list[str], env: dict[str, str]) -> list[subprocess.Compl
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(n)
     ]
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=240), *p.communicate()) for p in procs]
@@ -203,8 +229,21 @@ def test_postgres_end_to_end_with_env_settings(
     }
     created = run_cli("token", "create", "--token-id", "PG1", env=env)
     assert created.code == 0 and "postgresql://postgres@127.0.0.1" in created.out
-    r = run_cli("model", "register", "--token-id", "PG1", "--model-path", str(model_file), "--metric", "rmse",
-                "--baseline", "3.0", "--metric-value", "2.5", env=env)  # fmt: skip
+    r = run_cli(
+        "model",
+        "register",
+        "--token-id",
+        "PG1",
+        "--model-path",
+        str(model_file),
+        "--metric",
+        "rmse",
+        "--baseline",
+        "3.0",
+        "--metric-value",
+        "2.5",
+        env=env,
+    )
     assert r.code == 0, r.err
     assert "pg-secret-Zq7" not in r.out + r.err
     listed = run_cli("model", "list", "--output", "json", env=env).json()
@@ -221,13 +260,32 @@ def test_postgres_end_to_end_with_env_settings(
 
 def test_database_connection_failed_is_exit_7_without_the_password(model_file: Path) -> None:
     port = free_port()
-    env = {"HOKUSAI_DB_HOST": "127.0.0.1", "HOKUSAI_DB_PORT": str(port), "HOKUSAI_DB_NAME": "models",
-           "HOKUSAI_DB_USER": "ci", "HOKUSAI_DB_PASSWORD": "Sup3r-Secret-PW"}  # fmt: skip
+    env = {
+        "HOKUSAI_DB_HOST": "127.0.0.1",
+        "HOKUSAI_DB_PORT": str(port),
+        "HOKUSAI_DB_NAME": "models",
+        "HOKUSAI_DB_USER": "ci",
+        "HOKUSAI_DB_PASSWORD": "Sup3r-Secret-PW",
+    }
     for args in (
         ["model", "status", "--token-id", "X", "--output", "json"],
-        ["model", "register", "--token-id", "X", "--model-path", str(model_file), "--metric", "auroc",
-         "--baseline", "0.8", "--metric-value", "0.9", "--output", "json"],
-    ):  # fmt: skip
+        [
+            "model",
+            "register",
+            "--token-id",
+            "X",
+            "--model-path",
+            str(model_file),
+            "--metric",
+            "auroc",
+            "--baseline",
+            "0.8",
+            "--metric-value",
+            "0.9",
+            "--output",
+            "json",
+        ],
+    ):
         r = run_cli(*args, env=env)
         assert r.code == 7, r.err
         message = r.json()["error"]["message"]
@@ -238,8 +296,13 @@ def test_database_connection_failed_is_exit_7_without_the_password(model_file: P
 
 def test_wrong_password_is_exit_7_and_never_echoed(postgres: PostgresServer, model_file: Path) -> None:
     """Trust auth accepts any password, so point at a database that does not exist instead."""
-    env = {"HOKUSAI_DB_HOST": "127.0.0.1", "HOKUSAI_DB_PORT": str(postgres.port), "HOKUSAI_DB_NAME": "missing_db",
-           "HOKUSAI_DB_USER": "postgres", "HOKUSAI_DB_PASSWORD": "An0ther-Secret"}  # fmt: skip
+    env = {
+        "HOKUSAI_DB_HOST": "127.0.0.1",
+        "HOKUSAI_DB_PORT": str(postgres.port),
+        "HOKUSAI_DB_NAME": "missing_db",
+        "HOKUSAI_DB_USER": "postgres",
+        "HOKUSAI_DB_PASSWORD": "An0ther-Secret",
+    }
     r = run_cli("model", "list", env=env)
     assert r.code == 7
     assert "missing_db" in r.err and "An0ther-Secret" not in r.out + r.err
