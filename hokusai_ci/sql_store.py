@@ -59,7 +59,8 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 delivery_status TEXT NOT NULL,
                 attempts INTEGER NOT NULL DEFAULT 0,
                 last_error TEXT,
-                delivered_at TEXT
+                delivered_at TEXT,
+                position INTEGER NOT NULL DEFAULT 0
             )""",
             "CREATE INDEX events_by_status ON events (delivery_status, created_at)",
             "CREATE INDEX events_by_token ON events (token_id, created_at)",
@@ -294,9 +295,9 @@ class SqlTokenStore:
             )
             if cur.rowcount != 1:
                 return False
-            for event in events:
+            for position, event in enumerate(events):
                 self._exec(
-                    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO events ({_EVENT_COLUMNS}, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         event.event_id,
                         event.event_type,
@@ -308,6 +309,7 @@ class SqlTokenStore:
                         event.attempts,
                         event.last_error,
                         ts(event.delivered_at),
+                        position,
                     ),
                 )
         return True
@@ -324,7 +326,7 @@ class SqlTokenStore:
     # -- events -------------------------------------------------------------------------
     def events_for(self, token_id: str) -> list[EventRecord]:
         rows = self._exec(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE token_id = ? ORDER BY created_at, event_type",
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE token_id = ? ORDER BY created_at, position",
             (token_id,),
         ).fetchall()
         return [_event(dict(row)) for row in rows]
