@@ -79,7 +79,9 @@ def _fail(err: HokusaiError, fmt: str) -> NoReturn:
         elif text := presenters.registration_text(result):
             print(text)
     elif fmt == "json":
-        print(presenters.to_json({"status": "error", "error": _error_dict(err)}))
+        partial = err.details.get("replay")
+        base = partial.model_dump(mode="json") if partial is not None else {"status": "error"}
+        print(presenters.to_json({**base, "error": _error_dict(err)}))
     print(presenters.error_text(err.category.title, err.message), file=sys.stderr)
     sys.exit(err.exit_code)
 
@@ -123,6 +125,7 @@ class Model:
         direction: str | None = None,
         model_name: str | None = None,
         mlflow_uri: str | None = None,
+        api_url: str | None = None,
         db_config: str | None = None,
         webhook_url: str | None = None,
         dry_run: str | bool = False,
@@ -135,6 +138,12 @@ class Model:
         reachability. Then uploads the model, registers a version, marks the token registered
         and emits token_ready_for_deploy and model_registered. Exit codes: see README.
 
+        Mode (printed at start): database when --db-config or HOKUSAI_DB_* is set, else API
+        mode when HOKUSAI_API_KEY is set, else the embedded local store; HOKUSAI_MODE forces
+        one, HOKUSAI_MOCK_MODE=true simulates everything. In API mode the platform has no token
+        lookup: the client checks the key, the metric gate and whether the registry already
+        holds an accepted version for the token; the site checks that the token is Draft.
+
         Args:
             token_id: Token id created on the Hokusai site, e.g. XRAY (required).
             model_path: Model file or directory to upload, e.g. ./model.pkl (required).
@@ -145,14 +154,17 @@ class Model:
             metric_key: Dotted path of the value in --metrics-file, e.g. eval.auroc (default: the metric name).
             direction: higher or lower: which way is better; required only for custom metrics.
             model_name: Registered model name in MLflow (default: hokusai-<TOKEN-ID>).
-            mlflow_uri: MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else a local store under $HOKUSAI_HOME).
+            mlflow_uri: MLflow tracking URI (default: $MLFLOW_TRACKING_URI; API mode: the Hokusai registry; else a local store).
+            api_url: Hokusai API base URL for API mode (default: $HOKUSAI_API_URL or https://api.hokus.ai).
             db_config: JSON or YAML database config file (host, port, database, username, password, or url).
             webhook_url: URL that receives the events as JSON POSTs (default: $HOKUSAI_WEBHOOK_URL).
             dry_run: Run every check and write nothing.
             output: text (for people) or json (one JSON object on stdout).
             log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
-        config = dict(mlflow_uri=mlflow_uri, db_config=db_config, webhook_url=webhook_url, log_level=log_level)
+        config = dict(
+            mlflow_uri=mlflow_uri, api_url=api_url, db_config=db_config, webhook_url=webhook_url, log_level=log_level
+        )
 
         def action(settings: Any, fmt: str) -> str:
             from hokusai_ci import app, presenters
@@ -227,6 +239,41 @@ class Model:
         _run(output, dict(db_config=db_config, log_level=log_level), action)
 
 
+class Events:
+    """The events outbox: what was emitted and what a webhook has not accepted yet."""
+
+    @as_typed
+    def replay(
+        self,
+        token_id: str | None = None,
+        webhook_url: str | None = None,
+        db_config: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """Deliver pending and failed events to the webhook again (same event ids and idempotency keys).
+
+        Args:
+            token_id: Only this token's events (default: every pending event).
+            webhook_url: URL that receives the events (default: $HOKUSAI_WEBHOOK_URL).
+            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
+            output: text (for people) or json (one JSON object on stdout).
+            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import app, presenters
+
+            outcome = app.replay_events(settings, token_id)
+            if fmt == "json":
+                return presenters.to_json(outcome)
+            if not outcome.events:
+                return "no pending events"
+            return f"delivered {outcome.delivered} event(s) to {outcome.webhook}"
+
+        _run(output, dict(webhook_url=webhook_url, db_config=db_config, log_level=log_level), action)
+
+
 class Token:
     """Manage tokens in a database store (what the Hokusai site does; for local work and tests)."""
 
@@ -266,6 +313,7 @@ class Cli:
     def __init__(self) -> None:
         self.model = Model()
         self.token = Token()
+        self.events = Events()
 
     def version(self) -> str:
         """Print the hokusai-ci version."""

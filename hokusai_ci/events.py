@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -58,7 +60,10 @@ def build_events(
     sha256: str,
     gate: GateResult,
     destination: str | None,
+    event_id: Callable[[str], str] | None = None,
 ) -> list[EventRecord]:
+    """Both events of one registration; `event_id(event_type)` names them (random by default)."""
+    new_id = event_id or (lambda _type: str(uuid.uuid4()))
     now = utcnow()
     common = dict(
         timestamp=now,
@@ -72,9 +77,9 @@ def build_events(
         baseline_value=gate.baseline,
         delta=gate.delta,
     )
-    ready = TokenReadyPayload(event_id=str(uuid.uuid4()), event_type=TOKEN_READY, **common)
+    ready = TokenReadyPayload(event_id=new_id(TOKEN_READY), event_type=TOKEN_READY, **common)
     registered = ModelRegisteredPayload(
-        event_id=str(uuid.uuid4()),
+        event_id=new_id(MODEL_REGISTERED),
         event_type=MODEL_REGISTERED,
         direction=gate.direction.value,
         relative_delta=gate.relative_delta,
@@ -105,6 +110,7 @@ def body_bytes(event: EventRecord) -> bytes:
 
 class Delivery(BaseModel):
     ok: bool
+    attempts: int = 1
     error: str | None = None
 
 
@@ -121,26 +127,61 @@ class ConsoleSink:
 
 
 class WebhookSink:
-    """Plain JSON POST to the configured URL."""
+    """Signed JSON POST with bounded retries; the event id is the idempotency key."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, secret: str | None, timeout: float, attempts: int) -> None:
         self.url = url
+        self.secret = secret
         self.timeout = timeout
+        self.attempts = attempts
+        if not secret:
+            log.warning("HOKUSAI_WEBHOOK_SECRET is not set: webhook events are sent unsigned")
 
     def deliver(self, event: EventRecord) -> Delivery:
-        import requests  # only when a webhook is configured
+        from hokusai_ci.http_retry import post_with_retries
+        from hokusai_ci.webhooks import signed_headers
 
-        from hokusai_ci.settings import display_url
+        body = body_bytes(event)
+        outcome = post_with_retries(
+            self.url,
+            body,
+            lambda: signed_headers(body, self.secret, event.event_id),
+            attempts=self.attempts,
+            timeout=self.timeout,
+        )
+        return Delivery(ok=outcome.ok, attempts=outcome.attempts, error=outcome.error)
 
-        try:
-            response = requests.post(
-                self.url,
-                data=body_bytes(event),
-                headers={"Content-Type": "application/json", "User-Agent": "hokusai-ci"},
-                timeout=self.timeout,
-            )
-        except requests.RequestException as exc:
-            return Delivery(ok=False, error=f"{display_url(self.url)}: {exc.__class__.__name__}")
-        if 200 <= response.status_code < 300:
-            return Delivery(ok=True)
-        return Delivery(ok=False, error=f"{display_url(self.url)} answered HTTP {response.status_code}")
+
+SCHEMA_DIR = Path(__file__).with_name("schemas")
+PAYLOADS: dict[str, type[TokenReadyPayload]] = {
+    TOKEN_READY: TokenReadyPayload,
+    MODEL_REGISTERED: ModelRegisteredPayload,
+}
+
+
+def json_schemas() -> dict[str, dict[str, object]]:
+    """The published JSON Schema of each event payload, keyed by file name."""
+    out: dict[str, dict[str, object]] = {}
+    for event_type, model in PAYLOADS.items():
+        name = f"{event_type}.v{PAYLOAD_VERSION}.schema.json"
+        schema = model.model_json_schema(mode="serialization")
+        schema["properties"]["event_type"]["const"] = event_type
+        out[name] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://hokus.ai/schemas/events/{name}",
+            **schema,
+            "title": event_type,
+        }
+    return out
+
+
+def write_schemas() -> None:
+    """Regenerate hokusai_ci/schemas/ after changing a payload model (and bump PAYLOAD_VERSION
+    for an incompatible change)."""
+    SCHEMA_DIR.mkdir(exist_ok=True)
+    for name, schema in json_schemas().items():
+        (SCHEMA_DIR / name).write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    write_schemas()

@@ -42,6 +42,8 @@ def registration_text(r: RegistrationResult) -> str:
         lines.append(f"Dry run for token {r.token_id}: {r.message}")
     else:
         return ""
+    if r.simulated:
+        lines[0] = "[simulated] " + lines[0] + " (mock mode: nothing was uploaded or sent)"
     if r.metric:
         lines.append(f"  metric   {gate_line(r.metric)}")
     if r.model_uri:
@@ -60,7 +62,7 @@ def error_text(title: str, message: str) -> str:
 
 
 def status_text(t: TokenView) -> str:
-    rows = [("token", t.token_id), ("status", t.status)]
+    rows = [("token", t.token_id), ("status", t.status + (" [simulated]" if t.simulated else ""))]
     if t.status == "registering" and t.lease_expires_at:
         rows.append(("lease", f"held until {_when(t.lease_expires_at)}"))
     if t.model_name:

@@ -35,12 +35,17 @@ class Ports:
     console: EventSink = field(default_factory=ConsoleSink)
     ci_tags: dict[str, str] = field(default_factory=dict)
     lease_seconds: int = 3600
+    event_id: Callable[[str, str, str], str] | None = None  # (token, sha256, type) -> id; mock mode
+    simulated: bool = False
 
 
 def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
     """Run one registration. Raises `HokusaiError` with `.result` holding what is known."""
     result = RegistrationResult(
-        token_id=request.token_id, model_name=request.model_name, token_store=ports.store.describe()
+        token_id=request.token_id,
+        model_name=request.model_name,
+        token_store=ports.store.describe(),
+        simulated=ports.simulated,
     )
     try:
         _register(request, ports, result)
@@ -108,6 +113,7 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
         sha256=fp.sha256,
         gate=outcome,
         destination=ports.webhook_target,
+        event_id=_event_namer(ports, req.token_id, fp.sha256),
     )
     registration = Registration(
         model_name=tracked.model_name,
@@ -120,7 +126,18 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
         baseline=outcome.baseline,
         direction=outcome.direction.value,
     )
-    if not ports.store.complete(req.token_id, claim_id, registration, events):
+    try:
+        won = ports.store.complete(req.token_id, claim_id, registration, events)
+    except HokusaiError as err:
+        if err.category is Category.EVENT_DELIVERY_FAILED:  # in the registry, but the platform was not told
+            _fill(result, tracked)
+            result.status = "registered"
+            err.message = (
+                f"{tracked.model_name} version {tracked.model_version} is registered in MLflow but {err.message}; "
+                "re-run the same command to send only the missing notification"
+            )
+        raise
+    if not won:
         if not tracked.reused:
             tracker.discard(tracked, f"another run registered token {req.token_id} first")
         winner = ports.store.get(req.token_id)
@@ -149,11 +166,11 @@ def deliver(events: list[EventRecord], ports: Ports) -> list[EventInfo]:
         ports.console.deliver(event)
         if ports.webhook is not None:
             outcome = ports.webhook.deliver(event)
-            ports.store.record_delivery(event.event_id, outcome.ok, outcome.error)
+            ports.store.record_delivery(event.event_id, outcome.ok, outcome.error, outcome.attempts)
             event = event.model_copy(
                 update={
                     "delivery_status": DeliveryStatus.DELIVERED if outcome.ok else DeliveryStatus.FAILED,
-                    "attempts": event.attempts + 1,
+                    "attempts": event.attempts + outcome.attempts,
                     "last_error": outcome.error,
                     "delivered_at": utcnow() if outcome.ok else None,
                 }
@@ -232,6 +249,11 @@ def _upload_request(
         claim_id=claim_id,
         tags=tags,
     )
+
+
+def _event_namer(ports: Ports, token_id: str, sha256: str) -> Callable[[str], str] | None:
+    namer = ports.event_id
+    return None if namer is None else (lambda kind: namer(token_id, sha256, kind))
 
 
 def _fill(result: RegistrationResult, tracked: TrackedModel) -> None:

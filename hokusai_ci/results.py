@@ -62,6 +62,8 @@ class RegistrationResult(BaseModel):
     reused_existing_version: bool = False
     token_store: str | None = None
     mlflow_uri: str | None = None
+    mode: str | None = None
+    simulated: bool = False
     message: str | None = None
     error: ErrorInfo | None = None
 
@@ -88,6 +90,7 @@ class TokenView(BaseModel):
     registered_at: datetime | None = None
     lease_expires_at: datetime | None = None
     events: list[EventInfo] | None = None
+    simulated: bool = False
 
     @classmethod
     def of(cls, token: TokenRecord, events: list[EventRecord] | None = None) -> TokenView:

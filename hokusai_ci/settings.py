@@ -33,12 +33,24 @@ class Env:
     WEBHOOK_TIMEOUT = "HOKUSAI_WEBHOOK_TIMEOUT"
     EXPERIMENT = "HOKUSAI_EXPERIMENT"
     LEASE_SECONDS = "HOKUSAI_LEASE_SECONDS"
+    WEBHOOK_SECRET = "HOKUSAI_WEBHOOK_SECRET"
+    WEBHOOK_ATTEMPTS = "HOKUSAI_WEBHOOK_ATTEMPTS"
+    API_KEY = "HOKUSAI_API_KEY"
+    API_URL = "HOKUSAI_API_URL"
+    MODE = "HOKUSAI_MODE"
+    MOCK_MODE = "HOKUSAI_MOCK_MODE"
     MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
+    MLFLOW_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MODES = ("database", "api", "local", "mock")
+Mode = Literal["database", "api", "local", "mock"]
+API_KEY_PREFIXES = ("hk_live_", "hk_test_", "hk_dev_")
 DEFAULT_HOME = ".hokusai"
 DEFAULT_EXPERIMENT = "hokusai-model-registration"
+DEFAULT_API_URL = "https://api.hokus.ai"
+DEFAULT_API_MLFLOW_URI = "https://registry.hokus.ai/api/mlflow"
 
 
 class DatabaseConfig(BaseModel):
@@ -95,11 +107,17 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    mode: Mode = "local"
+    mode_reason: str = "nothing configured: embedded local stores"
     home: Path = Path(DEFAULT_HOME)
     database: DatabaseConfig | None = None
     mlflow_uri: str | None = None
+    api_key: SecretStr | None = None
+    api_url: str = DEFAULT_API_URL
     webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
     webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_attempts: int = Field(default=4, ge=1, le=20)
     experiment: str = DEFAULT_EXPERIMENT
     lease_seconds: int = Field(default=3600, gt=0)
     log_level: str = "INFO"
@@ -114,9 +132,15 @@ class Settings(BaseModel):
 
     @property
     def effective_mlflow_uri(self) -> str:
-        return self.mlflow_uri or self.local_mlflow_uri
+        if self.mlflow_uri:
+            return self.mlflow_uri
+        return DEFAULT_API_MLFLOW_URI if self.mode == "api" else self.local_mlflow_uri
 
     def store_description(self) -> str:
+        if self.mode == "api":
+            return f"Hokusai API {display_url(self.api_url)} (token state from the model registry)"
+        if self.mode == "mock":
+            return f"mock:{self.home / 'mock.db'}"
         if self.database is None:
             return f"sqlite:{self.sqlite_path}"
         return self.database.describe()
@@ -136,6 +160,9 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         "experiment": Env.EXPERIMENT,
         "lease_seconds": Env.LEASE_SECONDS,
         "log_level": Env.LOG_LEVEL,
+        "api_url": Env.API_URL,
+        "webhook_secret": Env.WEBHOOK_SECRET,
+        "webhook_attempts": Env.WEBHOOK_ATTEMPTS,
     }
     for field, var in simple.items():
         if field in flags:
@@ -148,13 +175,17 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         if level not in LOG_LEVELS:
             raise invalid_input(Env.LOG_LEVEL, values["log_level"], f"use one of {', '.join(LOG_LEVELS)}")
         values["log_level"] = level
-    for url_field in ("mlflow_uri", "webhook_url"):
+    for url_field in ("mlflow_uri", "webhook_url", "api_url"):
         if url_field in values:
             values[url_field] = _check_url(url_field, str(values[url_field]))
 
     db = _database_values(flags.get("db_config") or env.get(Env.DB_CONFIG), env)
     if db is not None:
         values["database"] = db
+    api_key = flags.get("api_key") or env.get(Env.API_KEY)
+    if api_key:
+        values["api_key"] = _check_api_key(str(api_key))
+    values["mode"], values["mode_reason"] = _select_mode(env, db is not None, bool(api_key))
     try:
         return Settings(**values)
     except ValidationError as exc:
@@ -163,11 +194,46 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         raise invalid_input(field, err.get("input"), err["msg"]) from None
 
 
+def _select_mode(env: Mapping[str, str], has_db: bool, has_key: bool) -> tuple[Mode, str]:
+    """Explicit and printed: HOKUSAI_MODE, then HOKUSAI_MOCK_MODE, then what is configured."""
+    forced = env.get(Env.MODE, "").strip().lower()
+    if forced:
+        if forced not in MODES:
+            raise invalid_input(Env.MODE, env[Env.MODE], f"use one of {', '.join(MODES)}")
+        if forced == "database" and not has_db:
+            raise invalid_input(Env.MODE, forced, "database mode needs --db-config or HOKUSAI_DB_HOST")
+        if forced == "api" and not has_key:
+            raise invalid_input(Env.MODE, forced, "API mode needs HOKUSAI_API_KEY")
+        return forced, f"{Env.MODE}={forced}"  # type: ignore[return-value]
+    if Env.MOCK_MODE in env:
+        word = env[Env.MOCK_MODE].strip().lower()
+        if word not in ("true", "false", "1", "0"):
+            raise invalid_input(Env.MOCK_MODE, env[Env.MOCK_MODE], "use true, false, 1 or 0")
+        if word in ("true", "1"):
+            return "mock", f"{Env.MOCK_MODE}={word}: simulated, no network"
+    if has_db:
+        return "database", "a database is configured"
+    if has_key:
+        return "api", f"{Env.API_KEY} is set"
+    return "local", "nothing configured: embedded local stores"
+
+
+def _check_api_key(key: str) -> SecretStr:
+    if not key.startswith(API_KEY_PREFIXES) or len(key) < 12 or any(c.isspace() for c in key):
+        shown = key[:8] + "…" if key.startswith(API_KEY_PREFIXES) else "(hidden)"
+        raise invalid_input(
+            Env.API_KEY,
+            shown,
+            f"a Hokusai API key starts with {', '.join(API_KEY_PREFIXES)}; copy it again from the site",
+        )
+    return SecretStr(key)
+
+
 def _check_url(field: str, url: str) -> str:
     parts = urlsplit(url)
-    allowed = ("http", "https") if field == "webhook_url" else ("http", "https", "file", "databricks")
+    allowed = ("http", "https") if field in ("webhook_url", "api_url") else ("http", "https", "file", "databricks")
     if parts.scheme not in allowed or (parts.scheme.startswith("http") and not parts.hostname):
-        fix = "give an http(s):// URL" + ("" if field == "webhook_url" else " or a file: URI")
+        fix = "give an http(s):// URL" + ("" if field in ("webhook_url", "api_url") else " or a file: URI")
         raise invalid_input(field.replace("_", "-"), url, fix)
     return url
 

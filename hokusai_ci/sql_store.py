@@ -100,12 +100,12 @@ class SqlTokenStore:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def open(cls, settings: Settings, *, read_only: bool = False) -> SqlTokenStore:
-        """Open the configured store. A read-only open of an embedded store that does not
-        exist yet sees an empty store and creates nothing."""
-        db = settings.database
+    def open(cls, settings: Settings, *, read_only: bool = False, path: Path | None = None) -> SqlTokenStore:
+        """Open the configured store (or the SQLite file at `path`). A read-only open of an
+        embedded store that does not exist yet sees an empty store and creates nothing."""
+        db = None if path is not None else settings.database
         if db is None or db.dialect == "sqlite":
-            path = settings.sqlite_path if db is None else Path(_sqlite_path(db.dsn()))
+            path = path or (settings.sqlite_path if db is None else Path(_sqlite_path(db.dsn())))
             if read_only and not path.exists():
                 return cls("sqlite", ":memory:", f"sqlite:{path}")
             return cls("sqlite", str(path), f"sqlite:{path}")
@@ -258,6 +258,14 @@ class SqlTokenStore:
             )
             return bool(cur.rowcount == 1)
 
+    def reset_to_draft(self, token_id: str) -> None:
+        with self._tx():
+            self._exec(
+                "UPDATE tokens SET status = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ? "
+                "WHERE token_id = ? AND status = ?",
+                (TokenStatus.DRAFT.value, ts(utcnow()), token_id, TokenStatus.REGISTERED.value),
+            )
+
     def release(self, token_id: str, owner: str) -> None:
         with self._tx():
             self._exec(
@@ -331,13 +339,24 @@ class SqlTokenStore:
         ).fetchall()
         return [_event(dict(row)) for row in rows]
 
-    def record_delivery(self, event_id: str, ok: bool, error: str | None) -> None:
+    def pending_events(self, token_id: str | None = None) -> list[EventRecord]:
+        """Events a webhook has not accepted yet (pending or failed), oldest first."""
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE delivery_status IN (?, ?)"
+        params: list[str] = [DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]
+        if token_id is not None:
+            sql += " AND token_id = ?"
+            params.append(token_id)
+        rows = self._exec(sql + " ORDER BY created_at, position", params).fetchall()
+        return [_event(dict(row)) for row in rows]
+
+    def record_delivery(self, event_id: str, ok: bool, error: str | None, attempts: int = 1) -> None:
         now = ts(utcnow())
         with self._tx():
             self._exec(
-                "UPDATE events SET attempts = attempts + 1, delivery_status = ?, last_error = ?, "
+                "UPDATE events SET attempts = attempts + ?, delivery_status = ?, last_error = ?, "
                 "delivered_at = ? WHERE event_id = ?",
                 (
+                    attempts,
                     (DeliveryStatus.DELIVERED if ok else DeliveryStatus.FAILED).value,
                     None if ok else error,
                     now if ok else None,

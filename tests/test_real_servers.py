@@ -158,8 +158,11 @@ def test_webhook_failure_is_exit_9_with_events_kept(
     mlflow_server: MlflowServer, model_file: Path, webhook: WebhookReceiver
 ) -> None:
     run_cli("token", "create", "--token-id", "HOOKFAIL")
-    webhook.statuses = [500, 500]
-    r = run_cli(*reg("HOOKFAIL", model_file, mlflow_server.url, "--webhook-url", webhook.url + "?key=hush-secret"))
+    webhook.statuses = [500] * 4
+    r = run_cli(
+        *reg("HOOKFAIL", model_file, mlflow_server.url, "--webhook-url", webhook.url + "?key=hush-secret"),
+        env={"HOKUSAI_WEBHOOK_ATTEMPTS": "2"},
+    )
     assert r.code == 9, r.err
     out = r.json()
     assert out["status"] == "registered"
@@ -169,7 +172,9 @@ def test_webhook_failure_is_exit_9_with_events_kept(
     status = run_cli("model", "status", "--token-id", "HOOKFAIL", "--output", "json").json()
     assert status["status"] == "registered"
     assert [e["delivery_status"] for e in status["events"]] == ["failed", "failed"]
+    assert [e["attempts"] for e in status["events"]] == [2, 2]
     assert all("HTTP 500" in e["last_error"] for e in status["events"])
+    assert len(webhook.received) == 4
 
 
 def _race(n: int, args: list[str], env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:

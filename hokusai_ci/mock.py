@@ -1,0 +1,44 @@
+"""Mock mode (HOKUSAI_MOCK_MODE=true): the whole flow with no network and no MLflow.
+
+Deterministic: the same token and model content give the same run id, version and event ids.
+Results are marked `simulated`. Tokens that do not exist yet are simulated as Draft, as if
+created on the site. State lives in HOKUSAI_HOME/mock.db so `status` and `list` show it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from hokusai_ci.fingerprint import Fingerprint
+from hokusai_ci.progress import ProgressSink
+from hokusai_ci.tracking import TrackedModel, UploadRequest
+
+_NAMESPACE = uuid.UUID("6f1c2a52-5b7e-4c8e-9d0a-6b6f6b757361")
+
+
+def mock_event_id(token_id: str, sha256: str, event_type: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{token_id}|{sha256}|{event_type}"))
+
+
+class MockTracker:
+    def describe(self) -> str:
+        return "mock (nothing uploaded)"
+
+    def check(self) -> None:
+        return None
+
+    def find(self, token_id: str, sha256: str) -> TrackedModel | None:
+        return None
+
+    def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel:
+        run_id = hashlib.sha256(f"{request.token_id}|{fp.sha256}".encode()).hexdigest()[:32]
+        return TrackedModel(
+            run_id=run_id,
+            model_name=request.model_name,
+            model_version="1",
+            model_uri=f"models:/{request.model_name}/1",
+        )
+
+    def discard(self, model: TrackedModel, reason: str) -> None:
+        return None
