@@ -201,3 +201,88 @@ class WebhookReceiver:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+NOTIFY_PATH = "/api/models/tokenized-registration-events"
+REQUIRED = {"model_name": str, "version": str, "token_id": str, "proposal_identifier": str, "metric_name": str}
+
+
+@dataclass
+class PlatformReceiver:
+    """A local stand-in for the hosted Hokusai API that enforces its registration contract:
+    bearer auth, required fields and types, and the platform's error bodies. `script` queues
+    canned answers (status, body, headers) for fault scenarios; otherwise it validates."""
+
+    keys: dict[str, str] = field(default_factory=dict)  # key -> "admin" | "noadmin" | "readonly"
+    script: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if path != NOTIFY_PATH:
+            return 404, {"detail": "Not Found"}, {}
+        auth = headers.get("Authorization", "")
+        role = self.keys.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+        if role is None:
+            return 401, {"detail": "Invalid or expired API key"}, {}
+        if role == "noadmin":
+            return 403, {"error": "REGISTRY_ADMIN_REQUIRED"}, {}
+        if role == "readonly":
+            return 403, {"error": "FORBIDDEN", "required_scope": "models:write"}, {}
+        if self.script:
+            return self.script.pop(0)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return 422, {"detail": [{"loc": ["body"], "msg": "invalid JSON", "type": "json_invalid"}]}, {}
+        errors = [
+            {"loc": ["body", name], "msg": "field required" if name not in data else f"must be {kind.__name__}"}
+            for name, kind in REQUIRED.items()
+            if not isinstance(data.get(name), kind) or not data.get(name)
+        ]
+        baseline = data.get("baseline_value")
+        if isinstance(baseline, bool) or not isinstance(baseline, (int, float)) or baseline != baseline:
+            errors.append({"loc": ["body", "baseline_value"], "msg": "must be a finite number"})
+        if not isinstance(data.get("mlflow_run_id"), str) or not data["mlflow_run_id"]:
+            errors.append({"loc": ["body", "mlflow_run_id"], "msg": "must be a non-empty string"})
+        tags = data.get("tags", {})
+        if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+            errors.append({"loc": ["body", "tags"], "msg": "must map strings to strings"})
+        if errors:
+            return 422, {"detail": errors}, {}
+        return 200, {"status": "ok", "model_id": f"{data['model_name']}/{data['version']}", "event_emitted": True}, {}
+
+    def start(self) -> PlatformReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = dict(self.headers.items())
+                receiver.received.append(Received(self.path, headers, body))
+                status, payload, extra = receiver.answer(self.path, headers, body)
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

@@ -45,9 +45,11 @@ class FakeTracker:
             self.during_upload()
         n = len(self.uploads)
         return TrackedModel(
-            run_id=f"run{n}", model_name=request.model_name, model_version=str(n),
+            run_id=f"run{n}",
+            model_name=request.model_name,
+            model_version=str(n),
             model_uri=f"models:/{request.model_name}/{n}",
-        )  # fmt: skip
+        )
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         self.discarded.append(model)
