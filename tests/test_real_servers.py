@@ -262,6 +262,32 @@ def test_postgres_end_to_end_with_env_settings(
     assert rows == [("model_registered", "delivered"), ("token_ready_for_deploy", "delivered")]
     assert version is not None and version[0] >= 1
 
+    # the outbox on PostgreSQL: a failed delivery is kept, then replayed
+    assert run_cli("token", "create", "--token-id", "PG2", env=env).code == 0
+    webhook.statuses = [500, 500]
+    failing = {**env, "HOKUSAI_WEBHOOK_ATTEMPTS": "1"}
+    r2 = run_cli(
+        "model",
+        "register",
+        "--token-id",
+        "PG2",
+        "--model-path",
+        str(model_file),
+        "--metric",
+        "rmse",
+        "--baseline",
+        "3.0",
+        "--metric-value",
+        "2.5",
+        env=failing,
+    )
+    assert r2.code == 9
+    replay = run_cli("events", "replay", "--output", "json", env=failing)
+    assert replay.code == 0 and replay.json()["delivered"] == 2
+    with psycopg.connect(postgres.dsn("hokusai_e2e")) as conn:
+        pending = conn.execute("SELECT COUNT(*) FROM events WHERE delivery_status <> 'delivered'").fetchone()
+    assert pending == (0,)
+
 
 def test_database_connection_failed_is_exit_7_without_the_password(model_file: Path) -> None:
     port = free_port()
