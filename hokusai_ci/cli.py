@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar, cast
 import fire
 from fire import decorators
 
-from hokusai_ci.errors import Category, HokusaiError, invalid_input
+from hokusai_ci.errors import HokusaiError, internal_error, invalid_input
 
 log = logging.getLogger("hokusai_ci")
 OUTPUTS = ("text", "json")
@@ -30,8 +30,14 @@ decorators.FIRE_METADATA = "_hokusai_fire_metadata"
 as_typed = cast(Callable[[F], F], decorators.SetParseFn(_identity))
 
 
-def _run(output: Any, config: dict[str, Any], action: Callable[[Any, str], str | None]) -> NoReturn:
-    """Load settings, run `action(settings, output)`, print, exit with the documented code."""
+def _run(
+    output: Any,
+    config: dict[str, Any],
+    action: Callable[[Any, str], str | None],
+    report: Callable[[Any], None] | None = None,
+) -> NoReturn:
+    """Load settings, run `action(settings, output)`, print, exit with the documented code.
+    `report(result)` also gets a failed registration's result (for the dotenv report)."""
     fmt = str(output).strip().lower() if output is not None else "text"
     try:
         if fmt not in OUTPUTS:
@@ -47,33 +53,26 @@ def _run(output: Any, config: dict[str, Any], action: Callable[[Any, str], str |
             print(printed)
         sys.exit(0)
     except HokusaiError as err:
-        _fail(err, fmt)
+        _fail(err, fmt, report)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:
         log.debug("unexpected error", exc_info=True)
-        _fail(
-            HokusaiError(
-                Category.INTERNAL,
-                f"unexpected {exc.__class__.__name__}: {exc}; rerun with HOKUSAI_LOG_LEVEL=DEBUG for details",
-            ),
-            fmt,
-        )
+        _fail(internal_error(exc), fmt, report)
 
 
-def _fail(err: HokusaiError, fmt: str) -> NoReturn:
+def _fail(err: HokusaiError, fmt: str, report: Callable[[Any], None] | None = None) -> NoReturn:
     """Report a failure: the JSON object (or partial text result) on stdout, one line on stderr."""
     from hokusai_ci import presenters
-    from hokusai_ci.results import ErrorInfo, RegistrationResult
+    from hokusai_ci.results import RegistrationResult, failed_result
 
     if log.isEnabledFor(logging.DEBUG):
         log.debug("details", exc_info=True)
-    result = err.details.get("result")
-    if isinstance(result, RegistrationResult):
-        result.error = ErrorInfo.of(err)
-        if result.status != "registered":
-            result.status = "error"
+    if isinstance(err.details.get("result"), RegistrationResult) or report is not None:
+        result = failed_result(err)
+        if report is not None:
+            report(result)
         if fmt == "json":
             print(presenters.to_json(result))
         elif text := presenters.registration_text(result):
@@ -130,6 +129,7 @@ class Model:
         webhook_url: str | None = None,
         dry_run: str | bool = False,
         output: str = "text",
+        dotenv_report: str | None = None,
         log_level: str | None = None,
     ) -> None:
         """Register a trained model for a Draft token, if it meets the baseline.
@@ -160,6 +160,7 @@ class Model:
             webhook_url: URL that receives the events as JSON POSTs (default: $HOKUSAI_WEBHOOK_URL).
             dry_run: Run every check and write nothing.
             output: text (for people) or json (one JSON object on stdout).
+            dotenv_report: Also write the result as HOKUSAI_* KEY=value lines to this file (GitLab dotenv report), on failure too.
             log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
         config = dict(
@@ -182,9 +183,16 @@ class Model:
                 model_name=model_name,
                 dry_run=dry_run,
             )
+            write_report(result)
             return presenters.to_json(result) if fmt == "json" else presenters.registration_text(result)
 
-        _run(output, config, action)
+        def write_report(result: Any) -> None:
+            from hokusai_ci.presenters import write_dotenv
+
+            if dotenv_report not in (None, ""):
+                write_dotenv(str(dotenv_report), result)
+
+        _run(output, config, action, write_report)
 
     @as_typed
     def status(

@@ -57,3 +57,11 @@ class HokusaiError(Exception):
 def invalid_input(field: str, value: object, fix: str) -> HokusaiError:
     """The standard shape of a bad-input error: field, value as typed, what to do."""
     return HokusaiError(Category.INVALID_INPUT, f"{field}={value!r} is invalid: {fix}", field=field)
+
+
+def internal_error(exc: BaseException) -> HokusaiError:
+    """The last net for bugs: one line, exit 1; the traceback is logged only at DEBUG."""
+    return HokusaiError(
+        Category.INTERNAL,
+        f"unexpected {exc.__class__.__name__}: {exc}; rerun with HOKUSAI_LOG_LEVEL=DEBUG for details",
+    )

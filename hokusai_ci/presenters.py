@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from hokusai_ci.metrics import GateResult
-from hokusai_ci.results import EventInfo, RegistrationResult, TokenView
+from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, output_fields
 from hokusai_ci.settings import redact
 
 
@@ -111,3 +111,18 @@ def _events_inline(events: Sequence[EventInfo]) -> str:
 
 def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def dotenv_lines(r: RegistrationResult) -> str:
+    """`HOKUSAI_*=value` lines, one per output field, each value on a single line."""
+    lines = []
+    for name, value in output_fields(r).items():
+        key = "HOKUSAI_" + name.upper().replace("-", "_")
+        lines.append(f"{key}={' '.join(value.split())}")
+    return redact("\n".join(lines) + "\n")
+
+
+def write_dotenv(path: str, r: RegistrationResult) -> None:
+    from pathlib import Path
+
+    Path(path).write_text(dotenv_lines(r), encoding="utf-8")

@@ -72,6 +72,41 @@ class RegistrationResult(BaseModel):
         return 0 if self.error is None else self.error.exit_code
 
 
+def failed_result(err: HokusaiError) -> RegistrationResult:
+    """The result to report for a failed registration: what was known, plus the error."""
+    known = err.details.get("result")
+    result = known if isinstance(known, RegistrationResult) else RegistrationResult()
+    result.error = ErrorInfo.of(err)
+    if result.status != "registered":  # exit 9 keeps "registered": the model is in the registry
+        result.status = "error"
+    return result
+
+
+def output_fields(r: RegistrationResult) -> dict[str, str]:
+    """Flat string fields for CI systems: GitHub step outputs (these names) and the GitLab dotenv
+    report (HOKUSAI_ + upper snake case). Empty string when unknown."""
+    m = r.metric
+
+    def text(value: object) -> str:
+        return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+    return {
+        "status": r.status,
+        "token-id": text(r.token_id),
+        "model-name": text(r.model_name),
+        "model-version": text(r.model_version),
+        "model-uri": text(r.model_uri),
+        "run-id": text(r.mlflow_run_id),
+        "metric": text(m.name if m else None),
+        "metric-value": text(m.value if m else None),
+        "baseline": text(m.baseline if m else None),
+        "delta": text(m.delta if m else None),
+        "passed": text(m.passed if m else None),
+        "model-sha256": text(r.model_sha256),
+        "error-category": text(r.error.category if r.error else None),
+    }
+
+
 class TokenView(BaseModel):
     """A token as `status` and `list` show it."""
 
