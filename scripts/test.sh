@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Sets up everything the checks need on a fresh Debian machine (PostgreSQL server, a venv with
-# the package and its test dependencies), then runs lint, type checks and the test suite.
+# Sets up everything the checks need on a fresh Debian machine (PostgreSQL, a Docker engine and
+# debootstrap for the container tests, a venv with the package and its test dependencies), then
+# runs the linters (Python, action, workflows, Dockerfile), type checks and the test suite.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pg_ctl=$(ls /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -n 1 || true)
-if [ -z "$pg_ctl" ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    pg_ctl=$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)
+missing=()
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+pg_ctl=$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)
 export HOKUSAI_TEST_PG_BIN="$(dirname "$pg_ctl")"
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -17,5 +22,11 @@ export HOKUSAI_TEST_PG_BIN="$(dirname "$pg_ctl")"
 .venv/bin/python -m pip install -q -e '.[test]'
 
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
+echo "== action, workflows, Dockerfile"
+.venv/bin/actionlint
+.venv/bin/zizmor --offline --quiet .
+.venv/bin/hadolint Dockerfile
+.venv/bin/check-jsonschema --builtin-schema vendor.github-actions action.yml
+.venv/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -100,3 +100,20 @@ def model_dir(tmp_path: Path) -> Path:
     (root / "shards" / "00001.bin").write_bytes(os.urandom(4096))
     (root / "shards" / "00002.bin").write_bytes(os.urandom(2048))
     return root
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    from tests.docker_env import start_engine
+
+    engine = start_engine()
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture(scope="session")
+def image(docker_engine: Any) -> str:
+    """The hokusai-ci image, built from the Dockerfile as shipped on a Debian base."""
+    from tests.docker_env import build_image, ensure_base_image
+
+    return build_image(docker_engine.client, ensure_base_image(docker_engine.client))
