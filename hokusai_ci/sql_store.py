@@ -157,15 +157,21 @@ class SqlTokenStore:
     def _sql(self, sql: str) -> str:
         return sql if self.dialect == "sqlite" else sql.replace("?", "%s")
 
-    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    @contextmanager
+    def _driver_errors(self) -> Iterator[None]:
+        """Driver failures mean the store is unusable, except integrity errors callers handle."""
         try:
-            return self._conn.execute(self._sql(sql), tuple(params))
+            yield
         except HokusaiError:
             raise
         except Exception as exc:
             if _is_integrity_error(exc):
                 raise
             raise self._connection_error(exc) from None
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._driver_errors():
+            return self._conn.execute(self._sql(sql), tuple(params))
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
@@ -178,15 +184,8 @@ class SqlTokenStore:
                 raise
             self._exec("COMMIT")
             return
-        try:
-            with self._conn.transaction():
-                yield
-        except HokusaiError:
-            raise
-        except Exception as exc:
-            if _is_integrity_error(exc):
-                raise
-            raise self._connection_error(exc) from None
+        with self._driver_errors(), self._conn.transaction():
+            yield
 
     def _migrate(self) -> None:
         with self._tx():

@@ -262,16 +262,17 @@ def test_json_error_when_settings_are_bad(model_file: Path) -> None:
         env={"HOKUSAI_LOG_LEVEL": "loud"},
     )
     assert r.code == 2
-    assert r.json() == {
-        "status": "error",
-        "error": {
-            "category": "invalid_input",
-            "title": "Invalid Input",
-            "message": r.json()["error"]["message"],
-            "exit_code": 2,
-        },
+    out = r.json()  # register keeps its result shape even when settings fail
+    assert out["status"] == "error" and out["model_version"] is None and out["metric"] is None
+    assert {k: v for k, v in out["error"].items() if k != "message"} == {
+        "category": "invalid_input",
+        "title": "Invalid Input",
+        "exit_code": 2,
     }
-    assert "HOKUSAI_LOG_LEVEL" in r.json()["error"]["message"]
+    assert "HOKUSAI_LOG_LEVEL" in out["error"]["message"]
+    # commands without a result object print the bare error object
+    s = run_cli("model", "list", "--output", "json", env={"HOKUSAI_LOG_LEVEL": "loud"})
+    assert s.code == 2 and set(s.json()) == {"status", "error"} and s.json()["status"] == "error"
 
 
 def test_metrics_file_errors(model_file: Path, tmp_path: Path) -> None:
