@@ -7,8 +7,10 @@ so a 20 GB upload shows it is alive without flooding the log.
 from __future__ import annotations
 
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol, TextIO
 
 QUIET_BELOW = 16 * 1024 * 1024  # small models finish before progress would help
@@ -57,8 +59,14 @@ class Progress:
         self._last_line = self.started
         self._last_decile = 0
         self._last_draw = 0.0
+        self._lock = threading.Lock()
 
     def advance(self, nbytes: int) -> None:
+        """Count bytes done; `advance(0)` only refreshes (elapsed time, CI heartbeat line)."""
+        with self._lock:
+            self._advance(nbytes)
+
+    def _advance(self, nbytes: int) -> None:
         self.done += nbytes
         if not self.enabled:
             return
@@ -89,3 +97,22 @@ class Progress:
         return (
             f"{self.label}: {pct:3d}% {human_bytes(self.done)} / {human_bytes(self.total)} ({rate}/s, {elapsed:.0f}s)"
         )
+
+
+@contextmanager
+def heartbeat(progress: ProgressSink, every: float = 1.0) -> Iterator[None]:
+    """Keep progress alive while a transfer we cannot meter byte by byte is in flight (one
+    large file): the terminal line keeps counting seconds, CI logs get a line per interval."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            progress.advance(0)
+
+    thread = threading.Thread(target=beat, name="hokusai-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

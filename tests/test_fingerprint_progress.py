@@ -72,3 +72,17 @@ def test_small_models_print_no_progress() -> None:
     p.advance(1000)
     p.finish()
     assert out.getvalue() == ""
+
+
+def test_heartbeat_keeps_ci_logs_alive_during_one_long_transfer() -> None:
+    import time
+
+    from hokusai_ci.progress import heartbeat
+
+    out = io.StringIO()
+    p = Progress("uploading", 10 * 1024**3, stream=out, interval=0.05)
+    with heartbeat(p, every=0.01):
+        time.sleep(0.3)  # a single large file in flight: no bytes counted yet
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 2
+    assert all(line.startswith("uploading:   0% 0 B / 10.0 GiB") for line in lines)
