@@ -149,6 +149,13 @@ def test_webhook_receives_both_events(mlflow_server: MlflowServer, model_file: P
     assert ready["token_id"] == "HOOK" and ready["model_version"] == "1"
     assert ready["timestamp"].endswith("Z") or ready["timestamp"].endswith("+00:00")
     assert registered["passed"] is True and registered["direction"] == "higher"
+    import jsonschema
+
+    from hokusai_ci.events import json_schemas
+
+    schemas = {schema["title"]: schema for schema in json_schemas().values()}
+    for event in (ready, registered):
+        jsonschema.validate(event, schemas[event["event_type"]])
     status = run_cli("model", "status", "--token-id", "HOOK", "--output", "json").json()
     assert {e["delivery_status"] for e in status["events"]} == {"delivered"}
     assert {e["attempts"] for e in status["events"]} == {1}
