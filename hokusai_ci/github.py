@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from hokusai_ci.errors import Category, HokusaiError, internal_error, invalid_input
+from hokusai_ci.errors import HokusaiError, internal_error, invalid_input
 from hokusai_ci.metrics import GateResult
 from hokusai_ci.results import RegistrationResult, failed_result, output_fields
 from hokusai_ci.settings import Env, redact
@@ -208,6 +208,3 @@ def _report(env: Mapping[str, str], inputs: Mapping[str, str], result: Registrat
     if wants_summary and env.get("GITHUB_STEP_SUMMARY"):
         with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
             fh.write(redact(summary_markdown(result)))
-
-
-__all__ = ["Category", "run_action"]

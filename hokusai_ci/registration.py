@@ -40,7 +40,7 @@ class Ports:
 
 
 def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
-    """Run one registration. Raises `HokusaiError` with `.result` holding what is known."""
+    """Run one registration. Raises `HokusaiError` with `.details["result"]` holding what is known."""
     result = RegistrationResult(
         token_id=request.token_id,
         model_name=request.model_name,

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from hokusai_ci.errors import Category, HokusaiError, invalid_input
+from hokusai_ci.errors import invalid_input
 
 
 class Env:
@@ -295,9 +295,6 @@ def parse_json_or_yaml(field: str, path: Path, text: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise invalid_input(field, str(path), f"not valid JSON or YAML{where}") from None
-
-
-__all__ = ["Category", "DatabaseConfig", "Env", "HokusaiError", "Settings", "load_settings"]
 
 
 def display_url(url: str) -> str:

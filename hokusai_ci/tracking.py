@@ -23,8 +23,6 @@ class TrackedModel(BaseModel):
 
 
 class UploadRequest(BaseModel):
-    model_config = {"arbitrary_types_allowed": True}
-
     token_id: str
     model_name: str
     metric_name: str
