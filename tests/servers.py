@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import requests
 
@@ -164,31 +164,37 @@ class Received:
 
 
 @dataclass
-class WebhookReceiver:
-    """A real HTTP server that records each POST and answers with the queued status codes."""
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records each POST; `answer` decides the reply."""
 
-    statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/models"
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> WebhookReceiver:
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                receiver.received.append(Received(self.path, dict(self.headers.items()), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = dict(self.headers.items())
+                receiver.received.append(Received(self.path, headers, body))
+                status, payload, extra = receiver.answer(self.path, headers, body)
+                raw = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                for key, value in extra.items():
+                    self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(b'{"ok": true}')
+                self.wfile.write(raw)
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -203,25 +209,36 @@ class WebhookReceiver:
             self.server.server_close()
 
 
+@dataclass
+class WebhookReceiver(Receiver):
+    """A webhook endpoint answering with the queued status codes, then 200."""
+
+    statuses: list[int] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/hooks/models"
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+        return (self.statuses.pop(0) if self.statuses else 200), {"ok": True}, {}
+
+
 NOTIFY_PATH = "/api/models/tokenized-registration-events"
 REQUIRED = {"model_name": str, "version": str, "token_id": str, "proposal_identifier": str, "metric_name": str}
 
 
 @dataclass
-class PlatformReceiver:
+class PlatformReceiver(Receiver):
     """A local stand-in for the hosted Hokusai API that enforces its registration contract:
     bearer auth, required fields and types, and the platform's error bodies. `script` queues
     canned answers (status, body, headers) for fault scenarios; otherwise it validates."""
 
     keys: dict[str, str] = field(default_factory=dict)  # key -> "admin" | "noadmin" | "readonly"
     script: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
-    received: list[Received] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.base_url
 
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
         if path != NOTIFY_PATH:
@@ -256,33 +273,3 @@ class PlatformReceiver:
         if errors:
             return 422, {"detail": errors}, {}
         return 200, {"status": "ok", "model_id": f"{data['model_name']}/{data['version']}", "event_emitted": True}, {}
-
-    def start(self) -> PlatformReceiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = dict(self.headers.items())
-                receiver.received.append(Received(self.path, headers, body))
-                status, payload, extra = receiver.answer(self.path, headers, body)
-                raw = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                for key, value in extra.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
