@@ -24,18 +24,17 @@ from hokusai_ci.registry_rest import RegistryRest
 from hokusai_ci.settings import Settings
 from hokusai_ci.sql_store import SqlTokenStore
 from hokusai_ci.store import EventRecord, Registration, TokenRecord, TokenStatus, utcnow
+from hokusai_ci.tracking import Tag
 
 log = logging.getLogger("hokusai_ci")
-NOTIFIED_TAG = "hokusai.notified"
-STATE_TAG = "hokusai.state"
 
 
 def _live(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [v for v in versions if v["tags"].get(STATE_TAG) != "superseded"]
+    return [v for v in versions if v["tags"].get(Tag.STATE) != "superseded"]
 
 
 def _notified(version: dict[str, Any]) -> bool:
-    return bool(version["tags"].get(NOTIFIED_TAG) == "true")
+    return bool(version["tags"].get(Tag.NOTIFIED) == "true")
 
 
 def _float(text: str | None) -> float | None:
@@ -56,11 +55,11 @@ def record_from_version(token_id: str, v: dict[str, Any], status: TokenStatus) -
         model_version=str(v["version"]),
         model_uri=f"models:/{v['name']}/{v['version']}",
         mlflow_run_id=v.get("run_id"),
-        model_sha256=tags.get("hokusai.sha256"),
-        metric_name=tags.get("hokusai.metric"),
-        metric_value=_float(tags.get("hokusai.metric_value")),
-        baseline=_float(tags.get("hokusai.baseline")),
-        direction=tags.get("hokusai.direction"),
+        model_sha256=tags.get(Tag.SHA256),
+        metric_name=tags.get(Tag.METRIC),
+        metric_value=_float(tags.get(Tag.METRIC_VALUE)),
+        baseline=_float(tags.get(Tag.BASELINE)),
+        direction=tags.get(Tag.DIRECTION),
         created_at=datetime.fromtimestamp(int(v.get("creation_timestamp") or stamp) / 1000, UTC),
         updated_at=when,
         registered_at=when if status is TokenStatus.REGISTERED else None,
@@ -147,7 +146,7 @@ class ApiTokenStore:
             raise
         log.info("Hokusai API accepted the registration (model_id %s)", answer.get("model_id", "?"))
         try:
-            self.registry.set_version_tag(r.model_name, r.model_version, NOTIFIED_TAG, "true")
+            self.registry.set_version_tag(r.model_name, r.model_version, Tag.NOTIFIED, "true")
         except HokusaiError as err:
             log.warning("could not tag the version as notified (%s); a re-run would notify again", err.message)
         return self.local.complete(token_id, owner, registration, events)
@@ -155,7 +154,7 @@ class ApiTokenStore:
     def list_tokens(self, statuses: list[TokenStatus] | None = None) -> list[TokenRecord]:
         by_token: dict[str, list[dict[str, Any]]] = {}
         for v in _live(self.registry.token_versions()):
-            by_token.setdefault(v["tags"]["hokusai.token_id"], []).append(v)
+            by_token.setdefault(v["tags"][Tag.TOKEN], []).append(v)
         records = []
         for token_id, versions in sorted(by_token.items()):
             accepted = [v for v in versions if _notified(v)]

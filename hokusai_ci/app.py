@@ -111,18 +111,16 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
             log.info("mock: token %s simulated as Draft", request.token_id)
         from hokusai_ci.mock import mock_event_id
 
+        webhook = _webhook(settings)
         ports = Ports(
             store=store,
             tracker=_tracker_factory(settings, request.dry_run),
             progress=lambda label, total: Progress(label, total),
-            webhook=_webhook(settings),
-            webhook_target=display_url(settings.webhook_url)
-            if settings.webhook_url and _webhook_on(settings)
-            else None,
+            webhook=webhook,
+            webhook_target=display_url(settings.webhook_url) if webhook and settings.webhook_url else None,
             ci_tags=ci_tags(),
             lease_seconds=settings.lease_seconds,
             event_id=mock_event_id if settings.mode == "mock" else None,
-            simulated=settings.mode == "mock",
         )
         try:
             result = run(request, ports)
@@ -133,10 +131,6 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
         return result
     finally:
         store.close()
-
-
-def _webhook_on(settings: Settings) -> bool:
-    return bool(settings.webhook_url) and settings.mode != "mock"
 
 
 def _annotate(result: Any, settings: Settings) -> None:
@@ -155,9 +149,7 @@ def status(settings: Settings, token_id: Any) -> TokenView:
                 Category.TOKEN_NOT_FOUND,
                 f"token {tid!r} does not exist in {store.describe()}; check the token id and the database settings",
             )
-        view = TokenView.of(token, store.events_for(tid))
-        view.simulated = settings.mode == "mock"
-        return view
+        return TokenView.of(token, store.events_for(tid), simulated=settings.mode == "mock")
     finally:
         store.close()
 
@@ -166,9 +158,7 @@ def list_tokens(settings: Settings, statuses: Any = None) -> list[TokenView]:
     wanted = parse_statuses(statuses)
     store = open_store(settings, read_only=True)
     try:
-        return [
-            TokenView.of(t).model_copy(update={"simulated": settings.mode == "mock"}) for t in store.list_tokens(wanted)
-        ]
+        return [TokenView.of(t, simulated=settings.mode == "mock") for t in store.list_tokens(wanted)]
     finally:
         store.close()
 

@@ -103,9 +103,14 @@ def build_events(
     ]
 
 
+def compact_json(data: object) -> bytes:
+    """The one serialization sent over the wire (webhooks, the Hokusai API): compact JSON,
+    keys sorted, UTF-8. Webhook signatures are computed over exactly these bytes."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def body_bytes(event: EventRecord) -> bytes:
-    """The one serialization sent over the wire: compact JSON, keys sorted, UTF-8."""
-    return json.dumps(event.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_json(event.payload)
 
 
 class Delivery(BaseModel):

@@ -24,9 +24,9 @@ class HokusaiApi:
         self.timeout = timeout
 
     def notify(self, payload: dict[str, Any]) -> dict[str, Any]:
-        import json
+        from hokusai_ci.events import compact_json
 
-        body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        body = compact_json(payload)
         outcome = post_with_retries(
             self.url,
             body,

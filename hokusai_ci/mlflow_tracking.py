@@ -15,7 +15,7 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import Fingerprint, ModelFile
 from hokusai_ci.progress import ProgressSink, heartbeat
 from hokusai_ci.settings import display_url
-from hokusai_ci.tracking import TAG_PREFIX, TrackedModel, UploadRequest
+from hokusai_ci.tracking import Tag, TrackedModel, UploadRequest
 
 log = logging.getLogger("hokusai_ci.mlflow")
 T = TypeVar("T")
@@ -30,10 +30,6 @@ _ENV_DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
 }
 UPLOAD_WORKERS = 4  # parallel file uploads for directories: ~2x faster for many small files
-TOKEN_TAG = f"{TAG_PREFIX}token_id"
-SHA_TAG = f"{TAG_PREFIX}sha256"
-STATE_TAG = f"{TAG_PREFIX}state"
-CLAIM_TAG = f"{TAG_PREFIX}claim_id"
 
 
 class MlflowTracker:
@@ -85,8 +81,8 @@ class MlflowTracker:
         self._call("reach", lambda: self.client.search_experiments(max_results=1))
 
     def find(self, token_id: str, sha256: str) -> TrackedModel | None:
-        versions = self._call("search", lambda: self.client.search_model_versions(f"tags.`{TOKEN_TAG}` = '{token_id}'"))
-        live = [v for v in versions if v.tags.get(SHA_TAG) == sha256 and v.tags.get(STATE_TAG) != "superseded"]
+        versions = self._call("search", lambda: self.client.search_model_versions(f"tags.`{Tag.TOKEN}` = '{token_id}'"))
+        live = [v for v in versions if v.tags.get(Tag.SHA256) == sha256 and v.tags.get(Tag.STATE) != "superseded"]
         if not live:
             return None
         first = min(live, key=lambda v: int(v.version))
@@ -94,7 +90,7 @@ class MlflowTracker:
 
     def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel:
         experiment_id = self._call("create the experiment in", self._experiment_id)
-        tags = {**request.tags, CLAIM_TAG: request.claim_id}
+        tags = {**request.tags, Tag.CLAIM: request.claim_id}
         run = self._call(
             "create a run in",
             lambda: self.client.create_run(experiment_id, run_name=f"register-{request.token_id}", tags=tags),
@@ -113,14 +109,14 @@ class MlflowTracker:
                     request.model_name,
                     source=f"{run.info.artifact_uri}/model",
                     run_id=run_id,
-                    tags={**tags, STATE_TAG: "registered"},
+                    tags={**tags, Tag.STATE: "registered"},
                     description=f"Registered by hokusai-ci for token {request.token_id}",
                 )
                 kept = self._drop_retried_duplicates(request.model_name, request.claim_id, int(version.version))
-                self.client.set_tag(run_id, STATE_TAG, "registered")
+                self.client.set_tag(run_id, Tag.STATE, "registered")
                 self.client.set_terminated(run_id, "FINISHED")
         except HokusaiError:
-            self._best_effort(lambda: self.client.set_tag(run_id, STATE_TAG, "failed"))
+            self._best_effort(lambda: self.client.set_tag(run_id, Tag.STATE, "failed"))
             self._best_effort(lambda: self.client.set_terminated(run_id, "FAILED"))
             raise
         return self._tracked(request.model_name, str(kept), run_id)
@@ -146,9 +142,9 @@ class MlflowTracker:
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         log.warning("removing %s version %s: %s", model.model_name, model.model_version, reason)
-        self._best_effort(lambda: self.client.set_tag(model.run_id, STATE_TAG, "superseded"))
+        self._best_effort(lambda: self.client.set_tag(model.run_id, Tag.STATE, "superseded"))
         self._best_effort(
-            lambda: self.client.set_model_version_tag(model.model_name, model.model_version, STATE_TAG, "superseded")
+            lambda: self.client.set_model_version_tag(model.model_name, model.model_version, Tag.STATE, "superseded")
         )
         self._best_effort(lambda: self.client.delete_model_version(model.model_name, model.model_version))
 
@@ -172,14 +168,14 @@ class MlflowTracker:
         from mlflow.exceptions import MlflowException
 
         try:
-            self.client.create_registered_model(name, tags={f"{TAG_PREFIX}managed": "true"})
+            self.client.create_registered_model(name, tags={Tag.MANAGED: "true"})
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
 
     def _drop_retried_duplicates(self, name: str, claim_id: str, created: int) -> int:
         """A retried POST can create a version twice; keep the lowest, delete the rest."""
-        versions = self.client.search_model_versions(f"name = '{name}' and tags.`{CLAIM_TAG}` = '{claim_id}'")
+        versions = self.client.search_model_versions(f"name = '{name}' and tags.`{Tag.CLAIM}` = '{claim_id}'")
         numbers = sorted({int(v.version) for v in versions} | {created})
         for extra in numbers[1:]:
             log.warning("deleting duplicate version %s of %s created by a retried request", extra, name)

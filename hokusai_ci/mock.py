@@ -22,9 +22,6 @@ def mock_event_id(token_id: str, sha256: str, event_type: str) -> str:
 
 
 class MockTracker:
-    def describe(self) -> str:
-        return "mock (nothing uploaded)"
-
     def check(self) -> None:
         return None
 

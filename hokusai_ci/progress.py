@@ -86,8 +86,7 @@ class Progress:
     def finish(self) -> None:
         if not self.enabled:
             return
-        end = "\n"
-        self.stream.write(("\r" if self.tty else "") + self._text(self.clock()) + " done" + end)
+        self.stream.write(("\r" if self.tty else "") + self._text(self.clock()) + " done\n")
         self.stream.flush()
 
     def _text(self, now: float) -> str:

@@ -20,7 +20,7 @@ from hokusai_ci.metrics import GateResult, gate
 from hokusai_ci.progress import ProgressSink
 from hokusai_ci.results import EventInfo, RegistrationResult
 from hokusai_ci.store import DeliveryStatus, EventRecord, Registration, TokenRecord, TokenStatus, TokenStore, utcnow
-from hokusai_ci.tracking import TAG_PREFIX, TrackedModel, Tracker, UploadRequest
+from hokusai_ci.tracking import Tag, TrackedModel, Tracker, UploadRequest
 
 log = logging.getLogger("hokusai_ci")
 
@@ -36,7 +36,6 @@ class Ports:
     ci_tags: dict[str, str] = field(default_factory=dict)
     lease_seconds: int = 3600
     event_id: Callable[[str, str, str], str] | None = None  # (token, sha256, type) -> id; mock mode
-    simulated: bool = False
 
 
 def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
@@ -45,7 +44,6 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
         token_id=request.token_id,
         model_name=request.model_name,
         token_store=ports.store.describe(),
-        simulated=ports.simulated,
     )
     try:
         _register(request, ports, result)
@@ -75,7 +73,6 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
     tracker = ports.tracker()
     existing = None
     if tracker is not None:
-        result.mlflow_uri = tracker.describe()
         tracker.check()
         existing = tracker.find(req.token_id, fp.sha256)
 
@@ -230,13 +227,13 @@ def _upload_request(
     req: RegistrationRequest, outcome: GateResult, fp: Fingerprint, claim_id: str, ports: Ports
 ) -> UploadRequest:
     tags = {
-        f"{TAG_PREFIX}token_id": req.token_id,
-        f"{TAG_PREFIX}metric": outcome.name,
-        f"{TAG_PREFIX}metric_value": repr(outcome.value),
-        f"{TAG_PREFIX}baseline": repr(outcome.baseline),
-        f"{TAG_PREFIX}direction": outcome.direction.value,
-        f"{TAG_PREFIX}status": "registered",
-        f"{TAG_PREFIX}sha256": fp.sha256,
+        Tag.TOKEN: req.token_id,
+        Tag.METRIC: outcome.name,
+        Tag.METRIC_VALUE: repr(outcome.value),
+        Tag.BASELINE: repr(outcome.baseline),
+        Tag.DIRECTION: outcome.direction.value,
+        Tag.STATUS: "registered",
+        Tag.SHA256: fp.sha256,
         **ports.ci_tags,
     }
     return UploadRequest(

@@ -7,8 +7,7 @@ from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.settings import display_url
-
-TOKEN_TAG = "hokusai.token_id"
+from hokusai_ci.tracking import Tag
 
 
 class RegistryRest:
@@ -61,8 +60,8 @@ class RegistryRest:
 
     def token_versions(self, token_id: str | None = None) -> list[dict[str, Any]]:
         if token_id is None:
-            return self.versions(f"tags.`{TOKEN_TAG}` LIKE '%'")
-        return self.versions(f"tags.`{TOKEN_TAG}` = '{token_id}'")
+            return self.versions(f"tags.`{Tag.TOKEN}` LIKE '%'")
+        return self.versions(f"tags.`{Tag.TOKEN}` = '{token_id}'")
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
         self._call(

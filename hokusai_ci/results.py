@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from hokusai_ci.errors import HokusaiError
 from hokusai_ci.metrics import GateResult
@@ -63,9 +63,14 @@ class RegistrationResult(BaseModel):
     token_store: str | None = None
     mlflow_uri: str | None = None
     mode: str | None = None
-    simulated: bool = False
     message: str | None = None
     error: ErrorInfo | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def simulated(self) -> bool:
+        """Mock mode: nothing was uploaded or sent."""
+        return self.mode == "mock"
 
     @property
     def exit_code(self) -> int:
@@ -128,7 +133,7 @@ class TokenView(BaseModel):
     simulated: bool = False
 
     @classmethod
-    def of(cls, token: TokenRecord, events: list[EventRecord] | None = None) -> TokenView:
+    def of(cls, token: TokenRecord, events: list[EventRecord] | None = None, *, simulated: bool = False) -> TokenView:
         return cls(
             token_id=token.token_id,
             status=token.status.value,
@@ -145,4 +150,5 @@ class TokenView(BaseModel):
             registered_at=token.registered_at,
             lease_expires_at=token.lease_expires_at,
             events=None if events is None else [EventInfo.of(e) for e in events],
+            simulated=simulated,
         )

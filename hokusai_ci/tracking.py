@@ -12,6 +12,23 @@ from hokusai_ci.progress import ProgressSink
 TAG_PREFIX = "hokusai."
 
 
+class Tag:
+    """Names of the tags hokusai-ci sets on MLflow runs and model versions: the registry-side
+    record of a registration (API mode derives token state from them)."""
+
+    TOKEN = f"{TAG_PREFIX}token_id"
+    SHA256 = f"{TAG_PREFIX}sha256"
+    METRIC = f"{TAG_PREFIX}metric"
+    METRIC_VALUE = f"{TAG_PREFIX}metric_value"
+    BASELINE = f"{TAG_PREFIX}baseline"
+    DIRECTION = f"{TAG_PREFIX}direction"
+    STATUS = f"{TAG_PREFIX}status"
+    STATE = f"{TAG_PREFIX}state"  # registered | failed | superseded
+    CLAIM = f"{TAG_PREFIX}claim_id"
+    NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration
+    MANAGED = f"{TAG_PREFIX}managed"
+
+
 class TrackedModel(BaseModel):
     run_id: str
     model_name: str
@@ -34,8 +51,6 @@ class UploadRequest(BaseModel):
 
 
 class Tracker(Protocol):
-    def describe(self) -> str: ...
-
     def check(self) -> None:
         """Reachability and credentials, before anything is written."""
 

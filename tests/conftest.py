@@ -117,3 +117,21 @@ def image(docker_engine: Any) -> str:
     from tests.docker_env import build_image, ensure_base_image
 
     return build_image(docker_engine.client, ensure_base_image(docker_engine.client))
+
+
+def register_args(token: str, model: str | Path, metric: str, baseline: str, value: str) -> list[str]:
+    """`model register` with the five options every registration needs."""
+    return [
+        "model",
+        "register",
+        "--token-id",
+        token,
+        "--model-path",
+        str(model),
+        "--metric",
+        metric,
+        "--baseline",
+        baseline,
+        "--metric-value",
+        value,
+    ]

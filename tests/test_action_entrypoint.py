@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, register_args, run_cli
 
 
 def parse_outputs(path: Path) -> dict[str, str]:
@@ -195,18 +195,7 @@ def test_dotenv_report_for_gitlab(model_file: Path, tmp_path: Path) -> None:
     report = tmp_path / "hokusai.env"
     env = {"HOKUSAI_MOCK_MODE": "true"}
     ok = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "GL",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "f1",
-        "--baseline",
-        "0.5",
-        "--metric-value",
-        "0.75",
+        *register_args("GL", str(model_file), "f1", "0.5", "0.75"),
         "--dotenv-report",
         str(report),
         env=env,
@@ -216,18 +205,7 @@ def test_dotenv_report_for_gitlab(model_file: Path, tmp_path: Path) -> None:
     assert lines["HOKUSAI_STATUS"] == "registered" and lines["HOKUSAI_MODEL_VERSION"] == "1"
     assert lines["HOKUSAI_DELTA"] == "0.25" and lines["HOKUSAI_ERROR_CATEGORY"] == ""
     bad = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "GL2",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "f1",
-        "--baseline",
-        "0.5",
-        "--metric-value",
-        "0.25",
+        *register_args("GL2", str(model_file), "f1", "0.5", "0.25"),
         "--dotenv-report",
         str(report),
         env=env,

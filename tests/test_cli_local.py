@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import register_args, run_cli
 
 
 def register(token: str, model: Path, *extra: str) -> list[str]:
@@ -76,18 +76,7 @@ def test_rerun_after_success_reports_the_existing_registration(model_file: Path)
 def test_below_baseline_uploads_nothing_and_keeps_draft(model_file: Path, tmp_path: Path) -> None:
     run_cli("token", "create", "--token-id", "LOW")
     r = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "LOW",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "mse",
-        "--baseline",
-        "0.10",
-        "--metric-value",
-        "0.12",
+        *register_args("LOW", str(model_file), "mse", "0.10", "0.12"),
         "--output",
         "json",
     )
@@ -173,18 +162,7 @@ def test_values_are_never_literal_parsed(model_file: Path) -> None:
     """Fire would turn 1e5 into 100000.0 and '0.80' into 0.8; names and paths must stay text."""
     run_cli("token", "create", "--token-id", "NUM")
     r = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "NUM",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "auroc",
-        "--baseline",
-        "0.80",
-        "--metric-value",
-        "0.9",
+        *register_args("NUM", str(model_file), "auroc", "0.80", "0.9"),
         "--model-name",
         "1e5",
         "--dry-run",
@@ -231,18 +209,7 @@ def test_model_path_problems(tmp_path: Path) -> None:
         (tmp_path / "emptydir", "no non-empty file"),
     ]:
         r = run_cli(
-            "model",
-            "register",
-            "--token-id",
-            "T",
-            "--model-path",
-            str(path),
-            "--metric",
-            "auroc",
-            "--baseline",
-            "0.8",
-            "--metric-value",
-            "0.9",
+            *register_args("T", str(path), "auroc", "0.8", "0.9"),
         )
         assert r.code == 2 and needle in r.err and "model-path=" in r.err
 

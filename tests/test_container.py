@@ -48,6 +48,21 @@ def runner_dirs(tmp_path: Path) -> tuple[Path, Path]:
     return workspace, commands
 
 
+def run_as_runner(engine: Any, image: str, env: dict[str, str], workspace: Path, commands: Path) -> tuple[int, str]:
+    """Run the image as GitHub's runner runs a Docker action: workspace and file commands
+    mounted under /github, the workspace as working directory, no arguments."""
+    return run(
+        engine,
+        image,
+        environment=env,
+        working_dir="/github/workspace",
+        volumes={
+            str(workspace): {"bind": "/github/workspace", "mode": "rw"},
+            str(commands): {"bind": "/github/file_commands", "mode": "rw"},
+        },
+    )
+
+
 def action_env(inputs: dict[str, str]) -> dict[str, str]:
     declared = [
         "TOKEN-ID",
@@ -110,16 +125,7 @@ def test_action_in_container_with_runner_mounts(
         ),
         **pg_env,
     }
-    code, logs = run(
-        docker_engine,
-        image,
-        environment=env,
-        working_dir="/github/workspace",
-        volumes={
-            str(workspace): {"bind": "/github/workspace", "mode": "rw"},
-            str(commands): {"bind": "/github/file_commands", "mode": "rw"},
-        },
-    )
+    code, logs = run_as_runner(docker_engine, image, env, workspace, commands)
     assert code == 0, logs
     assert "::add-mask::pg-secret-Zq7" in logs and "::add-mask::hook-secret-value" in logs
     outputs = parse_outputs(commands / "set_output")
@@ -156,16 +162,7 @@ def test_action_failure_in_container_writes_outputs(
         ),
         "HOKUSAI_MOCK_MODE": "true",
     }
-    code, logs = run(
-        docker_engine,
-        image,
-        environment=env,
-        working_dir="/github/workspace",
-        volumes={
-            str(workspace): {"bind": "/github/workspace", "mode": "rw"},
-            str(commands): {"bind": "/github/file_commands", "mode": "rw"},
-        },
-    )
+    code, logs = run_as_runner(docker_engine, image, env, workspace, commands)
     assert code == 6
     assert "::error title=Performance Below Baseline::rmse 1.2 does not meet the baseline 1" in logs
     outputs = parse_outputs(commands / "set_output")

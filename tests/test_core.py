@@ -30,9 +30,6 @@ class FakeTracker:
         self.discarded: list[TrackedModel] = []
         self.existing: TrackedModel | None = None
 
-    def describe(self) -> str:
-        return "memory://"
-
     def check(self) -> None:
         return None
 

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from hokusai_ci import webhooks
 from hokusai_ci.events import SCHEMA_DIR, json_schemas
 from hokusai_ci.http_retry import backoff, post_with_retries, retry_after_seconds
-from tests.conftest import run_cli
+from tests.conftest import register_args, run_cli
 from tests.servers import WebhookReceiver
 
 BODY = b'{"event_id":"e1","event_type":"model_registered","token_id":"XRAY"}'
@@ -106,18 +106,7 @@ def test_signed_events_end_to_end_with_replay(model_file: Path, webhook: Webhook
     run_cli("token", "create", "--token-id", "SIGNED")
     webhook.statuses = [503, 503]
     r = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "SIGNED",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "f1",
-        "--baseline",
-        "0.5",
-        "--metric-value",
-        "0.7",
+        *register_args("SIGNED", str(model_file), "f1", "0.5", "0.7"),
         "--webhook-url",
         webhook.url,
         "--output",
@@ -152,18 +141,7 @@ def test_replay_that_still_fails_exits_9(model_file: Path, webhook: WebhookRecei
     run_cli("token", "create", "--token-id", "STUCK")
     webhook.statuses = [500] * 4
     run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "STUCK",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "f1",
-        "--baseline",
-        "0.5",
-        "--metric-value",
-        "0.7",
+        *register_args("STUCK", str(model_file), "f1", "0.5", "0.7"),
         "--webhook-url",
         webhook.url,
         env=env,

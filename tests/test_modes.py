@@ -8,7 +8,7 @@ import pytest
 
 from hokusai_ci.errors import HokusaiError
 from hokusai_ci.settings import load_settings
-from tests.conftest import run_cli
+from tests.conftest import register_args, run_cli
 from tests.servers import WebhookReceiver
 
 KEY = "hk_test_abcdefghijklmnop"
@@ -63,18 +63,7 @@ def test_mock_mode_is_deterministic_offline_and_marked(
     for home in ("a", "b"):
         env = {"HOKUSAI_MOCK_MODE": "true", "HOKUSAI_HOME": str(tmp_path / home), "HOKUSAI_WEBHOOK_URL": webhook.url}
         r = run_cli(
-            "model",
-            "register",
-            "--token-id",
-            "MOCK-1",
-            "--model-path",
-            str(model_file),
-            "--metric",
-            "mae",
-            "--baseline",
-            "2",
-            "--metric-value",
-            "1.5",
+            *register_args("MOCK-1", str(model_file), "mae", "2", "1.5"),
             "--output",
             "json",
             env=env,
@@ -92,18 +81,7 @@ def test_mock_mode_is_deterministic_offline_and_marked(
     assert [e["event_id"] for e in a["events"]] == [e["event_id"] for e in b["events"]]
     assert webhook.received == []  # no network in mock mode
     text = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "MOCK-2",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "mae",
-        "--baseline",
-        "2",
-        "--metric-value",
-        "1.5",
+        *register_args("MOCK-2", str(model_file), "mae", "2", "1.5"),
         env={"HOKUSAI_MOCK_MODE": "1", "HOKUSAI_HOME": str(tmp_path / "c")},
     )
     assert text.out.startswith("[simulated] Registered hokusai-MOCK-2 version 1")
@@ -111,18 +89,7 @@ def test_mock_mode_is_deterministic_offline_and_marked(
 
 def test_mock_mode_still_gates(model_file: Path) -> None:
     r = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "MOCK-LOW",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "mae",
-        "--baseline",
-        "1",
-        "--metric-value",
-        "1.5",
+        *register_args("MOCK-LOW", str(model_file), "mae", "1", "1.5"),
         env={"HOKUSAI_MOCK_MODE": "true"},
     )
     assert r.code == 6
@@ -130,18 +97,7 @@ def test_mock_mode_still_gates(model_file: Path) -> None:
 
 def test_effective_endpoints_are_printed_without_secrets(model_file: Path) -> None:
     r = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "EP",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "f1",
-        "--baseline",
-        "0.5",
-        "--metric-value",
-        "0.6",
+        *register_args("EP", str(model_file), "f1", "0.5", "0.6"),
         "--dry-run",
         "--webhook-url",
         "https://user:pw@hooks.example/in?token=abc",

@@ -10,24 +10,13 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, register_args, run_cli
 from tests.servers import MlflowServer, PostgresServer, WebhookReceiver, free_port
 
 
 def reg(token: str, model: Path, mlflow: str, *extra: str) -> list[str]:
     return [
-        "model",
-        "register",
-        "--token-id",
-        token,
-        "--model-path",
-        str(model),
-        "--metric",
-        "accuracy",
-        "--baseline",
-        "0.80",
-        "--metric-value",
-        "0.85",
+        *register_args(token, str(model), "accuracy", "0.80", "0.85"),
         "--mlflow-uri",
         mlflow,
         "--output",
@@ -242,18 +231,7 @@ def test_postgres_end_to_end_with_env_settings(
     created = run_cli("token", "create", "--token-id", "PG1", env=env)
     assert created.code == 0 and "postgresql://postgres@127.0.0.1" in created.out
     r = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "PG1",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "rmse",
-        "--baseline",
-        "3.0",
-        "--metric-value",
-        "2.5",
+        *register_args("PG1", str(model_file), "rmse", "3.0", "2.5"),
         env=env,
     )
     assert r.code == 0, r.err
@@ -274,18 +252,7 @@ def test_postgres_end_to_end_with_env_settings(
     webhook.statuses = [500, 500]
     failing = {**env, "HOKUSAI_WEBHOOK_ATTEMPTS": "1"}
     r2 = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "PG2",
-        "--model-path",
-        str(model_file),
-        "--metric",
-        "rmse",
-        "--baseline",
-        "3.0",
-        "--metric-value",
-        "2.5",
+        *register_args("PG2", str(model_file), "rmse", "3.0", "2.5"),
         env=failing,
     )
     assert r2.code == 9
@@ -308,18 +275,7 @@ def test_database_connection_failed_is_exit_7_without_the_password(model_file: P
     for args in (
         ["model", "status", "--token-id", "X", "--output", "json"],
         [
-            "model",
-            "register",
-            "--token-id",
-            "X",
-            "--model-path",
-            str(model_file),
-            "--metric",
-            "auroc",
-            "--baseline",
-            "0.8",
-            "--metric-value",
-            "0.9",
+            *register_args("X", str(model_file), "auroc", "0.8", "0.9"),
             "--output",
             "json",
         ],
