@@ -19,6 +19,9 @@ class Category(Enum):
     DATABASE_CONNECTION_FAILED = (7, "Database Connection Failed")
     MLFLOW_ERROR = (8, "MLflow Error")
     EVENT_DELIVERY_FAILED = (9, "Event Delivery Failed")
+    PLATFORM_REJECTED = (10, "Platform Rejected")
+    INTERRUPTED = (130, "Interrupted")  # SIGINT (Ctrl-C), 128 + 2
+    TERMINATED = (143, "Terminated")  # SIGTERM, how CI systems cancel a job, 128 + 15
 
     @property
     def exit_code(self) -> int:
