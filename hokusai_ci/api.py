@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from hokusai_ci import app
-from hokusai_ci.results import RegistrationResult, TokenView
+from hokusai_ci.results import RegistrationResult, TokenView, error_of
 from hokusai_ci.settings import Settings, load_settings
 
 
@@ -15,7 +15,8 @@ class ModelRegistry:
 
     Configuration follows the CLI: keyword arguments win over environment variables, which win
     over the `db_config` file and the embedded defaults. Failures raise
-    `hokusai_ci.errors.HokusaiError` (`.category`, `.exit_code`, `.details["result"]`).
+    `hokusai_ci.errors.HokusaiError` (`.category`, `.exit_code`, and `.result`: what the failed
+    registration still knows, e.g. the metric verdict).
     """
 
     def __init__(
@@ -50,7 +51,7 @@ class ModelRegistry:
         model_name: str | None = None,
         dry_run: bool = False,
     ) -> RegistrationResult:
-        return app.register(
+        result = app.register(
             self.settings,
             token_id=token_id,
             model_path=model_path,
@@ -63,6 +64,10 @@ class ModelRegistry:
             model_name=model_name,
             dry_run=dry_run,
         )
+        err = error_of(result)
+        if err is not None:
+            raise err
+        return result
 
     def status(self, token_id: str) -> TokenView:
         return app.status(self.settings, token_id)

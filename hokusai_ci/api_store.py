@@ -1,14 +1,14 @@
 """Token store for API mode (the hosted Hokusai platform).
 
 The platform has no token lookup, so token state is derived from the model registry: a live
-version tagged with the token and `hokusai.notified=true` means registered; anything else is
-treated as Draft (the site enforces the rest). Completing a registration means notifying the
-platform; the version is tagged `hokusai.notified=true` only after the platform accepted it,
-so a re-run after a failed notification sends just the notification.
+version tagged with the token and `hokusai.notified=true` (set once the platform accepted the
+registration, see `HokusaiNotifier`) means registered; anything else is treated as Draft (the
+site enforces the rest).
 
-A local SQLite store under HOKUSAI_HOME keeps the claim (one winner per machine) and the events
-outbox. Across machines, a run that finds another version already accepted by the platform
-before notifying removes its own version instead.
+A local SQLite store under HOKUSAI_HOME keeps the claim and the events outbox. The claim is
+local to the machine: it serialises runs on one machine (one CI runner, one laptop), not runs
+on different machines, because the platform offers no compare-and-set. Across machines, a
+run that finds another version already accepted before notifying removes its own version.
 """
 
 from __future__ import annotations
@@ -19,22 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.hokusai_api import HokusaiApi
-from hokusai_ci.registry_rest import RegistryRest
-from hokusai_ci.settings import Settings
+from hokusai_ci.registry_rest import RegistryRest, live_versions, notified
 from hokusai_ci.sql_store import SqlTokenStore
 from hokusai_ci.store import EventRecord, Registration, TokenRecord, TokenStatus, utcnow
 from hokusai_ci.tracking import Tag
 
 log = logging.getLogger("hokusai_ci")
-
-
-def _live(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [v for v in versions if v["tags"].get(Tag.STATE) != "superseded"]
-
-
-def _notified(version: dict[str, Any]) -> bool:
-    return bool(version["tags"].get(Tag.NOTIFIED) == "true")
 
 
 def _float(text: str | None) -> float | None:
@@ -63,26 +53,25 @@ def record_from_version(token_id: str, v: dict[str, Any], status: TokenStatus) -
         created_at=datetime.fromtimestamp(int(v.get("creation_timestamp") or stamp) / 1000, UTC),
         updated_at=when,
         registered_at=when if status is TokenStatus.REGISTERED else None,
-        metadata={"source": "model registry", "notified": _notified(v)},
+        metadata={"source": "model registry", "notified": notified(v)},
     )
 
 
 class ApiTokenStore:
-    def __init__(self, settings: Settings, registry: RegistryRest, api: HokusaiApi, *, read_only: bool) -> None:
-        self.settings = settings
+    def __init__(self, description: str, registry: RegistryRest, local: SqlTokenStore) -> None:
+        self._description = description
         self.registry = registry
-        self.api = api
-        self.local = SqlTokenStore.open(settings, read_only=read_only)
+        self.local = local
 
     def describe(self) -> str:
-        return self.settings.store_description()
+        return self._description
 
     def close(self) -> None:
         self.local.close()
 
     def get(self, token_id: str) -> TokenRecord | None:
-        versions = _live(self.registry.token_versions(token_id))
-        accepted = [v for v in versions if _notified(v)]
+        versions = live_versions(self.registry.token_versions(token_id))
+        accepted = [v for v in versions if notified(v)]
         if accepted:
             first = min(accepted, key=lambda v: int(v["version"]))
             return record_from_version(token_id, first, TokenStatus.REGISTERED)
@@ -114,50 +103,24 @@ class ApiTokenStore:
             self.local.reset_to_draft(token_id)
         return self.local.claim(token_id, owner, lease_seconds)
 
-    def release(self, token_id: str, owner: str) -> None:
-        self.local.release(token_id, owner)
+    def renew(self, token_id: str, owner: str, lease_seconds: int) -> bool:
+        return self.local.renew(token_id, owner, lease_seconds)
+
+    def release(self, token_id: str, owner: str) -> bool:
+        return self.local.release(token_id, owner)
 
     def complete(self, token_id: str, owner: str, registration: Registration, events: list[EventRecord]) -> bool:
-        r = registration
-        others = [
-            v
-            for v in _live(self.registry.token_versions(token_id))
-            if _notified(v) and (v["name"], str(v["version"])) != (r.model_name, r.model_version)
-        ]
-        if others:
-            self.local.release(token_id, owner)
-            return False
-        payload = {
-            "model_name": r.model_name,
-            "version": r.model_version,
-            "token_id": token_id,
-            "proposal_identifier": token_id,
-            "metric_name": r.metric_name,
-            "baseline_value": r.baseline,
-            "current_value": r.metric_value,
-            "mlflow_run_id": r.mlflow_run_id,
-            "model_uri": r.model_uri,
-            "tags": {"sha256": r.model_sha256, "direction": r.direction, "source": "hokusai-ci"},
-        }
-        try:
-            answer = self.api.notify(payload)
-        except HokusaiError:
-            self.local.release(token_id, owner)
-            raise
-        log.info("Hokusai API accepted the registration (model_id %s)", answer.get("model_id", "?"))
-        try:
-            self.registry.set_version_tag(r.model_name, r.model_version, Tag.NOTIFIED, "true")
-        except HokusaiError as err:
-            log.warning("could not tag the version as notified (%s); a re-run would notify again", err.message)
+        """The platform has accepted the registration (the notifier ran first): record it and
+        its events locally."""
         return self.local.complete(token_id, owner, registration, events)
 
     def list_tokens(self, statuses: list[TokenStatus] | None = None) -> list[TokenRecord]:
         by_token: dict[str, list[dict[str, Any]]] = {}
-        for v in _live(self.registry.token_versions()):
+        for v in live_versions(self.registry.token_versions()):
             by_token.setdefault(v["tags"][Tag.TOKEN], []).append(v)
         records = []
         for token_id, versions in sorted(by_token.items()):
-            accepted = [v for v in versions if _notified(v)]
+            accepted = [v for v in versions if notified(v)]
             chosen = min(accepted or versions, key=lambda v: int(v["version"]))
             status = TokenStatus.REGISTERED if accepted else TokenStatus.DRAFT
             if not statuses or status in statuses:

@@ -4,21 +4,20 @@ the GitHub Action entrypoint all come through here, so they behave identically."
 from __future__ import annotations
 
 import logging
-import os
 import sys
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from hokusai_ci.adapters import build_adapters
 from hokusai_ci.ci_context import ci_tags
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
-from hokusai_ci.inputs import build_request, check_token_id
+from hokusai_ci.inputs import build_request, check_token_id, parse_flag
 from hokusai_ci.progress import Progress
-from hokusai_ci.results import EventInfo, RegistrationResult, TokenView
-from hokusai_ci.settings import Env, Settings, display_url
-from hokusai_ci.sql_store import SqlTokenStore
-from hokusai_ci.store import TokenStatus, TokenStore
-from hokusai_ci.tracking import Tracker
+from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, failed_result
+from hokusai_ci.settings import Settings, display_url
+from hokusai_ci.store import TokenStatus, TokenStore, utcnow
 
 log = logging.getLogger("hokusai_ci")
 
@@ -37,130 +36,82 @@ def configure_logging(level: str) -> None:
 
 
 def open_store(settings: Settings, *, read_only: bool) -> TokenStore:
-    """The token store of the selected mode."""
-    if settings.mode == "mock":
-        return SqlTokenStore.open(settings, read_only=read_only, path=settings.home / "mock.db")
-    if settings.mode == "api":
-        from hokusai_ci.api_store import ApiTokenStore
-        from hokusai_ci.hokusai_api import HokusaiApi
-        from hokusai_ci.registry_rest import RegistryRest
-
-        assert settings.api_key is not None
-        key = settings.api_key.get_secret_value()
-        registry = RegistryRest(settings.effective_mlflow_uri, os.environ.get(Env.MLFLOW_TRACKING_TOKEN) or key)
-        api = HokusaiApi(settings.api_url, key, attempts=settings.webhook_attempts)
-        return ApiTokenStore(settings, registry, api, read_only=read_only)
-    return SqlTokenStore.open(settings, read_only=read_only)
+    """The token store of the selected mode, for commands that need nothing else."""
+    return build_adapters(settings, read_only=read_only).store
 
 
-def _tracker_factory(settings: Settings, dry_run: bool) -> Any:
-    def make() -> Tracker | None:
-        if settings.mode == "mock":
-            from hokusai_ci.mock import MockTracker
-
-            return MockTracker()
-        local_store = settings.mode == "local" and not settings.mlflow_uri
-        if local_store and dry_run and not (settings.home / "mlruns").exists():
-            return None  # nothing registered locally yet, and a dry run must not create the store
-        if settings.mode == "api" and settings.api_key is not None:
-            # the platform's MLflow proxy takes the same key as a bearer token; a user's own token wins
-            os.environ.setdefault(Env.MLFLOW_TRACKING_TOKEN, settings.api_key.get_secret_value())
-        from hokusai_ci.mlflow_tracking import MlflowTracker
-
-        return MlflowTracker(settings.effective_mlflow_uri, settings.experiment)
-
-    return make
-
-
-def _webhook(settings: Settings) -> Any:
-    from hokusai_ci.events import WebhookSink
-
-    if not settings.webhook_url or settings.mode == "mock":
-        return None
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    return WebhookSink(settings.webhook_url, secret, settings.webhook_timeout, settings.webhook_attempts)
-
-
-def describe_endpoints(settings: Settings) -> None:
+def describe_endpoints(settings: Settings, *, mlflow: bool = True) -> None:
     """Say where everything goes, without secrets: never a silent fallback."""
     log.info("mode: %s (%s)", settings.mode, settings.mode_reason)
     log.info("token store: %s", settings.store_description())
-    if settings.mode != "mock":
+    if mlflow and settings.mode != "mock":
         log.info("MLflow: %s", display_url(settings.effective_mlflow_uri))
-    if settings.webhook_url:
-        suffix = " (not called in mock mode)" if settings.mode == "mock" else ""
-        log.info("webhook: %s%s", display_url(settings.webhook_url), suffix)
+    if settings.webhook_url and settings.mode != "mock":
+        log.info("webhook: %s", display_url(settings.webhook_url))
 
 
 def register(settings: Settings, **raw: Any) -> RegistrationResult:
-    """Validate raw inputs (as typed by a user), then register. Raises HokusaiError with
-    `.details["result"]` on failure."""
+    """Validate raw inputs (as typed by a user), then register. Returns the result, with
+    `error` set on failure."""
     from hokusai_ci.registration import Ports
     from hokusai_ci.registration import register as run
 
+    token_id = raw.get("token_id")
     try:
         request = build_request(**raw)
+        describe_endpoints(settings)
+        adapters = build_adapters(
+            settings,
+            read_only=request.dry_run,
+            dry_run=request.dry_run,
+            simulate_token=request.token_id,
+        )
     except HokusaiError as err:
-        err.details["result"] = RegistrationResult(token_id=_str_or_none(raw.get("token_id")), mode=settings.mode)
-        raise
-    describe_endpoints(settings)
-    store = open_store(settings, read_only=request.dry_run and settings.mode != "mock")
+        return failed_result(err, token_id=token_id if isinstance(token_id, str) else None, mode=settings.mode)
     try:
-        if settings.mode == "mock" and store.get(request.token_id) is None:
-            store.create(request.token_id, {"source": "simulated by mock mode"})
-            log.info("mock: token %s simulated as Draft", request.token_id)
-        from hokusai_ci.mock import mock_event_id
-
-        webhook = _webhook(settings)
         ports = Ports(
-            store=store,
-            tracker=_tracker_factory(settings, request.dry_run),
+            store=adapters.store,
+            tracker=adapters.tracker,
             progress=lambda label, total: Progress(label, total),
-            webhook=webhook,
-            webhook_target=display_url(settings.webhook_url) if webhook and settings.webhook_url else None,
+            notifier=adapters.notifier,
+            webhook=adapters.webhook,
+            webhook_target=adapters.webhook_target,
             ci_tags=ci_tags(),
             lease_seconds=settings.lease_seconds,
-            event_id=mock_event_id if settings.mode == "mock" else None,
+            store_retry_seconds=settings.store_retry_seconds,
+            event_id=adapters.event_id,
         )
-        try:
-            result = run(request, ports)
-        except HokusaiError as err:
-            _annotate(err.details.get("result"), settings)
-            raise
-        _annotate(result, settings)
-        return result
+        result = run(request, ports)
     finally:
-        store.close()
-
-
-def _annotate(result: Any, settings: Settings) -> None:
-    if isinstance(result, RegistrationResult):
-        result.mode = settings.mode
-        result.mlflow_uri = None if settings.mode == "mock" else display_url(settings.effective_mlflow_uri)
+        adapters.close()
+    result.mode = settings.mode
+    result.mlflow_uri = adapters.mlflow_shown
+    return result
 
 
 def status(settings: Settings, token_id: Any) -> TokenView:
     tid = check_token_id(token_id)
-    store = open_store(settings, read_only=True)
+    adapters = build_adapters(settings, read_only=True)
     try:
-        token = store.get(tid)
+        token = adapters.store.get(tid)
         if token is None:
             raise HokusaiError(
                 Category.TOKEN_NOT_FOUND,
-                f"token {tid!r} does not exist in {store.describe()}; check the token id and the database settings",
+                f"token {tid!r} does not exist in {adapters.store.describe()}; check the token id and the "
+                "database settings",
             )
-        return TokenView.of(token, store.events_for(tid), simulated=settings.mode == "mock")
+        return TokenView.of(token, adapters.store.events_for(tid), simulated=adapters.simulated)
     finally:
-        store.close()
+        adapters.close()
 
 
 def list_tokens(settings: Settings, statuses: Any = None) -> list[TokenView]:
     wanted = parse_statuses(statuses)
-    store = open_store(settings, read_only=True)
+    adapters = build_adapters(settings, read_only=True)
     try:
-        return [TokenView.of(t, simulated=settings.mode == "mock") for t in store.list_tokens(wanted)]
+        return [TokenView.of(t, simulated=adapters.simulated) for t in adapters.store.list_tokens(wanted)]
     finally:
-        store.close()
+        adapters.close()
 
 
 def create_token(settings: Settings, token_id: Any, metadata: dict[str, Any] | None = None) -> TokenView:
@@ -170,6 +121,61 @@ def create_token(settings: Settings, token_id: Any, metadata: dict[str, Any] | N
         return TokenView.of(store.create(tid, metadata))
     finally:
         store.close()
+
+
+class ReleaseResult(BaseModel):
+    token_id: str
+    released: bool
+    claim_id: str | None
+    lease_expires_at: datetime | None
+    lease_was_live: bool
+    message: str
+
+
+def release_token(settings: Settings, token_id: Any, force: Any = False) -> ReleaseResult:
+    """An operator's way out of a claim left by a run that was killed (SIGKILL, OOM, a lost
+    machine): the token goes back to draft. A live lease means a run may still be working, so
+    it is refused unless forced."""
+    tid = check_token_id(token_id)
+    forced = parse_flag("force", force)
+    store = open_store(settings, read_only=False)
+    try:
+        token = store.get(tid)
+        if token is None:
+            raise HokusaiError(Category.TOKEN_NOT_FOUND, f"token {tid!r} does not exist in {store.describe()}")
+        if token.status is not TokenStatus.REGISTERING or token.lease_owner is None:
+            raise HokusaiError(
+                Category.INVALID_TOKEN_STATUS,
+                f"token {tid} is {token.status.value}, not registering: there is no claim to release",
+                status=token.status.value,
+            )
+        expires = token.lease_expires_at
+        live = expires is not None and expires > utcnow()
+        until = f"{expires:%Y-%m-%d %H:%M:%S} UTC" if expires else "an unknown time"
+        if live and not forced:
+            raise HokusaiError(
+                Category.INVALID_TOKEN_STATUS,
+                f"token {tid} is claimed by run {token.lease_owner} whose lease is live until {until}: "
+                "a run may still be working on it; wait for the lease to expire, or add --force if "
+                "that run is known to be gone",
+                status=token.status.value,
+            )
+        released = store.release(tid, token.lease_owner)
+    finally:
+        store.close()
+    state = "live" if live else "expired"
+    return ReleaseResult(
+        token_id=tid,
+        released=released,
+        claim_id=token.lease_owner,
+        lease_expires_at=expires,
+        lease_was_live=live,
+        message=(
+            f"released token {tid}: claim {token.lease_owner} ({state} lease until {until}); the token is draft again"
+            if released
+            else f"token {tid} changed while releasing it; nothing was released"
+        ),
+    )
 
 
 class ReplayResult(BaseModel):
@@ -182,24 +188,21 @@ class ReplayResult(BaseModel):
 
 def replay_events(settings: Settings, token_id: Any = None) -> ReplayResult:
     """Deliver what the outbox still holds as pending or failed to the configured webhook."""
-    from hokusai_ci.registration import Ports, deliver
+    from hokusai_ci.events import ConsoleSink
+    from hokusai_ci.registration import deliver
 
     tid = None if token_id in (None, "") else check_token_id(token_id)
-    sink = _webhook(settings)
-    if sink is None:
-        raise invalid_input(
-            "webhook-url", settings.webhook_url, "replay needs a webhook: --webhook-url or HOKUSAI_WEBHOOK_URL"
-        )
-    describe_endpoints(settings)
-    store = open_store(settings, read_only=False)
+    adapters = build_adapters(settings, read_only=False)
     try:
-        pending = store.pending_events(tid)
-        ports = Ports(
-            store=store, tracker=lambda: None, progress=lambda label, total: Progress(label, total), webhook=sink
-        )
-        infos = deliver(pending, ports) if pending else []
+        if adapters.webhook is None:
+            raise invalid_input(
+                "webhook-url", settings.webhook_url, "replay needs a webhook: --webhook-url or HOKUSAI_WEBHOOK_URL"
+            )
+        describe_endpoints(settings, mlflow=False)
+        pending = adapters.store.pending_events(tid)
+        infos = deliver(pending, adapters.store, ConsoleSink(), adapters.webhook) if pending else []
     finally:
-        store.close()
+        adapters.close()
     delivered = sum(1 for e in infos if e.delivery_status == "delivered")
     failed = len(infos) - delivered
     outcome = ReplayResult(
@@ -231,7 +234,3 @@ def parse_statuses(value: Any) -> list[TokenStatus]:
     if bad or not words:
         raise invalid_input("status", value, f"use all or a comma-separated list of {', '.join(known)}")
     return [known[w] for w in words]
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None

@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar, cast
 import fire
 from fire import decorators
 
-from hokusai_ci.errors import HokusaiError, internal_error, invalid_input
+from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
 
 log = logging.getLogger("hokusai_ci")
 OUTPUTS = ("text", "json")
@@ -39,6 +39,7 @@ def _run(
     """Load settings, run `action(settings, output)`, print, exit with the documented code.
     `report(result)` also gets a failed registration's result (for the dotenv report)."""
     fmt = str(output).strip().lower() if output is not None else "text"
+    cancel_on_sigterm()
     try:
         if fmt not in OUTPUTS:
             fmt = "text"
@@ -55,8 +56,9 @@ def _run(
     except HokusaiError as err:
         _fail(err, fmt, report)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _fail(HokusaiError(Category.INTERRUPTED, "interrupted (SIGINT)"), fmt, report)
+    except Cancelled:
+        _fail(HokusaiError(Category.TERMINATED, "terminated (SIGTERM)"), fmt, report)
     except Exception as exc:
         log.debug("unexpected error", exc_info=True)
         _fail(internal_error(exc), fmt, report)
@@ -69,10 +71,11 @@ def _fail(err: HokusaiError, fmt: str, report: Callable[[Any], None] | None = No
 
     if log.isEnabledFor(logging.DEBUG):
         log.debug("details", exc_info=True)
-    if isinstance(err.details.get("result"), RegistrationResult) or report is not None:
+    result = err.result
+    if result is None and report is not None:  # a registration that failed before it started
         result = failed_result(err)
-        if report is not None:
-            report(result)
+        report(result)
+    if isinstance(result, RegistrationResult):
         if fmt == "json":
             print(presenters.to_json(result))
         elif text := presenters.registration_text(result):
@@ -89,7 +92,7 @@ def _check_flag_values(argv: list[str]) -> None:
     """Fire reads `--token-id` with no value (or followed by `-x`) as the boolean True, which
     would register a token named "True". Every option but --dry-run needs a value."""
     for i, arg in enumerate(argv):
-        if not arg.startswith("--") or "=" in arg or arg in ("--help", "--dry-run", "--dry_run", "--"):
+        if not arg.startswith("--") or "=" in arg or arg in ("--help", "--dry-run", "--dry_run", "--force", "--"):
             continue
         following = argv[i + 1] if i + 1 < len(argv) else None
         if following is None or re.match(r"^-[a-zA-Z-]", following):
@@ -169,6 +172,7 @@ class Model:
 
         def action(settings: Any, fmt: str) -> str:
             from hokusai_ci import app, presenters
+            from hokusai_ci.results import error_of
 
             result = app.register(
                 settings,
@@ -184,6 +188,9 @@ class Model:
                 dry_run=dry_run,
             )
             write_report(result)
+            err = error_of(result)
+            if err is not None:
+                raise err
             return presenters.to_json(result) if fmt == "json" else presenters.registration_text(result)
 
         def write_report(result: Any) -> None:
@@ -311,6 +318,39 @@ class Token:
             if fmt == "json":
                 return presenters.to_json(view)
             return f"Created token {view.token_id} (status {view.status}) in {settings.store_description()}"
+
+        _run(output, dict(db_config=db_config, log_level=log_level), action)
+
+    @as_typed
+    def release(
+        self,
+        token_id: str | None = None,
+        force: str | bool = False,
+        db_config: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """Release the claim a killed run left on a token (status registering), so it is draft again.
+
+        Refused while the holder's lease is live (a run may still be working) unless --force.
+        Runs renew their lease while they work, so a claim whose lease expired belongs to a run
+        that is gone; the next registration takes such a claim over by itself.
+
+        Args:
+            token_id: Token id to release, e.g. XRAY (required).
+            force: Release even though the lease is live (only when the holder is known to be gone).
+            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
+            output: text (for people) or json (one JSON object on stdout).
+            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import app, presenters
+
+            if token_id in (None, ""):
+                raise invalid_input("token-id", token_id, "--token-id is required")
+            outcome = app.release_token(settings, token_id, force)
+            return presenters.to_json(outcome) if fmt == "json" else outcome.message
 
         _run(output, dict(db_config=db_config, log_level=log_level), action)
 

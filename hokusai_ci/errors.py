@@ -3,6 +3,8 @@ output, the Python API and the GitHub Action all read."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from enum import Enum
 from typing import Any
 
@@ -40,7 +42,8 @@ class Category(Enum):
 class HokusaiError(Exception):
     """A failure with a category, a one-line message and optional structured details.
 
-    Messages name the field, the value and the fix; they never contain a secret.
+    Messages name the field, the value and the fix; they never contain a secret. The Python
+    API attaches what a failed command still knows as `result` (a typed result object).
     """
 
     def __init__(self, category: Category, message: str, **details: Any) -> None:
@@ -48,6 +51,7 @@ class HokusaiError(Exception):
         self.category = category
         self.message = message
         self.details = details
+        self.result: Any = None
 
     @property
     def exit_code(self) -> int:
@@ -55,6 +59,26 @@ class HokusaiError(Exception):
 
     def __str__(self) -> str:
         return f"{self.category.title}: {self.message}"
+
+
+class Cancelled(BaseException):
+    """Raised in the main thread by the SIGTERM handler (a CI job cancelled), so the same cleanup
+    path runs as for Ctrl-C. A BaseException, like KeyboardInterrupt, so no `except Exception`
+    swallows it."""
+
+    category = Category.TERMINATED
+
+
+def cancel_on_sigterm() -> None:
+    """Turn SIGTERM into `Cancelled` in the main thread. Once: a second SIGTERM while the
+    cleanup runs is ignored, so the claim still gets released."""
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Cancelled
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def invalid_input(field: str, value: object, fix: str) -> HokusaiError:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from hokusai_ci.errors import HokusaiError, internal_error, invalid_input
+from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
 from hokusai_ci.metrics import GateResult
 from hokusai_ci.results import RegistrationResult, failed_result, output_fields
 from hokusai_ci.settings import Env, redact
@@ -134,6 +134,7 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     from hokusai_ci.settings import load_settings
 
     env = dict(os.environ if env is None else env)
+    cancel_on_sigterm()
     for name in (*SECRETS.values(), Env.DB_PASSWORD, Env.MLFLOW_TRACKING_TOKEN, "MLFLOW_TRACKING_PASSWORD"):
         if env.get(name):
             print(f"::add-mask::{env[name]}")
@@ -188,6 +189,9 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
             print("::endgroup::")
     except HokusaiError as err:
         result = failed_result(err)
+    except (KeyboardInterrupt, Cancelled) as exc:
+        category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
+        result = failed_result(HokusaiError(category, f"{category.title.lower()} before the registration started"))
     except Exception as exc:
         result = failed_result(internal_error(exc))
     result.token_id = result.token_id or inputs.get("token-id")

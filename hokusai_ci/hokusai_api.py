@@ -7,11 +7,18 @@ required `model_name`, `version` (string), `token_id`, `proposal_identifier`, `m
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.http_retry import PostOutcome, post_with_retries
+from hokusai_ci.metrics import GateResult
+from hokusai_ci.registry_rest import RegistryRest, live_versions, notified
 from hokusai_ci.settings import display_url
+from hokusai_ci.store import Registration
+from hokusai_ci.tracking import Tag
+
+log = logging.getLogger("hokusai_ci")
 
 NOTIFY_PATH = "/api/models/tokenized-registration-events"
 
@@ -41,7 +48,9 @@ class HokusaiApi:
         )
         if outcome.ok:
             return outcome.body if isinstance(outcome.body, dict) else {}
-        raise HokusaiError(Category.EVENT_DELIVERY_FAILED, self.explain(outcome), http_status=outcome.status)
+        verdict = outcome.status is not None and 400 <= outcome.status < 500 and outcome.status != 429
+        category = Category.PLATFORM_REJECTED if verdict else Category.EVENT_DELIVERY_FAILED
+        raise HokusaiError(category, self.explain(outcome), http_status=outcome.status)
 
     def explain(self, outcome: PostOutcome) -> str:
         """Turn the platform's error shapes into one actionable line."""
@@ -84,3 +93,48 @@ def _validation(body: dict[str, Any]) -> str:
                 parts.append(f"{loc}: {item.get('msg', 'invalid')}")
         return "; ".join(parts) or "validation error"
     return str(detail or "validation error")
+
+
+class HokusaiNotifier:
+    """The platform port in API mode. The platform offers no compare-and-set, so a run first
+    checks that no other version of the token was accepted, then notifies, then records the
+    acceptance on the version (`hokusai.notified=true`), which is where API mode reads the
+    token's state back from."""
+
+    def __init__(self, api: HokusaiApi, registry: RegistryRest) -> None:
+        self.api = api
+        self.registry = registry
+
+    def check(self, gate: GateResult) -> None:
+        return None
+
+    def notify(self, token_id: str, registration: Registration) -> bool:
+        r = registration
+        others = [
+            v
+            for v in live_versions(self.registry.token_versions(token_id))
+            if notified(v) and (v["name"], str(v["version"])) != (r.model_name, r.model_version)
+        ]
+        if others:
+            return False
+        answer = self.api.notify(
+            {
+                "model_name": r.model_name,
+                "version": r.model_version,
+                "token_id": token_id,
+                "proposal_identifier": token_id,
+                "metric_name": r.metric_name,
+                "baseline_value": r.baseline,
+                "current_value": r.metric_value,
+                "mlflow_run_id": r.mlflow_run_id,
+                "model_uri": r.model_uri,
+                "tags": {"sha256": r.model_sha256, "direction": r.direction, "source": "hokusai-ci"},
+            }
+        )
+        model_id = answer.get("model_id")
+        log.info("Hokusai API accepted the registration" + (f" (model_id {model_id})" if model_id else ""))
+        try:
+            self.registry.set_version_tag(r.model_name, r.model_version, Tag.NOTIFIED, "true")
+        except HokusaiError as err:
+            log.warning("could not tag the version as notified (%s); a re-run would notify again", err.message)
+        return True

@@ -15,7 +15,7 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import Fingerprint, ModelFile
 from hokusai_ci.progress import ProgressSink, heartbeat
 from hokusai_ci.settings import display_url
-from hokusai_ci.tracking import Tag, TrackedModel, UploadRequest
+from hokusai_ci.tracking import State, Tag, TrackedModel, UploadRequest
 
 log = logging.getLogger("hokusai_ci.mlflow")
 T = TypeVar("T")
@@ -80,13 +80,10 @@ class MlflowTracker:
     def check(self) -> None:
         self._call("reach", lambda: self.client.search_experiments(max_results=1))
 
-    def find(self, token_id: str, sha256: str) -> TrackedModel | None:
+    def find(self, token_id: str) -> list[TrackedModel]:
         versions = self._call("search", lambda: self.client.search_model_versions(f"tags.`{Tag.TOKEN}` = '{token_id}'"))
-        live = [v for v in versions if v.tags.get(Tag.SHA256) == sha256 and v.tags.get(Tag.STATE) != "superseded"]
-        if not live:
-            return None
-        first = min(live, key=lambda v: int(v.version))
-        return self._tracked(first.name, str(first.version), str(first.run_id), reused=True)
+        live = [v for v in versions if v.tags.get(Tag.STATE) != State.SUPERSEDED]
+        return [self._from_version(v) for v in sorted(live, key=lambda v: int(v.version))]
 
     def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel:
         experiment_id = self._call("create the experiment in", self._experiment_id)
@@ -109,17 +106,27 @@ class MlflowTracker:
                     request.model_name,
                     source=f"{run.info.artifact_uri}/model",
                     run_id=run_id,
-                    tags={**tags, Tag.STATE: "registered"},
+                    tags={**tags, Tag.STATE: State.PENDING},
                     description=f"Registered by hokusai-ci for token {request.token_id}",
                 )
                 kept = self._drop_retried_duplicates(request.model_name, request.claim_id, int(version.version))
-                self.client.set_tag(run_id, Tag.STATE, "registered")
-                self.client.set_terminated(run_id, "FINISHED")
-        except HokusaiError:
-            self._best_effort(lambda: self.client.set_tag(run_id, Tag.STATE, "failed"))
+        except BaseException:
             self._best_effort(lambda: self.client.set_terminated(run_id, "FAILED"))
             raise
-        return self._tracked(request.model_name, str(kept), run_id)
+        tracked = self._tracked(request.model_name, str(kept), run_id)
+        return tracked.model_copy(
+            update={"sha256": fp.sha256, "claim_id": request.claim_id, "state": State.PENDING, "files": fp.files}
+        )
+
+    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+        with self._mlflow_errors("tag the model version in"):
+            for key, value in tags.items():
+                self.client.set_model_version_tag(model.model_name, model.model_version, key, value)
+                self.client.set_tag(model.run_id, key, value)
+
+    def finish(self, model: TrackedModel, ok: bool) -> None:
+        with self._mlflow_errors("end the run in"):
+            self.client.set_terminated(model.run_id, "FINISHED" if ok else "FAILED")
 
     def _upload_files(self, run_id: str, fp: Fingerprint, progress: ProgressSink) -> None:
         """Stream each file as an artifact under `model/`; many small files go up in parallel
@@ -142,9 +149,11 @@ class MlflowTracker:
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         log.warning("removing %s version %s: %s", model.model_name, model.model_version, reason)
-        self._best_effort(lambda: self.client.set_tag(model.run_id, Tag.STATE, "superseded"))
+        self._best_effort(lambda: self.client.set_tag(model.run_id, Tag.STATE, State.SUPERSEDED))
         self._best_effort(
-            lambda: self.client.set_model_version_tag(model.model_name, model.model_version, Tag.STATE, "superseded")
+            lambda: self.client.set_model_version_tag(
+                model.model_name, model.model_version, Tag.STATE, State.SUPERSEDED
+            )
         )
         self._best_effort(lambda: self.client.delete_model_version(model.model_name, model.model_version))
 
@@ -181,6 +190,13 @@ class MlflowTracker:
             log.warning("deleting duplicate version %s of %s created by a retried request", extra, name)
             self.client.delete_model_version(name, str(extra))
         return numbers[0]
+
+    def _from_version(self, v: Any) -> TrackedModel:
+        tracked = self._tracked(v.name, str(v.version), str(v.run_id))
+        tags = v.tags
+        return tracked.model_copy(
+            update={"sha256": tags.get(Tag.SHA256), "claim_id": tags.get(Tag.CLAIM), "state": tags.get(Tag.STATE)}
+        )
 
     def _tracked(self, name: str, version: str, run_id: str, reused: bool = False) -> TrackedModel:
         run_url = version_url = None

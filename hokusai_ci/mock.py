@@ -25,8 +25,8 @@ class MockTracker:
     def check(self) -> None:
         return None
 
-    def find(self, token_id: str, sha256: str) -> TrackedModel | None:
-        return None
+    def find(self, token_id: str) -> list[TrackedModel]:
+        return []
 
     def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel:
         run_id = hashlib.sha256(f"{request.token_id}|{fp.sha256}".encode()).hexdigest()[:32]
@@ -35,7 +35,16 @@ class MockTracker:
             model_name=request.model_name,
             model_version="1",
             model_uri=f"models:/{request.model_name}/1",
+            sha256=fp.sha256,
+            claim_id=request.claim_id,
+            files=fp.files,
         )
+
+    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+        return None
+
+    def finish(self, model: TrackedModel, ok: bool) -> None:
+        return None
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         return None

@@ -1,28 +1,41 @@
 """The registration use case: pure orchestration over the ports, no I/O of its own.
 
-validate (done by the caller) → token check → gate → fingerprint → tracking check → claim →
-upload + register → complete (token + outbox, atomically) → deliver events.
-Everything that can fail without writing fails before the claim.
+Three phases, each a function that returns what it produced:
+- preflight: nothing is written. Token check, metric gate, the platform's rules, the model's
+  digest, tracker reachability.
+- commit: claim → upload (or adopt an earlier upload of the same content) → notify the
+  platform → complete (token and outbox in one transaction). A heartbeat renews the claim
+  while the run works; every failure, signal included, goes through one cleanup path that
+  releases the claim and keeps the uploaded version for the next run to adopt.
+- announce: deliver the stored events to the console and the webhook.
+
+`register` never raises a `HokusaiError`: it returns the result with `error` set.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.errors import Cancelled, Category, HokusaiError
 from hokusai_ci.events import ConsoleSink, EventSink, build_events
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
 from hokusai_ci.inputs import RegistrationRequest
 from hokusai_ci.metrics import GateResult, gate
+from hokusai_ci.notifier import Notifier
 from hokusai_ci.progress import ProgressSink
-from hokusai_ci.results import EventInfo, RegistrationResult
+from hokusai_ci.results import ErrorInfo, EventInfo, RegistrationResult
 from hokusai_ci.store import DeliveryStatus, EventRecord, Registration, TokenRecord, TokenStatus, TokenStore, utcnow
-from hokusai_ci.tracking import Tag, TrackedModel, Tracker, UploadRequest
+from hokusai_ci.tracking import State, Tag, TrackedModel, Tracker, UploadRequest
 
 log = logging.getLogger("hokusai_ci")
+T = TypeVar("T")
+DEFAULT_LEASE_SECONDS = 120
 
 
 @dataclass
@@ -30,35 +43,60 @@ class Ports:
     store: TokenStore
     tracker: Callable[[], Tracker | None]
     progress: Callable[[str, int], ProgressSink]
+    notifier: Notifier | None = None
     webhook: EventSink | None = None
     webhook_target: str | None = None
     console: EventSink = field(default_factory=ConsoleSink)
     ci_tags: dict[str, str] = field(default_factory=dict)
-    lease_seconds: int = 3600
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+    store_retry_seconds: float = 60.0
     event_id: Callable[[str, str, str], str] | None = None  # (token, sha256, type) -> id; mock mode
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What the preflight established, nothing written yet."""
+
+    gate: GateResult
+    fingerprint: Fingerprint
+    tracker: Tracker | None
+
+
+@dataclass(frozen=True)
+class Committed:
+    tracked: TrackedModel
+    events: list[EventRecord]
+
+
 def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
-    """Run one registration. Raises `HokusaiError` with `.details["result"]` holding what is known."""
+    """Run one registration; failures come back as the result's `error`."""
     result = RegistrationResult(
-        token_id=request.token_id,
-        model_name=request.model_name,
-        token_store=ports.store.describe(),
+        token_id=request.token_id, model_name=request.model_name, token_store=ports.store.describe()
     )
     try:
-        _register(request, ports, result)
+        result.metric = gate(request.metric, request.metric_value, request.baseline)
+        checked = preflight(request, result.metric, ports)
+        result.model_sha256, result.model_bytes = checked.fingerprint.sha256, checked.fingerprint.total_bytes
+        if request.dry_run:
+            result.status = "dry_run"
+            result.message = _dry_run_message(request, checked)
+            return result
+        committed = commit(request, checked, ports)
+        _fill(result, committed.tracked)
+        result.status = "registered"
+        result.events = announce(committed.events, ports)
+        _check_delivered(request, committed, result)
     except HokusaiError as err:
-        err.details["result"] = result
-        raise
+        _fail(result, err)
+    except (KeyboardInterrupt, Cancelled) as exc:
+        category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
+        _fail(result, HokusaiError(category, _cancelled_message(request, category)))
     return result
 
 
-def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult) -> None:
-    token = ports.store.get(req.token_id)
-    _check_token(req, token, ports.store.describe())
-
-    outcome = gate(req.metric, req.metric_value, req.baseline)
-    result.metric = outcome
+# -- preflight: nothing is written ----------------------------------------------------------
+def preflight(req: RegistrationRequest, outcome: GateResult, ports: Ports) -> Checked:
+    _check_token(req, ports.store.get(req.token_id), ports.store.describe())
     if not outcome.passed:
         raise HokusaiError(
             Category.PERFORMANCE_BELOW_BASELINE,
@@ -66,104 +104,200 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
             f"({outcome.direction.value} is better; delta {outcome.delta:+g}"
             f"{_relative(outcome)}); nothing was uploaded and token {req.token_id} stays draft",
         )
-
+    if ports.notifier is not None:
+        ports.notifier.check(outcome)
     fp = fingerprint(req.model_path, lambda total: ports.progress("hashing", total))
-    result.model_sha256, result.model_bytes = fp.sha256, fp.total_bytes
-
     tracker = ports.tracker()
-    existing = None
     if tracker is not None:
         tracker.check()
-        existing = tracker.find(req.token_id, fp.sha256)
+    elif not req.dry_run:
+        raise AssertionError("a tracker is required to register")
+    return Checked(outcome, fp, tracker)
 
-    if req.dry_run:
-        result.status = "dry_run"
-        result.message = (
-            f"every check passed; would reuse {existing.model_name} version {existing.model_version}"
-            if existing
-            else f"every check passed; would upload {fp.total_bytes} bytes and register a new version "
-            f"of {req.model_name}"
-        )
-        return
-    assert tracker is not None, "a tracker is required to register"
 
+def _dry_run_message(req: RegistrationRequest, checked: Checked) -> str:
+    earlier = [] if checked.tracker is None else checked.tracker.find(req.token_id)
+    same = _same_content(earlier, checked.fingerprint)
+    if same is not None:
+        return f"every check passed; would reuse {same.model_name} version {same.model_version}"
+    return (
+        f"every check passed; would upload {checked.fingerprint.total_bytes} bytes and register a new version "
+        f"of {req.model_name}"
+    )
+
+
+# -- commit: claim → upload or adopt → notify → complete --------------------------------------
+def commit(req: RegistrationRequest, checked: Checked, ports: Ports) -> Committed:
+    tracker = checked.tracker
+    assert tracker is not None
     claim_id = uuid.uuid4().hex
     if not ports.store.claim(req.token_id, claim_id, ports.lease_seconds):
         _check_token(req, ports.store.get(req.token_id), ports.store.describe())
         raise HokusaiError(Category.INVALID_TOKEN_STATUS, f"token {req.token_id} was claimed by another run")
-    try:
-        tracked = existing or tracker.upload(
-            _upload_request(req, outcome, fp, claim_id, ports), fp, ports.progress("uploading", fp.total_bytes)
-        )
-    except BaseException:
-        ports.store.release(req.token_id, claim_id)
-        raise
-    if existing is not None:
-        log.info("reusing %s version %s uploaded earlier for this content", tracked.model_name, tracked.model_version)
-
-    events = build_events(
-        token_id=req.token_id,
-        run_id=tracked.run_id,
-        model_name=tracked.model_name,
-        model_version=tracked.model_version,
-        model_uri=tracked.model_uri,
-        sha256=fp.sha256,
-        gate=outcome,
-        destination=ports.webhook_target,
-        event_id=_event_namer(ports, req.token_id, fp.sha256),
-    )
-    registration = Registration(
-        model_name=tracked.model_name,
-        model_version=tracked.model_version,
-        model_uri=tracked.model_uri,
-        mlflow_run_id=tracked.run_id,
-        model_sha256=fp.sha256,
-        metric_name=outcome.name,
-        metric_value=outcome.value,
-        baseline=outcome.baseline,
-        direction=outcome.direction.value,
-    )
-    try:
-        won = ports.store.complete(req.token_id, claim_id, registration, events)
-    except HokusaiError as err:
-        if err.category is Category.EVENT_DELIVERY_FAILED:  # in the registry, but the platform was not told
-            _fill(result, tracked)
-            result.status = "registered"
-            err.message = (
-                f"{tracked.model_name} version {tracked.model_version} is registered in MLflow but {err.message}; "
-                "re-run the same command to send only the missing notification"
+    tracked: TrackedModel | None = None
+    with Heartbeat(ports.store, req.token_id, claim_id, ports.lease_seconds):
+        try:
+            earlier = tracker.find(req.token_id)
+            tracked = _adopt(tracker, earlier, req, checked, claim_id, ports) or tracker.upload(
+                _upload_request(req, checked, claim_id, ports),
+                checked.fingerprint,
+                ports.progress("uploading", checked.fingerprint.total_bytes),
             )
-        raise
+            registration = _registration(tracked, checked)
+            events = build_events(
+                token_id=req.token_id,
+                run_id=tracked.run_id,
+                model_name=tracked.model_name,
+                model_version=tracked.model_version,
+                model_uri=tracked.model_uri,
+                sha256=checked.fingerprint.sha256,
+                gate=checked.gate,
+                destination=ports.webhook_target,
+                event_id=_event_namer(ports, req.token_id, checked.fingerprint.sha256),
+            )
+            won = ports.notifier is None or ports.notifier.notify(req.token_id, registration)
+            if won:
+                won = _retrying(
+                    lambda: ports.store.complete(req.token_id, claim_id, registration, events),
+                    ports.store_retry_seconds,
+                    f"recording token {req.token_id} as registered",
+                )
+        except BaseException:
+            _abandon(ports, tracker, req.token_id, claim_id, tracked)
+            raise
+    assert tracked is not None
     if not won:
-        if not tracked.reused:
-            tracker.discard(tracked, f"another run registered token {req.token_id} first")
-        winner = ports.store.get(req.token_id)
-        raise HokusaiError(
-            Category.INVALID_TOKEN_STATUS,
-            f"another run registered token {req.token_id} first"
-            + (f" ({winner.model_name} version {winner.model_version})" if winner and winner.model_version else "")
-            + "; this run's upload was removed",
-        )
-    _fill(result, tracked)
-    result.status = "registered"
-    result.events = deliver(events, ports)
-    failed = [e for e in result.events if e.delivery_status == "failed"]
-    if failed:
-        raise HokusaiError(
-            Category.EVENT_DELIVERY_FAILED,
-            f"token {req.token_id} is registered ({tracked.model_name} version {tracked.model_version}) but "
-            f"{len(failed)} event(s) were not delivered: {failed[0].last_error}; they are kept in the outbox",
+        _lost(ports, tracker, req.token_id, claim_id, tracked)
+    _settle(tracker, tracked, earlier)
+    return Committed(tracked, events)
+
+
+def _adopt(
+    tracker: Tracker,
+    earlier: list[TrackedModel],
+    req: RegistrationRequest,
+    checked: Checked,
+    claim_id: str,
+    ports: Ports,
+) -> TrackedModel | None:
+    """Reuse a version an earlier run uploaded for the same content. Its claim is dead: this
+    run holds the token's only live claim. It is re-tagged with this run's values first, so
+    the version, the token record and the events say the same thing."""
+    same = _same_content(earlier, checked.fingerprint)
+    if same is None:
+        return None
+    tags = _tags(req, checked, claim_id, ports)
+    tracker.tag(same, tags)
+    log.info("reusing %s version %s uploaded earlier for this content", same.model_name, same.model_version)
+    return same.model_copy(update={"reused": True, "claim_id": claim_id})
+
+
+def _abandon(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, tracked: TrackedModel | None) -> None:
+    """The one cleanup path of a failed or cancelled commit: the version stays (tagged not
+    registered) for the next run to adopt or remove, its run is marked failed, and the claim is
+    released so the token is draft again at once."""
+    if tracked is not None:
+        _best_effort("mark the version not registered", lambda: tracker.tag(tracked, {Tag.STATUS: "not_registered"}))
+        _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
+    try:
+        _retrying(lambda: ports.store.release(token_id, claim_id), min(ports.store_retry_seconds, 10), "release")
+    except (HokusaiError, KeyboardInterrupt, Cancelled) as err:
+        reason = err.message if isinstance(err, HokusaiError) else "interrupted"
+        log.warning(
+            "could not release the claim on token %s (%s); it expires within %ss, or run "
+            "`hokusai token release --token-id %s`",
+            token_id,
+            reason,
+            ports.lease_seconds,
+            token_id,
         )
 
 
-def deliver(events: list[EventRecord], ports: Ports) -> list[EventInfo]:
+def _lost(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, tracked: TrackedModel) -> None:
+    """Another run registered the token first. Re-read before removing anything: the version
+    the token names is never removed, and one another live claim may adopt is kept."""
+    _best_effort("release the claim", lambda: ports.store.release(token_id, claim_id))
+    winner = ports.store.get(token_id)
+    names_ours = winner is not None and (winner.model_name, winner.model_version) == (
+        tracked.model_name,
+        tracked.model_version,
+    )
+    registered = winner is not None and winner.status is TokenStatus.REGISTERED
+    if names_ours:
+        what = "it adopted this run's version"
+    elif registered:
+        tracker.discard(tracked, f"another run registered token {token_id} first")
+        what = "this run's version was removed"
+    else:
+        _best_effort("mark the version not registered", lambda: tracker.tag(tracked, {Tag.STATUS: "not_registered"}))
+        what = "this run's version is kept for the run that holds the claim"
+    _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
+    raise HokusaiError(
+        Category.INVALID_TOKEN_STATUS,
+        f"another run registered token {token_id} first"
+        + (f" ({winner.model_name} version {winner.model_version})" if winner and winner.model_version else "")
+        + f"; {what}",
+    )
+
+
+def _settle(tracker: Tracker, tracked: TrackedModel, earlier: list[TrackedModel]) -> None:
+    """After the token store committed: the version says registered, its run finished, and the
+    token's other versions (left by runs that failed, with other content) are removed."""
+    _best_effort(
+        "tag the version registered",
+        lambda: tracker.tag(tracked, {Tag.STATE: State.REGISTERED, Tag.STATUS: "registered"}),
+    )
+    _best_effort("end the run", lambda: tracker.finish(tracked, ok=True))
+    for other in earlier:
+        if (other.model_name, other.model_version) != (tracked.model_name, tracked.model_version):
+            tracker.discard(other, f"version {tracked.model_version} was registered for the token instead")
+
+
+class Heartbeat:
+    """Renews the claim while the run works, so a live run never loses it to a timeout however
+    long the upload takes, and a dead run's claim expires within one lease."""
+
+    def __init__(self, store: TokenStore, token_id: str, claim_id: str, lease_seconds: int) -> None:
+        self.store, self.token_id, self.claim_id, self.lease = store, token_id, claim_id, lease_seconds
+        self.interval = max(lease_seconds / 4, 0.05)
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hokusai-lease", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if not self.store.renew(self.token_id, self.claim_id, self.lease):
+                    self.lost = True
+                    log.warning("the claim on token %s was taken over by another run", self.token_id)
+                    return
+            except HokusaiError as err:
+                log.warning("could not renew the claim on token %s: %s", self.token_id, err.message)
+
+
+# -- announce ---------------------------------------------------------------------------------
+def announce(events: list[EventRecord], ports: Ports) -> list[EventInfo]:
     """Console always; the webhook when configured, recording each attempt in the outbox."""
+    return deliver(events, ports.store, ports.console, ports.webhook)
+
+
+def deliver(
+    events: list[EventRecord], store: TokenStore, console: EventSink, webhook: EventSink | None
+) -> list[EventInfo]:
     infos = []
     for event in events:
-        ports.console.deliver(event)
-        if ports.webhook is not None:
-            outcome = ports.webhook.deliver(event)
-            ports.store.record_delivery(event.event_id, outcome.ok, outcome.error, outcome.attempts)
+        console.deliver(event)
+        if webhook is not None:
+            outcome = webhook.deliver(event)
+            store.record_delivery(event.event_id, outcome.ok, outcome.error, outcome.attempts)
             event = event.model_copy(
                 update={
                     "delivery_status": DeliveryStatus.DELIVERED if outcome.ok else DeliveryStatus.FAILED,
@@ -176,6 +310,19 @@ def deliver(events: list[EventRecord], ports: Ports) -> list[EventInfo]:
     return infos
 
 
+def _check_delivered(req: RegistrationRequest, committed: Committed, result: RegistrationResult) -> None:
+    failed = [e for e in result.events if e.delivery_status == "failed"]
+    if failed:
+        t = committed.tracked
+        raise HokusaiError(
+            Category.EVENT_DELIVERY_FAILED,
+            f"token {req.token_id} is registered ({t.model_name} version {t.model_version}) but "
+            f"{len(failed)} event(s) were not delivered: {failed[0].last_error}; they are kept in the outbox "
+            "(`hokusai events replay` sends them again)",
+        )
+
+
+# -- helpers ----------------------------------------------------------------------------------
 def _check_token(req: RegistrationRequest, token: TokenRecord | None, where: str) -> None:
     tid = req.token_id
     if token is None:
@@ -223,19 +370,27 @@ def _quick_sha(req: RegistrationRequest) -> str | None:
     return None
 
 
-def _upload_request(
-    req: RegistrationRequest, outcome: GateResult, fp: Fingerprint, claim_id: str, ports: Ports
-) -> UploadRequest:
-    tags = {
+def _same_content(earlier: list[TrackedModel], fp: Fingerprint) -> TrackedModel | None:
+    return next((v for v in earlier if v.sha256 == fp.sha256), None)
+
+
+def _tags(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Ports) -> dict[str, str]:
+    outcome = checked.gate
+    return {
         Tag.TOKEN: req.token_id,
         Tag.METRIC: outcome.name,
         Tag.METRIC_VALUE: repr(outcome.value),
         Tag.BASELINE: repr(outcome.baseline),
         Tag.DIRECTION: outcome.direction.value,
-        Tag.STATUS: "registered",
-        Tag.SHA256: fp.sha256,
+        Tag.STATUS: "not_registered",
+        Tag.SHA256: checked.fingerprint.sha256,
+        Tag.CLAIM: claim_id,
         **ports.ci_tags,
     }
+
+
+def _upload_request(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Ports) -> UploadRequest:
+    outcome = checked.gate
     return UploadRequest(
         token_id=req.token_id,
         model_name=req.model_name,
@@ -244,8 +399,46 @@ def _upload_request(
         baseline=outcome.baseline,
         direction=outcome.direction.value,
         claim_id=claim_id,
-        tags=tags,
+        tags=_tags(req, checked, claim_id, ports),
     )
+
+
+def _registration(tracked: TrackedModel, checked: Checked) -> Registration:
+    outcome = checked.gate
+    return Registration(
+        model_name=tracked.model_name,
+        model_version=tracked.model_version,
+        model_uri=tracked.model_uri,
+        mlflow_run_id=tracked.run_id,
+        model_sha256=checked.fingerprint.sha256,
+        metric_name=outcome.name,
+        metric_value=outcome.value,
+        baseline=outcome.baseline,
+        direction=outcome.direction.value,
+    )
+
+
+def _retrying(action: Callable[[], T], budget: float, what: str) -> T:
+    """Retry a store call that failed to reach the store (a lock held, a server restarting)
+    with backoff, for at most `budget` seconds."""
+    deadline = time.monotonic() + budget
+    delay = 0.5
+    while True:
+        try:
+            return action()
+        except HokusaiError as err:
+            if err.category is not Category.DATABASE_CONNECTION_FAILED or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s failed (%s); retrying in %.1fs", what, err.message, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+
+
+def _best_effort(what: str, fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except Exception as exc:
+        log.warning("could not %s: %s", what, exc)
 
 
 def _event_namer(ports: Ports, token_id: str, sha256: str) -> Callable[[str], str] | None:
@@ -261,6 +454,20 @@ def _fill(result: RegistrationResult, tracked: TrackedModel) -> None:
     result.run_url = tracked.run_url
     result.version_url = tracked.version_url
     result.reused_existing_version = tracked.reused
+
+
+def _fail(result: RegistrationResult, err: HokusaiError) -> None:
+    result.error = ErrorInfo.of(err)
+    if result.status != "registered":  # exit 9 keeps "registered": the model is in the registry
+        result.status = "error"
+
+
+def _cancelled_message(req: RegistrationRequest, category: Category) -> str:
+    signal_name = "SIGTERM" if category is Category.TERMINATED else "SIGINT"
+    return (
+        f"stopped by {signal_name}; token {req.token_id} was released and nothing was registered "
+        "(an uploaded version is kept for the next run with the same content); re-run to resume"
+    )
 
 
 def _relative(outcome: GateResult) -> str:

@@ -7,7 +7,15 @@ from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.settings import display_url
-from hokusai_ci.tracking import Tag
+from hokusai_ci.tracking import State, Tag
+
+
+def live_versions(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [v for v in versions if v["tags"].get(Tag.STATE) != State.SUPERSEDED]
+
+
+def notified(version: dict[str, Any]) -> bool:
+    return bool(version["tags"].get(Tag.NOTIFIED) == "true")
 
 
 class RegistryRest:

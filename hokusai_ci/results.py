@@ -77,14 +77,20 @@ class RegistrationResult(BaseModel):
         return 0 if self.error is None else self.error.exit_code
 
 
-def failed_result(err: HokusaiError) -> RegistrationResult:
-    """The result to report for a failed registration: what was known, plus the error."""
-    known = err.details.get("result")
-    result = known if isinstance(known, RegistrationResult) else RegistrationResult()
-    result.error = ErrorInfo.of(err)
-    if result.status != "registered":  # exit 9 keeps "registered": the model is in the registry
-        result.status = "error"
-    return result
+def failed_result(err: HokusaiError, *, token_id: str | None = None, mode: str | None = None) -> RegistrationResult:
+    """The result of a registration that failed before the use case ran (input, settings)."""
+    return RegistrationResult(status="error", token_id=token_id, mode=mode, error=ErrorInfo.of(err))
+
+
+def error_of(result: RegistrationResult) -> HokusaiError | None:
+    """The failure a result carries, as the exception the Python API raises (with `.result`)."""
+    if result.error is None:
+        return None
+    from hokusai_ci.errors import Category
+
+    err = HokusaiError(Category[result.error.category.upper()], result.error.message)
+    err.result = result
+    return err
 
 
 def output_fields(r: RegistrationResult) -> dict[str, str]:

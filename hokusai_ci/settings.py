@@ -33,6 +33,7 @@ class Env:
     WEBHOOK_TIMEOUT = "HOKUSAI_WEBHOOK_TIMEOUT"
     EXPERIMENT = "HOKUSAI_EXPERIMENT"
     LEASE_SECONDS = "HOKUSAI_LEASE_SECONDS"
+    STORE_RETRY_SECONDS = "HOKUSAI_STORE_RETRY_SECONDS"
     WEBHOOK_SECRET = "HOKUSAI_WEBHOOK_SECRET"
     WEBHOOK_ATTEMPTS = "HOKUSAI_WEBHOOK_ATTEMPTS"
     API_KEY = "HOKUSAI_API_KEY"
@@ -89,6 +90,12 @@ class DatabaseConfig(BaseModel):
             auth += "@"
         return f"postgresql://{auth}{self.host}:{self.port}/{quote(self.database, safe='')}"
 
+    def sqlite_path(self) -> Path:
+        """The file of a `sqlite:///relative/path` or `sqlite:////absolute/path` URL."""
+        assert self.url is not None
+        rest = self.url.get_secret_value().split(":", 1)[1]
+        return Path(rest[3:] if rest.startswith("///") else rest.lstrip("/"))
+
     def describe(self) -> str:
         """Where the database is, safe to print: no password, ever."""
         if self.url is not None:
@@ -119,7 +126,8 @@ class Settings(BaseModel):
     webhook_timeout: float = Field(default=10.0, gt=0)
     webhook_attempts: int = Field(default=4, ge=1, le=20)
     experiment: str = DEFAULT_EXPERIMENT
-    lease_seconds: int = Field(default=3600, gt=0)
+    lease_seconds: int = Field(default=120, ge=10, le=86400)
+    store_retry_seconds: float = Field(default=60.0, ge=0, le=3600)
     log_level: str = "INFO"
 
     @property
@@ -159,6 +167,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         "webhook_timeout": Env.WEBHOOK_TIMEOUT,
         "experiment": Env.EXPERIMENT,
         "lease_seconds": Env.LEASE_SECONDS,
+        "store_retry_seconds": Env.STORE_RETRY_SECONDS,
         "log_level": Env.LOG_LEVEL,
         "api_url": Env.API_URL,
         "webhook_secret": Env.WEBHOOK_SECRET,

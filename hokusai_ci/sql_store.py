@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.settings import Settings
 from hokusai_ci.store import (
     DeliveryStatus,
     EventRecord,
@@ -68,6 +68,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+BUSY_SECONDS = 10  # SQLite waits this long for a lock; the final step retries beyond it
 _ADVISORY_LOCK = 0x486F6B75  # "Hoku": serialises migrations on PostgreSQL
 _TOKEN_COLUMNS = (
     "token_id, status, lease_owner, lease_expires_at, model_name, model_version, model_uri, "
@@ -89,37 +90,42 @@ def _dt(value: Any) -> datetime | None:
 
 
 class SqlTokenStore:
-    """`TokenStore` over a DB-API connection (sqlite3 or psycopg 3)."""
+    """`TokenStore` over a DB-API connection (sqlite3 or psycopg 3).
+
+    One connection, shared by the run and its lease heartbeat under a lock. A PostgreSQL
+    connection that the server dropped (a restart) is opened again on the next call.
+    """
 
     def __init__(self, dialect: str, target: str, description: str, secret: str | None = None) -> None:
         self.dialect = dialect
+        self._target = target
         self._description = description
         self._secret = secret
+        self._lock = threading.RLock()
         self._conn: Any = self._connect(target)
         self._migrate()
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def open(cls, settings: Settings, *, read_only: bool = False, path: Path | None = None) -> SqlTokenStore:
-        """Open the configured store (or the SQLite file at `path`). A read-only open of an
-        embedded store that does not exist yet sees an empty store and creates nothing."""
-        db = None if path is not None else settings.database
-        if db is None or db.dialect == "sqlite":
-            path = path or (settings.sqlite_path if db is None else Path(_sqlite_path(db.dsn())))
-            if read_only and not path.exists():
-                return cls("sqlite", ":memory:", f"sqlite:{path}")
-            return cls("sqlite", str(path), f"sqlite:{path}")
-        password = db.password.get_secret_value() if db.password else None
-        return cls("postgresql", db.dsn(), db.describe(), secret=password)
+    def sqlite(cls, path: Path, *, read_only: bool = False) -> SqlTokenStore:
+        """The SQLite file at `path`. A read-only open of a store that does not exist yet sees
+        an empty store and creates nothing."""
+        if read_only and not path.exists():
+            return cls("sqlite", ":memory:", f"sqlite:{path}")
+        return cls("sqlite", str(path), f"sqlite:{path}")
+
+    @classmethod
+    def postgresql(cls, dsn: str, description: str, password: str | None) -> SqlTokenStore:
+        return cls("postgresql", dsn, description, secret=password)
 
     def _connect(self, target: str) -> Any:
         try:
             if self.dialect == "sqlite":
                 if target != ":memory:":
                     Path(target).parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(target, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
                 conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA busy_timeout = 30000")
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_SECONDS * 1000}")
                 if target != ":memory:":
                     conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA foreign_keys = ON")
@@ -130,6 +136,10 @@ class SqlTokenStore:
             return psycopg.connect(target, autocommit=True, connect_timeout=10, row_factory=dict_row)
         except Exception as exc:
             raise self._connection_error(exc) from None
+
+    def _ensure_connected(self) -> None:
+        if self.dialect == "postgresql" and self._conn.closed:
+            self._conn = self._connect(self._target)
 
     def _connection_error(self, exc: BaseException) -> HokusaiError:
         reason = " ".join(str(exc).split()) or exc.__class__.__name__
@@ -170,22 +180,27 @@ class SqlTokenStore:
             raise self._connection_error(exc) from None
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        with self._driver_errors():
+        with self._lock, self._driver_errors():
+            self._ensure_connected()
             return self._conn.execute(self._sql(sql), tuple(params))
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        if self.dialect == "sqlite":
-            self._exec("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._exec("COMMIT")
-            return
-        with self._driver_errors(), self._conn.transaction():
-            yield
+        with self._lock:
+            if self.dialect == "sqlite":
+                self._exec("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    with suppress(Exception):
+                        self._conn.execute("ROLLBACK")
+                    raise
+                self._exec("COMMIT")
+                return
+            with self._driver_errors():
+                self._ensure_connected()
+                with self._conn.transaction():
+                    yield
 
     def _migrate(self) -> None:
         with self._tx():
@@ -257,6 +272,16 @@ class SqlTokenStore:
             )
             return bool(cur.rowcount == 1)
 
+    def renew(self, token_id: str, owner: str, lease_seconds: int) -> bool:
+        """Extend a claim this run still holds; False once another run took it over."""
+        now = utcnow()
+        cur = self._exec(
+            "UPDATE tokens SET lease_expires_at = ?, updated_at = ? "
+            "WHERE token_id = ? AND status = ? AND lease_owner = ?",
+            (ts(now + timedelta(seconds=lease_seconds)), ts(now), token_id, TokenStatus.REGISTERING.value, owner),
+        )
+        return bool(cur.rowcount == 1)
+
     def reset_to_draft(self, token_id: str) -> None:
         with self._tx():
             self._exec(
@@ -265,13 +290,13 @@ class SqlTokenStore:
                 (TokenStatus.DRAFT.value, ts(utcnow()), token_id, TokenStatus.REGISTERED.value),
             )
 
-    def release(self, token_id: str, owner: str) -> None:
-        with self._tx():
-            self._exec(
-                "UPDATE tokens SET status = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ? "
-                "WHERE token_id = ? AND status = ? AND lease_owner = ?",
-                (TokenStatus.DRAFT.value, ts(utcnow()), token_id, TokenStatus.REGISTERING.value, owner),
-            )
+    def release(self, token_id: str, owner: str) -> bool:
+        cur = self._exec(
+            "UPDATE tokens SET status = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ? "
+            "WHERE token_id = ? AND status = ? AND lease_owner = ?",
+            (TokenStatus.DRAFT.value, ts(utcnow()), token_id, TokenStatus.REGISTERING.value, owner),
+        )
+        return bool(cur.rowcount == 1)
 
     def complete(self, token_id: str, owner: str, registration: Registration, events: list[EventRecord]) -> bool:
         now = ts(utcnow())
@@ -301,7 +326,7 @@ class SqlTokenStore:
                 ),
             )
             if cur.rowcount != 1:
-                return False
+                return self._already_completed(token_id, events)
             for position, event in enumerate(events):
                 self._exec(
                     f"INSERT INTO events ({_EVENT_COLUMNS}, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -320,6 +345,16 @@ class SqlTokenStore:
                     ),
                 )
         return True
+
+    def _already_completed(self, token_id: str, events: list[EventRecord]) -> bool:
+        """A retried `complete` whose first attempt committed but whose answer was lost: this
+        run's events are in the outbox."""
+        if not events:
+            return False
+        row = self._exec(
+            "SELECT 1 FROM events WHERE event_id = ? AND token_id = ?", (events[0].event_id, token_id)
+        ).fetchone()
+        return row is not None
 
     def list_tokens(self, statuses: list[TokenStatus] | None = None) -> list[TokenRecord]:
         sql = f"SELECT {_TOKEN_COLUMNS} FROM tokens"
@@ -366,12 +401,6 @@ class SqlTokenStore:
 
 def _is_integrity_error(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.IntegrityError) or type(exc).__name__ in ("IntegrityError", "UniqueViolation")
-
-
-def _sqlite_path(url: str) -> str:
-    # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them
-    rest = url.split(":", 1)[1]
-    return rest[3:] if rest.startswith("///") else rest.lstrip("/")
 
 
 def _token(row: dict[str, Any]) -> TokenRecord:

@@ -2,7 +2,8 @@
 
 A token leaves `draft` only through `claim` (an atomic conditional update), and becomes
 `registered` only through `complete`, which writes the events in the same transaction
-(the outbox): either both are stored or neither is.
+(the outbox): either both are stored or neither is. Every write after the claim is fenced by
+the claim id, so a run that lost its lease can change nothing.
 """
 
 from __future__ import annotations
@@ -88,11 +89,18 @@ class TokenStore(Protocol):
 
     def create(self, token_id: str, metadata: dict[str, Any] | None = None) -> TokenRecord: ...
 
-    def claim(self, token_id: str, owner: str, lease_seconds: int) -> bool: ...
+    def claim(self, token_id: str, owner: str, lease_seconds: int) -> bool:
+        """Draft (or registering with an expired lease) → registering, held by `owner`."""
 
-    def release(self, token_id: str, owner: str) -> None: ...
+    def renew(self, token_id: str, owner: str, lease_seconds: int) -> bool:
+        """Extend `owner`'s lease; False when `owner` no longer holds the claim."""
 
-    def complete(self, token_id: str, owner: str, registration: Registration, events: list[EventRecord]) -> bool: ...
+    def release(self, token_id: str, owner: str) -> bool:
+        """Registering (held by `owner`) → draft; False when `owner` did not hold it."""
+
+    def complete(self, token_id: str, owner: str, registration: Registration, events: list[EventRecord]) -> bool:
+        """Registering (held by `owner`) → registered, with the events, in one transaction.
+        False when `owner` lost the claim. Safe to retry: an attempt that committed counts."""
 
     def list_tokens(self, statuses: list[TokenStatus] | None = None) -> list[TokenRecord]: ...
 

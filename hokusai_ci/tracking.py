@@ -1,4 +1,11 @@
-"""The tracking port: where model bytes go and versions are registered (MLflow in practice)."""
+"""The tracking port: where model bytes go and versions are registered (MLflow in practice).
+
+A version's tags are the registry-side record of a registration. `hokusai.state` says where
+it is in the flow: `pending` from creation until the token store committed it, `registered`
+after, `superseded` once removed. A `pending` version left by a run that died or failed is
+adopted by the next run with the same content (which re-tags it with its own claim) and
+removed by a run with other content.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from hokusai_ci.fingerprint import Fingerprint
+from hokusai_ci.fingerprint import Fingerprint, ModelFile
 from hokusai_ci.progress import ProgressSink
 
 TAG_PREFIX = "hokusai."
@@ -22,11 +29,17 @@ class Tag:
     METRIC_VALUE = f"{TAG_PREFIX}metric_value"
     BASELINE = f"{TAG_PREFIX}baseline"
     DIRECTION = f"{TAG_PREFIX}direction"
-    STATUS = f"{TAG_PREFIX}status"
-    STATE = f"{TAG_PREFIX}state"  # registered | failed | superseded
+    STATUS = f"{TAG_PREFIX}status"  # registered | not_registered
+    STATE = f"{TAG_PREFIX}state"  # pending | registered | superseded
     CLAIM = f"{TAG_PREFIX}claim_id"
     NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration
     MANAGED = f"{TAG_PREFIX}managed"
+
+
+class State:
+    PENDING = "pending"
+    REGISTERED = "registered"
+    SUPERSEDED = "superseded"
 
 
 class TrackedModel(BaseModel):
@@ -37,6 +50,10 @@ class TrackedModel(BaseModel):
     run_url: str | None = None
     version_url: str | None = None
     reused: bool = False
+    sha256: str | None = None  # tag hokusai.sha256; for an upload, the digest of the bytes sent
+    claim_id: str | None = None  # tag hokusai.claim_id: the run that created or last adopted it
+    state: str | None = None  # tag hokusai.state
+    files: tuple[ModelFile, ...] = ()  # per-file digests of what was sent (uploads only)
 
 
 class UploadRequest(BaseModel):
@@ -54,10 +71,18 @@ class Tracker(Protocol):
     def check(self) -> None:
         """Reachability and credentials, before anything is written."""
 
-    def find(self, token_id: str, sha256: str) -> TrackedModel | None:
-        """A live version already registered for this token and content, if any."""
+    def find(self, token_id: str) -> list[TrackedModel]:
+        """Every version tagged with the token that is not superseded, oldest first."""
 
-    def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel: ...
+    def upload(self, request: UploadRequest, model: Fingerprint, progress: ProgressSink) -> TrackedModel:
+        """Create the run, upload the files and create a `pending` version. On failure the run
+        is marked FAILED, never left RUNNING."""
+
+    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+        """Set these tags on the version and on its run."""
+
+    def finish(self, model: TrackedModel, ok: bool) -> None:
+        """End the version's run as FINISHED or FAILED."""
 
     def discard(self, model: TrackedModel, reason: str) -> None:
-        """Remove a version that lost the race, so no silent duplicate is left behind."""
+        """Tag the version superseded and delete it (the caller has checked nothing points to it)."""

@@ -28,7 +28,7 @@ def test_python_api_register_status_list(tmp_path: Path, model_file: Path) -> No
             token_id="XRAY", model_path=model_file, metric_name="auroc", metric_value=0.85, baseline_value=0.82
         )
     assert info.value.category is Category.INVALID_TOKEN_STATUS
-    assert info.value.details["result"].token_id == "XRAY"
+    assert info.value.result.token_id == "XRAY"
 
 
 def _modules_after(args: list[str]) -> set[str]:

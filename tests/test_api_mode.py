@@ -117,20 +117,20 @@ def test_api_mode_registers_and_notifies(mlflow_server: MlflowServer, model_file
 
 
 @pytest.mark.usefixtures("api_env")
-def test_failed_notification_is_exit_9_and_a_rerun_sends_only_the_notification(
+def test_refused_notification_is_exit_10_and_a_rerun_adopts_the_kept_version(
     mlflow_server: MlflowServer, model_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOKUSAI_API_KEY", UNKNOWN_KEY)
     with recorder.use_cassette("api_register_401.yaml"), pytest.raises(HokusaiError) as info:
         register(ModelRegistry(), "API-RESUME", model_file)
     err = info.value
-    assert err.exit_code == 9
+    assert err.exit_code == 10 and err.category is Category.PLATFORM_REJECTED
     assert "rejected the API key (Invalid or expired API key)" in err.message
-    assert "re-run the same command" in err.message
     assert UNKNOWN_KEY not in err.message
-    assert err.details["result"].status == "registered"
-    [v] = versions(mlflow_server, "API-RESUME")
+    assert err.result.status == "error"
+    [v] = versions(mlflow_server, "API-RESUME")  # kept for the next run with the same content
     assert "hokusai.notified" not in v.tags
+    assert v.tags["hokusai.status"] == "not_registered" and v.tags["hokusai.state"] == "pending"
 
     monkeypatch.setenv("HOKUSAI_API_KEY", GOOD_KEY)
     with recorder.use_cassette("api_register_resume.yaml"):
@@ -138,6 +138,7 @@ def test_failed_notification_is_exit_9_and_a_rerun_sends_only_the_notification(
     assert again.status == "registered" and again.reused_existing_version
     [v] = versions(mlflow_server, "API-RESUME")  # still exactly one version
     assert v.tags["hokusai.notified"] == "true" and again.model_version == str(v.version)
+    assert v.tags["hokusai.status"] == "registered" and v.tags["hokusai.state"] == "registered"
 
 
 @pytest.mark.usefixtures("api_env")
@@ -151,21 +152,23 @@ def test_busy_platform_is_retried_honouring_retry_after(model_file: Path, platfo
 
 
 @pytest.mark.parametrize(
-    ("token", "key", "script", "needle"),
+    ("token", "key", "script", "code", "needle"),
     [
-        ("API-NOADMIN", NOADMIN_KEY, [], "lacks model registry rights (REGISTRY_ADMIN_REQUIRED)"),
-        ("API-SCOPE", READONLY_KEY, [], "lacks the 'models:write' scope"),
-        ("API-BALANCE", GOOD_KEY, [(402, {"detail": "Insufficient balance"}, {})], "balance is too low"),
+        ("API-NOADMIN", NOADMIN_KEY, [], 10, "lacks model registry rights (REGISTRY_ADMIN_REQUIRED)"),
+        ("API-SCOPE", READONLY_KEY, [], 10, "lacks the 'models:write' scope"),
+        ("API-BALANCE", GOOD_KEY, [(402, {"detail": "Insufficient balance"}, {})], 10, "balance is too low"),
         (
             "API-INVALID",
             GOOD_KEY,
             [(422, {"detail": [{"loc": ["body", "version"], "msg": "bad"}]}, {})],
+            10,
             "version: bad",
         ),
         (
             "API-EMIT",
             GOOD_KEY,
             [(502, {"detail": "Failed to emit model registration event"}, {})] * 3,
+            9,
             "could not emit the registration event (Failed to emit model registration event)",
         ),
     ],
@@ -175,6 +178,7 @@ def test_platform_errors_become_clear_messages(
     token: str,
     key: str,
     script: list[Any],
+    code: int,
     needle: str,
     model_file: Path,
     platform: PlatformReceiver,
@@ -185,6 +189,6 @@ def test_platform_errors_become_clear_messages(
     platform.script = list(script)
     with recorder.use_cassette(f"api_error_{token.lower()}.yaml"), pytest.raises(HokusaiError) as info:
         register(ModelRegistry(), token, model_file)
-    assert info.value.exit_code == 9
+    assert info.value.exit_code == code
     assert needle in info.value.message
     assert key not in info.value.message

@@ -7,60 +7,85 @@ on cue. The real MLflow adapter is covered in test_real_servers.py.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.errors import Cancelled, Category, HokusaiError
 from hokusai_ci.fingerprint import Fingerprint
 from hokusai_ci.inputs import build_request
 from hokusai_ci.progress import NoProgress, ProgressSink
 from hokusai_ci.registration import Ports, register
-from hokusai_ci.settings import load_settings
+from hokusai_ci.results import RegistrationResult
 from hokusai_ci.sql_store import SqlTokenStore, ts
-from hokusai_ci.store import TokenStatus, utcnow
+from hokusai_ci.store import Registration, TokenStatus, utcnow
 from hokusai_ci.tracking import TrackedModel, UploadRequest
 
 
 class FakeTracker:
+    """An in-memory registry of versions, tags and run states."""
+
     def __init__(self, during_upload: object = None) -> None:
         self.during_upload = during_upload
         self.uploads: list[UploadRequest] = []
         self.discarded: list[TrackedModel] = []
-        self.existing: TrackedModel | None = None
+        self.versions: dict[str, TrackedModel] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+        self.runs: dict[str, str] = {}
 
     def check(self) -> None:
         return None
 
-    def find(self, token_id: str, sha256: str) -> TrackedModel | None:
-        return self.existing
+    def find(self, token_id: str) -> list[TrackedModel]:
+        return [v for n, v in sorted(self.versions.items()) if self.tags[n].get("hokusai.token_id") == token_id]
 
-    def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel:
+    def upload(self, request: UploadRequest, model: Fingerprint, progress: ProgressSink) -> TrackedModel:
         self.uploads.append(request)
-        if callable(self.during_upload):
-            self.during_upload()
-        n = len(self.uploads)
-        return TrackedModel(
+        n = str(len(self.uploads))
+        self.runs[f"run{n}"] = "RUNNING"
+        tracked = TrackedModel(
             run_id=f"run{n}",
             model_name=request.model_name,
-            model_version=str(n),
+            model_version=n,
             model_uri=f"models:/{request.model_name}/{n}",
+            sha256=model.sha256,
+            claim_id=request.claim_id,
+            state="pending",
         )
+        self.versions[n] = tracked
+        self.tags[n] = {**request.tags, "hokusai.state": "pending"}
+        if callable(self.during_upload):
+            try:
+                self.during_upload()
+            except BaseException:
+                self.runs[f"run{n}"] = "FAILED"
+                raise
+        return tracked
+
+    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+        self.tags[model.model_version].update(tags)
+
+    def finish(self, model: TrackedModel, ok: bool) -> None:
+        self.runs[model.run_id] = "FINISHED" if ok else "FAILED"
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         self.discarded.append(model)
+        self.versions.pop(model.model_version, None)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> SqlTokenStore:
-    s = SqlTokenStore.open(load_settings({"home": str(tmp_path / "h")}, {}))
+    s = SqlTokenStore.sqlite(tmp_path / "h" / "hokusai.db")
     s.create("TOK")
     return s
 
 
-def ports(store: SqlTokenStore, tracker: FakeTracker) -> Ports:
-    return Ports(store=store, tracker=lambda: tracker, progress=lambda label, total: NoProgress())
+def ports(store: SqlTokenStore, tracker: FakeTracker, lease_seconds: int = 120) -> Ports:
+    return Ports(
+        store=store, tracker=lambda: tracker, progress=lambda label, total: NoProgress(), lease_seconds=lease_seconds
+    )
 
 
 def request(model: Path, value: str = "0.9", dry_run: bool = False):  # type: ignore[no-untyped-def]
@@ -69,78 +94,141 @@ def request(model: Path, value: str = "0.9", dry_run: bool = False):  # type: ig
     )
 
 
+def expire_lease(store: SqlTokenStore) -> None:
+    store._exec("UPDATE tokens SET lease_expires_at = ? WHERE token_id = 'TOK'", (ts(utcnow() - timedelta(1)),))
+
+
 def test_happy_path_writes_token_and_outbox_together(store: SqlTokenStore, model_file: Path) -> None:
     tracker = FakeTracker()
     result = register(request(model_file), ports(store, tracker))
-    assert result.status == "registered" and result.model_version == "1"
+    assert result.error is None and result.status == "registered" and result.model_version == "1"
     token = store.get("TOK")
     assert token is not None and token.status is TokenStatus.REGISTERED and token.lease_owner is None
     assert [e.event_type for e in store.events_for("TOK")] == ["token_ready_for_deploy", "model_registered"]
-    assert tracker.uploads[0].tags["hokusai.sha256"] == result.model_sha256
+    assert tracker.tags["1"]["hokusai.sha256"] == result.model_sha256
+    assert tracker.tags["1"]["hokusai.state"] == "registered" and tracker.tags["1"]["hokusai.status"] == "registered"
+    assert tracker.runs["run1"] == "FINISHED"
 
 
-def test_a_run_that_lost_its_lease_removes_its_upload(store: SqlTokenStore, model_file: Path) -> None:
-    def another_run_takes_over() -> None:
-        store._exec("UPDATE tokens SET lease_expires_at = ? WHERE token_id = 'TOK'", (ts(utcnow() - timedelta(1)),))
-        assert store.claim("TOK", "other-run", 60)
+def test_a_run_that_lost_its_lease_never_removes_the_version_the_token_names(
+    store: SqlTokenStore, model_file: Path
+) -> None:
+    """Run A stalls past its lease; run B adopts A's version and registers it; A must keep it."""
+    tracker = FakeTracker()
+    outcome: dict[str, object] = {}
 
-    tracker = FakeTracker(during_upload=another_run_takes_over)
-    with pytest.raises(HokusaiError) as info:
-        register(request(model_file), ports(store, tracker))
-    assert info.value.category is Category.INVALID_TOKEN_STATUS
-    assert [m.model_version for m in tracker.discarded] == ["1"]
-    assert store.events_for("TOK") == []  # no event for a registration that did not win
+    def run_b_takes_over() -> None:
+        expire_lease(store)
+        tracker.during_upload = None
+        outcome["b"] = register(request(model_file), ports(store, tracker))
+
+    tracker.during_upload = run_b_takes_over
+    a = register(request(model_file), ports(store, tracker, lease_seconds=3600))
+    b = outcome["b"]
+    assert isinstance(b, RegistrationResult) and b.status == "registered" and b.reused_existing_version
+    assert a.error is not None and a.error.category == "invalid_token_status"
+    assert "adopted this run's version" in a.error.message
     token = store.get("TOK")
-    assert token is not None and token.lease_owner == "other-run"
+    assert token is not None and token.status is TokenStatus.REGISTERED and token.model_version == "1"
+    assert tracker.discarded == [] and "1" in tracker.versions
+    assert tracker.tags["1"]["hokusai.state"] == "registered"
+
+
+def test_a_loser_removes_its_own_version_when_another_was_registered(store: SqlTokenStore, model_file: Path) -> None:
+    tracker = FakeTracker()
+
+    def another_run_registers_other_content() -> None:
+        expire_lease(store)
+        assert store.claim("TOK", "other-run", 60)
+        tracker.versions["9"] = TrackedModel(run_id="r9", model_name="m", model_version="9", model_uri="models:/m/9")
+        tracker.tags["9"] = {"hokusai.token_id": "other"}
+        store.complete("TOK", "other-run", _registration("9"), [])
+
+    tracker.during_upload = another_run_registers_other_content
+    result = register(request(model_file), ports(store, tracker))
+    assert result.error is not None and result.error.exit_code == 4
+    assert "this run's version was removed" in result.error.message
+    assert [m.model_version for m in tracker.discarded] == ["1"]
+    assert tracker.runs["run1"] == "FAILED"
+    assert [e.event_type for e in store.events_for("TOK")] == []  # no event for a registration that did not win
 
 
 def test_failed_upload_releases_the_claim(store: SqlTokenStore, model_file: Path) -> None:
     def fail() -> None:
         raise HokusaiError(Category.MLFLOW_ERROR, "boom")
 
-    with pytest.raises(HokusaiError) as info:
-        register(request(model_file), ports(store, FakeTracker(during_upload=fail)))
-    assert info.value.exit_code == 8
+    result = register(request(model_file), ports(store, FakeTracker(during_upload=fail)))
+    assert result.error is not None and result.error.exit_code == 8
     token = store.get("TOK")
     assert token is not None and token.status is TokenStatus.DRAFT and token.lease_owner is None
 
 
-def test_interrupt_during_upload_releases_the_claim(store: SqlTokenStore, model_file: Path) -> None:
-    def interrupt() -> None:
-        raise KeyboardInterrupt
+@pytest.mark.parametrize(("signal_exc", "code"), [(KeyboardInterrupt, 130), (Cancelled, 143)])
+def test_a_signal_releases_the_claim_and_the_next_run_adopts_the_version(
+    store: SqlTokenStore, model_file: Path, signal_exc: type[BaseException], code: int
+) -> None:
+    tracker = FakeTracker()
+    real_complete = store.complete
 
-    with pytest.raises(KeyboardInterrupt):
-        register(request(model_file), ports(store, FakeTracker(during_upload=interrupt)))
+    def interrupted_complete(*args: object) -> bool:
+        raise signal_exc
+
+    store.complete = interrupted_complete  # type: ignore[method-assign]
+    result = register(request(model_file), ports(store, tracker))
+    store.complete = real_complete  # type: ignore[method-assign]
+    assert result.error is not None and result.error.exit_code == code
     token = store.get("TOK")
     assert token is not None and token.status is TokenStatus.DRAFT
+    assert tracker.tags["1"]["hokusai.status"] == "not_registered" and tracker.runs["run1"] == "FAILED"
+    again = register(request(model_file), ports(store, tracker))
+    assert again.status == "registered" and again.reused_existing_version and again.model_version == "1"
+    assert len(tracker.uploads) == 1 and tracker.runs["run1"] == "FINISHED"
+    assert tracker.tags["1"]["hokusai.status"] == "registered"
+
+
+def test_a_run_with_other_content_removes_an_abandoned_version(
+    store: SqlTokenStore, model_file: Path, tmp_path: Path
+) -> None:
+    tracker = FakeTracker(during_upload=lambda: (_ for _ in ()).throw(Cancelled()))
+    assert register(request(model_file), ports(store, tracker)).error is not None
+    tracker.during_upload = None
+    other = tmp_path / "other.pkl"
+    other.write_bytes(b"other content")
+    result = register(request(other), ports(store, tracker))
+    assert result.status == "registered" and result.model_version == "2"
+    assert [m.model_version for m in tracker.discarded] == ["1"]
+
+
+def test_the_heartbeat_renews_the_lease_while_the_run_works(store: SqlTokenStore, model_file: Path) -> None:
+    seen: list[object] = []
+
+    def slow() -> None:
+        first = store.get("TOK")
+        time.sleep(0.6)
+        second = store.get("TOK")
+        assert first is not None and second is not None
+        seen.extend([first.lease_expires_at, second.lease_expires_at])
+
+    result = register(request(model_file), ports(store, FakeTracker(during_upload=slow), lease_seconds=1))
+    assert result.status == "registered"
+    assert seen[1] > seen[0]  # type: ignore[operator]
 
 
 def test_live_lease_blocks_and_expired_lease_is_taken_over(store: SqlTokenStore, model_file: Path) -> None:
     assert store.claim("TOK", "crashed-run", 3600)
-    with pytest.raises(HokusaiError) as info:
-        register(request(model_file), ports(store, FakeTracker()))
-    assert info.value.category is Category.INVALID_TOKEN_STATUS
-    assert "being registered by another run" in info.value.message
-    store._exec("UPDATE tokens SET lease_expires_at = ? WHERE token_id = 'TOK'", (ts(utcnow() - timedelta(1)),))
+    result = register(request(model_file), ports(store, FakeTracker()))
+    assert result.error is not None and result.error.category == "invalid_token_status"
+    assert "being registered by another run" in result.error.message
+    expire_lease(store)
     result = register(request(model_file), ports(store, FakeTracker()))
     assert result.status == "registered"
-
-
-def test_existing_version_for_same_content_is_reused(store: SqlTokenStore, model_file: Path) -> None:
-    tracker = FakeTracker()
-    tracker.existing = TrackedModel(
-        run_id="old", model_name="hokusai-TOK", model_version="7", model_uri="models:/hokusai-TOK/7", reused=True
-    )
-    result = register(request(model_file), ports(store, tracker))
-    assert tracker.uploads == [] and result.model_version == "7" and result.reused_existing_version
 
 
 @pytest.mark.parametrize("status", ["deployed", "failed", "archived"])
 def test_other_statuses_are_named(store: SqlTokenStore, model_file: Path, status: str) -> None:
     store._exec("UPDATE tokens SET status = ? WHERE token_id = 'TOK'", (status,))
-    with pytest.raises(HokusaiError) as info:
-        register(request(model_file), ports(store, FakeTracker()))
-    assert info.value.exit_code == 4 and repr(status) in info.value.message
+    result = register(request(model_file), ports(store, FakeTracker()))
+    assert result.error is not None and result.error.exit_code == 4 and repr(status) in result.error.message
 
 
 def test_dry_run_never_claims_or_uploads(store: SqlTokenStore, model_file: Path) -> None:
@@ -151,11 +239,25 @@ def test_dry_run_never_claims_or_uploads(store: SqlTokenStore, model_file: Path)
     assert token is not None and token.status is TokenStatus.DRAFT and token.lease_owner is None
 
 
+def _registration(version: str) -> Registration:
+    return Registration(
+        model_name="m",
+        model_version=version,
+        model_uri=f"models:/m/{version}",
+        mlflow_run_id="r",
+        model_sha256="0" * 64,
+        metric_name="auroc",
+        metric_value=0.9,
+        baseline=0.8,
+        direction="higher",
+    )
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    settings = load_settings({"home": str(tmp_path / "h")}, {})
-    s = SqlTokenStore.open(settings)
+    path = tmp_path / "h" / "hokusai.db"
+    s = SqlTokenStore.sqlite(path)
     s._exec("INSERT INTO hokusai_schema (version) VALUES (99)")
     s.close()
     with pytest.raises(HokusaiError) as info:
-        SqlTokenStore.open(settings)
+        SqlTokenStore.sqlite(path)
     assert info.value.exit_code == 7 and "upgrade hokusai-ci" in info.value.message

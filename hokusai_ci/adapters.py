@@ -1,0 +1,126 @@
+"""Builds the adapters of the selected mode: the one place that asks which mode it is.
+
+Adapters get plain values (URLs, keys, paths), never the settings object, and heavy modules
+(mlflow, psycopg) are imported only by the adapter that needs them, when it is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hokusai_ci.events import EventSink
+from hokusai_ci.notifier import Notifier
+from hokusai_ci.settings import Env, Settings, display_url
+from hokusai_ci.sql_store import SqlTokenStore
+from hokusai_ci.store import TokenStore
+from hokusai_ci.tracking import Tracker
+
+log = logging.getLogger("hokusai_ci")
+
+
+@dataclass
+class Adapters:
+    store: TokenStore
+    tracker: Callable[[], Tracker | None]
+    notifier: Notifier | None = None
+    webhook: EventSink | None = None
+    webhook_target: str | None = None
+    event_id: Callable[[str, str, str], str] | None = None
+    simulated: bool = False
+    mlflow_shown: str | None = None  # where models go, safe to print
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_adapters(
+    settings: Settings, *, read_only: bool, dry_run: bool = False, simulate_token: str | None = None
+) -> Adapters:
+    """The adapters of `settings.mode`. `simulate_token` (mock mode) is a token to simulate as
+    Draft when the mock store does not hold it yet, as if created on the site."""
+    if settings.mode == "mock":
+        return _mock(settings, simulate_token)
+    webhook, target = _webhook(settings)
+    mlflow_uri = settings.effective_mlflow_uri
+    if settings.mode == "api":
+        return _api(settings, webhook, target, read_only=read_only)
+    no_local_store = settings.mode == "local" and not settings.mlflow_uri and not (settings.home / "mlruns").exists()
+    return Adapters(
+        store=_sql_store(settings, read_only=read_only),
+        # nothing registered locally yet, and a dry run must not create the store
+        tracker=(lambda: None) if dry_run and no_local_store else _mlflow(mlflow_uri, settings.experiment),
+        webhook=webhook,
+        webhook_target=target,
+        mlflow_shown=display_url(mlflow_uri),
+    )
+
+
+def _sql_store(settings: Settings, *, read_only: bool) -> SqlTokenStore:
+    db = settings.database
+    if db is None:
+        return SqlTokenStore.sqlite(settings.sqlite_path, read_only=read_only)
+    if db.dialect == "sqlite":
+        return SqlTokenStore.sqlite(db.sqlite_path(), read_only=read_only)
+    password = db.password.get_secret_value() if db.password else None
+    return SqlTokenStore.postgresql(db.dsn(), db.describe(), password)
+
+
+def _mlflow(uri: str, experiment: str) -> Callable[[], Tracker | None]:
+    def make() -> Tracker | None:
+        from hokusai_ci.mlflow_tracking import MlflowTracker
+
+        return MlflowTracker(uri, experiment)
+
+    return make
+
+
+def _webhook(settings: Settings) -> tuple[EventSink | None, str | None]:
+    if not settings.webhook_url:
+        return None, None
+    from hokusai_ci.events import WebhookSink
+
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    sink = WebhookSink(settings.webhook_url, secret, settings.webhook_timeout, settings.webhook_attempts)
+    return sink, display_url(settings.webhook_url)
+
+
+def _api(settings: Settings, webhook: EventSink | None, target: str | None, *, read_only: bool) -> Adapters:
+    from hokusai_ci.api_store import ApiTokenStore
+    from hokusai_ci.hokusai_api import HokusaiApi, HokusaiNotifier
+    from hokusai_ci.registry_rest import RegistryRest
+
+    assert settings.api_key is not None
+    key = settings.api_key.get_secret_value()
+    uri = settings.effective_mlflow_uri
+    registry = RegistryRest(uri, os.environ.get(Env.MLFLOW_TRACKING_TOKEN) or key)
+    api = HokusaiApi(settings.api_url, key, attempts=settings.webhook_attempts)
+    local = SqlTokenStore.sqlite(settings.sqlite_path, read_only=read_only)
+
+    def tracker() -> Tracker | None:
+        # the platform's MLflow proxy takes the same key as a bearer token; a user's own token wins
+        os.environ.setdefault(Env.MLFLOW_TRACKING_TOKEN, key)
+        return _mlflow(uri, settings.experiment)()
+
+    return Adapters(
+        store=ApiTokenStore(settings.store_description(), registry, local),
+        tracker=tracker,
+        notifier=HokusaiNotifier(api, registry),
+        webhook=webhook,
+        webhook_target=target,
+        mlflow_shown=display_url(uri),
+    )
+
+
+def _mock(settings: Settings, simulate_token: str | None) -> Adapters:
+    from hokusai_ci.mock import MockTracker, mock_event_id
+
+    store = SqlTokenStore.sqlite(settings.home / "mock.db")
+    if simulate_token is not None and store.get(simulate_token) is None:
+        store.create(simulate_token, {"source": "simulated by mock mode"})
+        log.info("mock: token %s simulated as Draft", simulate_token)
+    if settings.webhook_url:
+        log.info("webhook: not called in mock mode")
+    return Adapters(store=store, tracker=MockTracker, event_id=mock_event_id, simulated=True)
