@@ -3,6 +3,7 @@ literal parsing is switched off, so a token id like 007, 1e5, True or 2024-01-01
 
 import itertools
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -85,6 +86,11 @@ def _fail(err: HokusaiError, fmt: str, report: Callable[[Any], None] | None = No
         base = partial.model_dump(mode="json") if partial is not None else {"status": "error"}
         print(presenters.to_json({**base, "error": _error_dict(err)}))
     print(presenters.error_text(err.category.title, err.message), file=sys.stderr)
+    if err.category in (Category.INTERRUPTED, Category.TERMINATED):
+        # cleaned up already; do not wait for upload threads still blocked on the network
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(err.exit_code)
     sys.exit(err.exit_code)
 
 

@@ -142,9 +142,15 @@ class MlflowTracker:
             if len(fp.files) == 1:
                 put(fp.files[0])
             else:
-                with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
+                pool = ThreadPoolExecutor(max_workers=UPLOAD_WORKERS)
+                try:
                     for done in [pool.submit(put, f) for f in fp.files]:
                         done.result()
+                except BaseException:
+                    # a failed file or a signal: queued files are dropped, not uploaded first
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+                pool.shutdown()
         progress.finish()
 
     def discard(self, model: TrackedModel, reason: str) -> None:

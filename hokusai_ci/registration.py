@@ -224,14 +224,15 @@ def _lost(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, tracked:
     )
     registered = winner is not None and winner.status is TokenStatus.REGISTERED
     if names_ours:
-        what = "it adopted this run's version"
+        what = "it adopted this run's version"  # and owns it now: its tags and run are left alone
     elif registered:
+        _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
         tracker.discard(tracked, f"another run registered token {token_id} first")
         what = "this run's version was removed"
     else:
         _best_effort("mark the version not registered", lambda: tracker.tag(tracked, {Tag.STATUS: "not_registered"}))
+        _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
         what = "this run's version is kept for the run that holds the claim"
-    _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
     raise HokusaiError(
         Category.INVALID_TOKEN_STATUS,
         f"another run registered token {token_id} first"

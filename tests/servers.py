@@ -114,22 +114,16 @@ class PostgresServer:
         shutil.chown(root, "postgres")
         os.chmod(root, 0o700)
         cls._as_postgres([str(PG_BIN / "initdb"), "-D", f"{root}/data", "-A", "trust", "-U", "postgres"])
-        cls._as_postgres(
-            [
-                str(PG_BIN / "pg_ctl"),
-                "-D",
-                f"{root}/data",
-                "-o",
-                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
-                "-l",
-                f"{root}/log",
-                "-w",
-                "start",
-            ]
-        )
         server = cls(port, root)
+        server.resume()
         server.psql("ALTER USER postgres PASSWORD 'pg-secret-Zq7'")
         return server
+
+    def resume(self) -> None:
+        """Start the server on its port and data directory (first start, or after `stop`)."""
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        data, log = f"{self.root}/data", f"{self.root}/log"
+        self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", data, "-o", options, "-l", log, "-w", "start"])
 
     @staticmethod
     def _as_postgres(cmd: list[str]) -> None:
