@@ -90,7 +90,7 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
         _fail(result, err)
     except (KeyboardInterrupt, Cancelled) as exc:
         category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
-        _fail(result, HokusaiError(category, _cancelled_message(request, category)))
+        _fail(result, HokusaiError(category, _cancelled_message(request, category, result)))
     return result
 
 
@@ -463,10 +463,15 @@ def _fail(result: RegistrationResult, err: HokusaiError) -> None:
         result.status = "error"
 
 
-def _cancelled_message(req: RegistrationRequest, category: Category) -> str:
+def _cancelled_message(req: RegistrationRequest, category: Category, result: RegistrationResult) -> str:
     signal_name = "SIGTERM" if category is Category.TERMINATED else "SIGINT"
+    if result.status == "registered":
+        return (
+            f"stopped by {signal_name} while delivering events; token {req.token_id} is registered and "
+            "the undelivered events stay in the outbox (`hokusai events replay` sends them)"
+        )
     return (
-        f"stopped by {signal_name}; token {req.token_id} was released and nothing was registered "
+        f"stopped by {signal_name}; nothing was registered and token {req.token_id} is draft again "
         "(an uploaded version is kept for the next run with the same content); re-run to resume"
     )
 
