@@ -261,9 +261,9 @@ def platform_refusal(result: GateResult) -> str | None:
         reason = rule.refuses(result)
         if reason is not None:
             return (
-                f"the Hokusai platform would refuse this result: {reason} (platform rule "
-                f"{rule.rule_id}, rules of {PLATFORM_RULES_VERSION}). This is the platform's rule, not a failed "
-                "gate: hokusai-ci cannot register such a result and never changes the values it sends; "
+                f"the Hokusai platform would refuse this result (its rule {rule.rule_id}, rules of "
+                f"{PLATFORM_RULES_VERSION}): {reason}. This is the platform's rule, not a failed gate: "
+                "hokusai-ci cannot register such a result and never changes the values it sends; "
                 "nothing was uploaded"
             )
     return None
