@@ -119,14 +119,14 @@ class HokusaiNotifier:
 
     def notify(self, token_id: str, registration: Registration) -> bool:
         r = registration
-        others = [
-            v
-            for v in live_versions(self.registry.token_versions(token_id))
-            if notified(v) and (v["name"], str(v["version"])) != (r.model_name, r.model_version)
-        ]
-        if others:
-            return False
         try:
+            others = [
+                v
+                for v in live_versions(self.registry.token_versions(token_id))
+                if notified(v) and (v["name"], str(v["version"])) != (r.model_name, r.model_version)
+            ]
+            if others:
+                return False
             answer = self.api.notify(registration_payload(token_id, r))
         except HokusaiError as err:
             raise HokusaiError(

@@ -331,7 +331,14 @@ GOOD_BODY = {
         (ADMIN, {"version": 1}, 422, None, {"X-Request-ID": "standin-request"}),
         (
             ADMIN,
-            {"primary_metric": "auroc", "benchmark_spec_id": "b", "eval_spec": "e", "surprise": [1]},
+            {
+                "primary_metric": "auroc",
+                "benchmark_spec_id": "b",
+                "eval_spec": "e",
+                "scorer_ref": "s",
+                "api_schema": {"type": "object"},
+                "surprise": [1],
+            },
             200,
             None,
             {},
