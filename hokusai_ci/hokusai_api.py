@@ -1,8 +1,15 @@
 """The hosted Hokusai API: the registration notification that moves a token on the site.
 
 Contract (`POST {api}/api/models/tokenized-registration-events`, `Authorization: Bearer <key>`):
-required `model_name`, `version` (string), `token_id`, `proposal_identifier`, `metric_name`,
-`baseline_value`, `mlflow_run_id`; optional `model_uri`, `tags`, `current_value`.
+required `model_name`, `version` (a string: an integer is refused with 422), `token_id`,
+`proposal_identifier`, `metric_name`, `baseline_value`, `mlflow_run_id`; optional
+`current_value`, `model_uri`, `primary_metric`, `tags`; unknown fields are ignored.
+
+Answers: 401/402/403/422 are verdicts on the key or the body, final and never retried (exit 10).
+502 `Failed to emit model registration event` is both the platform's refusal by its own rules
+and its outage; the refusals are predicted before anything is written (`platform_refusal`), so
+a 502 that still comes back is treated as an outage, like 503, 429 and a dropped connection:
+retried within a budget, honouring Retry-After, then exit 9 with the run resumable.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.http_retry import PostOutcome, post_with_retries
-from hokusai_ci.metrics import GateResult
+from hokusai_ci.metrics import GateResult, platform_refusal
+from hokusai_ci.platform_answers import detail, key_problem
 from hokusai_ci.registry_rest import RegistryRest, live_versions, notified
 from hokusai_ci.settings import display_url
 from hokusai_ci.store import Registration
@@ -53,46 +61,45 @@ class HokusaiApi:
         raise HokusaiError(category, self.explain(outcome), http_status=outcome.status)
 
     def explain(self, outcome: PostOutcome) -> str:
-        """Turn the platform's error shapes into one actionable line."""
-        where = display_url(self.url)
-        body = outcome.body if isinstance(outcome.body, dict) else {}
-        status = outcome.status
+        """Turn the platform's answer into one actionable line with its own `detail`."""
+        where = f"the Hokusai API at {display_url(self.url)}"
+        body, status, tries = outcome.body, outcome.status, f"after {outcome.attempts} attempt(s)"
+        said = detail(body, (self.api_key,))
         if status is None:
-            return f"the Hokusai API did not answer ({outcome.error}) after {outcome.attempts} attempt(s)"
-        if status == 401:
-            return (
-                f"the Hokusai API rejected the API key ({body.get('detail', 'unauthorized')}); "
-                "check HOKUSAI_API_KEY or create a new key on the site"
-            )
-        if status == 403 and body.get("error") == "REGISTRY_ADMIN_REQUIRED":
-            return "the API key lacks model registry rights (REGISTRY_ADMIN_REQUIRED); use a key of a registry admin"
+            return f"{where} did not answer ({outcome.error}) {tries}; try again later"
+        known = key_problem(status, body, where, (self.api_key,))
+        if known is not None:
+            return known
         if status == 403:
-            scope = body.get("required_scope")
-            return f"the API key lacks the {scope!r} scope" if scope else "the API key is not allowed to register"
-        if status == 402:
-            return "the Hokusai account balance is too low to register (HTTP 402); top it up on the site"
-        if status == 422:
-            return f"the Hokusai API refused the registration as invalid: {_validation(body)}"
-        if status in (429, 503):
-            return f"the Hokusai API is busy (HTTP {status}) after {outcome.attempts} attempt(s); try again later"
-        if status == 502:
-            detail = body.get("detail", "bad gateway")
             return (
-                f"the Hokusai API could not emit the registration event ({detail}) after {outcome.attempts} attempt(s)"
+                f"{where} refused the API key: {said} (HTTP 403): the key lacks the model-write scope the "
+                "platform requires to record a registration; use a key with the model:write scope"
             )
-        return f"{where} answered HTTP {status} after {outcome.attempts} attempt(s)"
+        if status == 422:
+            return f"{where} refused the registration as invalid: {said} (HTTP 422)"
+        if status in (429, 502, 503):
+            return (
+                f"{where} could not take the registration: {said} (HTTP {status}) {tries}; it answers "
+                "this for its own outages, so it is treated as transient"
+            )
+        return f"{where} answered: {said} (HTTP {status}) {tries}"
 
 
-def _validation(body: dict[str, Any]) -> str:
-    detail = body.get("detail")
-    if isinstance(detail, list):
-        parts = []
-        for item in detail[:3]:
-            if isinstance(item, dict):
-                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
-                parts.append(f"{loc}: {item.get('msg', 'invalid')}")
-        return "; ".join(parts) or "validation error"
-    return str(detail or "validation error")
+def registration_payload(token_id: str, r: Registration) -> dict[str, Any]:
+    """The notification body. The values are the ones measured and gated, never adjusted."""
+    return {
+        "model_name": r.model_name,
+        "version": str(r.model_version),
+        "token_id": token_id,
+        "proposal_identifier": token_id,
+        "metric_name": r.metric_name,
+        "primary_metric": r.metric_name,
+        "baseline_value": r.baseline,
+        "current_value": r.metric_value,
+        "mlflow_run_id": r.mlflow_run_id,
+        "model_uri": r.model_uri,
+        "tags": {"sha256": r.model_sha256, "direction": r.direction, "source": "hokusai-ci"},
+    }
 
 
 class HokusaiNotifier:
@@ -106,31 +113,28 @@ class HokusaiNotifier:
         self.registry = registry
 
     def check(self, gate: GateResult) -> None:
-        return None
+        refusal = platform_refusal(gate)
+        if refusal is not None:
+            raise HokusaiError(Category.PLATFORM_REJECTED, refusal)
 
     def notify(self, token_id: str, registration: Registration) -> bool:
         r = registration
-        others = [
-            v
-            for v in live_versions(self.registry.token_versions(token_id))
-            if notified(v) and (v["name"], str(v["version"])) != (r.model_name, r.model_version)
-        ]
-        if others:
-            return False
-        answer = self.api.notify(
-            {
-                "model_name": r.model_name,
-                "version": r.model_version,
-                "token_id": token_id,
-                "proposal_identifier": token_id,
-                "metric_name": r.metric_name,
-                "baseline_value": r.baseline,
-                "current_value": r.metric_value,
-                "mlflow_run_id": r.mlflow_run_id,
-                "model_uri": r.model_uri,
-                "tags": {"sha256": r.model_sha256, "direction": r.direction, "source": "hokusai-ci"},
-            }
-        )
+        try:
+            others = [
+                v
+                for v in live_versions(self.registry.token_versions(token_id))
+                if notified(v) and (v["name"], str(v["version"])) != (r.model_name, r.model_version)
+            ]
+            if others:
+                return False
+            answer = self.api.notify(registration_payload(token_id, r))
+        except HokusaiError as err:
+            raise HokusaiError(
+                err.category,
+                f"{err.message}; {r.model_name} version {r.model_version} stays in MLflow, tagged not "
+                "registered, and re-running the same command adopts it without a second upload",
+                **err.details,
+            ) from None
         model_id = answer.get("model_id")
         log.info("Hokusai API accepted the registration" + (f" (model_id {model_id})" if model_id else ""))
         try:

@@ -1,13 +1,15 @@
-"""The metric table and the baseline gate.
+"""The metric table, the baseline gate, and the Hokusai platform's own acceptance rules.
 
 Direction decides what "meets the baseline" means: for error metrics (mse, rmse, mae) lower is
-better, for everything else higher is better. An equal value always passes.
+better, for everything else higher is better. An equal value always passes. The platform's
+rules (at the end) are a separate table: what the hosted platform accepts, which is stricter.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -167,3 +169,101 @@ def gate(metric: Metric, value: float, baseline: float) -> GateResult:
 def _tidy(x: float) -> float:
     """Drop binary noise (0.87 - 0.85 = 0.020000000000000018) from reported differences."""
     return float(f"{x:.12g}") + 0.0
+
+
+# -- the Hokusai platform's acceptance rules ----------------------------------------------------
+# The hosted platform validates a registration again when it is notified, by its own rules,
+# which differ from the gate above: it knows a fixed list of metrics and accepts a result only
+# when `current_value >= baseline_value`, whatever the metric's direction. Its refusals come
+# back as the same 502 as its outages, so the client predicts them here, before anything is
+# written, and never changes the values it sends to get past them. A platform change is an edit
+# of this table and its version. Read from Hokusai-protocol/hokusai-data-pipeline:
+# src/validation/metrics.py (MetricValidator) and src/services/model_registry_hooks.py.
+PLATFORM_RULES_VERSION = "2026-11-29"
+PLATFORM_METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "accuracy": (0.0, 1.0),
+    "auroc": (0.0, 1.0),
+    "auc": (0.0, 1.0),
+    "f1": (0.0, 1.0),
+    "precision": (0.0, 1.0),
+    "recall": (0.0, 1.0),
+    "mse": (0.0, None),
+    "rmse": (0.0, None),
+    "mae": (0.0, None),
+    "r2": (None, 1.0),
+    "reply_rate": (0.0, 1.0),
+    "conversion_rate": (0.0, 1.0),
+    "engagement_score": (0.0, None),
+}
+PLATFORM_POSITIVE_BASELINE = frozenset({"mse", "rmse", "mae"})
+
+
+@dataclass(frozen=True)
+class PlatformRule:
+    rule_id: str
+    summary: str  # what the README's API-mode section says about it
+    refuses: Callable[[GateResult], str | None]  # the reason, or None when the result passes
+
+
+def _unlisted(g: GateResult) -> str | None:
+    if g.name in PLATFORM_METRIC_RANGES:
+        return None
+    return f"it knows only the metrics {', '.join(PLATFORM_METRIC_RANGES)}, and {g.name!r} is not one of them"
+
+
+def _out_of_range(g: GateResult) -> str | None:
+    lo, hi = PLATFORM_METRIC_RANGES[g.name]
+    for label, x in (("value", g.value), ("baseline", g.baseline)):
+        if (lo is not None and x < lo) or (hi is not None and x > hi):
+            bounds = f"{'-inf' if lo is None else f'{lo:g}'}..{'inf' if hi is None else f'{hi:g}'}"
+            return f"its range for {g.name} is {bounds}, and the {label} {x:g} is outside it"
+    return None
+
+
+def _baseline_not_positive(g: GateResult) -> str | None:
+    if g.name in PLATFORM_POSITIVE_BASELINE and g.baseline <= 0:
+        return f"it requires a positive baseline for the error metric {g.name}, and the baseline is {g.baseline:g}"
+    return None
+
+
+def _below_baseline(g: GateResult) -> str | None:
+    if g.value >= g.baseline:
+        return None
+    why = " (for this lower-is-better metric that is an improvement)" if g.direction is Direction.LOWER else ""
+    return (
+        "it accepts a result only when the value is at least the baseline, whatever the metric's "
+        f"direction, and {g.name} {g.value:g} is below the baseline {g.baseline:g}{why}"
+    )
+
+
+PLATFORM_RULES: tuple[PlatformRule, ...] = (
+    PlatformRule("metric-list", f"the metric is one of: {', '.join(PLATFORM_METRIC_RANGES)}", _unlisted),
+    PlatformRule(
+        "metric-range",
+        "value and baseline lie in the metric's range (0..1 for rates and classification scores, "
+        "≥ 0 for errors and engagement_score, ≤ 1 for r2)",
+        _out_of_range,
+    ),
+    PlatformRule("positive-baseline", "the baseline of mse, rmse and mae is above 0", _baseline_not_positive),
+    PlatformRule(
+        "value-at-least-baseline",
+        "the value is at least the baseline, for every metric: a lower-is-better metric that "
+        "improved (mse 0.40 against 0.50) is refused",
+        _below_baseline,
+    ),
+)
+
+
+def platform_refusal(result: GateResult) -> str | None:
+    """Why the Hokusai platform would refuse this result, as one line; None when it would
+    accept it. Pure, so the registration preflight, dry runs and a gate-only check agree."""
+    for rule in PLATFORM_RULES:
+        reason = rule.refuses(result)
+        if reason is not None:
+            return (
+                f"the Hokusai platform would refuse this result (its rule {rule.rule_id}, rules of "
+                f"{PLATFORM_RULES_VERSION}): {reason}. This is the platform's rule, not a failed gate: "
+                "hokusai-ci cannot register such a result and never changes the values it sends; "
+                "nothing was uploaded"
+            )
+    return None

@@ -1,13 +1,27 @@
 """A few MLflow model-registry REST calls made with `requests` alone, for API mode's read
-paths (`status`, `list`), which must not import mlflow."""
+paths (`status`, `list`), which must not import mlflow.
+
+In API mode this is also the preflight's first call through the platform's MLflow proxy, which
+validates the API key before anything is written: its refusals (401 key, 402 balance, 403
+REGISTRY_ADMIN_REQUIRED) are verdicts, exit 10, never retried. Every call here is idempotent
+(a search, a set-tag), so 429, 502, 503 and dropped connections are retried within a small
+budget, honouring Retry-After (the proxy answers 503 with `Retry-After: 1` while its key
+service is slow).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.http_retry import MAX_DELAY, backoff, retry_after_seconds
+from hokusai_ci.platform_answers import detail, is_platform_answer, key_problem
 from hokusai_ci.settings import display_url
 from hokusai_ci.tracking import State, Tag
+
+TRANSIENT = (429, 502, 503, 504)
 
 
 def live_versions(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -19,37 +33,71 @@ def notified(version: dict[str, Any]) -> bool:
 
 
 class RegistryRest:
-    def __init__(self, uri: str, token: str | None, timeout: float = 30) -> None:
+    def __init__(
+        self,
+        uri: str,
+        token: str | None,
+        timeout: float = 30,
+        *,
+        attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.base = uri.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.attempts = attempts
+        self.sleep = sleep
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         import requests
 
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         url = f"{self.base}/api/2.0/mlflow/{path}"
+        where = f"the model registry at {display_url(self.base)}"
+        for attempt in range(1, self.attempts + 1):
+            try:
+                response = requests.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                if attempt < self.attempts:
+                    self.sleep(backoff(attempt, 0.5))
+                    continue
+                raise HokusaiError(
+                    Category.MLFLOW_ERROR,
+                    f"cannot reach {where} ({exc.__class__.__name__}) after {attempt} attempt(s); "
+                    "check the MLflow URI and the network",
+                ) from None
+            if response.status_code not in TRANSIENT or attempt == self.attempts:
+                break
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            self.sleep(backoff(attempt, 0.5) if wait is None else min(wait, MAX_DELAY))
+        return self._answer(response, path, where, attempt)
+
+    def _answer(self, response: Any, path: str, where: str, attempts: int) -> dict[str, Any]:
+        status = response.status_code
+        if status < 400:
+            data: dict[str, Any] = response.json() if response.content else {}
+            return data
         try:
-            response = requests.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
-        except requests.RequestException as exc:
+            body = response.json()
+        except ValueError:
+            body = None
+        secrets = (self.token,) if self.token else ()
+        if is_platform_answer(body):
+            verdict = key_problem(status, body, f"the Hokusai MLflow proxy at {display_url(self.base)}", secrets)
+            if verdict is not None:
+                raise HokusaiError(Category.PLATFORM_REJECTED, verdict, http_status=status)
+        if status in (401, 403):
             raise HokusaiError(
                 Category.MLFLOW_ERROR,
-                f"cannot reach the model registry at {display_url(self.base)} ({exc.__class__.__name__}); "
-                "check the MLflow URI and the network",
-            ) from None
-        if response.status_code in (401, 403):
-            raise HokusaiError(
-                Category.MLFLOW_ERROR,
-                f"the model registry at {display_url(self.base)} refused the credentials (HTTP "
-                f"{response.status_code}); check HOKUSAI_API_KEY",
+                f"{where} refused the credentials (HTTP {status}); check MLFLOW_TRACKING_TOKEN or "
+                "MLFLOW_TRACKING_USERNAME/PASSWORD for that server",
             )
-        if response.status_code >= 400:
-            raise HokusaiError(
-                Category.MLFLOW_ERROR,
-                f"the model registry at {display_url(self.base)} answered HTTP {response.status_code} to {path}",
-            )
-        data: dict[str, Any] = response.json() if response.content else {}
-        return data
+        said = f": {detail(body, secrets)}" if is_platform_answer(body) else ""
+        retried = f" after {attempts} attempt(s)" if status in TRANSIENT else ""
+        raise HokusaiError(
+            Category.MLFLOW_ERROR,
+            f"{where} answered HTTP {status} to {path}{said}{retried}",
+        )
 
     def versions(self, filter_string: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
