@@ -1,9 +1,12 @@
 """The `hokusai` command line (Fire). Every value reaches the code exactly as typed: Fire's
-literal parsing is switched off, so a token id like 007, 1e5, True or 2024-01-01 stays text."""
+literal parsing is switched off, so a token id like 007, 1e5, True or 2024-01-01 stays text.
+
+Fire runs a command only after `usage.check` has matched the whole command line against the
+command's signature; help, `--version` and completion are rendered from the same signatures."""
 
 import itertools
 import logging
-import re
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar, cast
@@ -11,7 +14,8 @@ from typing import Any, NoReturn, TypeVar, cast
 import fire
 from fire import decorators
 
-from hokusai_ci.errors import HokusaiError, internal_error, invalid_input
+from hokusai_ci import usage
+from hokusai_ci.errors import Category, HokusaiError, internal_error, invalid_input
 
 log = logging.getLogger("hokusai_ci")
 OUTPUTS = ("text", "json")
@@ -57,6 +61,8 @@ def _run(
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
     except Exception as exc:
         log.debug("unexpected error", exc_info=True)
         _fail(internal_error(exc), fmt, report)
@@ -83,20 +89,6 @@ def _fail(err: HokusaiError, fmt: str, report: Callable[[Any], None] | None = No
         print(presenters.to_json({**base, "error": _error_dict(err)}))
     print(presenters.error_text(err.category.title, err.message), file=sys.stderr)
     sys.exit(err.exit_code)
-
-
-def _check_flag_values(argv: list[str]) -> None:
-    """Fire reads `--token-id` with no value (or followed by `-x`) as the boolean True, which
-    would register a token named "True". Every option but --dry-run needs a value."""
-    for i, arg in enumerate(argv):
-        if not arg.startswith("--") or "=" in arg or arg in ("--help", "--dry-run", "--dry_run", "--"):
-            continue
-        following = argv[i + 1] if i + 1 < len(argv) else None
-        if following is None or re.match(r"^-[a-zA-Z-]", following):
-            name = arg[2:].replace("_", "-")
-            raise invalid_input(
-                name, following, f"{arg} needs a value; for a value starting with '-' write {arg}=VALUE"
-            )
 
 
 def _error_dict(err: HokusaiError) -> dict[str, Any]:
@@ -156,12 +148,9 @@ class Model:
             model_name: Registered model name in MLflow (default: hokusai-<TOKEN-ID>).
             mlflow_uri: MLflow tracking URI (default: $MLFLOW_TRACKING_URI; API mode: the Hokusai registry; else a local store).
             api_url: Hokusai API base URL for API mode (default: $HOKUSAI_API_URL or https://api.hokus.ai).
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
             webhook_url: URL that receives the events as JSON POSTs (default: $HOKUSAI_WEBHOOK_URL).
             dry_run: Run every check and write nothing.
-            output: text (for people) or json (one JSON object on stdout).
             dotenv_report: Also write the result as HOKUSAI_* KEY=value lines to this file (GitLab dotenv report), on failure too.
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
         config = dict(
             mlflow_uri=mlflow_uri, api_url=api_url, db_config=db_config, webhook_url=webhook_url, log_level=log_level
@@ -195,6 +184,54 @@ class Model:
         _run(output, config, action, write_report)
 
     @as_typed
+    def gate(
+        self,
+        token_id: str | None = None,
+        model_path: str | None = None,
+        metric: str | None = None,
+        baseline: str | None = None,
+        metric_value: str | None = None,
+        metrics_file: str | None = None,
+        metric_key: str | None = None,
+        direction: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """Gate only, for pull requests: check the inputs and the metric against the baseline.
+
+        Needs no token store, no MLflow and no secret. The token is not checked and nothing is
+        uploaded or written; exit 0 when the metric meets the baseline, 6 when it does not.
+
+        Args:
+            token_id: Token id the model is meant for, e.g. XRAY (required).
+            model_path: Model file or directory (checked to exist and be non-empty) (required).
+            metric: Metric name, as for register (required).
+            baseline: Baseline the model must meet, e.g. 0.82 (required).
+            metric_value: The model's measured value, e.g. 0.85 (or use --metrics-file).
+            metrics_file: JSON or YAML file holding the measured value (instead of --metric-value).
+            metric_key: Dotted path of the value in --metrics-file (default: the metric name).
+            direction: higher or lower: which way is better; required only for custom metrics.
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import presenters
+            from hokusai_ci.gate import gate_only
+
+            result = gate_only(
+                token_id=token_id,
+                model_path=model_path,
+                metric=metric,
+                baseline=baseline,
+                metric_value=metric_value,
+                metrics_file=metrics_file,
+                metric_key=metric_key,
+                direction=direction,
+            )
+            return presenters.to_json(result) if fmt == "json" else presenters.registration_text(result)
+
+        _run(output, dict(log_level=log_level), action, lambda result: None)
+
+    @as_typed
     def status(
         self,
         token_id: str | None = None,
@@ -206,9 +243,6 @@ class Model:
 
         Args:
             token_id: Token id to show, e.g. XRAY (required).
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
-            output: text (for people) or json (one JSON object on stdout).
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -233,9 +267,7 @@ class Model:
 
         Args:
             status: Which tokens: registered (default), all, or a comma-separated list of draft, registering, registered, deployed, failed, archived.
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
             output: text (a table) or json (a JSON array).
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -264,9 +296,6 @@ class Events:
         Args:
             token_id: Only this token's events (default: every pending event).
             webhook_url: URL that receives the events (default: $HOKUSAI_WEBHOOK_URL).
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
-            output: text (for people) or json (one JSON object on stdout).
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -297,9 +326,6 @@ class Token:
 
         Args:
             token_id: New token id, e.g. XRAY (required).
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
-            output: text (for people) or json (one JSON object on stdout).
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -329,17 +355,69 @@ class Cli:
 
         return __version__
 
+    def completion(self, shell: str) -> str:
+        """Print a shell completion script: eval "$(hokusai completion bash)" (or zsh).
+
+        Args:
+            shell: bash or zsh.
+        """
+        render = {"bash": usage.bash_completion, "zsh": usage.zsh_completion}.get(shell)
+        if render is None:
+            raise SystemExit(
+                _usage_exit(usage.UsageError("shell", shell, f"unknown shell {shell!r}: use bash or zsh"), "text")
+            )
+        return render(usage.describe(Cli()))
+
+
+def _quiet_broken_pipe() -> NoReturn:
+    """The reader went away (`| head`): stop quietly, as `yes | head` does (128 + SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
+
+
+def _wants_json(args: list[str]) -> bool:
+    return "--output=json" in args or any(a == "--output" and b == "json" for a, b in itertools.pairwise(args))
+
+
+def _usage_exit(err: usage.UsageError, fmt: str) -> NoReturn:
+    _fail(HokusaiError(Category.INVALID_INPUT, err.fix, field=err.field), fmt)
+
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    fmt = "json" if _wants_json(args) else "text"
+    tree = usage.describe(Cli())
     try:
-        _check_flag_values(args)
-    except HokusaiError as err:
-        wants_json = any(a in ("--output=json", "-o=json") for a in args) or any(
-            a in ("--output", "-o") and b == "json" for a, b in itertools.pairwise(args)
-        )
-        _fail(err, "json" if wants_json else "text")
-    fire.Fire(Cli(), command=args, name="hokusai")
+        node, rest = usage.resolve(tree, args)
+        if "--help" in rest or "-h" in rest:
+            text = (
+                usage.group_help(node, root_options=not node.path)
+                if isinstance(node, usage.Group)
+                else usage.command_help(node)
+            )
+            print(text)
+            sys.exit(0)
+        if isinstance(node, usage.Group):
+            if rest == ["--version"] and not node.path:
+                print(Cli().version())
+                sys.exit(0)
+            if not rest:  # `hokusai`, `hokusai model`: say what there is, as a usage error
+                print(usage.group_help(node, root_options=not node.path), file=sys.stderr)
+            where = " ".join(("hokusai", *node.path))
+            raise usage.UsageError(
+                "command", rest[0] if rest else None, f"`{where}` needs a command: {', '.join(node.children())}"
+            )
+        values = usage.check(node, rest)
+    except usage.UsageError as err:
+        _usage_exit(err, fmt)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    command = [*node.path, *(f"--{name}" if value is True else f"--{name}={value}" for name, value in values.items())]
+    try:
+        fire.Fire(Cli(), command=command, name="hokusai")
+    except BrokenPipeError:
+        _quiet_broken_pipe()
 
 
 if __name__ == "__main__":
