@@ -144,7 +144,8 @@ class ApiTokenStore:
         except HokusaiError:
             self.local.release(token_id, owner)
             raise
-        log.info("Hokusai API accepted the registration (model_id %s)", answer.get("model_id", "?"))
+        model_id = answer.get("model_id")
+        log.info("Hokusai API accepted the registration%s", f" (model_id {model_id})" if model_id else "")
         try:
             self.registry.set_version_tag(r.model_name, r.model_version, Tag.NOTIFIED, "true")
         except HokusaiError as err:

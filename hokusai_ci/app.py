@@ -32,8 +32,15 @@ def configure_logging(level: str) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
-    # MLflow's own INFO lines (store creation, URLs) are noise in CI logs; keep them for DEBUG.
-    logging.getLogger("mlflow").setLevel(level if level == "DEBUG" else "WARNING")
+    quiet_mlflow()
+
+
+def quiet_mlflow() -> None:
+    """MLflow's own INFO lines (store creation, "Waiting up to 300 seconds for model version to
+    finish creation") are noise in CI logs; keep them for DEBUG. Called again once mlflow is
+    imported, because importing it resets its loggers to INFO."""
+    debug = logging.getLogger("hokusai_ci").getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("mlflow").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def open_store(settings: Settings, *, read_only: bool) -> TokenStore:
@@ -67,7 +74,9 @@ def _tracker_factory(settings: Settings, dry_run: bool) -> Any:
             os.environ.setdefault(Env.MLFLOW_TRACKING_TOKEN, settings.api_key.get_secret_value())
         from hokusai_ci.mlflow_tracking import MlflowTracker
 
-        return MlflowTracker(settings.effective_mlflow_uri, settings.experiment)
+        tracker = MlflowTracker(settings.effective_mlflow_uri, settings.experiment)
+        quiet_mlflow()  # the tracker imported mlflow, which reset its loggers
+        return tracker
 
     return make
 
@@ -81,11 +90,11 @@ def _webhook(settings: Settings) -> Any:
     return WebhookSink(settings.webhook_url, secret, settings.webhook_timeout, settings.webhook_attempts)
 
 
-def describe_endpoints(settings: Settings) -> None:
+def describe_endpoints(settings: Settings, *, uses_mlflow: bool = True) -> None:
     """Say where everything goes, without secrets: never a silent fallback."""
     log.info("mode: %s (%s)", settings.mode, settings.mode_reason)
     log.info("token store: %s", settings.store_description())
-    if settings.mode != "mock":
+    if settings.mode != "mock" and uses_mlflow:
         log.info("MLflow: %s", display_url(settings.effective_mlflow_uri))
     if settings.webhook_url:
         suffix = " (not called in mock mode)" if settings.mode == "mock" else ""
@@ -190,7 +199,7 @@ def replay_events(settings: Settings, token_id: Any = None) -> ReplayResult:
         raise invalid_input(
             "webhook-url", settings.webhook_url, "replay needs a webhook: --webhook-url or HOKUSAI_WEBHOOK_URL"
         )
-    describe_endpoints(settings)
+    describe_endpoints(settings, uses_mlflow=False)
     store = open_store(settings, read_only=False)
     try:
         pending = store.pending_events(tid)
