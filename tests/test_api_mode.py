@@ -106,7 +106,12 @@ def test_api_mode_registers_and_notifies(mlflow_server: MlflowServer, model_file
     assert "already registered: hokusai-API-OK version 1" in info.value.message
     assert len(versions(mlflow_server, "API-OK")) == 1
     view = registry.status("API-OK")
-    assert view.status == "registered" and view.model_version == "1" and view.metric == "auroc"
+    assert (
+        view.status == "registered"
+        and view.model_version == "1"
+        and view.metric is not None
+        and view.metric.name == "auroc"
+    )
     assert "API-OK" in [t.token_id for t in registry.list_models()]
     # the CLI's read path in API mode reads the registry over REST, without mlflow
     shown = run_cli("model", "status", "--token-id", "API-OK", "--output", "json")
