@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.docker_env import ensure_base_image, make_context, start_engine  # noqa: E402
+from tests.docker_env import ensure_base_image, make_context, start_engine
 
 TAG = "hokusai-ci:bench-startup"
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-import release  # noqa: E402
+import release
 
 DIGEST = "ghcr.io/hokusai/register-model@sha256:" + "0123456789abcdef" * 4
 
@@ -27,7 +27,7 @@ def test_a_version_sets_its_tag_and_moves_minor_and_major(major: int, minor: int
 
 @pytest.mark.parametrize("bad", ["v1.2", "1.2.3", "v01.2.3", "v1.2.3-rc1", "v1.2.3\n", "v1.2.3.4", "V1.2.3", ""])
 def test_anything_but_a_release_version_is_refused(bad: str) -> None:
-    with pytest.raises(release.ReleaseError, match="vMAJOR.MINOR.PATCH"):
+    with pytest.raises(release.ReleaseError, match=r"vMAJOR\.MINOR\.PATCH"):
         release.tags(bad)
 
 
