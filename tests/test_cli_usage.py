@@ -191,6 +191,33 @@ def test_bash_completion_offers_commands_and_each_commands_options() -> None:
     assert run_cli("completion", "fish").code == 2
 
 
+def test_zsh_completion_in_a_real_zsh(tmp_path: Path) -> None:
+    """zsh runs the same function through bashcompinit; compadd filters by prefix there, so the
+    candidates are the command words or the options of the command typed so far."""
+    program = tmp_path / "bin" / "hokusai"
+    program.parent.mkdir()
+    program.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m hokusai_ci "$@"\n')
+    program.chmod(0o755)
+
+    def candidates(*words: str) -> list[str]:
+        probe = (
+            'autoload -U +X compinit && compinit -u; eval "$(hokusai completion zsh)"; '
+            'print -r -- "$_comps[hokusai]"; '
+            f"words=({' '.join(words)}); CURRENT={len(words)}; "
+            'COMP_WORDS=("${words[@]}"); COMP_CWORD=$((CURRENT - 1)); '
+            'compgen -F _hokusai_complete -- "${words[CURRENT]}"'
+        )
+        env = {**os.environ, "PATH": f"{program.parent}:{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+        proc = subprocess.run(["zsh", "-f", "-c", probe], capture_output=True, text=True, env=env, check=True)
+        lines = proc.stdout.splitlines()
+        assert lines[0] == "_bash_complete -F _hokusai_complete"
+        return lines[1:]
+
+    assert candidates("hokusai", "mo") == ["completion", "events", "model", "token", "version", "--help", "--version"]
+    register = candidates("hokusai", "model", "register", "--dr")
+    assert "--dry-run" in register and "--token-id" in register and "--status" not in register
+
+
 def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     from hokusai_ci import app
     from hokusai_ci.settings import load_settings
