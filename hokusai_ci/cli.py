@@ -363,9 +363,7 @@ class Cli:
         """
         render = {"bash": usage.bash_completion, "zsh": usage.zsh_completion}.get(shell)
         if render is None:
-            raise SystemExit(
-                _usage_exit(usage.UsageError("shell", shell, f"unknown shell {shell!r}: use bash or zsh"), "text")
-            )
+            _usage_exit(usage.UsageError("shell", shell, f"shell={shell!r} is invalid: use bash or zsh"), "text")
         return render(usage.describe(Cli()))
 
 

@@ -29,7 +29,6 @@ def gate_only(**raw: Any) -> RegistrationResult:
     except HokusaiError as err:
         err.details["result"] = result
         raise
-    result.model_name = request.model_name
     result.metric = outcome = gate(request.metric, request.metric_value, request.baseline)
     result.message = NOT_CHECKED
     if not outcome.passed:

@@ -178,11 +178,9 @@ def check(command: Command, argv: list[str]) -> dict[str, str | bool]:
         name, eq, given = word[2:].partition("=")
         option = command.options.get(name.replace("-", "_"))
         if option is None:
-            raise UsageError(
-                "option",
-                word,
-                f"unknown option --{name} for `hokusai {' '.join(command.path)}`" + suggest(f"--{name}", flags),
-            )
+            where = " ".join(("hokusai", *command.path))
+            hint = suggest(f"--{name}", flags) or f"; `{where} --help` lists its options"
+            raise UsageError("option", word, f"unknown option --{name} for `{where}`{hint}")
         if option.name in values:
             raise UsageError(option.flag.lstrip("-"), word, f"{option.flag} is given twice; give it once")
         value: str | bool

@@ -47,7 +47,7 @@ def test_a_misspelled_option_is_refused_before_anything_runs(
     name = typo.split("=")[0]
     assert r.err.strip().splitlines() == [
         f"error: Invalid Input: unknown option {name} for `hokusai model register`"
-        + (f"; did you mean {suggestion}?" if suggestion else "")
+        + (f"; did you mean {suggestion}?" if suggestion else "; `hokusai model register --help` lists its options")
     ]
     status = run_cli("model", "status", "--token-id", "TYPO", "--output", "json").json()
     assert status["status"] == "draft"  # nothing was registered
