@@ -40,7 +40,17 @@ class Engine:
             return
         if self.pidfile.exists():
             _stop_pid(int(self.pidfile.read_text().strip()))
-        shutil.rmtree(self.pidfile.parent, ignore_errors=True)
+        _remove_run_folder(self.pidfile.parent)
+
+
+def _remove_run_folder(run: Path) -> None:
+    """dockerd leaves its default network namespace bind-mounted under the exec root
+    (exec/netns/default): unmount what is mounted below the folder, then remove it."""
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{run}/")]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
+    shutil.rmtree(run, ignore_errors=True)
 
 
 def _stop_pid(pid: int) -> None:
@@ -97,7 +107,7 @@ def start_engine() -> Engine:
     log_text = (run / "dockerd.log").read_text()[-3000:]
     if pidfile.exists():
         _stop_pid(int(pidfile.read_text().strip()))
-    shutil.rmtree(run, ignore_errors=True)
+    _remove_run_folder(run)
     raise RuntimeError(log_text)
 
 

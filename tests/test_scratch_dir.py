@@ -60,3 +60,21 @@ def test_cli_and_helpers_write_nothing_into_the_working_directory(scratch: Path,
         server.stop()
     assert sorted(p.name for p in scratch.iterdir()) == []
     assert (tmp_path / "home" / "hokusai.db").is_file()  # the embedded store went to HOKUSAI_HOME
+
+
+def test_the_engine_run_folder_is_removed_with_the_namespace_dockerd_leaves_mounted(tmp_path: Path) -> None:
+    """dockerd leaves exec/netns/default bind-mounted after it stops; that kept an hkd-* folder
+    in /tmp per test session. Reproduced with the same kind of mount (the network namespace)."""
+    import subprocess
+
+    from tests.docker_env import _remove_run_folder
+
+    run = tmp_path / "hkd-run"
+    target = run / "exec" / "netns" / "default"
+    target.parent.mkdir(parents=True)
+    target.touch()
+    subprocess.run(["mount", "--bind", "/proc/self/ns/net", str(target)], check=True)
+    assert str(target) in Path("/proc/mounts").read_text()
+    _remove_run_folder(run)
+    assert not run.exists()
+    assert str(target) not in Path("/proc/mounts").read_text()
