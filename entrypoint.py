@@ -2,7 +2,7 @@
 """Container entrypoint, one image for every CI.
 
 - No arguments inside GitHub Actions (INPUT_* set): run the Action.
-- `model …`, `token …`, `events …`, `version`, `--help`: run the `hokusai` CLI.
+- `model …`, `token …`, `events …`, `version`, `completion`, `--help`: run the `hokusai` CLI.
 - Anything else (GitLab `script:`, Jenkins `cat`, `sh -c …`): run that command as given.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-CLI_WORDS = {"model", "token", "events", "version", "--help", "-h"}
+CLI_WORDS = {"model", "token", "events", "version", "completion", "--help", "-h"}
 
 
 def main(argv: list[str]) -> int:

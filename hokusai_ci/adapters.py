@@ -70,9 +70,12 @@ def _sql_store(settings: Settings, *, read_only: bool) -> SqlTokenStore:
 
 def _mlflow(uri: str, experiment: str) -> Callable[[], Tracker | None]:
     def make() -> Tracker | None:
+        from hokusai_ci.app import quiet_mlflow
         from hokusai_ci.mlflow_tracking import MlflowTracker
 
-        return MlflowTracker(uri, experiment)
+        tracker = MlflowTracker(uri, experiment)
+        quiet_mlflow()  # the tracker imported mlflow, which reset its loggers
+        return tracker
 
     return make
 

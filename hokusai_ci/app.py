@@ -31,8 +31,15 @@ def configure_logging(level: str) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
-    # MLflow's own INFO lines (store creation, URLs) are noise in CI logs; keep them for DEBUG.
-    logging.getLogger("mlflow").setLevel(level if level == "DEBUG" else "WARNING")
+    quiet_mlflow()
+
+
+def quiet_mlflow() -> None:
+    """MLflow's own INFO lines (store creation, "Waiting up to 300 seconds for model version to
+    finish creation") are noise in CI logs; keep them for DEBUG. Called again once mlflow is
+    imported, because importing it resets its loggers to INFO."""
+    debug = logging.getLogger("hokusai_ci").getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("mlflow").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def open_store(settings: Settings, *, read_only: bool) -> TokenStore:

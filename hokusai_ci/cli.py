@@ -1,10 +1,12 @@
 """The `hokusai` command line (Fire). Every value reaches the code exactly as typed: Fire's
-literal parsing is switched off, so a token id like 007, 1e5, True or 2024-01-01 stays text."""
+literal parsing is switched off, so a token id like 007, 1e5, True or 2024-01-01 stays text.
+
+Fire runs a command only after `usage.check` has matched the whole command line against the
+command's signature; help, `--version` and completion are rendered from the same signatures."""
 
 import itertools
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar, cast
@@ -12,6 +14,7 @@ from typing import Any, NoReturn, TypeVar, cast
 import fire
 from fire import decorators
 
+from hokusai_ci import usage
 from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
 
 log = logging.getLogger("hokusai_ci")
@@ -36,9 +39,12 @@ def _run(
     config: dict[str, Any],
     action: Callable[[Any, str], str | None],
     report: Callable[[Any], None] | None = None,
+    *,
+    reads_settings: bool = True,
 ) -> NoReturn:
     """Load settings, run `action(settings, output)`, print, exit with the documented code.
-    `report(result)` also gets a failed registration's result (for the dotenv report)."""
+    `report(result)` also gets a failed registration's result (for the dotenv report). A
+    command that `reads_settings=False` (the gate) sees only the log level of the environment."""
     fmt = str(output).strip().lower() if output is not None else "text"
     cancel_on_sigterm()
     try:
@@ -46,9 +52,10 @@ def _run(
             fmt = "text"
             raise invalid_input("output", output, "use text or json")
         from hokusai_ci.app import configure_logging
-        from hokusai_ci.settings import load_settings
+        from hokusai_ci.settings import Env, load_settings
 
-        settings = load_settings(config)
+        environ = None if reads_settings else {k: v for k, v in os.environ.items() if k == Env.LOG_LEVEL}
+        settings = load_settings(config, environ)
         configure_logging(settings.log_level)
         printed = action(settings, fmt)
         if printed:
@@ -60,6 +67,8 @@ def _run(
         _fail(HokusaiError(Category.INTERRUPTED, "interrupted (SIGINT)"), fmt, report)
     except Cancelled:
         _fail(HokusaiError(Category.TERMINATED, "terminated (SIGTERM)"), fmt, report)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
     except Exception as exc:
         log.debug("unexpected error", exc_info=True)
         _fail(internal_error(exc), fmt, report)
@@ -92,20 +101,6 @@ def _fail(err: HokusaiError, fmt: str, report: Callable[[Any], None] | None = No
         sys.stderr.flush()
         os._exit(err.exit_code)
     sys.exit(err.exit_code)
-
-
-def _check_flag_values(argv: list[str]) -> None:
-    """Fire reads `--token-id` with no value (or followed by `-x`) as the boolean True, which
-    would register a token named "True". Every option but --dry-run needs a value."""
-    for i, arg in enumerate(argv):
-        if not arg.startswith("--") or "=" in arg or arg in ("--help", "--dry-run", "--dry_run", "--force", "--"):
-            continue
-        following = argv[i + 1] if i + 1 < len(argv) else None
-        if following is None or re.match(r"^-[a-zA-Z-]", following):
-            name = arg[2:].replace("_", "-")
-            raise invalid_input(
-                name, following, f"{arg} needs a value; for a value starting with '-' write {arg}=VALUE"
-            )
 
 
 def _error_dict(err: HokusaiError) -> dict[str, Any]:
@@ -165,12 +160,9 @@ class Model:
             model_name: Registered model name in MLflow (default: hokusai-<TOKEN-ID>).
             mlflow_uri: MLflow tracking URI (default: $MLFLOW_TRACKING_URI; API mode: the Hokusai registry; else a local store).
             api_url: Hokusai API base URL for API mode (default: $HOKUSAI_API_URL or https://api.hokus.ai).
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
             webhook_url: URL that receives the events as JSON POSTs (default: $HOKUSAI_WEBHOOK_URL).
             dry_run: Run every check and write nothing.
-            output: text (for people) or json (one JSON object on stdout).
             dotenv_report: Also write the result as HOKUSAI_* KEY=value lines to this file (GitLab dotenv report), on failure too.
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
         config = dict(
             mlflow_uri=mlflow_uri, api_url=api_url, db_config=db_config, webhook_url=webhook_url, log_level=log_level
@@ -208,6 +200,59 @@ class Model:
         _run(output, config, action, write_report)
 
     @as_typed
+    def gate(
+        self,
+        token_id: str | None = None,
+        model_path: str | None = None,
+        metric: str | None = None,
+        baseline: str | None = None,
+        metric_value: str | None = None,
+        metrics_file: str | None = None,
+        metric_key: str | None = None,
+        direction: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """Gate only, for pull requests: check the inputs and the metric against the baseline.
+
+        Needs no token store, no MLflow and no secret. The token is not checked and nothing is
+        uploaded or written; exit 0 when the metric meets the baseline, 6 when it does not. With
+        HOKUSAI_MODE=api (or an API key set) the Hokusai platform's own rules apply too (exit 10).
+
+        Args:
+            token_id: Token id the model is meant for, e.g. XRAY (required).
+            model_path: Model file or directory (checked to exist and be non-empty) (required).
+            metric: Metric name, as for register (required).
+            baseline: Baseline the model must meet, e.g. 0.82 (required).
+            metric_value: The model's measured value, e.g. 0.85 (or use --metrics-file).
+            metrics_file: JSON or YAML file holding the measured value (instead of --metric-value).
+            metric_key: Dotted path of the value in --metrics-file (default: the metric name).
+            direction: higher or lower: which way is better; required only for custom metrics.
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import presenters
+            from hokusai_ci.gate import gate_only
+            from hokusai_ci.results import error_of
+
+            result = gate_only(
+                token_id=token_id,
+                model_path=model_path,
+                metric=metric,
+                baseline=baseline,
+                metric_value=metric_value,
+                metrics_file=metrics_file,
+                metric_key=metric_key,
+                direction=direction,
+            )
+            err = error_of(result)
+            if err is not None:
+                raise err
+            return presenters.to_json(result) if fmt == "json" else presenters.registration_text(result)
+
+        _run(output, dict(log_level=log_level), action, lambda result: None, reads_settings=False)
+
+    @as_typed
     def status(
         self,
         token_id: str | None = None,
@@ -219,9 +264,6 @@ class Model:
 
         Args:
             token_id: Token id to show, e.g. XRAY (required).
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
-            output: text (for people) or json (one JSON object on stdout).
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -246,9 +288,7 @@ class Model:
 
         Args:
             status: Which tokens: registered (default), all, or a comma-separated list of draft, registering, registered, deployed, failed, archived.
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
             output: text (a table) or json (a JSON array).
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -277,9 +317,6 @@ class Events:
         Args:
             token_id: Only this token's events (default: every pending event).
             webhook_url: URL that receives the events (default: $HOKUSAI_WEBHOOK_URL).
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
-            output: text (for people) or json (one JSON object on stdout).
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -310,9 +347,6 @@ class Token:
 
         Args:
             token_id: New token id, e.g. XRAY (required).
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
-            output: text (for people) or json (one JSON object on stdout).
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -345,9 +379,6 @@ class Token:
         Args:
             token_id: Token id to release, e.g. XRAY (required).
             force: Release even though the lease is live (only when the holder is known to be gone).
-            db_config: JSON or YAML database config file (host, port, database, username, password, or url).
-            output: text (for people) or json (one JSON object on stdout).
-            log_level: DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -375,17 +406,67 @@ class Cli:
 
         return __version__
 
+    def completion(self, shell: str) -> str:
+        """Print a shell completion script: eval "$(hokusai completion bash)" (or zsh).
+
+        Args:
+            shell: bash or zsh.
+        """
+        render = {"bash": usage.bash_completion, "zsh": usage.zsh_completion}.get(shell)
+        if render is None:
+            _usage_exit(usage.UsageError("shell", shell, f"shell={shell!r} is invalid: use bash or zsh"), "text")
+        return render(usage.describe(Cli()))
+
+
+def _quiet_broken_pipe() -> NoReturn:
+    """The reader went away (`| head`): stop quietly, as `yes | head` does (128 + SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
+
+
+def _wants_json(args: list[str]) -> bool:
+    return "--output=json" in args or any(a == "--output" and b == "json" for a, b in itertools.pairwise(args))
+
+
+def _usage_exit(err: usage.UsageError, fmt: str) -> NoReturn:
+    _fail(HokusaiError(Category.INVALID_INPUT, err.fix, field=err.field), fmt)
+
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    fmt = "json" if _wants_json(args) else "text"
+    tree = usage.describe(Cli())
     try:
-        _check_flag_values(args)
-    except HokusaiError as err:
-        wants_json = any(a in ("--output=json", "-o=json") for a in args) or any(
-            a in ("--output", "-o") and b == "json" for a, b in itertools.pairwise(args)
-        )
-        _fail(err, "json" if wants_json else "text")
-    fire.Fire(Cli(), command=args, name="hokusai")
+        node, rest = usage.resolve(tree, args)
+        if "--help" in rest or "-h" in rest:
+            text = (
+                usage.group_help(node, root_options=not node.path)
+                if isinstance(node, usage.Group)
+                else usage.command_help(node)
+            )
+            print(text)
+            sys.exit(0)
+        if isinstance(node, usage.Group):
+            if rest == ["--version"] and not node.path:
+                print(Cli().version())
+                sys.exit(0)
+            if not rest:  # `hokusai`, `hokusai model`: say what there is, as a usage error
+                print(usage.group_help(node, root_options=not node.path), file=sys.stderr)
+            where = " ".join(("hokusai", *node.path))
+            raise usage.UsageError(
+                "command", rest[0] if rest else None, f"`{where}` needs a command: {', '.join(node.children())}"
+            )
+        values = usage.check(node, rest)
+    except usage.UsageError as err:
+        _usage_exit(err, fmt)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    command = [*node.path, *(f"--{name}" if value is True else f"--{name}={value}" for name, value in values.items())]
+    try:
+        fire.Fire(Cli(), command=command, name="hokusai")
+    except BrokenPipeError:
+        _quiet_broken_pipe()
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ import html
 import json
 import os
 import platform
+import re
 import tempfile
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
 from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
+from hokusai_ci.gate import GATE_ONLY_MODE
+from hokusai_ci.inputs import parse_flag
 from hokusai_ci.metrics import GateResult
 from hokusai_ci.results import RegistrationResult, failed_result, output_fields
 from hokusai_ci.settings import Env, redact
@@ -34,6 +37,7 @@ OPTIONAL = (
     "model-name",
     "dry-run",
     "job-summary",
+    "gate-only",
 )
 SECRETS = {"api-key": Env.API_KEY, "webhook-secret": Env.WEBHOOK_SECRET}
 PATH_INPUTS = ("model-path", "metrics-file", "db-config")
@@ -70,6 +74,17 @@ def md(text: object) -> str:
     return "".join(html.escape(c, quote=False) if c in "<>&" else "\\" + c if c in MD_SPECIAL else c for c in flat)
 
 
+def code_span(text: object) -> str:
+    """A literal code span for a table cell. CommonMark keeps backslashes inside code spans, so
+    nothing is escaped: the fence is one backtick longer than any run in the value, and only the
+    table's own `|` is escaped (GFM removes that backslash before the span is read)."""
+    flat = " ".join(str(text).split())
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat.replace('|', chr(92) + '|')}{pad}{fence}"
+
+
 def _write_outputs(path: str, fields: Mapping[str, str]) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         for name, value in fields.items():
@@ -93,8 +108,14 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines.append(f"### ✅ Registered {md(r.model_name)} version {md(r.model_version)} for token {token}{simulated}")
     elif r.status == "dry_run":
         lines.append(f"### ☑️ Dry run passed for token {token}: nothing was written{simulated}")
+    elif r.status == "gate_only":
+        lines.append(f"### ☑️ Gate passed for token {token}")
+    elif r.mode == GATE_ONLY_MODE:
+        lines.append(f"### ❌ Gate failed for token {token}")
     else:
         lines.append(f"### ❌ Registration failed for token {token}")
+    if r.mode == GATE_ONLY_MODE:
+        lines += ["", "Gate only: the token was **not checked** and nothing was uploaded or written."]
     if r.error is not None:
         fix = "" if r.status != "registered" else " The model is registered; only delivery failed."
         lines += ["", f"**{md(r.error.title)}** (exit {r.error.exit_code}): {md(r.error.message[:2000])}{fix}"]
@@ -102,10 +123,10 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines += ["", *_metric_table(r.metric)]
     rows = [
         ("Model", f"{md(r.model_name)} v{md(r.model_version)}" if r.model_version else md(r.model_name or "")),
-        ("Model URI", f"`{md(r.model_uri)}`" if r.model_uri else ""),
+        ("Model URI", code_span(r.model_uri) if r.model_uri else ""),
         ("MLflow run", " ".join(filter(None, [md(r.mlflow_run_id or ""), _link("open run", r.run_url)]))),
         ("Model version", _link("open version", r.version_url)),
-        ("SHA-256", f"`{md(r.model_sha256)}`" if r.model_sha256 else ""),
+        ("SHA-256", code_span(r.model_sha256) if r.model_sha256 else ""),
         ("Mode", md(r.mode or "")),
     ]
     shown = [(k, v) for k, v in rows if v]
@@ -130,8 +151,7 @@ def _metric_table(g: GateResult) -> list[str]:
 
 def run_action(env: Mapping[str, str] | None = None) -> int:
     """Run the Action. Returns the process exit code (the CLI's table)."""
-    from hokusai_ci import app, presenters
-    from hokusai_ci.settings import load_settings
+    from hokusai_ci import presenters
 
     env = dict(os.environ if env is None else env)
     cancel_on_sigterm()
@@ -152,7 +172,7 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
         os.environ[Env.HOME] = str(Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / "hokusai")
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
     debug = env.get("RUNNER_DEBUG") == "1"
-    result: RegistrationResult
+    wants_summary = True
     try:
         missing = [name for name in REQUIRED if name not in inputs]
         if missing:
@@ -160,33 +180,11 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
         for name in PATH_INPUTS:
             if name in inputs and not os.path.isabs(inputs[name]):
                 inputs[name] = str(workspace / inputs[name])
-        settings = load_settings(
-            {
-                "mlflow_uri": inputs.get("mlflow-uri"),
-                "api_url": inputs.get("api-url"),
-                "db_config": inputs.get("db-config"),
-                "webhook_url": inputs.get("webhook-url"),
-                "log_level": "DEBUG" if debug else None,
-            }
-        )
-        app.configure_logging(settings.log_level)
-        print("::group::Register model")
-        try:
-            result = app.register(
-                settings,
-                token_id=inputs["token-id"],
-                model_path=inputs["model-path"],
-                metric=inputs["metric"],
-                baseline=inputs["baseline"],
-                metric_value=inputs.get("metric-value"),
-                metrics_file=inputs.get("metrics-file"),
-                metric_key=inputs.get("metric-key"),
-                direction=inputs.get("direction"),
-                model_name=inputs.get("model-name"),
-                dry_run=inputs.get("dry-run", "false"),
-            )
-        finally:
-            print("::endgroup::")
+        wants_summary = parse_flag("job-summary", inputs.get("job-summary", "true"))
+        if parse_flag("gate-only", inputs.get("gate-only", "false")):
+            result = _gate_only(inputs, debug)
+        else:
+            result = _register(inputs, debug)
     except HokusaiError as err:
         result = failed_result(err)
     except (KeyboardInterrupt, Cancelled) as exc:
@@ -200,15 +198,65 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     text = presenters.registration_text(result)
     if text:
         print(text)
-    _report(env, inputs, result)
+    _report(env, result, wants_summary)
     return result.exit_code
 
 
-def _report(env: Mapping[str, str], inputs: Mapping[str, str], result: RegistrationResult) -> None:
+def _register(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
+    from hokusai_ci import app
+    from hokusai_ci.settings import load_settings
+
+    settings = load_settings(
+        {
+            "mlflow_uri": inputs.get("mlflow-uri"),
+            "api_url": inputs.get("api-url"),
+            "db_config": inputs.get("db-config"),
+            "webhook_url": inputs.get("webhook-url"),
+            "log_level": "DEBUG" if debug else None,
+        }
+    )
+    app.configure_logging(settings.log_level)
+    print("::group::Register model")
+    try:
+        return app.register(
+            settings,
+            token_id=inputs["token-id"],
+            model_path=inputs["model-path"],
+            metric=inputs["metric"],
+            baseline=inputs["baseline"],
+            metric_value=inputs.get("metric-value"),
+            metrics_file=inputs.get("metrics-file"),
+            metric_key=inputs.get("metric-key"),
+            direction=inputs.get("direction"),
+            model_name=inputs.get("model-name"),
+            dry_run=inputs.get("dry-run", "false"),
+        )
+    finally:
+        print("::endgroup::")
+
+
+def _gate_only(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
+    """A pull request's gate: no settings, store, MLflow or secret is read."""
+    from hokusai_ci import app
+    from hokusai_ci.gate import gate_only
+
+    app.configure_logging("DEBUG" if debug else "INFO")
+    return gate_only(
+        token_id=inputs["token-id"],
+        model_path=inputs["model-path"],
+        metric=inputs["metric"],
+        baseline=inputs["baseline"],
+        metric_value=inputs.get("metric-value"),
+        metrics_file=inputs.get("metrics-file"),
+        metric_key=inputs.get("metric-key"),
+        direction=inputs.get("direction"),
+    )
+
+
+def _report(env: Mapping[str, str], result: RegistrationResult, wants_summary: bool) -> None:
     fields = {**output_fields(result), "result-json": json.dumps(result.model_dump(mode="json"), sort_keys=True)}
     if env.get("GITHUB_OUTPUT"):
         _write_outputs(env["GITHUB_OUTPUT"], {k: redact(v) for k, v in fields.items()})
-    wants_summary = inputs.get("job-summary", "true").strip().lower() not in ("false", "0", "no")
     if wants_summary and env.get("GITHUB_STEP_SUMMARY"):
         with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
             fh.write(redact(summary_markdown(result)))

@@ -40,6 +40,8 @@ def registration_text(r: RegistrationResult) -> str:
         lines.append(f"Registered {r.model_name} version {r.model_version} for token {r.token_id}{reuse}")
     elif r.status == "dry_run":
         lines.append(f"Dry run for token {r.token_id}: {r.message}")
+    elif r.status == "gate_only":
+        lines.append(f"Gate passed for token {r.token_id} ({r.message})")
     else:
         return ""
     if r.simulated:
@@ -71,7 +73,7 @@ def status_text(t: TokenView) -> str:
         rows.append(("run id", t.mlflow_run_id or "-"))
         rows.append(("sha256", t.model_sha256 or "-"))
     if t.metric:
-        rows.append(("metric", f"{t.metric} {t.metric_value:g} (baseline {t.baseline:g}, {t.direction} is better)"))
+        rows.append(("metric", gate_line(t.metric)))
     rows.append(("created", _when(t.created_at)))
     if t.registered_at:
         rows.append(("registered", _when(t.registered_at)))
@@ -94,9 +96,9 @@ def list_text(tokens: Sequence[TokenView]) -> str:
             t.status,
             t.model_name or "-",
             t.model_version or "-",
-            t.metric or "-",
-            "-" if t.metric_value is None else f"{t.metric_value:g}",
-            "-" if t.baseline is None else f"{t.baseline:g}",
+            t.metric.name if t.metric else "-",
+            f"{t.metric.value:g}" if t.metric else "-",
+            f"{t.metric.baseline:g}" if t.metric else "-",
             _when(t.registered_at) if t.registered_at else "-",
         )
         for t in tokens

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, computed_field
 
 from hokusai_ci.errors import HokusaiError
-from hokusai_ci.metrics import GateResult
+from hokusai_ci.metrics import Direction, GateResult, Metric, gate
 from hokusai_ci.store import EventRecord, TokenRecord
 
 
@@ -47,7 +47,7 @@ class EventInfo(BaseModel):
 
 
 class RegistrationResult(BaseModel):
-    status: Literal["registered", "dry_run", "error"] = "error"
+    status: Literal["registered", "dry_run", "gate_only", "error"] = "error"
     token_id: str | None = None
     model_name: str | None = None
     model_version: str | None = None
@@ -119,7 +119,7 @@ def output_fields(r: RegistrationResult) -> dict[str, str]:
 
 
 class TokenView(BaseModel):
-    """A token as `status` and `list` show it."""
+    """A token as `status` and `list` show it; `metric` is the same object `register` reports."""
 
     token_id: str
     status: str
@@ -128,10 +128,7 @@ class TokenView(BaseModel):
     model_uri: str | None = None
     mlflow_run_id: str | None = None
     model_sha256: str | None = None
-    metric: str | None = None
-    metric_value: float | None = None
-    baseline: float | None = None
-    direction: str | None = None
+    metric: GateResult | None = None
     created_at: datetime
     registered_at: datetime | None = None
     lease_expires_at: datetime | None = None
@@ -148,13 +145,19 @@ class TokenView(BaseModel):
             model_uri=token.model_uri,
             mlflow_run_id=token.mlflow_run_id,
             model_sha256=token.model_sha256,
-            metric=token.metric_name,
-            metric_value=token.metric_value,
-            baseline=token.baseline,
-            direction=token.direction,
+            metric=_recorded_gate(token),
             created_at=token.created_at,
             registered_at=token.registered_at,
             lease_expires_at=token.lease_expires_at,
             events=None if events is None else [EventInfo.of(e) for e in events],
             simulated=simulated,
         )
+
+
+def _recorded_gate(token: TokenRecord) -> GateResult | None:
+    """The gate as it was passed, recomputed from the recorded name, value, baseline and
+    direction (no range check: the record was validated when it was written)."""
+    if token.metric_name is None or token.metric_value is None or token.baseline is None or token.direction is None:
+        return None
+    metric = Metric(token.metric_name, Direction(token.direction), None, None, "")
+    return gate(metric, token.metric_value, token.baseline)

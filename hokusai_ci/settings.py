@@ -194,7 +194,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
     api_key = flags.get("api_key") or env.get(Env.API_KEY)
     if api_key:
         values["api_key"] = _check_api_key(str(api_key))
-    values["mode"], values["mode_reason"] = _select_mode(env, db is not None, bool(api_key))
+    values["mode"], values["mode_reason"] = _select_mode(env, db is not None, bool(api_key), "mlflow_uri" in values)
     try:
         return Settings(**values)
     except ValidationError as exc:
@@ -203,7 +203,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         raise invalid_input(field, err.get("input"), err["msg"]) from None
 
 
-def _select_mode(env: Mapping[str, str], has_db: bool, has_key: bool) -> tuple[Mode, str]:
+def _select_mode(env: Mapping[str, str], has_db: bool, has_key: bool, has_mlflow: bool = False) -> tuple[Mode, str]:
     """Explicit and printed: HOKUSAI_MODE, then HOKUSAI_MOCK_MODE, then what is configured."""
     forced = env.get(Env.MODE, "").strip().lower()
     if forced:
@@ -224,6 +224,8 @@ def _select_mode(env: Mapping[str, str], has_db: bool, has_key: bool) -> tuple[M
         return "database", "a database is configured"
     if has_key:
         return "api", f"{Env.API_KEY} is set"
+    if has_mlflow:
+        return "local", "no token store configured: embedded local token store, the MLflow server given"
     return "local", "nothing configured: embedded local stores"
 
 

@@ -34,18 +34,34 @@ class Engine:
     pidfile: Path | None
 
     def stop(self) -> None:
+        """Stop our own engine by its pid and remove its run folder (socket, log, exec root)."""
         self.client.close()
-        if self.pidfile is None or not self.pidfile.exists():
+        if self.pidfile is None:
             return
-        pid = int(self.pidfile.read_text().strip())
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
+        if self.pidfile.exists():
+            _stop_pid(int(self.pidfile.read_text().strip()))
+        _remove_run_folder(self.pidfile.parent)
+
+
+def _remove_run_folder(run: Path) -> None:
+    """dockerd leaves its default network namespace bind-mounted under the exec root
+    (exec/netns/default): unmount what is mounted below the folder, then remove it."""
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{run}/")]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
+    shutil.rmtree(run, ignore_errors=True)
+
+
+def _stop_pid(pid: int) -> None:
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
 
 
 def start_engine() -> Engine:
@@ -88,7 +104,11 @@ def start_engine() -> Engine:
             return Engine(client, host, pidfile)
         except Exception:
             time.sleep(0.5)
-    raise RuntimeError((run / "dockerd.log").read_text()[-3000:])
+    log_text = (run / "dockerd.log").read_text()[-3000:]
+    if pidfile.exists():
+        _stop_pid(int(pidfile.read_text().strip()))
+    _remove_run_folder(run)
+    raise RuntimeError(log_text)
 
 
 def ensure_base_image(client: docker.DockerClient) -> str:
@@ -134,31 +154,36 @@ def build_image(client: docker.DockerClient, base: str) -> str:
     """Build the Dockerfile as shipped, from a context holding a host-built wheelhouse."""
     context = Path(tempfile.mkdtemp(prefix="hokusai-ctx-"))
     try:
-        files = subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
-        ).stdout.split()
-        for rel in files:
-            src = REPO / rel
-            if src.is_file():
-                (context / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, context / rel)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "--quiet",
-                "--wheel-dir",
-                str(context / "wheels"),
-                "--constraint",
-                str(REPO / "docker/constraints.txt"),
-                f"{context}[postgres]",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        make_context(context)
         client.images.build(path=str(context), tag=IMAGE, buildargs={"BASE_IMAGE": base}, rm=True, forcerm=True)
         return IMAGE
     finally:
         shutil.rmtree(context, ignore_errors=True)
+
+
+def make_context(context: Path) -> None:
+    """The repository's files plus a wheelhouse (wheels/), so the build needs no network."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
+    for rel in files:
+        src = REPO / rel
+        if src.is_file():
+            (context / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, context / rel)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--wheel-dir",
+            str(context / "wheels"),
+            "--constraint",
+            str(REPO / "docker/constraints.txt"),
+            f"{context}[postgres]",
+        ],
+        check=True,
+        capture_output=True,
+    )

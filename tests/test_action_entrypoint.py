@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import REPO, register_args, run_cli
 
@@ -184,7 +186,7 @@ def test_job_summary_can_be_switched_off_and_debug_follows_runner_debug(runner: 
 def test_entrypoint_runs_the_cli_or_any_command(tmp_path: Path) -> None:
     env = {"GITHUB_ACTIONS": ""}
     help_ = run_entry(env, "model", "register", "--help")
-    assert "--token_id" in help_.stdout + help_.stderr
+    assert "--token-id" in help_.stdout
     other = run_entry(env, "sh", "-c", "echo ran-$((1+1))")
     assert other.returncode == 0 and other.stdout.strip() == "ran-2"
     bare = run_entry(env)
@@ -213,3 +215,21 @@ def test_dotenv_report_for_gitlab(model_file: Path, tmp_path: Path) -> None:
     assert bad.code == 6
     lines = dict(line.split("=", 1) for line in report.read_text().splitlines())
     assert lines["HOKUSAI_STATUS"] == "error" and lines["HOKUSAI_ERROR_CATEGORY"] == "performance_below_baseline"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1).filter(lambda s: " ".join(s.split())))
+def test_code_spans_in_the_summary_are_literal(value: str) -> None:
+    """What a reader copies from a summary table cell is the value itself (whitespace folded;
+    control characters never reach a summary: ids and names refuse them)."""
+    from markdown_it import MarkdownIt
+
+    from hokusai_ci.github import code_span
+
+    html = MarkdownIt("commonmark").enable("table").render(f"| a | b |\n|---|---|\n| x | {code_span(value)} |\n")
+    expected = " ".join(value.split())
+    found = re.search(r"<td><code>(.*?)</code></td>", html, re.S)
+    assert found is not None, html
+    import html as html_lib
+
+    assert html_lib.unescape(found.group(1)) == expected

@@ -237,7 +237,9 @@ def test_postgres_end_to_end_with_env_settings(
     assert r.code == 0, r.err
     assert "pg-secret-Zq7" not in r.out + r.err
     listed = run_cli("model", "list", "--output", "json", env=env).json()
-    assert [(t["token_id"], t["metric"], t["direction"]) for t in listed] == [("PG1", "rmse", "lower")]
+    assert [(t["token_id"], t["metric"]["name"], t["metric"]["direction"]) for t in listed] == [
+        ("PG1", "rmse", "lower")
+    ]
     assert len(webhook.received) == 2
     import psycopg
 
