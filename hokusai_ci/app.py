@@ -14,8 +14,9 @@ from hokusai_ci.ci_context import ci_tags
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.inputs import build_request, check_token_id
 from hokusai_ci.progress import Progress
+from hokusai_ci.redaction import display_url, install_log_redaction
 from hokusai_ci.results import EventInfo, RegistrationResult, TokenView
-from hokusai_ci.settings import Env, Settings, display_url
+from hokusai_ci.settings import Env, Settings
 from hokusai_ci.sql_store import SqlTokenStore
 from hokusai_ci.store import TokenStatus, TokenStore
 from hokusai_ci.tracking import Tracker
@@ -24,6 +25,7 @@ log = logging.getLogger("hokusai_ci")
 
 
 def configure_logging(level: str) -> None:
+    install_log_redaction()
     logger = logging.getLogger("hokusai_ci")
     logger.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
@@ -47,7 +49,7 @@ def open_store(settings: Settings, *, read_only: bool) -> TokenStore:
 
         assert settings.api_key is not None
         key = settings.api_key.get_secret_value()
-        registry = RegistryRest(settings.effective_mlflow_uri, os.environ.get(Env.MLFLOW_TRACKING_TOKEN) or key)
+        registry = RegistryRest(settings.effective_mlflow_uri, settings.registry_token())
         api = HokusaiApi(settings.api_url, key, attempts=settings.webhook_attempts)
         return ApiTokenStore(settings, registry, api, read_only=read_only)
     return SqlTokenStore.open(settings, read_only=read_only)
@@ -62,9 +64,9 @@ def _tracker_factory(settings: Settings, dry_run: bool) -> Any:
         local_store = settings.mode == "local" and not settings.mlflow_uri
         if local_store and dry_run and not (settings.home / "mlruns").exists():
             return None  # nothing registered locally yet, and a dry run must not create the store
-        if settings.mode == "api" and settings.api_key is not None:
-            # the platform's MLflow proxy takes the same key as a bearer token; a user's own token wins
-            os.environ.setdefault(Env.MLFLOW_TRACKING_TOKEN, settings.api_key.get_secret_value())
+        token = settings.registry_token()  # the API key only for a Hokusai host; a user's own token wins
+        if token:
+            os.environ.setdefault(Env.MLFLOW_TRACKING_TOKEN, token)
         from hokusai_ci.mlflow_tracking import MlflowTracker
 
         return MlflowTracker(settings.effective_mlflow_uri, settings.experiment)
@@ -87,6 +89,8 @@ def describe_endpoints(settings: Settings) -> None:
     log.info("token store: %s", settings.store_description())
     if settings.mode != "mock":
         log.info("MLflow: %s", display_url(settings.effective_mlflow_uri))
+        if settings.mode == "api" and not settings.registry_token():
+            log.info("the API key is not sent to MLflow there: not a Hokusai host (see %s)", Env.TRUST_HOSTS)
     if settings.webhook_url:
         suffix = " (not called in mock mode)" if settings.mode == "mock" else ""
         log.info("webhook: %s%s", display_url(settings.webhook_url), suffix)

@@ -12,6 +12,7 @@ import fire
 from fire import decorators
 
 from hokusai_ci.errors import HokusaiError, internal_error, invalid_input
+from hokusai_ci.redaction import redact
 
 log = logging.getLogger("hokusai_ci")
 OUTPUTS = ("text", "json")
@@ -50,7 +51,7 @@ def _run(
         configure_logging(settings.log_level)
         printed = action(settings, fmt)
         if printed:
-            print(printed)
+            print(printed if fmt == "json" else redact(printed))  # JSON is redacted field by field
         sys.exit(0)
     except HokusaiError as err:
         _fail(err, fmt, report)
@@ -101,7 +102,6 @@ def _check_flag_values(argv: list[str]) -> None:
 
 def _error_dict(err: HokusaiError) -> dict[str, Any]:
     from hokusai_ci.results import ErrorInfo
-    from hokusai_ci.settings import redact
 
     info = ErrorInfo.of(err).model_dump()
     info["message"] = redact(info["message"])

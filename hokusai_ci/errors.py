@@ -6,6 +6,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from hokusai_ci.redaction import redact
+
 
 class Category(Enum):
     """Error categories; the value is (exit code, title shown to users)."""
@@ -40,10 +42,12 @@ class Category(Enum):
 class HokusaiError(Exception):
     """A failure with a category, a one-line message and optional structured details.
 
-    Messages name the field, the value and the fix; they never contain a secret.
+    Messages name the field, the value and the fix; they never contain a secret: the message is
+    redacted here, so text quoted from a library (a credentialed URL in MLflow's error) is too.
     """
 
     def __init__(self, category: Category, message: str, **details: Any) -> None:
+        message = redact(message)
         super().__init__(message)
         self.category = category
         self.message = message

@@ -16,10 +16,21 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from hokusai_ci.errors import HokusaiError, internal_error, invalid_input
+from hokusai_ci.errors import Category, HokusaiError, internal_error, invalid_input
 from hokusai_ci.metrics import GateResult
+from hokusai_ci.redaction import (
+    MIN_SECRET_LENGTH,
+    SECRET_ENV,
+    SECRET_SETTINGS,
+    fragments,
+    install_log_redaction,
+    known_secrets,
+    redact,
+    redact_data,
+    short_lines,
+)
 from hokusai_ci.results import RegistrationResult, failed_result, output_fields
-from hokusai_ci.settings import Env, redact
+from hokusai_ci.settings import Env
 
 REQUIRED = ("token-id", "model-path", "metric", "baseline")
 OPTIONAL = (
@@ -35,7 +46,7 @@ OPTIONAL = (
     "dry-run",
     "job-summary",
 )
-SECRETS = {"api-key": Env.API_KEY, "webhook-secret": Env.WEBHOOK_SECRET}
+SECRETS = {s.action_input: s.env for s in SECRET_SETTINGS if s.action_input}
 PATH_INPUTS = ("model-path", "metrics-file", "db-config")
 SUMMARY_LIMIT = 64 * 1024  # GitHub allows 1 MiB per step; a registration never needs more
 
@@ -57,6 +68,12 @@ def command_escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def log_escape(text: str) -> str:
+    """A plain log line: command escaping, and the legacy `##[command]` prefix (which the runner
+    finds anywhere in a line) broken, so no text of ours or a library's can run a command."""
+    return command_escape(text).replace("##[", "##%5B")
+
+
 def property_escape(text: str) -> str:
     return command_escape(text).replace(":", "%3A").replace(",", "%2C")
 
@@ -68,6 +85,26 @@ def md(text: object) -> str:
     """Escape a user-supplied string for the Markdown summary: no HTML, links or formatting."""
     flat = " ".join(str(text).split())
     return "".join(html.escape(c, quote=False) if c in "<>&" else "\\" + c if c in MD_SPECIAL else c for c in flat)
+
+
+class Masks:
+    """`::add-mask::` for every spelling of every secret (each line of a multi-line one), printed
+    before anything else; a secret that could not be masked is refused instead of printed."""
+
+    def __init__(self) -> None:
+        self.done: set[str] = set()
+
+    def add(self, secret: str, name: str) -> None:
+        if short_lines(secret) or len(secret.strip()) < MIN_SECRET_LENGTH:
+            raise HokusaiError(
+                Category.INVALID_INPUT,
+                f"{name} is invalid: a value or line shorter than {MIN_SECRET_LENGTH} characters cannot be masked "
+                "in the log (value not shown); use a longer secret",
+                field=name,
+            )
+        for text in sorted(fragments(secret) - self.done):
+            print(f"::add-mask::{command_escape(text)}")
+            self.done.add(text)
 
 
 def _write_outputs(path: str, fields: Mapping[str, str]) -> None:
@@ -128,19 +165,33 @@ def _metric_table(g: GateResult) -> list[str]:
     ]
 
 
+def configure_logging(level: str) -> None:
+    """The CLI's logging, with every line (any logger's, tracebacks included) redacted and then
+    escaped as workflow-command data: a message cannot start a `::command::` line."""
+    from hokusai_ci import app
+
+    install_log_redaction(escape=log_escape)
+    app.configure_logging(level)
+
+
 def run_action(env: Mapping[str, str] | None = None) -> int:
     """Run the Action. Returns the process exit code (the CLI's table)."""
     from hokusai_ci import app, presenters
     from hokusai_ci.settings import load_settings
 
     env = dict(os.environ if env is None else env)
-    for name in (*SECRETS.values(), Env.DB_PASSWORD, Env.MLFLOW_TRACKING_TOKEN, "MLFLOW_TRACKING_PASSWORD"):
-        if env.get(name):
-            print(f"::add-mask::{env[name]}")
+    install_log_redaction(escape=log_escape)  # from here on, every log line is escaped
+    masks = Masks()
     inputs = read_inputs(env)
-    for name in SECRETS:
-        if name in inputs:
-            print(f"::add-mask::{inputs[name]}")
+    try:
+        for var in SECRET_ENV:
+            if env.get(var):
+                masks.add(env[var], var)
+        for name in SECRETS:
+            if name in inputs:
+                masks.add(inputs[name], f"input '{name}'")
+    except HokusaiError as err:
+        return _refuse(env, inputs, err)
     if platform.system() != "Linux":
         print("::error title=Unsupported runner::hokusai/register-model is a Docker action and needs a Linux runner")
         return 2
@@ -168,7 +219,9 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
                 "log_level": "DEBUG" if debug else None,
             }
         )
-        app.configure_logging(settings.log_level)
+        for secret in known_secrets():  # what the db-config file and URLs carried
+            masks.add(secret, "a secret in the configuration")
+        configure_logging(settings.log_level)
         print("::group::Register model")
         try:
             result = app.register(
@@ -194,14 +247,23 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     if result.error is not None:
         print(f"::error title={property_escape(result.error.title)}::{command_escape(redact(result.error.message))}")
     text = presenters.registration_text(result)
-    if text:
-        print(text)
+    for line in text.splitlines():
+        print(log_escape(redact(line)))
     _report(env, inputs, result)
     return result.exit_code
 
 
+def _refuse(env: Mapping[str, str], inputs: Mapping[str, str], err: HokusaiError) -> int:
+    result = failed_result(err)
+    result.token_id = inputs.get("token-id")
+    print(f"::error title={property_escape(err.category.title)}::{command_escape(redact(err.message))}")
+    _report(env, inputs, result)
+    return err.exit_code
+
+
 def _report(env: Mapping[str, str], inputs: Mapping[str, str], result: RegistrationResult) -> None:
-    fields = {**output_fields(result), "result-json": json.dumps(result.model_dump(mode="json"), sort_keys=True)}
+    data = redact_data(result.model_dump(mode="json"))
+    fields = {**output_fields(result), "result-json": json.dumps(data, sort_keys=True)}
     if env.get("GITHUB_OUTPUT"):
         _write_outputs(env["GITHUB_OUTPUT"], {k: redact(v) for k, v in fields.items()})
     wants_summary = inputs.get("job-summary", "true").strip().lower() not in ("false", "0", "no")

@@ -11,7 +11,7 @@ from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.http_retry import PostOutcome, post_with_retries
-from hokusai_ci.settings import display_url
+from hokusai_ci.redaction import display_url
 
 NOTIFY_PATH = "/api/models/tokenized-registration-events"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from hokusai_ci.settings import display_url
+from hokusai_ci.redaction import display_url
 
 MAX_DELAY = 60.0
 

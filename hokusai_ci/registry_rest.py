@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.settings import display_url
+from hokusai_ci.redaction import display_url
 from hokusai_ci.tracking import Tag
 
 
