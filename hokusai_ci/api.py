@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from hokusai_ci import app
+from hokusai_ci.redaction import install_log_redaction
 from hokusai_ci.results import RegistrationResult, TokenView
 from hokusai_ci.settings import Settings, load_settings
 
@@ -16,6 +17,7 @@ class ModelRegistry:
     Configuration follows the CLI: keyword arguments win over environment variables, which win
     over the `db_config` file and the embedded defaults. Failures raise
     `hokusai_ci.errors.HokusaiError` (`.category`, `.exit_code`, `.details["result"]`).
+    Log records (ours and MLflow's) are redacted whatever handlers the caller installs.
     """
 
     def __init__(
@@ -27,6 +29,7 @@ class ModelRegistry:
         home: str | os.PathLike[str] | None = None,
         settings: Settings | None = None,
     ) -> None:
+        install_log_redaction()
         self.settings = settings or load_settings(
             {
                 "mlflow_uri": mlflow_uri,

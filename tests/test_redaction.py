@@ -7,6 +7,7 @@ The end-to-end proof (every command, every output, real servers) is tests/test_s
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -265,3 +266,12 @@ def test_the_readme_says_where_every_secret_setting_goes() -> None:
         [row] = [r for r in rows if f"`{setting.env}`" in r.split("|")[1]]
         if setting.action_input:
             assert f"input `{setting.action_input}`" in row
+
+
+def test_python_api_callers_get_redacted_log_records(caplog: pytest.LogCaptureFixture) -> None:
+    from hokusai_ci import ModelRegistry
+
+    ModelRegistry()  # a library user's own logging setup: records reach it already redacted
+    with caplog.at_level("WARNING"):
+        logging.getLogger("mlflow.tracking").warning("retrying %s", "http://u:cnryApiLog5@h/api")
+    assert [r.getMessage() for r in caplog.records] == ["retrying http://u:***@h/api"]
