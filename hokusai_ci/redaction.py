@@ -51,14 +51,12 @@ SECRET_ENV: tuple[str, ...] = tuple(s.env for s in SECRET_SETTINGS)
 
 _remembered: set[str] = set()
 
-# scheme://user-info@ : up to the authority's last '@' (an unencoded '@' in a password included)
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<info>[^/?#\s]*)@")
+# scheme://user-info@ : up to the authority's last '@' (an unencoded '@' in a password included).
+# Every repetition is bounded, so a long line (a base64 blob in a log) costs linear time.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]{0,30}://)(?P<info>[^/?#\s]{0,1024})@")
 LONE_USER_MAX = 20  # a longer lone user-info (https://TOKEN@host) is treated as a token
-_QUERY_SECRET = re.compile(
-    r"(?P<key>[?&;](?:[^=&#\s]*?)(?:token|key|secret|passw|pwd|sig|signature|auth|credential|session|code)"
-    r"[^=&#\s]*=)(?P<value>[^&#\s\"']+)",
-    re.IGNORECASE,
-)
+_QUERY_PARAM = re.compile(r"(?P<key>[?&;](?P<name>[^=&#\s]{1,64})=)(?P<value>[^&#\s\"']+)")
+_SECRET_NAME = re.compile(r"token|key|secret|passw|pwd|sig|auth|credential|session|code", re.IGNORECASE)
 
 
 def remember(*values: str | None) -> None:
@@ -98,7 +96,7 @@ def short_lines(secret: str) -> list[int]:
 def redact(text: str, extra: Iterable[str] = ()) -> str:
     """Remove URL user-info, token-like query values and every known secret from `text`."""
     text = _USERINFO.sub(_mask_userinfo, text)
-    text = _QUERY_SECRET.sub(lambda m: m.group("key") + MASK, text)
+    text = _QUERY_PARAM.sub(_mask_query_value, text)
     found = set()
     for secret in (*known_secrets(), *extra):
         found |= fragments(secret)
@@ -119,6 +117,10 @@ def _mask_userinfo(m: re.Match[str]) -> str:
         return f"{m.group('scheme')}{user}:{MASK}@"
     # a user name alone is shown (postgresql://ml_platform@db); a long one is a token (https://TOKEN@host)
     return m.group(0) if len(user) < LONE_USER_MAX else f"{m.group('scheme')}{MASK}@"
+
+
+def _mask_query_value(m: re.Match[str]) -> str:
+    return m.group("key") + MASK if _SECRET_NAME.search(m.group("name")) else m.group(0)
 
 
 def redact_data(value: Any) -> Any:

@@ -275,3 +275,12 @@ def test_python_api_callers_get_redacted_log_records(caplog: pytest.LogCaptureFi
     with caplog.at_level("WARNING"):
         logging.getLogger("mlflow.tracking").warning("retrying %s", "http://u:cnryApiLog5@h/api")
     assert [r.getMessage() for r in caplog.records] == ["retrying http://u:***@h/api"]
+
+
+@pytest.mark.parametrize("line", ["a." * 100_000, "a://" * 50_000, "?x" * 100_000 + "token=", "&" + "k" * 200_000])
+def test_a_long_log_line_is_redacted_in_linear_time(line: str) -> None:
+    import time
+
+    started = time.monotonic()
+    assert redact(line + " http://u:pw12@h/").endswith(f"http://u:{MASK}@h/")
+    assert time.monotonic() - started < 5  # unbounded patterns are quadratic on these
