@@ -24,13 +24,13 @@ from hokusai_ci.redaction import (
     SECRET_SETTINGS,
     fragments,
     install_log_redaction,
-    known_secrets,
     redact,
     redact_data,
     short_lines,
+    url_secrets,
 )
 from hokusai_ci.results import RegistrationResult, failed_result, output_fields
-from hokusai_ci.settings import Env
+from hokusai_ci.settings import Env, Settings
 
 REQUIRED = ("token-id", "model-path", "metric", "baseline")
 OPTIONAL = (
@@ -94,8 +94,9 @@ class Masks:
     def __init__(self) -> None:
         self.done: set[str] = set()
 
-    def add(self, secret: str, name: str) -> None:
-        if short_lines(secret) or len(secret.strip()) < MIN_SECRET_LENGTH:
+    def add(self, secret: str, name: str, *, refuse: bool = True) -> None:
+        """`refuse=False` for URL credentials: redaction removes them by position in any URL."""
+        if refuse and (short_lines(secret) or len(secret.strip()) < MIN_SECRET_LENGTH):
             raise HokusaiError(
                 Category.INVALID_INPUT,
                 f"{name} is invalid: a value or line shorter than {MIN_SECRET_LENGTH} characters cannot be masked "
@@ -219,8 +220,7 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
                 "log_level": "DEBUG" if debug else None,
             }
         )
-        for secret in known_secrets():  # what the db-config file and URLs carried
-            masks.add(secret, "a secret in the configuration")
+        _mask_configured(masks, settings)
         configure_logging(settings.log_level)
         print("::group::Register model")
         try:
@@ -251,6 +251,18 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
         print(log_escape(redact(line)))
     _report(env, inputs, result)
     return result.exit_code
+
+
+def _mask_configured(masks: Masks, settings: Settings) -> None:
+    """What the db-config file and the URL settings carried."""
+    db = settings.database
+    if db is not None and db.password is not None:
+        masks.add(db.password.get_secret_value(), "db-config password")
+    urls = {"db-config url": db.url.get_secret_value() if db and db.url else None}
+    urls.update({"mlflow-uri": settings.mlflow_uri, "webhook-url": settings.webhook_url, "api-url": settings.api_url})
+    for name, url in urls.items():
+        for secret in url_secrets(url):
+            masks.add(secret, name, refuse=False)
 
 
 def _refuse(env: Mapping[str, str], inputs: Mapping[str, str], err: HokusaiError) -> int:

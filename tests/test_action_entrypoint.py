@@ -259,3 +259,13 @@ def test_db_config_secrets_are_masked(runner: dict[str, str]) -> None:
     assert {"cnryDbUrlPw/42", "cnryDbUrlPw%2F42"} <= masked  # as the driver gets it, and as written in the URL
     first_other = next(i for i, line in enumerate(proc.stdout.splitlines()) if not line.startswith("::add-mask::"))
     assert "::group::" in proc.stdout.splitlines()[first_other]
+
+
+def test_a_db_config_password_too_short_to_mask_is_refused(runner: dict[str, str]) -> None:
+    workspace = Path(runner["GITHUB_WORKSPACE"])
+    (workspace / "db.yaml").write_text("host: 127.0.0.1\npassword: q7x\n")
+    runner["INPUT_DB-CONFIG"] = "db.yaml"
+    proc = run_entry(runner)
+    assert proc.returncode == 2
+    assert "::error title=Invalid Input::db-config password is invalid: a value or line shorter than 4" in proc.stdout
+    assert "q7x" not in proc.stdout + proc.stderr + Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
