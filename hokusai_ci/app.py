@@ -66,7 +66,9 @@ def _tracker_factory(settings: Settings, dry_run: bool) -> Any:
             return None  # nothing registered locally yet, and a dry run must not create the store
         token = settings.registry_token()  # the API key only for a Hokusai host; a user's own token wins
         if token:
-            os.environ.setdefault(Env.MLFLOW_TRACKING_TOKEN, token)
+            os.environ[Env.MLFLOW_TRACKING_TOKEN] = token
+        else:  # MLflow reads the variable itself: it must not hold the key for another host
+            os.environ.pop(Env.MLFLOW_TRACKING_TOKEN, None)
         from hokusai_ci.mlflow_tracking import MlflowTracker
 
         return MlflowTracker(settings.effective_mlflow_uri, settings.experiment)

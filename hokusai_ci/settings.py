@@ -204,15 +204,15 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
     for url_field in ("mlflow_uri", "webhook_url", "api_url"):
         if url_field in values:
             values[url_field] = _check_url(url_field, str(values[url_field]))
-    if env.get(Env.MLFLOW_TRACKING_TOKEN):
-        values["mlflow_token"] = env[Env.MLFLOW_TRACKING_TOKEN]
+    api_key = flags.get("api_key") or env.get(Env.API_KEY)
+    if env.get(Env.MLFLOW_TRACKING_TOKEN) and env[Env.MLFLOW_TRACKING_TOKEN] != api_key:
+        values["mlflow_token"] = env[Env.MLFLOW_TRACKING_TOKEN]  # the key itself goes by registry_token's rule
     if env.get(Env.TRUST_HOSTS):
         values["trust_hosts"] = _trust_hosts(env[Env.TRUST_HOSTS])
 
     db = _database_values(flags.get("db_config") or env.get(Env.DB_CONFIG), env)
     if db is not None:
         values["database"] = db
-    api_key = flags.get("api_key") or env.get(Env.API_KEY)
     if api_key:
         values["api_key"] = _check_api_key(str(api_key))
     values["mode"], values["mode_reason"] = _select_mode(env, db is not None, bool(api_key))

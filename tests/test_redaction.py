@@ -225,6 +225,9 @@ def test_the_api_key_goes_only_to_hokusai_hosts_or_trusted_ones(env: dict[str, s
 def test_mlflow_own_token_wins_and_database_mode_never_sends_the_key() -> None:
     env = {"HOKUSAI_API_KEY": "hk_test_trust_policy_key_1", "MLFLOW_TRACKING_URI": "https://m.example"}
     assert load_settings({}, {**env, "MLFLOW_TRACKING_TOKEN": "own-token"}).registry_token() == "own-token"
+    # the key copied into MLflow's variable (or left there by an earlier run in this process) still
+    # follows the rule: a third party does not get it
+    assert load_settings({}, {**env, "MLFLOW_TRACKING_TOKEN": env["HOKUSAI_API_KEY"]}).registry_token() is None
     assert (
         load_settings({}, {**env, "HOKUSAI_DB_HOST": "db", "HOKUSAI_TRUST_HOSTS": "m.example"}).registry_token() is None
     )
