@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from hokusai_ci.events import EventSink
 from hokusai_ci.notifier import Notifier
-from hokusai_ci.settings import Env, Settings, display_url
+from hokusai_ci.redaction import display_url
+from hokusai_ci.settings import Env, Settings
 from hokusai_ci.sql_store import SqlTokenStore
 from hokusai_ci.store import TokenStore
 from hokusai_ci.tracking import Tracker
@@ -51,7 +52,7 @@ def build_adapters(
     return Adapters(
         store=_sql_store(settings, read_only=read_only),
         # nothing registered locally yet, and a dry run must not create the store
-        tracker=(lambda: None) if dry_run and no_local_store else _mlflow(mlflow_uri, settings.experiment),
+        tracker=(lambda: None) if dry_run and no_local_store else _mlflow(settings),
         webhook=webhook,
         webhook_target=target,
         mlflow_shown=display_url(mlflow_uri),
@@ -68,11 +69,19 @@ def _sql_store(settings: Settings, *, read_only: bool) -> SqlTokenStore:
     return SqlTokenStore.postgresql(db.dsn(), db.describe(), password)
 
 
-def _mlflow(uri: str, experiment: str) -> Callable[[], Tracker | None]:
+def _mlflow(settings: Settings) -> Callable[[], Tracker | None]:
+    uri, experiment, token = settings.effective_mlflow_uri, settings.experiment, settings.registry_token()
+
     def make() -> Tracker | None:
         from hokusai_ci.app import quiet_mlflow
         from hokusai_ci.mlflow_tracking import MlflowTracker
 
+        # MLflow reads its bearer token from the environment: it holds the API key only for a
+        # Hokusai host (Settings.registry_token); a user's own token wins
+        if token:
+            os.environ[Env.MLFLOW_TRACKING_TOKEN] = token
+        else:
+            os.environ.pop(Env.MLFLOW_TRACKING_TOKEN, None)
         tracker = MlflowTracker(uri, experiment)
         quiet_mlflow()  # the tracker imported mlflow, which reset its loggers
         return tracker
@@ -96,20 +105,13 @@ def _api(settings: Settings, webhook: EventSink | None, target: str | None, *, r
     from hokusai_ci.registry_rest import RegistryRest
 
     assert settings.api_key is not None
-    key = settings.api_key.get_secret_value()
     uri = settings.effective_mlflow_uri
-    registry = RegistryRest(uri, os.environ.get(Env.MLFLOW_TRACKING_TOKEN) or key)
-    api = HokusaiApi(settings.api_url, key, attempts=settings.webhook_attempts)
+    registry = RegistryRest(uri, settings.registry_token())
+    api = HokusaiApi(settings.api_url, settings.api_key.get_secret_value(), attempts=settings.webhook_attempts)
     local = SqlTokenStore.sqlite(settings.sqlite_path, read_only=read_only)
-
-    def tracker() -> Tracker | None:
-        # the platform's MLflow proxy takes the same key as a bearer token; a user's own token wins
-        os.environ.setdefault(Env.MLFLOW_TRACKING_TOKEN, key)
-        return _mlflow(uri, settings.experiment)()
-
     return Adapters(
         store=ApiTokenStore(settings.store_description(), registry, local),
-        tracker=tracker,
+        tracker=_mlflow(settings),
         notifier=HokusaiNotifier(api, registry),
         webhook=webhook,
         webhook_target=target,

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from hokusai_ci import app
+from hokusai_ci.redaction import install_log_redaction
 from hokusai_ci.results import RegistrationResult, TokenView, error_of
 from hokusai_ci.settings import Settings, load_settings
 
@@ -17,6 +18,7 @@ class ModelRegistry:
     over the `db_config` file and the embedded defaults. Failures raise
     `hokusai_ci.errors.HokusaiError` (`.category`, `.exit_code`, and `.result`: what the failed
     registration still knows, e.g. the metric verdict).
+    Log records (ours and MLflow's) are redacted whatever handlers the caller installs.
     """
 
     def __init__(
@@ -28,6 +30,7 @@ class ModelRegistry:
         home: str | os.PathLike[str] | None = None,
         settings: Settings | None = None,
     ) -> None:
+        install_log_redaction()
         self.settings = settings or load_settings(
             {
                 "mlflow_uri": mlflow_uri,

@@ -15,14 +15,16 @@ from hokusai_ci.ci_context import ci_tags
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.inputs import build_request, check_token_id, parse_flag
 from hokusai_ci.progress import Progress
+from hokusai_ci.redaction import display_url, install_log_redaction
 from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, failed_result
-from hokusai_ci.settings import Settings, display_url
+from hokusai_ci.settings import Env, Settings
 from hokusai_ci.store import TokenStatus, TokenStore, utcnow
 
 log = logging.getLogger("hokusai_ci")
 
 
 def configure_logging(level: str) -> None:
+    install_log_redaction()
     logger = logging.getLogger("hokusai_ci")
     logger.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
@@ -53,6 +55,8 @@ def describe_endpoints(settings: Settings, *, mlflow: bool = True) -> None:
     log.info("token store: %s", settings.store_description())
     if mlflow and settings.mode != "mock":
         log.info("MLflow: %s", display_url(settings.effective_mlflow_uri))
+        if settings.mode == "api" and not settings.registry_token():
+            log.info("the API key is not sent to MLflow there: not a Hokusai host (see %s)", Env.TRUST_HOSTS)
     if settings.webhook_url and settings.mode != "mock":
         log.info("webhook: %s", display_url(settings.webhook_url))
 

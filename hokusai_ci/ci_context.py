@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from hokusai_ci.redaction import redact
 from hokusai_ci.tracking import TAG_PREFIX
 
 
@@ -37,4 +38,5 @@ def ci_tags(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         found = {"ci": "jenkins", "commit": get("GIT_COMMIT"), "ref": get("GIT_BRANCH"), "run_url": get("BUILD_URL")}
     else:
         return {}
-    return {f"{TAG_PREFIX}{k}": v for k, v in found.items() if v}
+    # CI variables can carry credentials (a clone URL with a job token): tags and events get none
+    return {f"{TAG_PREFIX}{k}": redact(v) for k, v in found.items() if v}

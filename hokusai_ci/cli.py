@@ -16,6 +16,7 @@ from fire import decorators
 
 from hokusai_ci import usage
 from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
+from hokusai_ci.redaction import redact
 
 log = logging.getLogger("hokusai_ci")
 OUTPUTS = ("text", "json")
@@ -59,7 +60,7 @@ def _run(
         configure_logging(settings.log_level)
         printed = action(settings, fmt)
         if printed:
-            print(printed)
+            print(printed if fmt == "json" else redact(printed))  # JSON is redacted field by field
         sys.exit(0)
     except HokusaiError as err:
         _fail(err, fmt, report)
@@ -105,7 +106,6 @@ def _fail(err: HokusaiError, fmt: str, report: Callable[[Any], None] | None = No
 
 def _error_dict(err: HokusaiError) -> dict[str, Any]:
     from hokusai_ci.results import ErrorInfo
-    from hokusai_ci.settings import redact
 
     info = ErrorInfo.of(err).model_dump()
     info["message"] = redact(info["message"])

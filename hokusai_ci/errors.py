@@ -8,6 +8,8 @@ import threading
 from enum import Enum
 from typing import Any
 
+from hokusai_ci.redaction import redact
+
 
 class Category(Enum):
     """Error categories; the value is (exit code, title shown to users)."""
@@ -42,11 +44,13 @@ class Category(Enum):
 class HokusaiError(Exception):
     """A failure with a category, a one-line message and optional structured details.
 
-    Messages name the field, the value and the fix; they never contain a secret. The Python
-    API attaches what a failed command still knows as `result` (a typed result object).
+    Messages name the field, the value and the fix; they never contain a secret: the message is
+    redacted here, so text quoted from a library (a credentialed URL in MLflow's error) is too.
+    The Python API attaches what a failed command still knows as `result` (a typed result object).
     """
 
     def __init__(self, category: Category, message: str, **details: Any) -> None:
+        message = redact(message)
         super().__init__(message)
         self.category = category
         self.message = message

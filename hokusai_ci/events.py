@@ -18,6 +18,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from hokusai_ci.metrics import GateResult
+from hokusai_ci.redaction import redact_data
 from hokusai_ci.store import DeliveryStatus, EventRecord, utcnow
 
 TOKEN_READY = "token_ready_for_deploy"
@@ -94,7 +95,7 @@ def build_events(
             event_id=p.event_id,
             event_type=p.event_type,
             token_id=token_id,
-            payload=p.model_dump(mode="json"),
+            payload=redact_data(p.model_dump(mode="json")),
             created_at=now,
             destination=destination,
             delivery_status=status,
@@ -105,8 +106,8 @@ def build_events(
 
 def compact_json(data: object) -> bytes:
     """The one serialization sent over the wire (webhooks, the Hokusai API): compact JSON,
-    keys sorted, UTF-8. Webhook signatures are computed over exactly these bytes."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    keys sorted, UTF-8, redacted. Webhook signatures are computed over exactly these bytes."""
+    return json.dumps(redact_data(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def body_bytes(event: EventRecord) -> bytes:

@@ -21,8 +21,19 @@ from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigte
 from hokusai_ci.gate import GATE_ONLY_MODE
 from hokusai_ci.inputs import parse_flag
 from hokusai_ci.metrics import GateResult
+from hokusai_ci.redaction import (
+    MIN_SECRET_LENGTH,
+    SECRET_ENV,
+    SECRET_SETTINGS,
+    fragments,
+    install_log_redaction,
+    redact,
+    redact_data,
+    short_lines,
+    url_secrets,
+)
 from hokusai_ci.results import RegistrationResult, failed_result, output_fields
-from hokusai_ci.settings import Env, redact
+from hokusai_ci.settings import Env, Settings
 
 REQUIRED = ("token-id", "model-path", "metric", "baseline")
 OPTIONAL = (
@@ -39,7 +50,7 @@ OPTIONAL = (
     "job-summary",
     "gate-only",
 )
-SECRETS = {"api-key": Env.API_KEY, "webhook-secret": Env.WEBHOOK_SECRET}
+SECRETS = {s.action_input: s.env for s in SECRET_SETTINGS if s.action_input}
 PATH_INPUTS = ("model-path", "metrics-file", "db-config")
 SUMMARY_LIMIT = 64 * 1024  # GitHub allows 1 MiB per step; a registration never needs more
 
@@ -59,6 +70,12 @@ def read_inputs(env: Mapping[str, str]) -> dict[str, str]:
 def command_escape(text: str) -> str:
     """Workflow command data escaping (%, CR, LF), so a message cannot inject commands."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def log_escape(text: str) -> str:
+    """A plain log line: command escaping, and the legacy `##[command]` prefix (which the runner
+    finds anywhere in a line) broken, so no text of ours or a library's can run a command."""
+    return command_escape(text).replace("##[", "##%5B")
 
 
 def property_escape(text: str) -> str:
@@ -83,6 +100,27 @@ def code_span(text: object) -> str:
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") else ""
     return f"{fence}{pad}{flat.replace('|', chr(92) + '|')}{pad}{fence}"
+
+
+class Masks:
+    """`::add-mask::` for every spelling of every secret (each line of a multi-line one), printed
+    before anything else; a secret that could not be masked is refused instead of printed."""
+
+    def __init__(self) -> None:
+        self.done: set[str] = set()
+
+    def add(self, secret: str, name: str, *, refuse: bool = True) -> None:
+        """`refuse=False` for URL credentials: redaction removes them by position in any URL."""
+        if refuse and (short_lines(secret) or len(secret.strip()) < MIN_SECRET_LENGTH):
+            raise HokusaiError(
+                Category.INVALID_INPUT,
+                f"{name} is invalid: a value or line shorter than {MIN_SECRET_LENGTH} characters cannot be masked "
+                "in the log (value not shown); use a longer secret",
+                field=name,
+            )
+        for text in sorted(fragments(secret) - self.done):
+            print(f"::add-mask::{command_escape(text)}")
+            self.done.add(text)
 
 
 def _write_outputs(path: str, fields: Mapping[str, str]) -> None:
@@ -149,19 +187,33 @@ def _metric_table(g: GateResult) -> list[str]:
     ]
 
 
+def configure_logging(level: str) -> None:
+    """The CLI's logging, with every line (any logger's, tracebacks included) redacted and then
+    escaped as workflow-command data: a message cannot start a `::command::` line."""
+    from hokusai_ci import app
+
+    install_log_redaction(escape=log_escape)
+    app.configure_logging(level)
+
+
 def run_action(env: Mapping[str, str] | None = None) -> int:
     """Run the Action. Returns the process exit code (the CLI's table)."""
     from hokusai_ci import presenters
 
     env = dict(os.environ if env is None else env)
     cancel_on_sigterm()
-    for name in (*SECRETS.values(), Env.DB_PASSWORD, Env.MLFLOW_TRACKING_TOKEN, "MLFLOW_TRACKING_PASSWORD"):
-        if env.get(name):
-            print(f"::add-mask::{env[name]}")
+    install_log_redaction(escape=log_escape)  # from here on, every log line is escaped
+    masks = Masks()
     inputs = read_inputs(env)
-    for name in SECRETS:
-        if name in inputs:
-            print(f"::add-mask::{inputs[name]}")
+    try:
+        for var in SECRET_ENV:
+            if env.get(var):
+                masks.add(env[var], var)
+        for name in SECRETS:
+            if name in inputs:
+                masks.add(inputs[name], f"input '{name}'")
+    except HokusaiError as err:
+        return _refuse(env, inputs, err)
     if platform.system() != "Linux":
         print("::error title=Unsupported runner::hokusai/register-model is a Docker action and needs a Linux runner")
         return 2
@@ -173,6 +225,7 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
     debug = env.get("RUNNER_DEBUG") == "1"
     wants_summary = True
+    result: RegistrationResult
     try:
         missing = [name for name in REQUIRED if name not in inputs]
         if missing:
@@ -184,7 +237,7 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
         if parse_flag("gate-only", inputs.get("gate-only", "false")):
             result = _gate_only(inputs, debug)
         else:
-            result = _register(inputs, debug)
+            result = _register(inputs, debug, masks)
     except HokusaiError as err:
         result = failed_result(err)
     except (KeyboardInterrupt, Cancelled) as exc:
@@ -196,13 +249,13 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     if result.error is not None:
         print(f"::error title={property_escape(result.error.title)}::{command_escape(redact(result.error.message))}")
     text = presenters.registration_text(result)
-    if text:
-        print(text)
+    for line in text.splitlines():
+        print(log_escape(redact(line)))
     _report(env, result, wants_summary)
     return result.exit_code
 
 
-def _register(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
+def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> RegistrationResult:
     from hokusai_ci import app
     from hokusai_ci.settings import load_settings
 
@@ -215,7 +268,8 @@ def _register(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
             "log_level": "DEBUG" if debug else None,
         }
     )
-    app.configure_logging(settings.log_level)
+    _mask_configured(masks, settings)
+    configure_logging(settings.log_level)
     print("::group::Register model")
     try:
         return app.register(
@@ -237,10 +291,9 @@ def _register(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
 
 def _gate_only(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
     """A pull request's gate: no settings, store, MLflow or secret is read."""
-    from hokusai_ci import app
     from hokusai_ci.gate import gate_only
 
-    app.configure_logging("DEBUG" if debug else "INFO")
+    configure_logging("DEBUG" if debug else "INFO")
     return gate_only(
         token_id=inputs["token-id"],
         model_path=inputs["model-path"],
@@ -253,8 +306,29 @@ def _gate_only(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
     )
 
 
+def _mask_configured(masks: Masks, settings: Settings) -> None:
+    """What the db-config file and the URL settings carried."""
+    db = settings.database
+    if db is not None and db.password is not None:
+        masks.add(db.password.get_secret_value(), "db-config password")
+    urls = {"db-config url": db.url.get_secret_value() if db and db.url else None}
+    urls.update({"mlflow-uri": settings.mlflow_uri, "webhook-url": settings.webhook_url, "api-url": settings.api_url})
+    for name, url in urls.items():
+        for secret in url_secrets(url):
+            masks.add(secret, name, refuse=False)
+
+
+def _refuse(env: Mapping[str, str], inputs: Mapping[str, str], err: HokusaiError) -> int:
+    result = failed_result(err)
+    result.token_id = inputs.get("token-id")
+    print(f"::error title={property_escape(err.category.title)}::{command_escape(redact(err.message))}")
+    _report(env, result, wants_summary=True)
+    return err.exit_code
+
+
 def _report(env: Mapping[str, str], result: RegistrationResult, wants_summary: bool) -> None:
-    fields = {**output_fields(result), "result-json": json.dumps(result.model_dump(mode="json"), sort_keys=True)}
+    data = redact_data(result.model_dump(mode="json"))
+    fields = {**output_fields(result), "result-json": json.dumps(data, sort_keys=True)}
     if env.get("GITHUB_OUTPUT"):
         _write_outputs(env["GITHUB_OUTPUT"], {k: redact(v) for k, v in fields.items()})
     if wants_summary and env.get("GITHUB_STEP_SUMMARY"):

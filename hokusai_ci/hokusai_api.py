@@ -21,8 +21,8 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.http_retry import PostOutcome, post_with_retries
 from hokusai_ci.metrics import GateResult, platform_refusal
 from hokusai_ci.platform_answers import detail, key_problem
+from hokusai_ci.redaction import display_url
 from hokusai_ci.registry_rest import RegistryRest, live_versions, notified
-from hokusai_ci.settings import display_url
 from hokusai_ci.store import Registration
 from hokusai_ci.tracking import Tag
 

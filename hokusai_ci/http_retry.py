@@ -1,6 +1,10 @@
 """POST with bounded retries: exponential backoff with jitter on connection errors, timeouts,
 429 and 5xx, honouring Retry-After; other 4xx answers are final. Shared by the webhook and
-the Hokusai API notification so both behave the same way."""
+the Hokusai API notification so both behave the same way.
+
+Redirects are not followed: a 301/302/303 would turn the signed POST into a body-less GET whose
+final 200 says nothing about the event. Only a 2xx answer to the POST itself is a delivery; a
+redirect is final (no retry) and its target is reported so the user can fix the URL."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from hokusai_ci.settings import display_url
+from hokusai_ci.redaction import display_url
 
 MAX_DELAY = 60.0
 
@@ -39,6 +43,15 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when - (time.time() if now is None else now))
 
 
+def redirect_error(url: str, response: Any) -> str:
+    location = response.headers.get("Location")
+    target = display_url(location, base=url) if location else "no Location given"
+    return (
+        f"{display_url(url)} answered HTTP {response.status_code} redirecting to {target}: "
+        "redirects are not followed (the POST must be answered 2xx); set the URL to the final address"
+    )
+
+
 def backoff(attempt: int, base: float, rng: Callable[[], float] = random.random) -> float:
     """Full-jitter exponential backoff: a random delay in [base*2^(n-1)/2, base*2^(n-1)]."""
     ceiling = min(MAX_DELAY, base * 2.0 ** (attempt - 1))
@@ -62,7 +75,7 @@ def post_with_retries(
     for attempt in range(1, attempts + 1):
         retry_after = None
         try:
-            response = requests.post(url, data=body, headers=headers(), timeout=timeout)
+            response = requests.post(url, data=body, headers=headers(), timeout=timeout, allow_redirects=False)
         except requests.Timeout:
             last = PostOutcome(False, attempt, error=f"{display_url(url)}: timed out after {timeout:g}s")
         except requests.RequestException as exc:
@@ -75,6 +88,9 @@ def post_with_retries(
                 parsed = None
             if 200 <= response.status_code < 300:
                 return PostOutcome(True, attempt, response.status_code, body=parsed)
+            if 300 <= response.status_code < 400:
+                error = redirect_error(url, response)
+                return PostOutcome(False, attempt, response.status_code, error=error, body=parsed)
             last = PostOutcome(
                 False,
                 attempt,

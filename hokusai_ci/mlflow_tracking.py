@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import Fingerprint, ModelFile
 from hokusai_ci.progress import ProgressSink, heartbeat
-from hokusai_ci.settings import display_url
+from hokusai_ci.redaction import display_url, redact_data
 from hokusai_ci.tracking import State, Tag, TrackedModel, UploadRequest
 
 log = logging.getLogger("hokusai_ci.mlflow")
@@ -87,7 +87,7 @@ class MlflowTracker:
 
     def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel:
         experiment_id = self._call("create the experiment in", self._experiment_id)
-        tags = {**request.tags, Tag.CLAIM: request.claim_id}
+        tags = {**redact_data(request.tags), Tag.CLAIM: request.claim_id}
         run = self._call(
             "create a run in",
             lambda: self.client.create_run(experiment_id, run_name=f"register-{request.token_id}", tags=tags),

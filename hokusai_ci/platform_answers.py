@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hokusai_ci.settings import redact
+from hokusai_ci.redaction import redact
 
 ADMIN_REQUIRED = "REGISTRY_ADMIN_REQUIRED"
 _MAX_DETAIL = 200

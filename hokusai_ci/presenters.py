@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from hokusai_ci.metrics import GateResult
+from hokusai_ci.redaction import redact, redact_data
 from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, output_fields
-from hokusai_ci.settings import redact
 
 
 def to_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> str:
@@ -21,7 +21,7 @@ def to_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> str:
         data = value
     else:
         data = [v.model_dump(mode="json") for v in value]
-    return redact(json.dumps(data, indent=2, ensure_ascii=False))
+    return json.dumps(redact_data(data), indent=2, ensure_ascii=False)
 
 
 def gate_line(g: GateResult) -> str:

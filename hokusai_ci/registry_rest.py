@@ -18,7 +18,7 @@ from typing import Any
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.http_retry import MAX_DELAY, backoff, retry_after_seconds
 from hokusai_ci.platform_answers import detail, is_platform_answer, key_problem
-from hokusai_ci.settings import display_url
+from hokusai_ci.redaction import display_url
 from hokusai_ci.tracking import State, Tag
 
 TRANSIENT = (429, 502, 503, 504)

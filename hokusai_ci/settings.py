@@ -6,8 +6,11 @@ Environment variable names live here and nowhere else.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +18,8 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from hokusai_ci.errors import invalid_input
+from hokusai_ci.errors import Category, HokusaiError, invalid_input
+from hokusai_ci.redaction import display_url, remember, url_secrets
 
 
 class Env:
@@ -42,6 +46,7 @@ class Env:
     MOCK_MODE = "HOKUSAI_MOCK_MODE"
     MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
     MLFLOW_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
+    TRUST_HOSTS = "HOKUSAI_TRUST_HOSTS"
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -129,6 +134,27 @@ class Settings(BaseModel):
     lease_seconds: int = Field(default=120, ge=10, le=86400)
     store_retry_seconds: float = Field(default=60.0, ge=0, le=3600)
     log_level: str = "INFO"
+    mlflow_token: SecretStr | None = None
+    trust_hosts: tuple[str, ...] = ()
+
+    def registry_token(self) -> str | None:
+        """The bearer token MLflow gets: the user's own MLFLOW_TRACKING_TOKEN; else, in API mode,
+        the Hokusai API key, but only when MLflow is a Hokusai host (the default registry, the
+        configured API's host) or a host the user listed in HOKUSAI_TRUST_HOSTS. Any other server
+        gets no key: it still sees MLflow's own credentials (token, username/password)."""
+        if self.mlflow_token is not None:
+            return self.mlflow_token.get_secret_value()
+        if self.mode != "api" or self.api_key is None:
+            return None
+        return self.api_key.get_secret_value() if self.key_trusted_for(self.effective_mlflow_uri) else None
+
+    def key_trusted_for(self, url: str) -> bool:
+        """Whether the Hokusai API key may be sent to `url`'s host (and port)."""
+        where = _origin(url)
+        if where is None:
+            return False
+        hokusai = {_origin(DEFAULT_API_MLFLOW_URI), _origin(self.api_url)}
+        return where in hokusai or any(_trusted(where, entry) for entry in self.trust_hosts)
 
     @property
     def sqlite_path(self) -> Path:
@@ -187,20 +213,91 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
     for url_field in ("mlflow_uri", "webhook_url", "api_url"):
         if url_field in values:
             values[url_field] = _check_url(url_field, str(values[url_field]))
+    api_key = flags.get("api_key") or env.get(Env.API_KEY)
+    if env.get(Env.MLFLOW_TRACKING_TOKEN) and env[Env.MLFLOW_TRACKING_TOKEN] != api_key:
+        values["mlflow_token"] = env[Env.MLFLOW_TRACKING_TOKEN]  # the key itself goes by registry_token's rule
+    if env.get(Env.TRUST_HOSTS):
+        values["trust_hosts"] = _trust_hosts(env[Env.TRUST_HOSTS])
 
     db = _database_values(flags.get("db_config") or env.get(Env.DB_CONFIG), env)
     if db is not None:
         values["database"] = db
-    api_key = flags.get("api_key") or env.get(Env.API_KEY)
     if api_key:
         values["api_key"] = _check_api_key(str(api_key))
     values["mode"], values["mode_reason"] = _select_mode(env, db is not None, bool(api_key), "mlflow_uri" in values)
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise invalid_input(field, err.get("input"), err["msg"]) from None
+        shown = "(hidden)" if field in SECRET_FIELDS else err.get("input")
+        raise invalid_input(field, shown, err["msg"]) from None
+    _remember_secrets(settings)
+    return settings
+
+
+SECRET_FIELDS = ("api_key", "webhook_secret", "mlflow_token")
+
+
+def _remember_secrets(s: Settings) -> None:
+    """Secrets that came from flags, files or URLs join the redaction layer's list."""
+    db = s.database
+    remember(
+        *(v.get_secret_value() for v in (s.api_key, s.webhook_secret, s.mlflow_token) if v is not None),
+        *(secret for u in (s.mlflow_uri, s.webhook_url, s.api_url) for secret in url_secrets(u)),
+        db.password.get_secret_value() if db and db.password else None,
+        *(url_secrets(db.url.get_secret_value()) if db and db.url else ()),
+    )
+
+
+def _origin(url: str) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return parts.hostname.lower(), port
+
+
+def _trusted(where: tuple[str, int], entry: str) -> bool:
+    """A HOKUSAI_TRUST_HOSTS entry: `host` (any port) or `host:port`."""
+    parts = urlsplit("//" + entry)
+    return parts.hostname == where[0] and (parts.port is None or parts.port == where[1])
+
+
+def _trust_hosts(value: str) -> tuple[str, ...]:
+    entries = tuple(e.strip().lower() for e in value.split(",") if e.strip())
+    for entry in entries:
+        check_no_control(Env.TRUST_HOSTS, entry)
+        try:
+            parts = urlsplit("//" + entry)
+            _ = parts.port
+            ok = bool(parts.hostname) and not (parts.path or parts.query or parts.fragment or "@" in entry)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise invalid_input(
+                Env.TRUST_HOSTS, entry, "list host names or host:port, comma-separated, e.g. registry.example.com"
+            )
+    return entries
+
+
+_CONTROL = re.compile(r"[\u2028\u2029]")
+
+
+def check_no_control(field: str, value: str, *, show: bool = True) -> str:
+    """Refuse control characters (C0, DEL, C1, line/paragraph separators): in a URL or host they
+    could split a log line into a forged workflow command or reach a server as a new header."""
+    bad = next((c for c in value if unicodedata.category(c) == "Cc" or _CONTROL.match(c)), None)
+    if bad is None:
+        return value
+    what = f"it contains the control character U+{ord(bad):04X}"
+    if not show:
+        message = f"{field} is invalid: {what} (value not shown); remove it"
+        raise HokusaiError(Category.INVALID_INPUT, message, field=field)
+    raise invalid_input(field, value, f"{what}; remove line breaks and other control characters")
 
 
 def _select_mode(env: Mapping[str, str], has_db: bool, has_key: bool, has_mlflow: bool = False) -> tuple[Mode, str]:
@@ -241,11 +338,17 @@ def _check_api_key(key: str) -> SecretStr:
 
 
 def _check_url(field: str, url: str) -> str:
-    parts = urlsplit(url)
+    name = field.replace("_", "-")
+    check_no_control(name, url)
     allowed = ("http", "https") if field in ("webhook_url", "api_url") else ("http", "https", "file", "databricks")
+    fix = "give an http(s):// URL" + ("" if field in ("webhook_url", "api_url") else " or a file: URI")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError as exc:
+        raise invalid_input(name, url, f"{exc}; {fix}") from None
     if parts.scheme not in allowed or (parts.scheme.startswith("http") and not parts.hostname):
-        fix = "give an http(s):// URL" + ("" if field in ("webhook_url", "api_url") else " or a file: URI")
-        raise invalid_input(field.replace("_", "-"), url, fix)
+        raise invalid_input(name, url, fix)
     return url
 
 
@@ -269,13 +372,53 @@ def _database_values(config_path: str | None, env: Mapping[str, str]) -> Databas
                 Env.DB_HOST, None, "a database is partly configured; set its host (or a url in --db-config)"
             )
         return None
+    _check_db_values(data)
     try:
         return DatabaseConfig(**data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        shown = "***" if field in ("password", "url") else err.get("input")
-        raise invalid_input(f"db-config {field}", shown, err["msg"]) from None
+        raise _db_error(exc) from None
+
+
+DB_KEYS = tuple(DatabaseConfig.model_fields)
+
+
+def _check_db_values(data: Mapping[str, Any]) -> None:
+    """Values from a config file are never echoed in an error: only the key is named."""
+    for key in ("host", "url", "username", "database"):
+        if isinstance(data.get(key), str):
+            check_no_control(f"db-config {key}", data[key], show=False)
+    url = data.get("url")
+    if isinstance(url, str):
+        netloc = urlsplit(url).netloc
+        userinfo = netloc.rpartition("@")[0]
+        if re.search(r"%(?![0-9A-Fa-f]{2})", userinfo):
+            raise HokusaiError(
+                Category.INVALID_INPUT,
+                "db-config url is invalid: its user or password is not valid percent-encoding (value not shown); "
+                "a '%' must be followed by two hex digits: encode it with urllib.parse.quote(password, safe='')",
+                field="db-config url",
+            )
+        try:
+            _ = urlsplit(url).port
+        except ValueError:
+            raise HokusaiError(
+                Category.INVALID_INPUT,
+                "db-config url is invalid: its port is not a number from 0 to 65535 (value not shown)",
+                field="db-config url",
+            ) from None
+
+
+def _db_error(exc: ValidationError) -> HokusaiError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, DB_KEYS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        fix = f"{hint}the keys are {', '.join(DB_KEYS)}"
+        message = f"db-config has an unknown key {key!r} (value not shown): {fix}"
+    else:
+        message = f"db-config {key} is invalid (value not shown): {err['msg']}"
+    return HokusaiError(Category.INVALID_INPUT, message, field=f"db-config {key}")
 
 
 def read_config_file(field: str, path: Path) -> dict[str, Any]:
@@ -306,28 +449,3 @@ def parse_json_or_yaml(field: str, path: Path, text: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise invalid_input(field, str(path), f"not valid JSON or YAML{where}") from None
-
-
-def display_url(url: str) -> str:
-    """A URL safe to print: no user, password, query or fragment (they may carry tokens)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme.startswith("http") else url
-
-
-SECRET_ENV = (
-    Env.DB_PASSWORD,
-    "HOKUSAI_API_KEY",
-    "HOKUSAI_WEBHOOK_SECRET",
-    "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_PASSWORD",
-)
-
-
-def redact(text: str, extra: tuple[str, ...] = ()) -> str:
-    """Last line of defence: blank out every known secret value before text leaves the process."""
-    for secret in (*(os.environ.get(name, "") for name in SECRET_ENV), *extra):
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text

@@ -152,6 +152,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -159,7 +160,8 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A real HTTP server on 127.0.0.1 that records each POST; `answer` decides the reply."""
+    """A real HTTP server on 127.0.0.1 that records each request (any method); `answer` decides
+    the reply."""
 
     received: list[Received] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
@@ -179,7 +181,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 headers = dict(self.headers.items())
-                receiver.received.append(Received(self.path, headers, body))
+                receiver.received.append(Received(self.path, headers, body, self.command))
                 status, payload, extra = receiver.answer(self.path, headers, body)
                 raw = json.dumps(payload).encode()
                 self.send_response(status)
@@ -189,6 +191,8 @@ class Receiver:
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(raw)
+
+            do_GET = do_PUT = do_HEAD = do_POST
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -205,13 +209,66 @@ class Receiver:
 
 @dataclass
 class WebhookReceiver(Receiver):
-    """A webhook endpoint answering with the queued status codes, then 200."""
+    """A webhook endpoint answering with the queued status codes, then 200. With `redirect`
+    set to a status, `/hooks/models` answers it with `Location: /hooks/moved`, which answers 200."""
 
     statuses: list[int] = field(default_factory=list)
+    redirect: int | None = None
 
     @property
     def url(self) -> str:
         return f"{self.base_url}/hooks/models"
 
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self.redirect is not None and path == "/hooks/models":
+            return self.redirect, {"moved": True}, {"Location": f"{self.base_url}/hooks/moved"}
         return (self.statuses.pop(0) if self.statuses else 200), {"ok": True}, {}
+
+
+@dataclass
+class RecordingProxy:
+    """A reverse proxy on 127.0.0.1 in front of a real server (e.g. MLflow), recording the
+    headers of every request: a stand-in for a third party's host that must not see a credential."""
+
+    upstream: str
+    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> Self:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = dict(self.headers.items())
+                proxy.seen.append((self.command, self.path, headers))
+                sent = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length")}
+                answer = requests.request(
+                    self.command, proxy.upstream + self.path, data=body, headers=sent, timeout=60, allow_redirects=False
+                )
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = forward
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

@@ -25,6 +25,11 @@ def parse_outputs(path: Path) -> dict[str, str]:
     return found
 
 
+def unescape(data: str) -> str:
+    """What the runner reads from workflow-command data."""
+    return data.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+
+
 @pytest.fixture
 def runner(tmp_path: Path) -> dict[str, str]:
     workspace = tmp_path / "workspace"
@@ -141,11 +146,10 @@ def test_secrets_are_masked_first_and_never_written(runner: dict[str, str]) -> N
     proc = run_entry(runner)
     lines = proc.stdout.splitlines()
     masks = [line for line in lines if line.startswith("::add-mask::")]
-    assert {m.split("::", 2)[2] for m in masks} == {
-        "hk_test_supersecretvalue1",
-        "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
-        "db-pass-Q9",
-    }
+    masked = {unescape(m.split("::", 2)[2]) for m in masks}
+    # each secret, plus the spellings it may take in text (percent-encoded, JSON-escaped)
+    assert {"hk_test_supersecretvalue1", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=", "db-pass-Q9"} <= masked
+    assert "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ%3D" in masked
     assert lines[: len(masks)] == masks  # before anything else is printed
     written = Path(runner["GITHUB_OUTPUT"]).read_text() + Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
     for secret in ("hk_test_supersecretvalue1", "c2VjcmV0LXNlY3JldC1zZWNyZXQ=", "db-pass-Q9"):
@@ -233,3 +237,55 @@ def test_code_spans_in_the_summary_are_literal(value: str) -> None:
     import html as html_lib
 
     assert html_lib.unescape(found.group(1)) == expected
+
+
+def test_a_multi_line_secret_is_masked_line_by_line(runner: dict[str, str]) -> None:
+    pem = "-----BEGIN KEY-----\ncnryPemLineOne0a1b\ncnryPemLineTwo2c3d\n-----END KEY-----"
+    runner["INPUT_WEBHOOK-SECRET"] = pem
+    runner["AWS_SESSION_TOKEN"] = "cnryAwsSession77\ncnryAwsSession88"
+    proc = run_entry(runner)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    masks = [line for line in lines if line.startswith("::add-mask::")]
+    masked = {unescape(m.removeprefix("::add-mask::")) for m in masks}
+    secret_lines = ["cnryPemLineOne0a1b", "cnryPemLineTwo2c3d", "cnryAwsSession77", "cnryAwsSession88"]
+    assert set(secret_lines) <= masked and lines[: len(masks)] == masks
+    written = Path(runner["GITHUB_OUTPUT"]).read_text() + Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
+    for line in secret_lines:
+        assert line not in "\n".join(lines[len(masks) :]) + proc.stderr + written
+
+
+@pytest.mark.parametrize("secret", ["cnryLongFirstLine\nab", "xyz"])
+def test_a_secret_that_could_not_be_masked_is_refused(runner: dict[str, str], secret: str) -> None:
+    runner["INPUT_WEBHOOK-SECRET"] = secret
+    proc = run_entry(runner)
+    assert proc.returncode == 2
+    assert (
+        "::error title=Invalid Input::input 'webhook-secret' is invalid: a value or line shorter than 4" in proc.stdout
+    )
+    assert not [line for line in proc.stdout.splitlines() if line.startswith("::add-mask::")]
+    assert "cnryLongFirstLine" not in proc.stdout + proc.stderr
+    outputs = parse_outputs(Path(runner["GITHUB_OUTPUT"]))
+    assert outputs["error-category"] == "invalid_input" and "registered" not in outputs["status"]
+
+
+def test_db_config_secrets_are_masked(runner: dict[str, str]) -> None:
+    workspace = Path(runner["GITHUB_WORKSPACE"])
+    (workspace / "db.yaml").write_text("url: postgresql://ml:cnryDbUrlPw%2F42@127.0.0.1:1/tokens\n")
+    runner["INPUT_DB-CONFIG"] = "db.yaml"  # mock mode reads it and connects to nothing
+    proc = run_entry(runner)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    masked = {unescape(line.removeprefix("::add-mask::")) for line in proc.stdout.splitlines() if "add-mask" in line}
+    assert {"cnryDbUrlPw/42", "cnryDbUrlPw%2F42"} <= masked  # as the driver gets it, and as written in the URL
+    first_other = next(i for i, line in enumerate(proc.stdout.splitlines()) if not line.startswith("::add-mask::"))
+    assert "::group::" in proc.stdout.splitlines()[first_other]
+
+
+def test_a_db_config_password_too_short_to_mask_is_refused(runner: dict[str, str]) -> None:
+    workspace = Path(runner["GITHUB_WORKSPACE"])
+    (workspace / "db.yaml").write_text("host: 127.0.0.1\npassword: q7x\n")
+    runner["INPUT_DB-CONFIG"] = "db.yaml"
+    proc = run_entry(runner)
+    assert proc.returncode == 2
+    assert "::error title=Invalid Input::db-config password is invalid: a value or line shorter than 4" in proc.stdout
+    assert "q7x" not in proc.stdout + proc.stderr + Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
