@@ -67,7 +67,9 @@ def _tracker_factory(settings: Settings, dry_run: bool) -> Any:
             os.environ.setdefault(Env.MLFLOW_TRACKING_TOKEN, settings.api_key.get_secret_value())
         from hokusai_ci.mlflow_tracking import MlflowTracker
 
-        return MlflowTracker(settings.effective_mlflow_uri, settings.experiment)
+        return MlflowTracker(
+            settings.effective_mlflow_uri, settings.experiment, settings.stall_timeout, settings.mlflow_retries
+        )
 
     return make
 

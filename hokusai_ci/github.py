@@ -13,7 +13,7 @@ import os
 import platform
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hokusai_ci.errors import HokusaiError, internal_error, invalid_input
@@ -34,9 +34,11 @@ OPTIONAL = (
     "model-name",
     "dry-run",
     "job-summary",
+    "links-within",
 )
 SECRETS = {"api-key": Env.API_KEY, "webhook-secret": Env.WEBHOOK_SECRET}
-PATH_INPUTS = ("model-path", "metrics-file", "db-config")
+PATH_INPUTS = ("model-path", "metrics-file", "db-config", "links-within")
+REPORT_TARGETS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 SUMMARY_LIMIT = 64 * 1024  # GitHub allows 1 MiB per step; a registration never needs more
 
 
@@ -153,6 +155,11 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     debug = env.get("RUNNER_DEBUG") == "1"
     result: RegistrationResult
     try:
+        _check_report_targets(env, inputs)
+    except HokusaiError as err:  # nowhere to report to: say so and write nothing
+        print(f"::error title={property_escape(err.category.title)}::{command_escape(redact(err.message))}")
+        return err.exit_code
+    try:
         missing = [name for name in REQUIRED if name not in inputs]
         if missing:
             raise invalid_input(missing[0], "", f"input '{missing[0]}' is required: add it under `with:`")
@@ -183,6 +190,7 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
                 direction=inputs.get("direction"),
                 model_name=inputs.get("model-name"),
                 dry_run=inputs.get("dry-run", "false"),
+                links_within=inputs.get("links-within"),
             )
         finally:
             print("::endgroup::")
@@ -200,11 +208,37 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     return result.exit_code
 
 
+def _wants_summary(inputs: Mapping[str, str]) -> bool:
+    return inputs.get("job-summary", "true").strip().lower() not in ("false", "0", "no")
+
+
+def _check_report_targets(env: Mapping[str, str], inputs: Mapping[str, str]) -> None:
+    """Before anything is written: the runner's output and summary files must be writable."""
+    from hokusai_ci.validation import check_report_target
+
+    for name in REPORT_TARGETS:
+        if env.get(name) and (name != "GITHUB_STEP_SUMMARY" or _wants_summary(inputs)):
+            check_report_target(name, env[name])
+
+
 def _report(env: Mapping[str, str], inputs: Mapping[str, str], result: RegistrationResult) -> None:
-    fields = {**output_fields(result), "result-json": json.dumps(result.model_dump(mode="json"), sort_keys=True)}
-    if env.get("GITHUB_OUTPUT"):
-        _write_outputs(env["GITHUB_OUTPUT"], {k: redact(v) for k, v in fields.items()})
-    wants_summary = inputs.get("job-summary", "true").strip().lower() not in ("false", "0", "no")
-    if wants_summary and env.get("GITHUB_STEP_SUMMARY"):
-        with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
-            fh.write(redact(summary_markdown(result)))
+    """Outputs and job summary. A file that fails now (a full disk) is one error line; the
+    registration's exit code stands."""
+    result_json = json.dumps(result.model_dump(mode="json"), sort_keys=True, allow_nan=False)
+    fields = {**output_fields(result), "result-json": result_json}
+    writers: dict[str, Callable[[str], None]] = {
+        "GITHUB_OUTPUT": lambda path: _write_outputs(path, {k: redact(v) for k, v in fields.items()}),
+        "GITHUB_STEP_SUMMARY": lambda path: _append(path, redact(summary_markdown(result))),
+    }
+    for name, write in writers.items():
+        if not env.get(name) or (name == "GITHUB_STEP_SUMMARY" and not _wants_summary(inputs)):
+            continue
+        try:
+            write(env[name])
+        except OSError as exc:
+            print(f"::error title=Report Not Written::{command_escape(f'{name}: {exc.strerror or exc}')}")
+
+
+def _append(path: str, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)

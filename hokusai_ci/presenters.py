@@ -21,7 +21,7 @@ def to_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> str:
         data = value
     else:
         data = [v.model_dump(mode="json") for v in value]
-    return redact(json.dumps(data, indent=2, ensure_ascii=False))
+    return redact(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
 
 
 def gate_line(g: GateResult) -> str:
