@@ -67,7 +67,7 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
             f"{_relative(outcome)}); nothing was uploaded and token {req.token_id} stays draft",
         )
 
-    fp = fingerprint(req.model_path, lambda total: ports.progress("hashing", total))
+    fp = fingerprint(req.model_path, lambda total: ports.progress("hashing", total), links_within=req.links_within)
     result.model_sha256, result.model_bytes = fp.sha256, fp.total_bytes
 
     tracker = ports.tracker()
@@ -217,8 +217,8 @@ def _quick_sha(req: RegistrationRequest) -> str | None:
     """Only a single small file is hashed to say "same content" in an error message."""
     try:
         if req.model_path.is_file() and req.model_path.stat().st_size <= 64 * 1024 * 1024:
-            return fingerprint(req.model_path).sha256
-    except OSError:
+            return fingerprint(req.model_path, links_within=req.links_within).sha256
+    except (OSError, HokusaiError):
         return None
     return None
 
