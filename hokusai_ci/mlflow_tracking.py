@@ -67,12 +67,13 @@ class MlflowTracker:
     def _error(self, action: str, exc: BaseException) -> HokusaiError:
         reason = " ".join(str(exc).split())
         code = getattr(exc, "error_code", None)
-        if len(reason) > 300:
-            reason = reason[:300] + "…"
         hint = "check that the server is running, the URI is right and the credentials are valid"
-        if "timed out" in reason.lower() or "timeout" in exc.__class__.__name__.lower():
+        if _is_stall(exc, reason):
+            code = None
             reason = f"no progress for {self.stall_timeout:g} s on each of {self.attempts} attempt(s)"
             hint = "check that the server is up and not overloaded, or raise HOKUSAI_STALL_TIMEOUT"
+        if len(reason) > 300:
+            reason = reason[:300] + "…"
         if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
             hint = "check the credentials (MLFLOW_TRACKING_TOKEN or username/password)"
         return HokusaiError(
@@ -213,3 +214,15 @@ class MlflowTracker:
             fn()
         except Exception as exc:
             log.debug("cleanup step failed: %s", exc)
+
+
+def _is_stall(exc: BaseException, text: str) -> bool:
+    """A request that ran out of its stall timeout (MLflow wraps requests' timeouts in text)."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (requests.Timeout, TimeoutError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "timed out" in text.lower() or "timeout" in text.lower()
