@@ -38,6 +38,8 @@ class RegistrationRequest(BaseModel):
 
 
 def check_token_id(value: Any) -> str:
+    if isinstance(value, str):
+        refuse_control("token-id", value)
     if not isinstance(value, str) or not TOKEN_ID.fullmatch(value):
         raise invalid_input(
             "token-id",
@@ -48,6 +50,8 @@ def check_token_id(value: Any) -> str:
 
 
 def check_model_name(value: Any) -> str:
+    if isinstance(value, str):
+        refuse_control("model-name", value)
     if not isinstance(value, str) or not MODEL_NAME.fullmatch(value):
         raise invalid_input(
             "model-name", value, "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -121,7 +125,7 @@ def read_metrics_file(path_text: str, key: str) -> float:
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             here = ".".join(walked) or "the top level"
-            keys = ", ".join(sorted(map(str, node))[:20]) if isinstance(node, dict) else "no keys"
+            keys = ", ".join(repr(k)[:40] for k in sorted(map(str, node))[:20]) if isinstance(node, dict) else "no keys"
             raise HokusaiError(
                 Category.METRIC_VALIDATION_FAILED,
                 f"metrics-file={path_text!r} has no {part!r} at {here} (keys there: {keys}); "

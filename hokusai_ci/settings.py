@@ -353,6 +353,11 @@ def _database_values(config_path: str | None, env: Mapping[str, str]) -> Databas
                 Env.DB_HOST, None, "a database is partly configured; set its host (or a url in --db-config)"
             )
         return None
+    if isinstance(data.get("url"), str):
+        try:
+            urlsplit(data["url"]).port  # noqa: B018 - raises ValueError for a broken host or port
+        except ValueError:
+            raise invalid_input("db-config url", "***", "not a valid URL; check its host and port") from None
     try:
         return DatabaseConfig(**data)
     except ValidationError as exc:

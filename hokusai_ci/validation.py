@@ -57,7 +57,7 @@ def parse_number(field: str, text: object) -> float:
     if isinstance(text, bool) or not isinstance(text, (int, float, str)):
         raise invalid_input(field, text, fix)
     if isinstance(text, str):
-        stripped = text.strip()
+        stripped = text.strip(" \t")  # spaces only: str.strip() would also drop line breaks
         if len(stripped) > MAX_NUMBER_TEXT or not NUMBER.fullmatch(stripped):
             raise invalid_input(field, text if len(text) <= MAX_NUMBER_TEXT else text[:40] + "…", fix)
         text = stripped
@@ -84,9 +84,9 @@ def parse_integer(field: str, text: object, low: int, high: int) -> int:
     if isinstance(text, bool) or not isinstance(text, (int, str)):
         raise invalid_input(field, text, f"give a whole number from {low} to {high}")
     if isinstance(text, str):
-        if not INTEGER.fullmatch(text.strip()):
+        if not INTEGER.fullmatch(text.strip(" \t")):
             raise invalid_input(field, text[:40], f"give a whole number from {low} to {high}")
-        text = int(text.strip())
+        text = int(text.strip(" \t"))
     if not low <= text <= high:
         raise invalid_input(
             field, text if abs(text) < 10**18 else _big(text), f"give a whole number from {low} to {high}"
