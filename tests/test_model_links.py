@@ -144,29 +144,49 @@ def hugging_face_cache(root: Path) -> tuple[Path, Path, dict[str, bytes]]:
     return snapshot, repo / "blobs", files
 
 
-def test_hugging_face_cache_registers_with_links_within(
-    mlflow_server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The README's example, against the real MLflow server: the uploaded artifacts carry
-    the links' names and the blobs' bytes."""
+def readme_block(heading: str) -> str:
+    """The first ```bash block under a README heading, as printed."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index(f"\n{heading}\n") :]
+    return section[section.index("```bash\n") + 8 : section.index("\n```", section.index("```bash\n"))]
+
+
+def run_shell(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a README snippet with `hokusai` meaning this checkout's CLI."""
+    prelude = f'hokusai() {{ "{sys.executable}" -m hokusai_ci "$@"; }}\n'
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", prelude + script],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=180,
+    )
+
+
+def test_hugging_face_cache_registers_with_links_within(mlflow_server: MlflowServer, tmp_path: Path) -> None:
+    """The README's example as printed, against the real MLflow server: refused without
+    --links-within; with it, the uploaded artifacts carry the links' names and the blobs' bytes."""
     snapshot, blobs, files = hugging_face_cache(tmp_path / "cache")
-    monkeypatch.chdir(snapshot.parents[2])  # the README's commands run from the cache's hub folder
-    rel_snapshot = "models--acme--tiny-bert/snapshots/0123abcd"
-    assert run_cli("token", "create", "--token-id", "HFBERT", cwd=Path.cwd()).code == 0
-    args = [*register_args("HFBERT", rel_snapshot, "accuracy", "0.80", "0.85"), "--mlflow-uri", mlflow_server.url]
-    without = run_cli(*args, cwd=Path.cwd())
-    assert without.code == 2, without.err
-    assert "blobs/" in refused_line(without.err) and "--links-within" in without.err
-    r = run_cli(*args, "--links-within", "models--acme--tiny-bert/blobs", "--output", "json", cwd=Path.cwd())
-    assert r.code == 0, r.err
-    out = r.json()
+    hub = snapshot.parents[2]
+    assert run_cli("token", "create", "--token-id", "BERT").code == 0
+    snippet = readme_block("### Model-folder links")
+    assert "--links-within models--acme--tiny-bert/blobs" in snippet
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.url, "HOKUSAI_LOG_LEVEL": "ERROR"}
+    without = run_shell(re.sub(r"\s*--links-within \S+ \\", "", snippet), hub, env)
+    assert without.returncode == 2, without.stderr
+    assert "blobs/" in refused_line(without.stderr) and "--links-within" in without.stderr
+    r = run_shell(snippet, hub, env)
+    assert r.returncode == 0, r.stderr
     client = MlflowClient(tracking_uri=mlflow_server.url)
-    local = Path(client.download_artifacts(out["mlflow_run_id"], "model", str(tmp_path / "dl")))
+    (version,) = client.search_model_versions("name = 'hokusai-BERT'")
+    local = Path(client.download_artifacts(version.run_id, "model", str(tmp_path / "dl")))
     got = {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()}
     assert got == files
     assert not any(p.is_symlink() for p in local.rglob("*"))
     manifest = "".join(f"{hashlib.sha256(files[rel]).hexdigest()}  {rel}\n" for rel in sorted(files))
-    assert out["model_sha256"] == hashlib.sha256(manifest.encode()).hexdigest()
+    assert version.tags["hokusai.sha256"] == hashlib.sha256(manifest.encode()).hexdigest()
     assert blobs.is_dir()
 
 
