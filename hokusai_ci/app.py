@@ -47,7 +47,8 @@ def open_store(settings: Settings, *, read_only: bool) -> TokenStore:
 
         assert settings.api_key is not None
         key = settings.api_key.get_secret_value()
-        registry = RegistryRest(settings.effective_mlflow_uri, os.environ.get(Env.MLFLOW_TRACKING_TOKEN) or key)
+        token = os.environ.get(Env.MLFLOW_TRACKING_TOKEN) or key
+        registry = RegistryRest(settings.effective_mlflow_uri, token, timeout=settings.stall_timeout)
         api = HokusaiApi(settings.api_url, key, attempts=settings.webhook_attempts)
         return ApiTokenStore(settings, registry, api, read_only=read_only)
     return SqlTokenStore.open(settings, read_only=read_only)

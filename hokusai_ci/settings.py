@@ -16,7 +16,7 @@ from urllib.parse import SplitResult, quote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from hokusai_ci.errors import invalid_input
-from hokusai_ci.validation import check_path_text, parse_bounded, parse_integer, refuse_control
+from hokusai_ci.validation import CONTROL, check_path_text, parse_bounded, parse_integer, refuse_control
 
 
 class Env:
@@ -249,8 +249,8 @@ def _check_webhook_secret(secret: str) -> None:
     from hokusai_ci.webhooks import secret_key
 
     shown = "whsec_…" if secret.startswith("whsec_") else "(hidden)"
-    if any(c.isspace() for c in secret) or len(secret) < 8:
-        raise invalid_input(Env.WEBHOOK_SECRET, shown, "use at least 8 characters and no spaces or line breaks")
+    if CONTROL.search(secret):
+        raise invalid_input(Env.WEBHOOK_SECRET, shown, "contains a control character (a line break?); copy it again")
     try:
         secret_key(secret)
     except ValueError:
