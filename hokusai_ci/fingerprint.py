@@ -110,7 +110,7 @@ def _follow(full: str, display: str, allowed: tuple[str, ...]) -> tuple[str, os.
         real = os.path.realpath(full, strict=True)
     except OSError:
         raise refused(display, f"is a broken or looping link (to {target})") from None
-    if not any(_inside(real, root) for root in allowed):
+    if not any(inside(real, root) for root in allowed):
         roots = " or ".join(allowed)
         raise refused(
             display,
@@ -121,7 +121,7 @@ def _follow(full: str, display: str, allowed: tuple[str, ...]) -> tuple[str, os.
 
 
 def _regular(rel: str, display: str, real: str, st: os.stat_result) -> ModelFile:
-    if any(_inside(real, p) for p in PSEUDO_ROOTS):
+    if any(inside(real, p) for p in PSEUDO_ROOTS):
         raise refused(display, f"is a kernel pseudo-file ({real}), not model content")
     try:
         os.close(os.open(real, _OPEN_FLAGS))
@@ -130,7 +130,8 @@ def _regular(rel: str, display: str, real: str, st: os.stat_result) -> ModelFile
     return ModelFile(rel, st.st_size, source=real, identity=(st.st_dev, st.st_ino))
 
 
-def _inside(path: str, root: str) -> bool:
+def inside(path: str, root: str) -> bool:
+    """`path` is `root` or below it (both resolved, so no `..` or link can fool the prefix)."""
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
-from hokusai_ci.fingerprint import list_model_files
+from hokusai_ci.fingerprint import PSEUDO_ROOTS, inside, list_model_files
 from hokusai_ci.metrics import Metric, check_range, gate, resolve_metric
 from hokusai_ci.settings import parse_json_or_yaml, read_input_file
 from hokusai_ci.validation import check_path_text, parse_number, refuse_control
@@ -98,9 +98,8 @@ def check_links_within(value: Any) -> tuple[Path, ...]:
         raise invalid_input("links-within", text, f"cannot be read ({exc.strerror or exc})") from None
     if not is_dir:
         raise invalid_input("links-within", text, "give an existing folder the model's links point into")
-    if os.path.realpath(path) in ("/", "/proc", "/sys", "/dev") or os.path.realpath(path).startswith(
-        ("/proc/", "/sys/", "/dev/")
-    ):
+    real = os.path.realpath(path)
+    if real == "/" or any(inside(real, root) for root in PSEUDO_ROOTS):
         raise invalid_input("links-within", text, "name the folder that holds the link targets, not a system root")
     return (path,)
 

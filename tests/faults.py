@@ -7,7 +7,7 @@ whose request line matches `path` (a prefix, optionally with `method`):
 - `stall`: after forwarding `after_bytes` of the request, forward nothing more either way
   and answer nothing; the connection stays open until the client gives up;
 - `cut`: after forwarding `after_bytes` of the request, close both sides;
-- `error`: answer `status` itself and close, forwarding nothing;
+- `error`: after forwarding `after_bytes` of the request, answer `status` itself and close;
 - `slow`: forward the request at `rate` bytes per second, so a healthy transfer takes long
   but always makes progress.
 
@@ -115,14 +115,12 @@ class FaultProxy:
             while data := client.recv(CHUNK):
                 if not faulty and self._matches(data):
                     faulty, sent = True, 0
-                    data = data[REQUEST_LINE.search(data).start() :]  # type: ignore[union-attr]
+                    start = REQUEST_LINE.search(data).start()  # type: ignore[union-attr]
+                    upstream.sendall(data[:start])  # the end of an earlier request goes through
+                    data = data[start:]
                 if not faulty:
                     upstream.sendall(data)
                     continue
-                if self.fault == "error":
-                    reason = f"HTTP/1.1 {self.status} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    client.sendall(reason.encode())
-                    break
                 if self.fault == "slow":
                     self._send_slowly(upstream, data)
                     continue
@@ -131,10 +129,13 @@ class FaultProxy:
                 sent += min(room, len(data))
                 if sent < self.after_bytes:
                     continue
-                if self.fault == "cut":
-                    break
-                stalled.set()
-                self._hold(client)  # stall: swallow what the client sends, answer nothing
+                if self.fault == "error":
+                    stalled.set()  # whatever upstream says next is not for the client
+                    reason = f"HTTP/1.1 {self.status} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    client.sendall(reason.encode())
+                elif self.fault == "stall":
+                    stalled.set()
+                    self._hold(client)  # swallow what the client sends, answer nothing
                 break
         except OSError:
             pass
