@@ -71,6 +71,7 @@ def _sql_store(settings: Settings, *, read_only: bool) -> SqlTokenStore:
 
 def _mlflow(settings: Settings) -> Callable[[], Tracker | None]:
     uri, experiment, token = settings.effective_mlflow_uri, settings.experiment, settings.registry_token()
+    stall_timeout, retries = settings.stall_timeout, settings.mlflow_retries
 
     def make() -> Tracker | None:
         from hokusai_ci.app import quiet_mlflow
@@ -82,7 +83,7 @@ def _mlflow(settings: Settings) -> Callable[[], Tracker | None]:
             os.environ[Env.MLFLOW_TRACKING_TOKEN] = token
         else:
             os.environ.pop(Env.MLFLOW_TRACKING_TOKEN, None)
-        tracker = MlflowTracker(uri, experiment)
+        tracker = MlflowTracker(uri, experiment, stall_timeout, retries)
         quiet_mlflow()  # the tracker imported mlflow, which reset its loggers
         return tracker
 
@@ -106,7 +107,7 @@ def _api(settings: Settings, webhook: EventSink | None, target: str | None, *, r
 
     assert settings.api_key is not None
     uri = settings.effective_mlflow_uri
-    registry = RegistryRest(uri, settings.registry_token())
+    registry = RegistryRest(uri, settings.registry_token(), timeout=settings.stall_timeout)
     api = HokusaiApi(settings.api_url, settings.api_key.get_secret_value(), attempts=settings.webhook_attempts)
     local = SqlTokenStore.sqlite(settings.sqlite_path, read_only=read_only)
     return Adapters(

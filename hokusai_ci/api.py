@@ -53,7 +53,10 @@ class ModelRegistry:
         direction: str | None = None,
         model_name: str | None = None,
         dry_run: bool = False,
+        links_within: str | os.PathLike[str] | None = None,
     ) -> RegistrationResult:
+        """Register a model; `links_within` names a folder that links inside `model_path` may
+        resolve into (a Hugging Face cache's `blobs/`); by default links must stay inside it."""
         result = app.register(
             self.settings,
             token_id=token_id,
@@ -66,6 +69,7 @@ class ModelRegistry:
             direction=direction,
             model_name=model_name,
             dry_run=dry_run,
+            links_within=None if links_within is None else os.fspath(links_within),
         )
         err = error_of(result)
         if err is not None:

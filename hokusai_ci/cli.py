@@ -135,6 +135,7 @@ class Model:
         output: str = "text",
         dotenv_report: str | None = None,
         log_level: str | None = None,
+        links_within: str | None = None,
     ) -> None:
         """Register a trained model for a Draft token, if it meets the baseline.
 
@@ -163,15 +164,27 @@ class Model:
             webhook_url: URL that receives the events as JSON POSTs (default: $HOKUSAI_WEBHOOK_URL).
             dry_run: Run every check and write nothing.
             dotenv_report: Also write the result as HOKUSAI_* KEY=value lines to this file (GitLab dotenv report), on failure too.
+            links_within: A folder that links inside --model-path may point into, e.g. a Hugging Face cache's blobs folder (default: links must stay inside the model path).
         """
         config = dict(
             mlflow_uri=mlflow_uri, api_url=api_url, db_config=db_config, webhook_url=webhook_url, log_level=log_level
         )
+        report_ok: bool | None = None  # None: not checked yet (settings failed first)
+
+        def check_report() -> None:
+            nonlocal report_ok
+            from hokusai_ci.validation import check_report_target
+
+            report_ok = False
+            if dotenv_report not in (None, ""):
+                check_report_target("dotenv-report", str(dotenv_report))
+                report_ok = True
 
         def action(settings: Any, fmt: str) -> str:
             from hokusai_ci import app, presenters
             from hokusai_ci.results import error_of
 
+            check_report()  # before anything is written: exit 2 if the report could not be written
             result = app.register(
                 settings,
                 token_id=token_id,
@@ -184,6 +197,7 @@ class Model:
                 direction=direction,
                 model_name=model_name,
                 dry_run=dry_run,
+                links_within=links_within,
             )
             write_report(result)
             err = error_of(result)
@@ -192,10 +206,24 @@ class Model:
             return presenters.to_json(result) if fmt == "json" else presenters.registration_text(result)
 
         def write_report(result: Any) -> None:
-            from hokusai_ci.presenters import write_dotenv
+            """On success and failure alike; a report that cannot be written is one error line,
+            and the registration's own exit code stands."""
+            from hokusai_ci.presenters import error_text, write_dotenv
 
-            if dotenv_report not in (None, ""):
+            if report_ok is None:  # a failure before the check: write the report if it can be
+                try:
+                    check_report()
+                except HokusaiError:
+                    return
+            if not report_ok:
+                return
+            try:
                 write_dotenv(str(dotenv_report), result)
+            except OSError as exc:
+                print(
+                    error_text("Report Not Written", f"dotenv-report={dotenv_report!r}: {exc.strerror or exc}"),
+                    file=sys.stderr,
+                )
 
         _run(output, config, action, write_report)
 

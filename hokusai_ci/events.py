@@ -106,8 +106,11 @@ def build_events(
 
 def compact_json(data: object) -> bytes:
     """The one serialization sent over the wire (webhooks, the Hokusai API): compact JSON,
-    keys sorted, UTF-8, redacted. Webhook signatures are computed over exactly these bytes."""
-    return json.dumps(redact_data(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    keys sorted, UTF-8, redacted. Webhook signatures are computed over exactly these bytes. NaN
+    and infinities are refused (ValueError): they are not JSON."""
+    return json.dumps(
+        redact_data(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
 def body_bytes(event: EventRecord) -> bytes:

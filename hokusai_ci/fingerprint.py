@@ -3,19 +3,35 @@
 A directory's digest is the SHA-256 of a canonical manifest: one `<sha256>  <relative/path>`
 line per file, sorted by path (the format `sha256sum` prints), so the same tree hashes the
 same on any machine. A single file's digest is the plain SHA-256 of its bytes.
+
+What belongs to a model is decided here, once, for hashing and upload alike:
+- regular files and directories only; a FIFO, socket, device or kernel pseudo-file (/proc,
+  /sys, /dev) is refused, so a model can never carry `/proc/self/environ`;
+- a symbolic link is followed only when it resolves inside the model path or inside a root
+  the user named (`--links-within`, e.g. a Hugging Face cache's `blobs/`), and then counts
+  as its target's content under the link's own name;
+- every entry must be readable: an unreadable file or directory is an error, never a
+  silently smaller model.
+Each file keeps the resolved path and inode it was listed with; hashing and upload reopen
+exactly that file (no link is followed at that point) and refuse it if it was swapped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hokusai_ci.errors import HokusaiError, invalid_input
 from hokusai_ci.progress import NoProgress, ProgressSink
+from hokusai_ci.validation import CONTROL
 
 CHUNK = 1024 * 1024
+PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,8 @@ class ModelFile:
     relpath: str
     size: int
     sha256: str = ""
+    source: str = ""  # the resolved path that is read (a link's target)
+    identity: tuple[int, int] = (0, 0)  # (st_dev, st_ino) when listed
 
 
 @dataclass(frozen=True)
@@ -34,43 +52,169 @@ class Fingerprint:
     files: tuple[ModelFile, ...] = field(default_factory=tuple)
 
 
-def list_model_files(path: Path) -> list[ModelFile]:
-    """Regular files under `path` (following file symlinks), sorted by POSIX relative path."""
-    if path.is_file():
-        return [ModelFile(path.name, path.stat().st_size)]
+def refused(entry: str, reason: str) -> HokusaiError:
+    """The one error for an entry that cannot be part of a model (exit 2, naming it)."""
+    return invalid_input("model-path", entry, reason)
+
+
+def list_model_files(path: Path, links_within: Sequence[Path] = ()) -> list[ModelFile]:
+    """Regular files under `path`, sorted by POSIX relative path (see the module docstring)."""
+    root = _resolve(str(path), str(path))
+    top = _stat(str(path), root)
+    if stat.S_ISREG(top.st_mode):
+        return [_regular(path.name, str(path), root, top)]
+    if not stat.S_ISDIR(top.st_mode):
+        raise refused(str(path), f"is {_kind(top.st_mode)}; give a regular file or a directory")
+    allowed = (root, *(_resolve("links-within", str(r)) for r in links_within))
     found: list[ModelFile] = []
-    for root, dirs, names in os.walk(path):
-        dirs.sort()
-        for name in names:
-            full = Path(root, name)
-            if full.is_file():
-                rel = full.relative_to(path).as_posix()
-                found.append(ModelFile(rel, full.stat().st_size))
+    _walk(root, "", allowed, found, {(top.st_dev, top.st_ino)}, show=str(path))
     found.sort(key=lambda f: f.relpath)
     return found
 
 
-def file_sha256(path: Path, progress: ProgressSink) -> str:
+def _walk(
+    directory: str, prefix: str, allowed: tuple[str, ...], found: list[ModelFile], seen: set[tuple[int, int]], show: str
+) -> None:
+    shown = os.path.join(show, prefix) if prefix else show
+    try:
+        with os.scandir(directory) as it:
+            names = sorted(entry.name for entry in it)
+    except OSError as exc:
+        raise refused(shown, f"cannot be read ({exc.strerror or exc}); fix its permissions") from None
+    for name in names:
+        rel = prefix + name
+        display = os.path.join(show, rel)
+        if CONTROL.search(name):
+            raise refused(display, "has a control character (such as a line break) in its name; rename it")
+        full = os.path.join(directory, name)
+        real, st = _follow(full, display, allowed)
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                raise refused(display, f"links back to {real}, a folder that contains it (a loop)")
+            _walk(real, rel + "/", allowed, found, seen | {key}, show)
+        elif stat.S_ISREG(st.st_mode):
+            found.append(_regular(rel, display, real, st))
+        else:
+            where = f" (links to {real})" if real != full else ""
+            raise refused(display, f"is {_kind(st.st_mode)}{where}; a model holds only regular files and folders")
+
+
+def _follow(full: str, display: str, allowed: tuple[str, ...]) -> tuple[str, os.stat_result]:
+    """The path to read and its status: `full` itself, or a link's target when allowed."""
+    st = _lstat(display, full)
+    if not stat.S_ISLNK(st.st_mode):
+        return full, st
+    target = os.readlink(full)
+    try:
+        real = os.path.realpath(full, strict=True)
+    except OSError:
+        raise refused(display, f"is a broken or looping link (to {target})") from None
+    if not any(inside(real, root) for root in allowed):
+        roots = " or ".join(allowed)
+        raise refused(
+            display,
+            f"links to {real}, outside {roots}; copy the file into the model folder, "
+            "or name the folder the links point into with --links-within",
+        )
+    return real, _stat(display, real)
+
+
+def _regular(rel: str, display: str, real: str, st: os.stat_result) -> ModelFile:
+    if any(inside(real, p) for p in PSEUDO_ROOTS):
+        raise refused(display, f"is a kernel pseudo-file ({real}), not model content")
+    try:
+        os.close(os.open(real, _OPEN_FLAGS))
+    except OSError as exc:
+        raise refused(display, f"cannot be read ({exc.strerror or exc}); fix its permissions") from None
+    return ModelFile(rel, st.st_size, source=real, identity=(st.st_dev, st.st_ino))
+
+
+def inside(path: str, root: str) -> bool:
+    """`path` is `root` or below it (both resolved, so no `..` or link can fool the prefix)."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _resolve(field: str, path: str) -> str:
+    try:
+        return os.path.realpath(path, strict=True)
+    except OSError as exc:
+        raise invalid_input(field, path, f"cannot be resolved ({exc.strerror or exc})") from None
+
+
+def _stat(display: str, path: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        raise refused(display, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def _lstat(display: str, path: str) -> os.stat_result:
+    try:
+        return os.lstat(path)
+    except OSError as exc:
+        raise refused(display, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+    return kinds.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def open_listed(f: ModelFile) -> int:
+    """Open the file exactly as listed: the resolved path without following a link, refused
+    if it is no longer the same regular file (swapped between listing and reading)."""
+    try:
+        fd = os.open(f.source, _OPEN_FLAGS)
+    except OSError as exc:
+        raise refused(f.relpath, f"cannot be read any more ({exc.strerror or exc})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != f.identity:
+        os.close(fd)
+        raise refused(f.relpath, "was replaced while being registered; run again once the folder is stable")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def upload_path(fp: Fingerprint, f: ModelFile) -> str:
+    """The path an uploader opens for `f` (its base name is the artifact's name), checked to
+    still lead to the file that was hashed."""
+    local = str(fp.path / f.relpath) if fp.is_dir else str(fp.path)
+    try:
+        real = os.path.realpath(local, strict=True)
+        st = os.stat(real)
+    except OSError as exc:
+        raise refused(f.relpath, f"cannot be read any more ({exc.strerror or exc})") from None
+    if real != f.source or (st.st_dev, st.st_ino) != f.identity:
+        raise refused(f.relpath, "was replaced while being registered; run again once the folder is stable")
+    return local
+
+
+def file_sha256(f: ModelFile, progress: ProgressSink) -> str:
     digest = hashlib.sha256()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
-    with path.open("rb", buffering=0) as fh:
+    with open(open_listed(f), "rb", buffering=0, closefd=True) as fh:
         while n := fh.readinto(buf):
             digest.update(view[:n])
             progress.advance(n)
     return digest.hexdigest()
 
 
-def fingerprint(path: Path, progress_for: Callable[[int], ProgressSink] | None = None) -> Fingerprint:
+def fingerprint(
+    path: Path,
+    progress_for: Callable[[int], ProgressSink] | None = None,
+    *,
+    links_within: Sequence[Path] = (),
+) -> Fingerprint:
     """Hash `path`; `progress_for(total_bytes)` gives the progress display, if any."""
-    files = list_model_files(path)
+    files = list_model_files(path, links_within)
     total = sum(f.size for f in files)
     progress = progress_for(total) if progress_for else NoProgress()
-    if path.is_file():
-        digest = file_sha256(path, progress)
-        progress.finish()
-        return Fingerprint(path, False, digest, total, (ModelFile(path.name, total, digest),))
-    hashed = tuple(ModelFile(f.relpath, f.size, file_sha256(path / f.relpath, progress)) for f in files)
+    is_dir = os.path.isdir(path)
+    hashed = tuple(ModelFile(f.relpath, f.size, file_sha256(f, progress), f.source, f.identity) for f in files)
     progress.finish()
+    if not is_dir:
+        return Fingerprint(path, False, hashed[0].sha256, total, hashed)
     manifest = "".join(f"{f.sha256}  {f.relpath}\n" for f in hashed)
     return Fingerprint(path, True, hashlib.sha256(manifest.encode()).hexdigest(), total, hashed)

@@ -14,7 +14,7 @@ import platform
 import re
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
@@ -49,9 +49,11 @@ OPTIONAL = (
     "dry-run",
     "job-summary",
     "gate-only",
+    "links-within",
 )
 SECRETS = {s.action_input: s.env for s in SECRET_SETTINGS if s.action_input}
-PATH_INPUTS = ("model-path", "metrics-file", "db-config")
+PATH_INPUTS = ("model-path", "metrics-file", "db-config", "links-within")
+REPORT_TARGETS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 SUMMARY_LIMIT = 64 * 1024  # GitHub allows 1 MiB per step; a registration never needs more
 
 
@@ -227,6 +229,12 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     wants_summary = True
     result: RegistrationResult
     try:
+        # a summary that may be asked for is checked too (the input itself is parsed strictly below)
+        _check_report_targets(env, inputs.get("job-summary", "true").strip().lower() not in ("false", "0", "no"))
+    except HokusaiError as err:  # nowhere to report to: say so and write nothing
+        print(f"::error title={property_escape(err.category.title)}::{command_escape(redact(err.message))}")
+        return err.exit_code
+    try:
         missing = [name for name in REQUIRED if name not in inputs]
         if missing:
             raise invalid_input(missing[0], "", f"input '{missing[0]}' is required: add it under `with:`")
@@ -284,6 +292,7 @@ def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> Registrat
             direction=inputs.get("direction"),
             model_name=inputs.get("model-name"),
             dry_run=inputs.get("dry-run", "false"),
+            links_within=inputs.get("links-within"),
         )
     finally:
         print("::endgroup::")
@@ -326,11 +335,33 @@ def _refuse(env: Mapping[str, str], inputs: Mapping[str, str], err: HokusaiError
     return err.exit_code
 
 
+def _check_report_targets(env: Mapping[str, str], wants_summary: bool) -> None:
+    """Before anything is written: the runner's output and summary files must be writable."""
+    from hokusai_ci.validation import check_report_target
+
+    for name in REPORT_TARGETS:
+        if env.get(name) and (name != "GITHUB_STEP_SUMMARY" or wants_summary):
+            check_report_target(name, env[name])
+
+
 def _report(env: Mapping[str, str], result: RegistrationResult, wants_summary: bool) -> None:
+    """Outputs and job summary. A file that fails now (a full disk) is one error line; the
+    registration's exit code stands."""
     data = redact_data(result.model_dump(mode="json"))
-    fields = {**output_fields(result), "result-json": json.dumps(data, sort_keys=True)}
-    if env.get("GITHUB_OUTPUT"):
-        _write_outputs(env["GITHUB_OUTPUT"], {k: redact(v) for k, v in fields.items()})
-    if wants_summary and env.get("GITHUB_STEP_SUMMARY"):
-        with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
-            fh.write(redact(summary_markdown(result)))
+    fields = {**output_fields(result), "result-json": json.dumps(data, sort_keys=True, allow_nan=False)}
+    writers: dict[str, Callable[[str], None]] = {
+        "GITHUB_OUTPUT": lambda path: _write_outputs(path, {k: redact(v) for k, v in fields.items()}),
+        "GITHUB_STEP_SUMMARY": lambda path: _append(path, redact(summary_markdown(result))),
+    }
+    for name, write in writers.items():
+        if not env.get(name) or (name == "GITHUB_STEP_SUMMARY" and not wants_summary):
+            continue
+        try:
+            write(env[name])
+        except OSError as exc:
+            print(f"::error title=Report Not Written::{command_escape(f'{name}: {exc.strerror or exc}')}")
+
+
+def _append(path: str, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)

@@ -10,12 +10,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
-from hokusai_ci.fingerprint import list_model_files
-from hokusai_ci.metrics import Metric, check_range, parse_number, resolve_metric
-from hokusai_ci.settings import parse_json_or_yaml
+from hokusai_ci.fingerprint import PSEUDO_ROOTS, inside, list_model_files
+from hokusai_ci.metrics import Metric, check_range, gate, resolve_metric
+from hokusai_ci.settings import parse_json_or_yaml, read_input_file
+from hokusai_ci.validation import check_path_text, parse_number, refuse_control
 
-TOKEN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Identifiers are checked with fullmatch: `$` in re.match also matches before a final newline.
+TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
+METRIC_KEY = re.compile(r"[^.]{1,128}(?:\.[^.]{1,128}){0,31}")
 TRUE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -31,10 +34,13 @@ class RegistrationRequest(BaseModel):
     baseline: float
     model_name: str
     dry_run: bool = False
+    links_within: tuple[Path, ...] = ()
 
 
 def check_token_id(value: Any) -> str:
-    if not isinstance(value, str) or not TOKEN_ID.match(value):
+    if isinstance(value, str):
+        refuse_control("token-id", value)
+    if not isinstance(value, str) or not TOKEN_ID.fullmatch(value):
         raise invalid_input(
             "token-id",
             value,
@@ -44,31 +50,58 @@ def check_token_id(value: Any) -> str:
 
 
 def check_model_name(value: Any) -> str:
-    if not isinstance(value, str) or not MODEL_NAME.match(value):
+    if isinstance(value, str):
+        refuse_control("model-name", value)
+    if not isinstance(value, str) or not MODEL_NAME.fullmatch(value):
         raise invalid_input(
             "model-name", value, "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     return value
 
 
-def check_model_path(value: Any) -> Path:
+def _path_text(field: str, value: Any) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value.strip():
-        raise invalid_input("model-path", value, "give the path of the model file or directory")
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise invalid_input("model-path", value, "no such file or directory; check the path and working directory")
-    if not (path.is_file() or path.is_dir()):
-        raise invalid_input("model-path", value, "give a regular file or a directory")
+        raise invalid_input(field, value, "give the path of a file or directory")
+    return value
+
+
+def check_model_path(value: Any, links_within: tuple[Path, ...] = ()) -> Path:
+    """The model file or folder, listed as it will be hashed and uploaded (see fingerprint)."""
+    text = _path_text("model-path", value)
+    path = check_path_text("model-path", text)
     try:
-        files = list_model_files(path)
+        path.stat()
+    except FileNotFoundError:
+        raise invalid_input(
+            "model-path", text, "no such file or directory; check the path and working directory"
+        ) from None
     except OSError as exc:
-        raise invalid_input("model-path", value, f"cannot be read ({exc.strerror or exc})") from None
+        raise invalid_input("model-path", text, f"cannot be read ({exc.strerror or exc})") from None
+    files = list_model_files(path, links_within)
     if sum(f.size for f in files) == 0:
-        what = "file is empty" if path.is_file() else "directory holds no non-empty file"
-        raise invalid_input("model-path", value, f"the {what}; point at the trained model")
+        what = "file is empty" if len(files) == 1 and not path.is_dir() else "directory holds no non-empty file"
+        raise invalid_input("model-path", text, f"the {what}; point at the trained model")
     return path
+
+
+def check_links_within(value: Any) -> tuple[Path, ...]:
+    """The extra root that links in the model folder may resolve into: an existing folder."""
+    if value is None or value == "":
+        return ()
+    text = _path_text("links-within", value)
+    path = check_path_text("links-within", text)
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:
+        raise invalid_input("links-within", text, f"cannot be read ({exc.strerror or exc})") from None
+    if not is_dir:
+        raise invalid_input("links-within", text, "give an existing folder the model's links point into")
+    real = os.path.realpath(path)
+    if real == "/" or any(inside(real, root) for root in PSEUDO_ROOTS):
+        raise invalid_input("links-within", text, "name the folder that holds the link targets, not a system root")
+    return (path,)
 
 
 def parse_flag(field: str, value: Any) -> bool:
@@ -85,19 +118,13 @@ def parse_flag(field: str, value: Any) -> bool:
 
 def read_metrics_file(path_text: str, key: str) -> float:
     """Find the metric `key` (a dotted path for nested files) in a JSON or YAML file."""
-    path = Path(path_text).expanduser()
-    if not path.is_file():
-        raise invalid_input("metrics-file", path_text, "the file does not exist; give a JSON or YAML file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise invalid_input("metrics-file", path_text, f"cannot read it ({exc.__class__.__name__})") from None
+    path, text = read_input_file("metrics-file", path_text)
     node: Any = parse_json_or_yaml("metrics-file", path, text)
     walked: list[str] = []
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             here = ".".join(walked) or "the top level"
-            keys = ", ".join(sorted(map(str, node))[:20]) if isinstance(node, dict) else "no keys"
+            keys = ", ".join(repr(k)[:40] for k in sorted(map(str, node))[:20]) if isinstance(node, dict) else "no keys"
             raise HokusaiError(
                 Category.METRIC_VALIDATION_FAILED,
                 f"metrics-file={path_text!r} has no {part!r} at {here} (keys there: {keys}); "
@@ -129,6 +156,7 @@ def build_request(
     direction: Any = None,
     model_name: Any = None,
     dry_run: Any = False,
+    links_within: Any = None,
 ) -> RegistrationRequest:
     """Check every input in the order a user would fix them; the first problem is reported."""
     for field, value in (
@@ -140,10 +168,16 @@ def build_request(
         if value is None or value == "":
             raise invalid_input(field, value, f"--{field} is required")
     token = check_token_id(token_id)
-    path = check_model_path(model_path)
-    if not isinstance(metric, str):
+    roots = check_links_within(links_within)
+    path = check_model_path(model_path, roots)
+    for field, text in (("metric", metric), ("direction", direction), ("metric-key", metric_key)):
+        if isinstance(text, str):
+            refuse_control(field, text)
+    if not isinstance(metric, str) or len(metric) > 64:
         raise invalid_input("metric", metric, "give a metric name such as auroc")
-    resolved: Metric = resolve_metric(metric, None if direction is None else str(direction))
+    if direction is not None and not isinstance(direction, str):
+        raise invalid_input("direction", direction, "use 'higher' or 'lower'")
+    resolved: Metric = resolve_metric(metric, direction)
     base = parse_number("baseline", baseline)
     check_range(resolved, "baseline", base)
     given_value = metric_value not in (None, "")
@@ -157,8 +191,12 @@ def build_request(
     if given_value:
         value = parse_number("metric-value", metric_value)
     else:
-        value = read_metrics_file(str(metrics_file), str(metric_key or metric))
+        key = str(metric_key or metric)
+        if not METRIC_KEY.fullmatch(key):
+            raise invalid_input("metric-key", metric_key, "give a dotted path such as eval.auroc (no empty parts)")
+        value = read_metrics_file(_path_text("metrics-file", metrics_file), key)
     check_range(resolved, "metric-value", value)
+    gate(resolved, value, base)  # derived numbers (delta, ratio) must be finite too
     name = check_model_name(model_name) if model_name not in (None, "") else f"hokusai-{token}"
     return RegistrationRequest(
         token_id=token,
@@ -168,4 +206,5 @@ def build_request(
         baseline=base,
         model_name=name,
         dry_run=parse_flag("dry-run", dry_run),
+        links_within=roots,
     )

@@ -64,7 +64,7 @@ KNOWN_METRICS: dict[str, Metric] = {
     )
 }
 ALIASES = {"auc": "auroc"}
-_CUSTOM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_CUSTOM_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def known_names() -> str:
@@ -93,7 +93,7 @@ def resolve_metric(name: str, direction: str | None = None) -> Metric:
             "for a custom metric add --direction higher|lower",
             field="metric",
         )
-    if not _CUSTOM_NAME.match(key):
+    if not _CUSTOM_NAME.fullmatch(key):
         raise HokusaiError(
             Category.METRIC_VALIDATION_FAILED,
             f"metric={name!r} is not a valid custom metric name: use lowercase letters, "
@@ -109,19 +109,6 @@ def _parse_direction(text: str | None) -> Direction:
     if value not in aliases:
         raise invalid_input("direction", text, "use 'higher' or 'lower'")
     return aliases[value]
-
-
-def parse_number(field: str, text: object) -> float:
-    """Parse a metric number exactly as typed; reject booleans, NaN and infinities."""
-    if isinstance(text, bool) or text is None:
-        raise invalid_input(field, text, "give a finite number such as 0.85")
-    try:
-        value = float(text.strip()) if isinstance(text, str) else float(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise invalid_input(field, text, "give a finite number such as 0.85") from None
-    if not math.isfinite(value):
-        raise invalid_input(field, text, "give a finite number (not NaN or infinity)")
-    return value
 
 
 def check_range(metric: Metric, field: str, value: float) -> None:
@@ -153,7 +140,15 @@ def gate(metric: Metric, value: float, baseline: float) -> GateResult:
     that positive always means better, whatever the direction."""
     delta = _tidy(value - baseline)
     improvement = delta if metric.direction is Direction.HIGHER else -delta
-    relative = _tidy(delta / abs(baseline)) if baseline != 0 else None
+    relative = _relative(delta, baseline)
+    if not all(math.isfinite(x) for x in (delta, improvement)):
+        # two finite inputs can still overflow (1e308 - -1e308)
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"metric-value={value!r} and baseline={baseline!r} are too far apart: their difference "
+            "is beyond ±1.8e308; check both numbers",
+            field="metric-value",
+        )
     return GateResult(
         name=metric.name,
         value=value,
@@ -164,6 +159,18 @@ def gate(metric: Metric, value: float, baseline: float) -> GateResult:
         improvement=improvement + 0.0,
         passed=improvement >= 0,
     )
+
+
+def _relative(delta: float, baseline: float) -> float | None:
+    """delta / |baseline|; None where it means nothing: a zero baseline, or one so tiny that the
+    ratio overflows (a baseline of 5e-324 is zero for any practical purpose)."""
+    if baseline == 0:
+        return None
+    try:
+        ratio = _tidy(delta / abs(baseline))
+    except OverflowError:
+        return None
+    return ratio if math.isfinite(ratio) else None
 
 
 def _tidy(x: float) -> float:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.fingerprint import Fingerprint, ModelFile
+from hokusai_ci.fingerprint import Fingerprint, ModelFile, upload_path
 from hokusai_ci.progress import ProgressSink, heartbeat
 from hokusai_ci.redaction import display_url, redact_data
 from hokusai_ci.tracking import State, Tag, TrackedModel, UploadRequest
@@ -21,11 +21,13 @@ log = logging.getLogger("hokusai_ci.mlflow")
 T = TypeVar("T")
 
 # A user's own value wins; these defaults keep a dead server from stalling a CI job for minutes
-# (MLflow's own default retries POSTs 7 times over ~4 minutes).
+# (MLflow's own default retries POSTs 7 times over ~4 minutes). MLflow's request timeout is
+# requests' socket timeout: it bounds each wait for a byte, never a whole upload, so it is the
+# stall timeout (set from HOKUSAI_STALL_TIMEOUT). A stalled call fails after
+# (retries + 1) stall timeouts plus the backoff between them (~1 s, ~2 s, ...); the run's
+# claim is renewed by its heartbeat meanwhile.
 _ENV_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "120",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true",
 }
@@ -33,9 +35,13 @@ UPLOAD_WORKERS = 4  # parallel file uploads for directories: ~2x faster for many
 
 
 class MlflowTracker:
-    def __init__(self, uri: str, experiment: str) -> None:
+    def __init__(self, uri: str, experiment: str, stall_timeout: float = 60.0, retries: int = 2) -> None:
         for key, value in _ENV_DEFAULTS.items():
             os.environ.setdefault(key, value)
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = f"{stall_timeout:g}"
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(retries)
+        self.stall_timeout = stall_timeout
+        self.attempts = retries + 1
         if uri.startswith("file:"):
             # the embedded local store; MLflow keeps file stores behind an explicit opt-in
             os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
@@ -61,9 +67,13 @@ class MlflowTracker:
     def _error(self, action: str, exc: BaseException) -> HokusaiError:
         reason = " ".join(str(exc).split())
         code = getattr(exc, "error_code", None)
+        hint = "check that the server is running, the URI is right and the credentials are valid"
+        if _is_stall(exc, reason):
+            code = None
+            reason = f"no progress for {self.stall_timeout:g} s on each of {self.attempts} attempt(s)"
+            hint = "check that the server is up and not overloaded, or raise HOKUSAI_STALL_TIMEOUT"
         if len(reason) > 300:
             reason = reason[:300] + "…"
-        hint = "check that the server is running, the URI is right and the credentials are valid"
         if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
             hint = "check the credentials (MLFLOW_TRACKING_TOKEN or username/password)"
         return HokusaiError(
@@ -133,9 +143,9 @@ class MlflowTracker:
         (one request per file), and a heartbeat covers a single large file in flight."""
 
         def put(f: ModelFile) -> None:
-            local = fp.path / f.relpath if fp.is_dir else fp.path
+            local = upload_path(fp, f)  # a followed link uploads its target's bytes under the link's name
             parent = os.path.dirname(f.relpath) if fp.is_dir else ""
-            self.client.log_artifact(run_id, str(local), "model/" + parent if parent else "model")
+            self.client.log_artifact(run_id, local, "model/" + parent if parent else "model")
             progress.advance(f.size)
 
         with heartbeat(progress):
@@ -226,3 +236,15 @@ class MlflowTracker:
             fn()
         except Exception as exc:
             log.debug("cleanup step failed: %s", exc)
+
+
+def _is_stall(exc: BaseException, text: str) -> bool:
+    """A request that ran out of its stall timeout (MLflow wraps requests' timeouts in text)."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (requests.Timeout, TimeoutError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "timed out" in text.lower() or "timeout" in text.lower()

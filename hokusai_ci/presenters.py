@@ -21,7 +21,7 @@ def to_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> str:
         data = value
     else:
         data = [v.model_dump(mode="json") for v in value]
-    return json.dumps(redact_data(data), indent=2, ensure_ascii=False)
+    return json.dumps(redact_data(data), indent=2, ensure_ascii=False, allow_nan=False)
 
 
 def gate_line(g: GateResult) -> str:

@@ -106,7 +106,7 @@ def preflight(req: RegistrationRequest, outcome: GateResult, ports: Ports) -> Ch
         )
     if ports.notifier is not None:
         ports.notifier.check(outcome)
-    fp = fingerprint(req.model_path, lambda total: ports.progress("hashing", total))
+    fp = fingerprint(req.model_path, lambda total: ports.progress("hashing", total), links_within=req.links_within)
     tracker = ports.tracker()
     if tracker is not None:
         tracker.check()
@@ -365,8 +365,8 @@ def _quick_sha(req: RegistrationRequest) -> str | None:
     """Only a single small file is hashed to say "same content" in an error message."""
     try:
         if req.model_path.is_file() and req.model_path.stat().st_size <= 64 * 1024 * 1024:
-            return fingerprint(req.model_path).sha256
-    except OSError:
+            return fingerprint(req.model_path, links_within=req.links_within).sha256
+    except (OSError, HokusaiError):
         return None
     return None
 

@@ -14,12 +14,13 @@ import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.redaction import display_url, remember, url_secrets
+from hokusai_ci.validation import CONTROL, check_path_text, parse_bounded, parse_integer, refuse_control
 
 
 class Env:
@@ -38,6 +39,8 @@ class Env:
     EXPERIMENT = "HOKUSAI_EXPERIMENT"
     LEASE_SECONDS = "HOKUSAI_LEASE_SECONDS"
     STORE_RETRY_SECONDS = "HOKUSAI_STORE_RETRY_SECONDS"
+    STALL_TIMEOUT = "HOKUSAI_STALL_TIMEOUT"
+    MLFLOW_RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
     WEBHOOK_SECRET = "HOKUSAI_WEBHOOK_SECRET"
     WEBHOOK_ATTEMPTS = "HOKUSAI_WEBHOOK_ATTEMPTS"
     API_KEY = "HOKUSAI_API_KEY"
@@ -57,6 +60,13 @@ DEFAULT_HOME = ".hokusai"
 DEFAULT_EXPERIMENT = "hokusai-model-registration"
 DEFAULT_API_URL = "https://api.hokus.ai"
 DEFAULT_API_MLFLOW_URI = "https://registry.hokus.ai/api/mlflow"
+# Bounds of the numeric settings: (low, high) per field, checked before anything is written.
+WEBHOOK_TIMEOUT_RANGE = (0.1, 300.0)
+WEBHOOK_ATTEMPTS_RANGE = (1, 20)
+LEASE_RANGE = (10, 24 * 3600)  # renewed by a heartbeat every quarter of it while a run works
+STORE_RETRY_RANGE = (0.0, 3600.0)
+STALL_TIMEOUT_RANGE = (1.0, 3600.0)
+MLFLOW_RETRIES_RANGE = (0, 10)
 
 
 class DatabaseConfig(BaseModel):
@@ -66,7 +76,7 @@ class DatabaseConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str | None = None
-    port: int = 5432
+    port: int = Field(default=5432, ge=1, le=65535)
     database: str = "hokusai"
     username: str | None = None
     password: SecretStr | None = None
@@ -109,7 +119,7 @@ class DatabaseConfig(BaseModel):
                 return f"sqlite:{parts.path}"
             host = parts.hostname or "localhost"
             user = f"{parts.username}@" if parts.username else ""
-            return f"postgresql://{user}{host}:{parts.port or 5432}{parts.path}"
+            return f"postgresql://{user}{host}:{_port(parts) or 5432}{parts.path}"
         user = f"{self.username}@" if self.username else ""
         return f"postgresql://{user}{self.host}:{self.port}/{self.database}"
 
@@ -128,11 +138,13 @@ class Settings(BaseModel):
     api_url: str = DEFAULT_API_URL
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
-    webhook_timeout: float = Field(default=10.0, gt=0)
-    webhook_attempts: int = Field(default=4, ge=1, le=20)
+    webhook_timeout: float = Field(default=10.0, ge=WEBHOOK_TIMEOUT_RANGE[0], le=WEBHOOK_TIMEOUT_RANGE[1])
+    webhook_attempts: int = Field(default=4, ge=WEBHOOK_ATTEMPTS_RANGE[0], le=WEBHOOK_ATTEMPTS_RANGE[1])
     experiment: str = DEFAULT_EXPERIMENT
-    lease_seconds: int = Field(default=120, ge=10, le=86400)
-    store_retry_seconds: float = Field(default=60.0, ge=0, le=3600)
+    lease_seconds: int = Field(default=120, ge=LEASE_RANGE[0], le=LEASE_RANGE[1])
+    store_retry_seconds: float = Field(default=60.0, ge=STORE_RETRY_RANGE[0], le=STORE_RETRY_RANGE[1])
+    stall_timeout: float = Field(default=60.0, ge=STALL_TIMEOUT_RANGE[0], le=STALL_TIMEOUT_RANGE[1])
+    mlflow_retries: int = Field(default=2, ge=MLFLOW_RETRIES_RANGE[0], le=MLFLOW_RETRIES_RANGE[1])
     log_level: str = "INFO"
     mlflow_token: SecretStr | None = None
     trust_hosts: tuple[str, ...] = ()
@@ -198,6 +210,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         "api_url": Env.API_URL,
         "webhook_secret": Env.WEBHOOK_SECRET,
         "webhook_attempts": Env.WEBHOOK_ATTEMPTS,
+        "stall_timeout": Env.STALL_TIMEOUT,
+        "mlflow_retries": Env.MLFLOW_RETRIES,
     }
     for field, var in simple.items():
         if field in flags:
@@ -218,6 +232,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         values["mlflow_token"] = env[Env.MLFLOW_TRACKING_TOKEN]  # the key itself goes by registry_token's rule
     if env.get(Env.TRUST_HOSTS):
         values["trust_hosts"] = _trust_hosts(env[Env.TRUST_HOSTS])
+    _check_plain_values(values, simple)
 
     db = _database_values(flags.get("db_config") or env.get(Env.DB_CONFIG), env)
     if db is not None:
@@ -234,6 +249,49 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         raise invalid_input(field, shown, err["msg"]) from None
     _remember_secrets(settings)
     return settings
+
+
+def _check_plain_values(values: dict[str, Any], names: Mapping[str, str]) -> None:
+    """Numbers strictly parsed and bounded, text free of control characters, the webhook
+    secret decodable: every setting is known good before anything is written."""
+    numbers = {
+        "webhook_timeout": WEBHOOK_TIMEOUT_RANGE,
+        "stall_timeout": STALL_TIMEOUT_RANGE,
+        "store_retry_seconds": STORE_RETRY_RANGE,
+    }
+    integers = {
+        "webhook_attempts": WEBHOOK_ATTEMPTS_RANGE,
+        "lease_seconds": LEASE_RANGE,
+        "mlflow_retries": MLFLOW_RETRIES_RANGE,
+    }
+    for field, (low, high) in numbers.items():
+        if field in values:
+            values[field] = parse_bounded(names[field], values[field], low, high)
+    for field, (ilow, ihigh) in integers.items():
+        if field in values:
+            values[field] = parse_integer(names[field], values[field], ilow, ihigh)
+    if "home" in values:
+        values["home"] = check_path_text(Env.HOME, str(values["home"]))
+    if "experiment" in values:
+        name = refuse_control(Env.EXPERIMENT, str(values["experiment"]))
+        if not name.strip() or len(name) > 500:
+            raise invalid_input(Env.EXPERIMENT, name[:60], "give an experiment name of 1-500 characters")
+    if "webhook_secret" in values:
+        _check_webhook_secret(str(values["webhook_secret"]))
+
+
+def _check_webhook_secret(secret: str) -> None:
+    from hokusai_ci.webhooks import secret_key
+
+    shown = "whsec_…" if secret.startswith("whsec_") else "(hidden)"
+    if CONTROL.search(secret):
+        raise invalid_input(Env.WEBHOOK_SECRET, shown, "contains a control character (a line break?); copy it again")
+    try:
+        secret_key(secret)
+    except ValueError:
+        raise invalid_input(
+            Env.WEBHOOK_SECRET, shown, "a whsec_ secret must be base64 after the prefix; copy it again"
+        ) from None
 
 
 SECRET_FIELDS = ("api_key", "webhook_secret", "mlflow_token")
@@ -337,6 +395,14 @@ def _check_api_key(key: str) -> SecretStr:
     return SecretStr(key)
 
 
+def _port(parts: SplitResult) -> int | None:
+    """The URL's port; None when absent or not a number (callers validate URLs first)."""
+    try:
+        return parts.port
+    except ValueError:
+        return None
+
+
 def _check_url(field: str, url: str) -> str:
     name = field.replace("_", "-")
     check_no_control(name, url)
@@ -355,7 +421,7 @@ def _check_url(field: str, url: str) -> str:
 def _database_values(config_path: str | None, env: Mapping[str, str]) -> DatabaseConfig | None:
     data: dict[str, Any] = {}
     if config_path:
-        data = read_config_file("db-config", Path(config_path))
+        data = read_config_file("db-config", config_path)
     by_env = {
         "host": Env.DB_HOST,
         "port": Env.DB_PORT,
@@ -366,6 +432,17 @@ def _database_values(config_path: str | None, env: Mapping[str, str]) -> Databas
     for field, var in by_env.items():
         if var in env:
             data[field] = env[var]
+    if Env.DB_PORT in env:
+        data["port"] = parse_integer(Env.DB_PORT, data["port"], 1, 65535)
+    elif "port" in data:
+        try:
+            data["port"] = parse_integer("db-config port", data["port"], 1, 65535)
+        except HokusaiError:  # a value from a config file is never echoed
+            raise HokusaiError(
+                Category.INVALID_INPUT,
+                "db-config port is invalid (value not shown): give a whole number from 1 to 65535",
+                field="db-config port",
+            ) from None
     if not data.get("host") and not data.get("url"):
         if data.keys() - {"password"}:
             raise invalid_input(
@@ -389,7 +466,15 @@ def _check_db_values(data: Mapping[str, Any]) -> None:
             check_no_control(f"db-config {key}", data[key], show=False)
     url = data.get("url")
     if isinstance(url, str):
-        netloc = urlsplit(url).netloc
+        try:
+            netloc = urlsplit(url).netloc
+        except ValueError:  # an unclosed IPv6 bracket
+            raise HokusaiError(
+                Category.INVALID_INPUT,
+                "db-config url is invalid: its host is not readable (value not shown); "
+                "check the brackets of an IPv6 host",
+                field="db-config url",
+            ) from None
         userinfo = netloc.rpartition("@")[0]
         if re.search(r"%(?![0-9A-Fa-f]{2})", userinfo):
             raise HokusaiError(
@@ -421,14 +506,28 @@ def _db_error(exc: ValidationError) -> HokusaiError:
     return HokusaiError(Category.INVALID_INPUT, message, field=f"db-config {key}")
 
 
-def read_config_file(field: str, path: Path) -> dict[str, Any]:
-    """Read a JSON or YAML mapping; errors name the file and never echo its contents."""
-    if not path.is_file():
-        raise invalid_input(field, str(path), "the file does not exist; give a JSON or YAML file")
+MAX_INPUT_FILE = 16 * 1024 * 1024  # a config or metrics file is small; bounds memory and parse time
+
+
+def read_input_file(field: str, path_text: str) -> tuple[Path, str]:
+    """A small UTF-8 text file named by a user: every failure (missing, a folder, no
+    permission, too long a path, not text) is an input error naming the field."""
+    path = check_path_text(field, path_text)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise invalid_input(field, str(path), f"cannot read it ({exc.__class__.__name__})") from None
+        if not path.is_file():
+            raise invalid_input(field, path_text, "the file does not exist; give a JSON or YAML file")
+        if path.stat().st_size > MAX_INPUT_FILE:
+            raise invalid_input(field, path_text, f"the file is larger than {MAX_INPUT_FILE // 2**20} MiB")
+        return path, path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise invalid_input(field, path_text, f"cannot read it ({exc.strerror or exc.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise invalid_input(field, path_text, "cannot read it (not UTF-8 text)") from None
+
+
+def read_config_file(field: str, path_text: str) -> dict[str, Any]:
+    """Read a JSON or YAML mapping; errors name the file and never echo its contents."""
+    path, text = read_input_file(field, path_text)
     data = parse_json_or_yaml(field, path, text)
     if not isinstance(data, dict):
         raise invalid_input(field, str(path), "the file must hold a mapping of keys to values")
@@ -436,11 +535,15 @@ def read_config_file(field: str, path: Path) -> dict[str, Any]:
 
 
 def parse_json_or_yaml(field: str, path: Path, text: str) -> Any:
+    """Parse a config or metrics file. Nesting deeper than Python's recursion limit, integers
+    past its 4300-digit limit and YAML aliases are input errors, never crashes."""
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("{", "[")):
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise invalid_input(field, str(path), f"not valid JSON (line {exc.lineno})") from None
+        except (RecursionError, ValueError) as exc:
+            raise invalid_input(field, str(path), _too_complex(exc)) from None
     import yaml  # only when a YAML file is read
 
     try:
@@ -449,3 +552,11 @@ def parse_json_or_yaml(field: str, path: Path, text: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise invalid_input(field, str(path), f"not valid JSON or YAML{where}") from None
+    except (RecursionError, ValueError) as exc:
+        raise invalid_input(field, str(path), _too_complex(exc)) from None
+
+
+def _too_complex(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read; flatten the file"
+    return "holds a number too long to read (over 4300 digits)"

@@ -1,4 +1,8 @@
-"""An HTTP proxy on 127.0.0.1 that puts real faults between the tool and a real server.
+"""An HTTP proxy on 127.0.0.1 that puts real faults between the tool and a real server, at
+the level of whole requests: several rules at once, and stalls that hold a request or the
+upstream's answer until the test releases them (so a test can act while a run waits, e.g.
+signal it after its model version exists). Byte-level faults mid-transfer (a slow link, a cut
+after N bytes) are `tests/faults.py`'s.
 
 Each request is forwarded to the upstream unless a rule matches it (method and path prefix):
 - `stall`: hold the request (before forwarding) or the upstream's answer (after forwarding)

@@ -240,11 +240,14 @@ def test_code_spans_in_the_summary_are_literal(value: str) -> None:
 
 
 def test_a_multi_line_secret_is_masked_line_by_line(runner: dict[str, str]) -> None:
+    """Every line is masked before anything else is printed, even for a secret that is then
+    refused (a webhook secret with a line break is a copy-paste mistake: exit 2, not shown)."""
     pem = "-----BEGIN KEY-----\ncnryPemLineOne0a1b\ncnryPemLineTwo2c3d\n-----END KEY-----"
     runner["INPUT_WEBHOOK-SECRET"] = pem
     runner["AWS_SESSION_TOKEN"] = "cnryAwsSession77\ncnryAwsSession88"
     proc = run_entry(runner)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "HOKUSAI_WEBHOOK_SECRET='(hidden)' is invalid: contains a control character" in proc.stdout
     lines = proc.stdout.splitlines()
     masks = [line for line in lines if line.startswith("::add-mask::")]
     masked = {unescape(m.removeprefix("::add-mask::")) for m in masks}

@@ -248,7 +248,7 @@ def test_metrics_file_errors(model_file: Path, tmp_path: Path) -> None:
     nested.write_text('{"metrics": {"auroc": 0.9}}')
     r = run_cli(*register("MF", model_file, "--baseline", "0.8", "--metrics-file", str(nested)))
     assert r.code == 5
-    assert "keys there: metrics" in r.err and "--metric-key" in r.err
+    assert "keys there: 'metrics'" in r.err and "--metric-key" in r.err
     ok = run_cli(
         *register(
             "MF",

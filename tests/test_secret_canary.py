@@ -32,8 +32,9 @@ from tests.test_action_entrypoint import run_entry
 
 pytestmark = [pytest.mark.mlflow_server, pytest.mark.postgres]
 
-# secrets that travel in an HTTP header must stay on one line; every other one is multi-line
-ONE_LINE = {"HOKUSAI_API_KEY", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD"}
+# secrets that travel in an HTTP header must stay on one line, and a webhook secret with a line
+# break is refused as a copy-paste mistake; every other one is multi-line
+ONE_LINE = {"HOKUSAI_API_KEY", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "HOKUSAI_WEBHOOK_SECRET"}
 SHAPE = {"HOKUSAI_API_KEY": "hk_test_{}"}  # the format a setting's value must have
 
 
