@@ -10,8 +10,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
-from hokusai_ci.fingerprint import list_model_files
+from hokusai_ci.fingerprint import file_sha256, list_model_files
 from hokusai_ci.metrics import Metric, check_range, parse_number, resolve_metric
+from hokusai_ci.progress import NoProgress
 from hokusai_ci.settings import parse_json_or_yaml
 
 TOKEN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -31,6 +32,7 @@ class RegistrationRequest(BaseModel):
     baseline: float
     model_name: str
     dry_run: bool = False
+    metrics_file_sha256: str | None = None  # recorded in the signed statement
 
 
 def check_token_id(value: Any) -> str:
@@ -146,6 +148,7 @@ def build_request(
     resolved: Metric = resolve_metric(metric, None if direction is None else str(direction))
     base = parse_number("baseline", baseline)
     check_range(resolved, "baseline", base)
+    metrics_sha: str | None = None
     given_value = metric_value not in (None, "")
     given_file = metrics_file not in (None, "")
     if given_value == given_file:
@@ -158,6 +161,7 @@ def build_request(
         value = parse_number("metric-value", metric_value)
     else:
         value = read_metrics_file(str(metrics_file), str(metric_key or metric))
+        metrics_sha = file_sha256(Path(str(metrics_file)).expanduser(), NoProgress())
     check_range(resolved, "metric-value", value)
     name = check_model_name(model_name) if model_name not in (None, "") else f"hokusai-{token}"
     return RegistrationRequest(
@@ -168,4 +172,5 @@ def build_request(
         baseline=base,
         model_name=name,
         dry_run=parse_flag("dry-run", dry_run),
+        metrics_file_sha256=metrics_sha,
     )

@@ -42,9 +42,13 @@ class Env:
     MOCK_MODE = "HOKUSAI_MOCK_MODE"
     MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
     MLFLOW_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
+    SIGN = "HOKUSAI_SIGN"  # key | keyless | off
+    SIGNING_KEY = "HOKUSAI_SIGNING_KEY"  # the PEM private key itself (a CI secret), not a path
+    SIGSTORE_TRUST_CONFIG = "HOKUSAI_SIGSTORE_TRUST_CONFIG"  # keyless against a private Sigstore
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SIGN_METHODS = ("key", "keyless", "off")
 MODES = ("database", "api", "local", "mock")
 Mode = Literal["database", "api", "local", "mock"]
 API_KEY_PREFIXES = ("hk_live_", "hk_test_", "hk_dev_")
@@ -129,6 +133,11 @@ class Settings(BaseModel):
     lease_seconds: int = Field(default=120, ge=10, le=86400)
     store_retry_seconds: float = Field(default=60.0, ge=0, le=3600)
     log_level: str = "INFO"
+    sign: Literal["key", "keyless", "off"] = "off"
+    signing_key: SecretStr | None = None  # PEM text
+    signing_key_source: str = Env.SIGNING_KEY  # the option or variable it came from, for messages
+    signing_key_file: str | None = None
+    sigstore_trust_config: str | None = None
 
     @property
     def sqlite_path(self) -> Path:
@@ -195,12 +204,43 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
     if api_key:
         values["api_key"] = _check_api_key(str(api_key))
     values["mode"], values["mode_reason"] = _select_mode(env, db is not None, bool(api_key))
+    values.update(_signing_values(flags, env))
     try:
         return Settings(**values)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
         raise invalid_input(field, err.get("input"), err["msg"]) from None
+
+
+def _signing_values(flags: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Signing is off unless asked for: a key (--sign-key FILE or HOKUSAI_SIGNING_KEY) or
+    --sign keyless. The key is read here and kept as a secret; it is parsed only by a
+    registration that signs, so read-only commands never import the signing libraries."""
+    out: dict[str, Any] = {}
+    key_file = flags.get("sign_key")
+    if key_file:
+        path = Path(str(key_file)).expanduser()
+        try:
+            pem = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
+            raise invalid_input(
+                "sign-key", str(key_file), f"cannot read the key file ({reason}); give a PEM file"
+            ) from None
+        out["signing_key"], out["signing_key_source"] = SecretStr(pem), "sign-key"
+        out["signing_key_file"] = str(key_file)
+        remember_secret(pem)
+    elif env.get(Env.SIGNING_KEY, "").strip():
+        out["signing_key"] = SecretStr(env[Env.SIGNING_KEY])
+    method = str(flags.get("sign") or env.get(Env.SIGN) or ("key" if "signing_key" in out else "off"))
+    method = method.strip().lower()
+    if method not in SIGN_METHODS:
+        raise invalid_input("sign", method, f"use one of {', '.join(SIGN_METHODS)}")
+    out["sign"] = method
+    if env.get(Env.SIGSTORE_TRUST_CONFIG):
+        out["sigstore_trust_config"] = env[Env.SIGSTORE_TRUST_CONFIG]
+    return out
 
 
 def _select_mode(env: Mapping[str, str], has_db: bool, has_key: bool) -> tuple[Mode, str]:
@@ -320,12 +360,26 @@ SECRET_ENV = (
     "HOKUSAI_WEBHOOK_SECRET",
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_PASSWORD",
+    Env.SIGNING_KEY,
 )
+_FILE_SECRETS: list[str] = []  # secrets read from files (a --sign-key PEM), redacted like the rest
+
+
+def remember_secret(value: str) -> None:
+    if value not in _FILE_SECRETS:
+        _FILE_SECRETS.append(value)
+
+
+def _secret_parts(secret: str) -> list[str]:
+    """A secret, and each line of a multi-line one (a PEM key) but its BEGIN/END markers."""
+    lines = [ln.strip() for ln in secret.splitlines()]
+    return [secret, *(ln for ln in lines if len(ln) >= 8 and not ln.startswith("-----"))]
 
 
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:
     """Last line of defence: blank out every known secret value before text leaves the process."""
-    for secret in (*(os.environ.get(name, "") for name in SECRET_ENV), *extra):
+    for secret in (*(os.environ.get(name, "") for name in SECRET_ENV), *_FILE_SECRETS, *extra):
         if len(secret) >= 4:
-            text = text.replace(secret, "***")
+            for part in _secret_parts(secret) if "\n" in secret else [secret]:
+                text = text.replace(part, "***")
     return text
