@@ -34,8 +34,9 @@ OPTIONAL = (
     "model-name",
     "dry-run",
     "job-summary",
+    "sign",
 )
-SECRETS = {"api-key": Env.API_KEY, "webhook-secret": Env.WEBHOOK_SECRET}
+SECRETS = {"api-key": Env.API_KEY, "webhook-secret": Env.WEBHOOK_SECRET, "signing-key": Env.SIGNING_KEY}
 PATH_INPUTS = ("model-path", "metrics-file", "db-config")
 SUMMARY_LIMIT = 64 * 1024  # GitHub allows 1 MiB per step; a registration never needs more
 
@@ -50,6 +51,15 @@ def read_inputs(env: Mapping[str, str]) -> dict[str, str]:
                 found[name] = value
                 break
     return found
+
+
+def add_mask(secret: str) -> None:
+    """Mask a secret in the log: the runner masks per line, so a multi-line secret (a PEM key)
+    gets one `::add-mask::` per line, and the whole value too."""
+    lines = [ln.strip() for ln in secret.splitlines() if ln.strip()]
+    for part in {secret.strip(), *lines} if len(lines) > 1 else {secret.strip()}:
+        if part:
+            print(f"::add-mask::{command_escape(part)}")
 
 
 def command_escape(text: str) -> str:
@@ -111,11 +121,31 @@ def summary_markdown(r: RegistrationResult) -> str:
     shown = [(k, v) for k, v in rows if v]
     if shown:
         lines += ["", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in shown]]
+    if r.attestation is not None:
+        lines += ["", *_attestation_lines(r)]
     if r.events:
         lines += ["", "| Event | Delivery | Attempts |", "|---|---|---|"]
         lines += [f"| {md(e.event_type)} | {md(e.delivery_status)} | {e.attempts} |" for e in r.events]
     text = "\n".join(lines) + "\n"
     return text[:SUMMARY_LIMIT]
+
+
+def _attestation_lines(r: RegistrationResult) -> list[str]:
+    """The signed statement's digest and the command a deployer runs to check it."""
+    from hokusai_ci.presenters import verify_command
+
+    a = r.attestation
+    assert a is not None
+    command = "".join(c for c in verify_command(r) if c.isprintable() and c != "`")
+    return [
+        f"**Signed** ({md(a.method)}): registration statement sha256 `{a.sha256}`",
+        "",
+        "Verify before you deploy:",
+        "",
+        "```sh",
+        command,
+        "```",
+    ]
 
 
 def _metric_table(g: GateResult) -> list[str]:
@@ -137,11 +167,11 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     cancel_on_sigterm()
     for name in (*SECRETS.values(), Env.DB_PASSWORD, Env.MLFLOW_TRACKING_TOKEN, "MLFLOW_TRACKING_PASSWORD"):
         if env.get(name):
-            print(f"::add-mask::{env[name]}")
+            add_mask(env[name])
     inputs = read_inputs(env)
     for name in SECRETS:
         if name in inputs:
-            print(f"::add-mask::{inputs[name]}")
+            add_mask(inputs[name])
     if platform.system() != "Linux":
         print("::error title=Unsupported runner::hokusai/register-model is a Docker action and needs a Linux runner")
         return 2
@@ -167,6 +197,7 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
                 "db_config": inputs.get("db-config"),
                 "webhook_url": inputs.get("webhook-url"),
                 "log_level": "DEBUG" if debug else None,
+                "sign": inputs.get("sign"),
             }
         )
         app.configure_logging(settings.log_level)
