@@ -9,17 +9,19 @@ third-party verifier.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from mlflow import MlflowClient
 
-from tests.conftest import Run, register_args, run_cli
+from tests.conftest import REPO, Run, register_args, run_cli
 from tests.servers import MlflowServer, WebhookReceiver
 
 MODEL_SIGNING_CLI = Path(sys.executable).with_name("model_signing")
@@ -259,3 +261,48 @@ def test_unusable_key_exits_2_before_anything_is_written(
     status = run_cli("model", "status", "--token-id", token, "--output", "json")
     assert status.json()["status"] == "draft"
     assert client(mlflow_server).search_model_versions(f"name = 'hokusai-{token}'") == []
+
+
+def readme_section(title: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index(f"## {title}\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def code_blocks(section: str, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", section, re.S)
+
+
+def test_readme_verify_example_runs_as_printed(tmp_path: Path) -> None:
+    """The "Verify before you deploy" shell block, verbatim, in a fresh folder with the
+    embedded local stores; then the same verification after a byte of the model changed."""
+    (block,) = code_blocks(readme_section("Verify before you deploy"), "sh")
+    (tmp_path / "model.pkl").write_bytes(b"weights" * 500)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    env["HOKUSAI_HOME"] = str(tmp_path / ".hokusai")
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Verified: models:/hokusai-XRAY/1 is what was signed" in proc.stdout
+    stored = next((tmp_path / ".hokusai" / "mlruns").glob("*/*/artifacts/model/model.pkl"))
+    flip_byte(stored)
+    last = block.strip().splitlines()[-1]
+    again = subprocess.run(["bash", "-c", last], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 11
+    assert "model_signature: file 'model.pkl' differs from the signed model" in again.stderr
+
+
+def test_readme_keyless_workflow_is_a_valid_workflow(tmp_path: Path) -> None:
+    (workflow,) = code_blocks(readme_section("Verify before you deploy"), "yaml")
+    path = tmp_path / ".github" / "workflows" / "train.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text(workflow)
+    lint = subprocess.run(
+        [str(Path(sys.executable).with_name("actionlint")), "-no-color", str(path)], capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    jobs = yaml.safe_load(workflow)["jobs"]["register"]
+    assert jobs["permissions"]["id-token"] == "write"
+    uses = [step.get("uses", "") for step in jobs["steps"]]
+    assert "actions/attest-build-provenance@v2" in uses and "hokusai/register-model@v1" in uses
