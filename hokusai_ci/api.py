@@ -29,6 +29,7 @@ class ModelRegistry:
         db_config: str | os.PathLike[str] | None = None,
         webhook_url: str | None = None,
         home: str | os.PathLike[str] | None = None,
+        sign_key: str | os.PathLike[str] | None = None,
         settings: Settings | None = None,
     ) -> None:
         self.settings = settings or load_settings(
@@ -37,6 +38,7 @@ class ModelRegistry:
                 "db_config": None if db_config is None else os.fspath(db_config),
                 "webhook_url": webhook_url,
                 "home": None if home is None else os.fspath(home),
+                "sign_key": None if sign_key is None else os.fspath(sign_key),
             }
         )
 

@@ -306,3 +306,34 @@ def test_readme_keyless_workflow_is_a_valid_workflow(tmp_path: Path) -> None:
     assert jobs["permissions"]["id-token"] == "write"
     uses = [step.get("uses", "") for step in jobs["steps"]]
     assert "actions/attest-build-provenance@v2" in uses and "hokusai/register-model@v1" in uses
+
+
+def test_readme_python_verify_snippet_and_api_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python API signs with `sign_key` and `verify_model` runs the README snippet verbatim
+    (after the shell example's registration); a changed byte raises with the verdicts attached."""
+    from hokusai_ci import ModelRegistry
+    from hokusai_ci.errors import Category, HokusaiError
+
+    monkeypatch.chdir(tmp_path)
+    keypair(tmp_path)
+    (tmp_path / "model.pkl").write_bytes(b"weights" * 300)
+    registry = ModelRegistry(sign_key="signing.key.pem")
+    registry.create_token("XRAY")
+    registered = registry.register_model("XRAY", "model.pkl", "auroc", 0.85, 0.82)
+    assert registered.attestation is not None and registered.attestation.method == "key"
+    (snippet,) = code_blocks(readme_section("Verify before you deploy"), "python")
+    proc = subprocess.run(
+        [sys.executable, "-c", snippet],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("True [('signed', 'passed'), ('registration_signature', 'passed')")
+    flip_byte(next(Path(os.environ["HOKUSAI_HOME"], "mlruns").glob("*/*/artifacts/model/model.pkl")))
+    with pytest.raises(HokusaiError) as info:
+        ModelRegistry().verify_model("models:/hokusai-XRAY/1", public_key="signing.pub.pem")
+    assert info.value.category is Category.VERIFICATION_FAILED and info.value.exit_code == 11
+    assert info.value.result.verified is False
+    assert [c.name for c in info.value.result.checks if c.verdict == "failed"] == ["model_signature", "model_digest"]
