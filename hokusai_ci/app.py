@@ -305,6 +305,7 @@ def verify(
 
 def _verify_registered(settings: Settings, model_uri: Any, token_id: Any, trust: Any) -> VerificationResult:
     from hokusai_ci import verification
+    from hokusai_ci.tracking import VersionReader
 
     adapters = build_adapters(settings, read_only=True)
     try:
@@ -326,8 +327,8 @@ def _verify_registered(settings: Settings, model_uri: Any, token_id: Any, trust:
             raise invalid_input("mode", settings.mode, "mock mode uploads nothing; verify against a real registry")
         describe_endpoints(settings)
         reader = adapters.tracker()
-        if reader is None or not hasattr(reader, "read_version"):
+        if not isinstance(reader, VersionReader):
             raise invalid_input("mlflow-uri", adapters.mlflow_shown, "no model registry to read the version from")
-        return verification.verify_registry(reader, str(model_uri), trust, adapters.store.get)  # type: ignore[arg-type]
+        return verification.verify_registry(reader, str(model_uri), trust, adapters.store.get)
     finally:
         adapters.close()

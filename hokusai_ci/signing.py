@@ -86,12 +86,11 @@ def load_private_key(pem: bytes, source: str, shown: str = "(hidden)") -> Any:
     return key
 
 
-def public_key_pem(key: Any) -> bytes:
+def public_key_pem(public_key: Any) -> bytes:
+    """The PEM of a public key, whose SHA-256 is the key hint model_signing writes in bundles."""
     from cryptography.hazmat.primitives import serialization
 
-    data: bytes = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    data: bytes = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return data
 
 
@@ -169,7 +168,7 @@ class KeySigner:
             "mediaType": BUNDLE_MEDIA_TYPE,
             "verificationMaterial": {
                 # the same key hint model_signing writes: SHA-256 of the public key's PEM
-                "publicKey": {"hint": sha256_hex(public_key_pem(self._key))},
+                "publicKey": {"hint": sha256_hex(public_key_pem(self._key.public_key()))},
                 "tlogEntries": [],
             },
             "dsseEnvelope": {

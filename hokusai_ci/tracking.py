@@ -9,7 +9,7 @@ removed by a run with other content.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -95,6 +95,7 @@ class Tracker(Protocol):
         next to `model/` (never inside it); returns the folder's artifact URI."""
 
 
+@runtime_checkable
 class VersionReader(Protocol):
     """What `model verify` reads back from the registry."""
 

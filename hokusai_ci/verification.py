@@ -288,7 +288,7 @@ def _verified_with_key(doc: dict[str, Any], public_pem: bytes) -> bytes:
     if doc.get("mediaType") != BUNDLE_MEDIA_TYPE:
         raise Failed(f"unexpected bundle media type {doc.get('mediaType')!r}")
     hint = doc["verificationMaterial"].get("publicKey", {}).get("hint")
-    expected = sha256_hex(public_key_pem(_AsPrivate(key)))
+    expected = sha256_hex(public_key_pem(key))
     if hint and hint != expected:
         raise Failed(f"signed by another key (key hint {hint[:12]}…, the given public key is {expected[:12]}…)")
     envelope = doc["dsseEnvelope"]
@@ -298,16 +298,6 @@ def _verified_with_key(doc: dict[str, Any], public_pem: bytes) -> bytes:
     except (InvalidSignature, IndexError, KeyError, ValueError):
         raise Failed("the signature does not match the statement and the given public key") from None
     return payload
-
-
-class _AsPrivate:
-    """Lets `public_key_pem` (which takes a private key) serialize a public key."""
-
-    def __init__(self, public: Any) -> None:
-        self._public = public
-
-    def public_key(self) -> Any:
-        return self._public
 
 
 def _verified_keyless(bundle: bytes, trust: Trust) -> bytes:
@@ -350,9 +340,12 @@ def _check_model_signature(folder: Path, sig: Path, trust: Trust, downloaded: Fi
                 trust_config=Path(trust.trust_config) if trust.trust_config else None,
             )
         try:
+            signed = model_signature_digests(sig.read_bytes())
+        except (ValueError, KeyError, TypeError):
+            raise Failed(f"{MODEL_SIGNATURE_FILE} is not a model_signing bundle") from None
+        try:
             config.verify(folder, sig)
         except Exception as exc:
-            signed = model_signature_digests(sig.read_bytes())
             actual = {f.relpath: f.sha256 for f in downloaded.files if f.relpath.split("/")[0] not in GIT_PATHS}
             for name in sorted(signed.keys() | actual.keys()):
                 if name not in actual:
@@ -362,13 +355,7 @@ def _check_model_signature(folder: Path, sig: Path, trust: Trust, downloaded: Fi
                 if signed[name] != actual[name]:
                     raise Failed(f"file {name!r} differs from the signed model (sha256 {actual[name][:12]}…)") from None
             raise Failed(f"the model signature does not verify: {' '.join(str(exc).split())[:300]}") from None
-    return f"{len(signed_files(sig))} file(s) match the model_signing signature"
-
-
-def signed_files(sig: Path) -> dict[str, str]:
-    from hokusai_ci.signing import model_signature_digests
-
-    return model_signature_digests(sig.read_bytes())
+    return f"{len(signed)} file(s) match the model_signing signature"
 
 
 def _check_digest(predicate: RegistrationPredicate | None, folder: Path, downloaded: Fingerprint) -> str:

@@ -120,6 +120,14 @@ def test_signed_registration_verifies_by_uri_token_and_local_copy(
     )  # fmt: skip
     assert broken.code == 11
     assert "error: Verification Failed: model_signature: file 'shards/00002.bin' differs" in broken.err
+    Path(bundles, "model.sigstore.json").write_text("not a bundle")
+    swapped = run_cli(
+        "model", "verify", "--model-path", model, "--bundle", f"{bundles}/registration.sigstore.json",
+        "--public-key", str(public), "--output", "json",
+    )  # fmt: skip
+    assert swapped.code == 11 and "Traceback" not in swapped.err
+    assert failed_checks(swapped.json())[:2] == ["model_signature_bundle", "model_signature"]
+    assert "model.sigstore.json is not a model_signing bundle" in swapped.out
 
 
 def test_replaced_artifact_bytes_fail_naming_the_file(
