@@ -345,3 +345,40 @@ def test_readme_python_verify_snippet_and_api_failure(tmp_path: Path, monkeypatc
     assert info.value.category is Category.VERIFICATION_FAILED and info.value.exit_code == 11
     assert info.value.result.verified is False
     assert [c.name for c in info.value.result.checks if c.verdict == "failed"] == ["model_signature", "model_digest"]
+
+
+def _verify_peak_rss_mib(home: Path, public: Path) -> float:
+    """`model verify` in its own process; its peak resident memory in MiB."""
+    code = (
+        "import resource, sys\n"
+        "from hokusai_ci.cli import main\n"
+        "try:\n"
+        f"    main(['model', 'verify', '--token-id', 'BIG', '--public-key', {str(public)!r}])\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "HOKUSAI_HOME": str(home), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return float(proc.stderr.strip().splitlines()[-1])
+
+
+def test_verify_streams_large_models_with_flat_memory(tmp_path: Path) -> None:
+    """Download, re-hash and model_signing's verification all stream: peak memory does not grow
+    with the model (8 MiB vs 192 MiB)."""
+    private, public = keypair(tmp_path)
+    peaks = []
+    for size_mib in (8, 192):
+        home = tmp_path / f"home{size_mib}"
+        model = tmp_path / f"model{size_mib}.bin"
+        with model.open("wb") as fh:
+            for _ in range(size_mib):
+                fh.write(os.urandom(1024 * 1024))
+        env = {"HOKUSAI_HOME": str(home)}
+        run_cli("token", "create", "--token-id", "BIG", env=env)
+        r = run_cli(*register_args("BIG", model, "accuracy", "0.8", "0.9"), "--sign-key", str(private), env=env)
+        assert r.code == 0, r.err
+        model.unlink()
+        peaks.append(_verify_peak_rss_mib(home, public))
+    assert peaks[1] - peaks[0] < 48, peaks  # reading the model into memory would add 184 MiB
