@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hokusai_ci import app
 from hokusai_ci.redaction import install_log_redaction
 from hokusai_ci.results import RegistrationResult, TokenView, error_of
 from hokusai_ci.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from hokusai_ci.verification import VerificationResult
 
 
 class ModelRegistry:
@@ -28,6 +31,7 @@ class ModelRegistry:
         db_config: str | os.PathLike[str] | None = None,
         webhook_url: str | None = None,
         home: str | os.PathLike[str] | None = None,
+        sign_key: str | os.PathLike[str] | None = None,
         settings: Settings | None = None,
     ) -> None:
         install_log_redaction()
@@ -37,6 +41,7 @@ class ModelRegistry:
                 "db_config": None if db_config is None else os.fspath(db_config),
                 "webhook_url": webhook_url,
                 "home": None if home is None else os.fspath(home),
+                "sign_key": None if sign_key is None else os.fspath(sign_key),
             }
         )
 
@@ -75,6 +80,31 @@ class ModelRegistry:
         if err is not None:
             raise err
         return result
+
+    def verify_model(
+        self,
+        model_uri: str | None = None,
+        *,
+        token_id: str | None = None,
+        model_path: str | os.PathLike[str] | None = None,
+        bundle: str | os.PathLike[str] | None = None,
+        public_key: str | os.PathLike[str] | None = None,
+        identity: str | None = None,
+        issuer: str | None = None,
+    ) -> VerificationResult:
+        """Verify a registered version (or a local copy with its bundle) against its signatures.
+        Returns the result when every check holds; raises `HokusaiError` (exit code 11,
+        `.result` the same result object with each check's verdict) when one fails."""
+        return app.verify(
+            self.settings,
+            model_uri=model_uri,
+            token_id=token_id,
+            model_path=None if model_path is None else os.fspath(model_path),
+            bundle=None if bundle is None else os.fspath(bundle),
+            public_key=None if public_key is None else os.fspath(public_key),
+            identity=identity,
+            issuer=issuer,
+        )
 
     def status(self, token_id: str) -> TokenView:
         return app.status(self.settings, token_id)

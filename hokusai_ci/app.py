@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from hokusai_ci.adapters import build_adapters
+from hokusai_ci.attestation import Signer
 from hokusai_ci.ci_context import ci_tags
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.inputs import build_request, check_token_id, parse_flag
@@ -19,6 +20,9 @@ from hokusai_ci.redaction import display_url, install_log_redaction
 from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, failed_result
 from hokusai_ci.settings import Env, Settings
 from hokusai_ci.store import TokenStatus, TokenStore, utcnow
+
+if TYPE_CHECKING:
+    from hokusai_ci.verification import VerificationResult
 
 log = logging.getLogger("hokusai_ci")
 
@@ -70,6 +74,7 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
     token_id = raw.get("token_id")
     try:
         request = build_request(**raw)
+        signer = _signer(settings)
         describe_endpoints(settings)
         adapters = build_adapters(
             settings,
@@ -91,6 +96,7 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
             lease_seconds=settings.lease_seconds,
             store_retry_seconds=settings.store_retry_seconds,
             event_id=adapters.event_id,
+            signer=signer,
         )
         result = run(request, ports)
     finally:
@@ -98,6 +104,25 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
     result.mode = settings.mode
     result.mlflow_uri = adapters.mlflow_shown
     return result
+
+
+def _signer(settings: Settings) -> Signer | None:
+    """The signer asked for, its key parsed and checked now: before anything is written."""
+    if settings.sign == "off":
+        return None
+    import os
+
+    from hokusai_ci.signing import build_signer
+
+    key = settings.signing_key.get_secret_value() if settings.signing_key else None
+    return build_signer(
+        settings.sign,
+        key,
+        settings.signing_key_source,
+        os.environ,
+        settings.sigstore_trust_config,
+        settings.signing_key_file,
+    )
 
 
 def status(settings: Settings, token_id: Any) -> TokenView:
@@ -245,3 +270,76 @@ def parse_statuses(value: Any) -> list[TokenStatus]:
     if bad or not words:
         raise invalid_input("status", value, f"use all or a comma-separated list of {', '.join(known)}")
     return [known[w] for w in words]
+
+
+def verify(
+    settings: Settings,
+    *,
+    model_uri: Any = None,
+    token_id: Any = None,
+    model_path: Any = None,
+    bundle: Any = None,
+    model_signature: Any = None,
+    public_key: Any = None,
+    identity: Any = None,
+    issuer: Any = None,
+) -> VerificationResult:
+    """Verify a registered version (by model URI or token) or a local copy and its bundles.
+    Raises `HokusaiError` (VERIFICATION_FAILED, exit 11, `.result` set) when a check fails."""
+    from pathlib import Path
+
+    from hokusai_ci import verification
+
+    given = {"model-uri": model_uri, "token-id": token_id, "model-path": model_path or bundle}
+    chosen = [k for k, v in given.items() if v not in (None, "")]
+    if len(chosen) != 1:
+        raise invalid_input(
+            chosen[1] if len(chosen) > 1 else "model-uri",
+            None,
+            "give one of --model-uri models:/NAME/VERSION, --token-id X, or --model-path DIR with --bundle FILE",
+        )
+    trust = verification.trust_from(public_key, identity, issuer, settings.sigstore_trust_config)
+    if chosen == ["model-path"]:
+        if model_path in (None, "") or bundle in (None, ""):
+            missing = "bundle" if bundle in (None, "") else "model-path"
+            raise invalid_input(missing, None, "a local copy needs --model-path DIR and --bundle FILE")
+        sig = None if model_signature in (None, "") else Path(str(model_signature))
+        result = verification.verify_local(Path(str(model_path)), Path(str(bundle)), sig, trust)
+    else:
+        result = _verify_registered(settings, model_uri, token_id, trust)
+    if result.error is not None:
+        err = HokusaiError(Category.VERIFICATION_FAILED, result.error.message)
+        err.result = result
+        raise err
+    return result
+
+
+def _verify_registered(settings: Settings, model_uri: Any, token_id: Any, trust: Any) -> VerificationResult:
+    from hokusai_ci import verification
+    from hokusai_ci.tracking import VersionReader
+
+    adapters = build_adapters(settings, read_only=True)
+    try:
+        if token_id not in (None, ""):
+            tid = check_token_id(token_id)
+            token = adapters.store.get(tid)
+            if token is None:
+                raise HokusaiError(
+                    Category.TOKEN_NOT_FOUND, f"token {tid!r} does not exist in {adapters.store.describe()}"
+                )
+            if token.model_uri is None:
+                raise HokusaiError(
+                    Category.INVALID_TOKEN_STATUS,
+                    f"token {tid} is {token.status.value}: no model is registered for it to verify",
+                    status=token.status.value,
+                )
+            model_uri = token.model_uri
+        if adapters.simulated:
+            raise invalid_input("mode", settings.mode, "mock mode uploads nothing; verify against a real registry")
+        describe_endpoints(settings)
+        reader = adapters.tracker()
+        if not isinstance(reader, VersionReader):
+            raise invalid_input("mlflow-uri", adapters.mlflow_shown, "no model registry to read the version from")
+        return verification.verify_registry(reader, str(model_uri), trust, adapters.store.get)
+    finally:
+        adapters.close()

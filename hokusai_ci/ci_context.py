@@ -19,10 +19,18 @@ def ci_tags(environ: Mapping[str, str] | None = None) -> dict[str, str]:
             if get("GITHUB_REPOSITORY") and get("GITHUB_RUN_ID")
             else None
         )
-        found = {"ci": "github-actions", "commit": get("GITHUB_SHA"), "ref": get("GITHUB_REF"), "run_url": run_url}
+        found = {
+            "ci": "github-actions",
+            "repository": get("GITHUB_REPOSITORY"),
+            "commit": get("GITHUB_SHA"),
+            "ref": get("GITHUB_REF"),
+            "workflow": get("GITHUB_WORKFLOW_REF") or get("GITHUB_WORKFLOW"),
+            "run_url": run_url,
+        }
     elif get("GITLAB_CI") == "true":
         found = {
             "ci": "gitlab",
+            "repository": get("CI_PROJECT_PATH"),
             "commit": get("CI_COMMIT_SHA"),
             "ref": get("CI_COMMIT_REF_NAME"),
             "run_url": get("CI_JOB_URL"),

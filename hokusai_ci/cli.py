@@ -91,6 +91,8 @@ def _fail(err: HokusaiError, fmt: str, report: Callable[[Any], None] | None = No
             print(presenters.to_json(result))
         elif text := presenters.registration_text(result):
             print(text)
+    elif result is not None:  # a verification's verdicts, printed as on success
+        print(presenters.to_json(result) if fmt == "json" else presenters.verification_text(result))
     elif fmt == "json":
         partial = err.details.get("replay")
         base = partial.model_dump(mode="json") if partial is not None else {"status": "error"}
@@ -134,6 +136,8 @@ class Model:
         dry_run: str | bool = False,
         output: str = "text",
         dotenv_report: str | None = None,
+        sign_key: str | None = None,
+        sign: str | None = None,
         log_level: str | None = None,
         links_within: str | None = None,
     ) -> None:
@@ -165,9 +169,17 @@ class Model:
             dry_run: Run every check and write nothing.
             dotenv_report: Also write the result as HOKUSAI_* KEY=value lines to this file (GitLab dotenv report), on failure too.
             links_within: A folder that links inside --model-path may point into, e.g. a Hugging Face cache's blobs folder (default: links must stay inside the model path).
+            sign_key: Sign the registration with this EC private key (PEM file; or the PEM itself in $HOKUSAI_SIGNING_KEY).
+            sign: key, keyless (Sigstore with the CI's OIDC identity; GitHub Actions with id-token: write) or off (default: key when a key is given, else off).
         """
         config = dict(
-            mlflow_uri=mlflow_uri, api_url=api_url, db_config=db_config, webhook_url=webhook_url, log_level=log_level
+            mlflow_uri=mlflow_uri,
+            api_url=api_url,
+            db_config=db_config,
+            webhook_url=webhook_url,
+            log_level=log_level,
+            sign_key=sign_key,
+            sign=sign,
         )
         report_ok: bool | None = None  # None: not checked yet (settings failed first)
 
@@ -279,6 +291,59 @@ class Model:
             return presenters.to_json(result) if fmt == "json" else presenters.registration_text(result)
 
         _run(output, dict(log_level=log_level), action, lambda result: None, reads_settings=False)
+
+    @as_typed
+    def verify(
+        self,
+        model_uri: str | None = None,
+        token_id: str | None = None,
+        model_path: str | None = None,
+        bundle: str | None = None,
+        model_signature: str | None = None,
+        public_key: str | None = None,
+        identity: str | None = None,
+        issuer: str | None = None,
+        mlflow_uri: str | None = None,
+        db_config: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """Check that a registered model is still what was signed: files, signatures, tags, token record.
+
+        Downloads the version's files and signature bundles, re-hashes every file, verifies the
+        model signature (OpenSSF model_signing format) and the registration statement, and
+        compares the version's tags and the token record with the signed statement. Exit 0
+        when every check holds, 11 naming the first file, tag or field that differs.
+
+        Args:
+            model_uri: The registered version, models:/NAME/VERSION.
+            token_id: Or the token whose registered version to verify.
+            model_path: Or a local copy: the downloaded model/ folder (or the model file), with --bundle.
+            bundle: The registration statement bundle (registration.sigstore.json) of the local copy.
+            model_signature: The model signature bundle of the local copy (default: model.sigstore.json beside --bundle).
+            public_key: The signer's EC public key (PEM file), for key signatures.
+            identity: Keyless: the expected signer identity (the workflow, e.g. https://github.com/ORG/REPO/.github/workflows/ci.yml@refs/heads/main).
+            issuer: Keyless: the expected OIDC issuer (https://token.actions.githubusercontent.com on GitHub).
+            mlflow_uri: MLflow tracking URI (default: $MLFLOW_TRACKING_URI; API mode: the Hokusai registry; else a local store).
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import app, presenters
+
+            result = app.verify(
+                settings,
+                model_uri=model_uri,
+                token_id=token_id,
+                model_path=model_path,
+                bundle=bundle,
+                model_signature=model_signature,
+                public_key=public_key,
+                identity=identity,
+                issuer=issuer,
+            )
+            return presenters.to_json(result) if fmt == "json" else presenters.verification_text(result)
+
+        _run(output, dict(mlflow_uri=mlflow_uri, db_config=db_config, log_level=log_level), action)
 
     @as_typed
     def status(

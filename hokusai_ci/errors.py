@@ -24,6 +24,8 @@ class Category(Enum):
     MLFLOW_ERROR = (8, "MLflow Error")
     EVENT_DELIVERY_FAILED = (9, "Event Delivery Failed")
     PLATFORM_REJECTED = (10, "Platform Rejected")
+    VERIFICATION_FAILED = (11, "Verification Failed")  # `model verify`: a file, tag or field differs
+    SIGNING_FAILED = (12, "Signing Failed")  # signing was asked for and could not be done
     INTERRUPTED = (130, "Interrupted")  # SIGINT (Ctrl-C), 128 + 2
     TERMINATED = (143, "Terminated")  # SIGTERM, how CI systems cancel a job, 128 + 15
 

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from hokusai_ci.attestation import Attestation
 from hokusai_ci.metrics import GateResult
 from hokusai_ci.redaction import redact_data
 from hokusai_ci.store import DeliveryStatus, EventRecord, utcnow
@@ -41,6 +42,8 @@ class TokenReadyPayload(BaseModel):
     metric_value: float
     baseline_value: float
     delta: float
+    attestation_uri: str | None = None  # the signed registration statement (when signing was asked for)
+    attestation_sha256: str | None = None
 
 
 class ModelRegisteredPayload(TokenReadyPayload):
@@ -62,6 +65,7 @@ def build_events(
     gate: GateResult,
     destination: str | None,
     event_id: Callable[[str], str] | None = None,
+    attestation: Attestation | None = None,
 ) -> list[EventRecord]:
     """Both events of one registration; `event_id(event_type)` names them (random by default)."""
     new_id = event_id or (lambda _type: str(uuid.uuid4()))
@@ -77,6 +81,8 @@ def build_events(
         metric_value=gate.value,
         baseline_value=gate.baseline,
         delta=gate.delta,
+        attestation_uri=attestation.uri if attestation else None,
+        attestation_sha256=attestation.sha256 if attestation else None,
     )
     ready = TokenReadyPayload(event_id=new_id(TOKEN_READY), event_type=TOKEN_READY, **common)
     registered = ModelRegisteredPayload(
@@ -181,16 +187,8 @@ def json_schemas() -> dict[str, dict[str, object]]:
             **schema,
             "title": event_type,
         }
+    from hokusai_ci.attestation import SCHEMA_NAME
+    from hokusai_ci.attestation import json_schema as attestation_schema
+
+    out[SCHEMA_NAME] = attestation_schema()
     return out
-
-
-def write_schemas() -> None:
-    """Regenerate hokusai_ci/schemas/ after changing a payload model (and bump PAYLOAD_VERSION
-    for an incompatible change)."""
-    SCHEMA_DIR.mkdir(exist_ok=True)
-    for name, schema in json_schemas().items():
-        (SCHEMA_DIR / name).write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
-
-
-if __name__ == "__main__":
-    write_schemas()

@@ -50,6 +50,7 @@ OPTIONAL = (
     "job-summary",
     "gate-only",
     "links-within",
+    "sign",
 )
 SECRETS = {s.action_input: s.env for s in SECRET_SETTINGS if s.action_input}
 PATH_INPUTS = ("model-path", "metrics-file", "db-config", "links-within")
@@ -172,11 +173,31 @@ def summary_markdown(r: RegistrationResult) -> str:
     shown = [(k, v) for k, v in rows if v]
     if shown:
         lines += ["", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in shown]]
+    if r.attestation is not None:
+        lines += ["", *_attestation_lines(r)]
     if r.events:
         lines += ["", "| Event | Delivery | Attempts |", "|---|---|---|"]
         lines += [f"| {md(e.event_type)} | {md(e.delivery_status)} | {e.attempts} |" for e in r.events]
     text = "\n".join(lines) + "\n"
     return text[:SUMMARY_LIMIT]
+
+
+def _attestation_lines(r: RegistrationResult) -> list[str]:
+    """The signed statement's digest and the command a deployer runs to check it."""
+    from hokusai_ci.presenters import verify_command
+
+    a = r.attestation
+    assert a is not None
+    command = "".join(c for c in verify_command(r) if c.isprintable() and c != "`")
+    return [
+        f"**Signed** ({md(a.method)}): registration statement sha256 `{a.sha256}`",
+        "",
+        "Verify before you deploy:",
+        "",
+        "```sh",
+        command,
+        "```",
+    ]
 
 
 def _metric_table(g: GateResult) -> list[str]:
@@ -274,6 +295,7 @@ def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> Registrat
             "db_config": inputs.get("db-config"),
             "webhook_url": inputs.get("webhook-url"),
             "log_level": "DEBUG" if debug else None,
+            "sign": inputs.get("sign"),
         }
     )
     _mask_configured(masks, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -35,6 +36,7 @@ class RegistrationRequest(BaseModel):
     model_name: str
     dry_run: bool = False
     links_within: tuple[Path, ...] = ()
+    metrics_file_sha256: str | None = None  # recorded in the signed statement
 
 
 def check_token_id(value: Any) -> str:
@@ -180,6 +182,7 @@ def build_request(
     resolved: Metric = resolve_metric(metric, direction)
     base = parse_number("baseline", baseline)
     check_range(resolved, "baseline", base)
+    metrics_sha: str | None = None
     given_value = metric_value not in (None, "")
     given_file = metrics_file not in (None, "")
     if given_value == given_file:
@@ -194,7 +197,9 @@ def build_request(
         key = str(metric_key or metric)
         if not METRIC_KEY.fullmatch(key):
             raise invalid_input("metric-key", metric_key, "give a dotted path such as eval.auroc (no empty parts)")
-        value = read_metrics_file(_path_text("metrics-file", metrics_file), key)
+        metrics_path = _path_text("metrics-file", metrics_file)
+        value = read_metrics_file(metrics_path, key)
+        metrics_sha = hashlib.sha256(Path(metrics_path).expanduser().read_bytes()).hexdigest()
     check_range(resolved, "metric-value", value)
     gate(resolved, value, base)  # derived numbers (delta, ratio) must be finite too
     name = check_model_name(model_name) if model_name not in (None, "") else f"hokusai-{token}"
@@ -207,4 +212,5 @@ def build_request(
         model_name=name,
         dry_run=parse_flag("dry-run", dry_run),
         links_within=roots,
+        metrics_file_sha256=metrics_sha,
     )

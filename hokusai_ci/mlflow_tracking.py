@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hokusai_ci.errors import Category, HokusaiError
@@ -172,6 +174,42 @@ class MlflowTracker:
             )
         )
         self._best_effort(lambda: self.client.delete_model_version(model.model_name, model.model_version))
+
+    # -- signatures and verification ----------------------------------------------------
+    def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
+        from hokusai_ci.attestation import ATTESTATION_DIR
+
+        with tempfile.TemporaryDirectory(prefix="hokusai-att-") as tmp:
+            for name, data in files.items():
+                (Path(tmp) / name).write_bytes(data)
+            with self._mlflow_errors("store the signatures in"):
+                self.client.log_artifacts(model.run_id, tmp, ATTESTATION_DIR)
+                run = self.client.get_run(model.run_id)
+        return f"{run.info.artifact_uri}/{ATTESTATION_DIR}"
+
+    def read_version(self, name: str, version: str) -> tuple[TrackedModel, dict[str, str]]:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            v = self.client.get_model_version(name, version)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise HokusaiError(
+                    Category.VERIFICATION_FAILED, f"models:/{name}/{version} does not exist in {self.describe()}"
+                ) from None
+            raise self._error("read the model version from", exc) from None
+        except Exception as exc:
+            raise self._error("read the model version from", exc) from None
+        return self._from_version(v), dict(v.tags)
+
+    def download(self, model: TrackedModel, artifact_path: str, dest: str) -> str | None:
+        listed = self._call("list the artifacts in", lambda: self.client.list_artifacts(model.run_id, artifact_path))
+        if not listed:
+            return None
+        return self._call(
+            "download the artifacts from",
+            lambda: str(self.client.download_artifacts(model.run_id, artifact_path, dest)),
+        )
 
     # -- helpers -------------------------------------------------------------------------
     def _experiment_id(self) -> str:

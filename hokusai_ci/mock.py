@@ -48,3 +48,7 @@ class MockTracker:
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         return None
+
+    def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
+        """Signing is real in mock mode (offline with a key); only storing is simulated."""
+        return f"mock:runs/{model.run_id}/hokusai"

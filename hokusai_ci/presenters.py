@@ -54,8 +54,35 @@ def registration_text(r: RegistrationResult) -> str:
         lines.append(f"  sha256   {r.model_sha256} ({r.model_bytes} bytes)")
     if r.mlflow_run_id:
         lines.append(f"  run      {r.mlflow_run_id}" + (f"  {r.run_url}" if r.run_url else ""))
+    if r.attestation:
+        lines.append(f"  signed   {r.attestation.method}: statement sha256 {r.attestation.sha256}")
+        lines.append(f"           {r.attestation.uri}")
+        lines.append(f"  verify   {verify_command(r)}")
     if r.events:
         lines.append(f"  events   {_events_inline(r.events)}")
+    return "\n".join(lines)
+
+
+def verify_command(r: RegistrationResult) -> str:
+    """How a deployer checks this registration (keyless: the workflow identity and issuer)."""
+    who = (
+        "--public-key signing.pub.pem"
+        if r.attestation is None or r.attestation.method == "key"
+        else "--identity WORKFLOW_IDENTITY --issuer https://token.actions.githubusercontent.com"
+    )
+    return f"hokusai model verify --model-uri {r.model_uri} {who}"
+
+
+VERDICT_MARKS = {"passed": "ok  ", "failed": "FAIL", "skipped": "skip"}
+
+
+def verification_text(v: Any) -> str:
+    """A `VerificationResult` for people: one line per check, then the verdict."""
+    what = v.model_uri or "the local copy"
+    lines = [f"Verify {what}" + (f" (token {v.token_id})" if v.token_id else "")]
+    lines += [f"  {VERDICT_MARKS[c.verdict]}  {c.name:<22} {c.detail}" for c in v.checks]
+    if v.verified:
+        lines.append(f"Verified: {what} is what was signed (statement sha256 {v.attestation_sha256})")
     return "\n".join(lines)
 
 

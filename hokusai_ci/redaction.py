@@ -46,6 +46,7 @@ SECRET_SETTINGS: tuple[SecretSetting, ...] = (
     SecretSetting("MLFLOW_TRACKING_PASSWORD"),
     SecretSetting("AWS_SECRET_ACCESS_KEY"),  # MLflow's S3 artifact store
     SecretSetting("AWS_SESSION_TOKEN"),
+    SecretSetting("HOKUSAI_SIGNING_KEY", "signing-key"),  # a PEM private key: multi-line
 )
 SECRET_ENV: tuple[str, ...] = tuple(s.env for s in SECRET_SETTINGS)
 

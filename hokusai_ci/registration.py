@@ -3,8 +3,8 @@
 Three phases, each a function that returns what it produced:
 - preflight: nothing is written. Token check, metric gate, the platform's rules, the model's
   digest, tracker reachability.
-- commit: claim → upload (or adopt an earlier upload of the same content) → notify the
-  platform → complete (token and outbox in one transaction). A heartbeat renews the claim
+- commit: claim → upload (or adopt an earlier upload of the same content) → sign (when asked
+  for) → notify the platform → complete (token and outbox in one transaction). A heartbeat renews the claim
   while the run works; every failure, signal included, goes through one cleanup path that
   releases the claim and keeps the uploaded version for the next run to adopt.
 - announce: deliver the stored events to the console and the webhook.
@@ -22,6 +22,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from hokusai_ci import __version__
+from hokusai_ci.attestation import (
+    MODEL_SIGNATURE_FILE,
+    REGISTRATION_FILE,
+    Attestation,
+    RegistrationPredicate,
+    Signer,
+    provenance,
+    sha256_hex,
+    statement,
+)
+from hokusai_ci.attestation import Metric as AttestedMetric
 from hokusai_ci.errors import Cancelled, Category, HokusaiError
 from hokusai_ci.events import ConsoleSink, EventSink, build_events
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
@@ -51,6 +63,7 @@ class Ports:
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     store_retry_seconds: float = 60.0
     event_id: Callable[[str, str, str], str] | None = None  # (token, sha256, type) -> id; mock mode
+    signer: Signer | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,7 @@ class Checked:
 class Committed:
     tracked: TrackedModel
     events: list[EventRecord]
+    attestation: Attestation | None = None
 
 
 def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
@@ -83,6 +97,7 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
             return result
         committed = commit(request, checked, ports)
         _fill(result, committed.tracked)
+        result.attestation = committed.attestation
         result.status = "registered"
         result.events = announce(committed.events, ports)
         _check_delivered(request, committed, result)
@@ -143,6 +158,7 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports) -> Committe
                 checked.fingerprint,
                 ports.progress("uploading", checked.fingerprint.total_bytes),
             )
+            attestation = _sign(tracker, tracked, req, checked, ports)
             registration = _registration(tracked, checked)
             events = build_events(
                 token_id=req.token_id,
@@ -154,6 +170,7 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports) -> Committe
                 gate=checked.gate,
                 destination=ports.webhook_target,
                 event_id=_event_namer(ports, req.token_id, checked.fingerprint.sha256),
+                attestation=attestation,
             )
             won = ports.notifier is None or ports.notifier.notify(req.token_id, registration)
             if won:
@@ -169,7 +186,7 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports) -> Committe
     if not won:
         _lost(ports, tracker, req.token_id, claim_id, tracked)
     _settle(tracker, tracked, earlier)
-    return Committed(tracked, events)
+    return Committed(tracked, events, attestation)
 
 
 def _adopt(
@@ -190,6 +207,65 @@ def _adopt(
     tracker.tag(same, tags)
     log.info("reusing %s version %s uploaded earlier for this content", same.model_name, same.model_version)
     return same.model_copy(update={"reused": True, "claim_id": claim_id})
+
+
+def _sign(
+    tracker: Tracker, tracked: TrackedModel, req: RegistrationRequest, checked: Checked, ports: Ports
+) -> Attestation | None:
+    """Sign what is about to be registered: the model (model_signing's format) and the
+    registration statement over the version's values, stored beside the model with their
+    digests as version tags. A failure here abandons the run like any other: nothing is
+    registered unsigned, and the next run signs the version it adopts."""
+    if ports.signer is None:
+        return None
+    model_bundle = ports.signer.sign_model(checked.fingerprint)
+    predicate = registration_predicate(req, checked, tracked, sha256_hex(model_bundle), ports)
+    bundle = ports.signer.sign_statement(statement(predicate))
+    folder = tracker.store_attestation(tracked, {MODEL_SIGNATURE_FILE: model_bundle, REGISTRATION_FILE: bundle})
+    signed = Attestation(
+        uri=f"{folder}/{REGISTRATION_FILE}",
+        sha256=sha256_hex(bundle),
+        model_signature_sha256=predicate.model_signature_sha256,
+        method=ports.signer.method,
+    )
+    tracker.tag(
+        tracked,
+        {
+            Tag.ATTESTATION_URI: signed.uri,
+            Tag.ATTESTATION_SHA256: signed.sha256,
+            Tag.MODEL_SIGNATURE_SHA256: signed.model_signature_sha256,
+        },
+    )
+    log.info("signed (%s): registration statement sha256 %s", signed.method, signed.sha256)
+    return signed
+
+
+def registration_predicate(
+    req: RegistrationRequest, checked: Checked, tracked: TrackedModel, model_signature_sha256: str, ports: Ports
+) -> RegistrationPredicate:
+    """The signed record: the same values the version's tags and the token record hold."""
+    g, fp = checked.gate, checked.fingerprint
+    return RegistrationPredicate(
+        token_id=req.token_id,
+        model_name=tracked.model_name,
+        model_version=tracked.model_version,
+        model_uri=tracked.model_uri,
+        mlflow_run_id=tracked.run_id,
+        model_sha256=fp.sha256,
+        model_layout="directory" if fp.is_dir else "file",
+        model_files=len(fp.files),
+        model_bytes=fp.total_bytes,
+        model_signature_sha256=model_signature_sha256,
+        metric=AttestedMetric(
+            name=g.name, value=g.value, baseline=g.baseline, direction=g.direction.value, delta=g.delta, passed=g.passed
+        ),
+        metrics_file_sha256=req.metrics_file_sha256,
+        ci=provenance(ports.ci_tags),
+        signing_method=ports.signer.method if ports.signer else "key",
+        tool="hokusai-ci",
+        tool_version=__version__,
+        registered_at=utcnow(),
+    )
 
 
 def _abandon(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, tracked: TrackedModel | None) -> None:

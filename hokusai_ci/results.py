@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, computed_field
 
+from hokusai_ci.attestation import Attestation
 from hokusai_ci.errors import HokusaiError
 from hokusai_ci.metrics import Direction, GateResult, Metric, gate
 from hokusai_ci.store import EventRecord, TokenRecord
@@ -64,6 +65,7 @@ class RegistrationResult(BaseModel):
     mlflow_uri: str | None = None
     mode: str | None = None
     message: str | None = None
+    attestation: Attestation | None = None
     error: ErrorInfo | None = None
 
     @computed_field  # type: ignore[prop-decorator]
@@ -114,6 +116,8 @@ def output_fields(r: RegistrationResult) -> dict[str, str]:
         "delta": text(m.delta if m else None),
         "passed": text(m.passed if m else None),
         "model-sha256": text(r.model_sha256),
+        "attestation-path": text(r.attestation.uri if r.attestation else None),
+        "attestation-sha256": text(r.attestation.sha256 if r.attestation else None),
         "error-category": text(r.error.category if r.error else None),
     }
 

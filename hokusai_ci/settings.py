@@ -50,9 +50,13 @@ class Env:
     MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
     MLFLOW_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
     TRUST_HOSTS = "HOKUSAI_TRUST_HOSTS"
+    SIGN = "HOKUSAI_SIGN"  # key | keyless | off
+    SIGNING_KEY = "HOKUSAI_SIGNING_KEY"  # the PEM private key itself (a CI secret), not a path
+    SIGSTORE_TRUST_CONFIG = "HOKUSAI_SIGSTORE_TRUST_CONFIG"  # keyless against a private Sigstore
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SIGN_METHODS = ("key", "keyless", "off")
 MODES = ("database", "api", "local", "mock")
 Mode = Literal["database", "api", "local", "mock"]
 API_KEY_PREFIXES = ("hk_live_", "hk_test_", "hk_dev_")
@@ -146,6 +150,11 @@ class Settings(BaseModel):
     stall_timeout: float = Field(default=60.0, ge=STALL_TIMEOUT_RANGE[0], le=STALL_TIMEOUT_RANGE[1])
     mlflow_retries: int = Field(default=2, ge=MLFLOW_RETRIES_RANGE[0], le=MLFLOW_RETRIES_RANGE[1])
     log_level: str = "INFO"
+    sign: Literal["key", "keyless", "off"] = "off"
+    signing_key: SecretStr | None = None  # PEM text
+    signing_key_source: str = Env.SIGNING_KEY  # the option or variable it came from, for messages
+    signing_key_file: str | None = None
+    sigstore_trust_config: str | None = None
     mlflow_token: SecretStr | None = None
     trust_hosts: tuple[str, ...] = ()
 
@@ -240,6 +249,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
     if api_key:
         values["api_key"] = _check_api_key(str(api_key))
     values["mode"], values["mode_reason"] = _select_mode(env, db is not None, bool(api_key), "mlflow_uri" in values)
+    values.update(_signing_values(flags, env))
     try:
         settings = Settings(**values)
     except ValidationError as exc:
@@ -356,6 +366,36 @@ def check_no_control(field: str, value: str, *, show: bool = True) -> str:
         message = f"{field} is invalid: {what} (value not shown); remove it"
         raise HokusaiError(Category.INVALID_INPUT, message, field=field)
     raise invalid_input(field, value, f"{what}; remove line breaks and other control characters")
+
+
+def _signing_values(flags: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Signing is off unless asked for: a key (--sign-key FILE or HOKUSAI_SIGNING_KEY) or
+    --sign keyless. The key is read here and kept as a secret; it is parsed only by a
+    registration that signs, so read-only commands never import the signing libraries."""
+    out: dict[str, Any] = {}
+    key_file = flags.get("sign_key")
+    if key_file:
+        path = Path(str(key_file)).expanduser()
+        try:
+            pem = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
+            raise invalid_input(
+                "sign-key", str(key_file), f"cannot read the key file ({reason}); give a PEM file"
+            ) from None
+        out["signing_key"], out["signing_key_source"] = SecretStr(pem), "sign-key"
+        out["signing_key_file"] = str(key_file)
+        remember(pem)
+    elif env.get(Env.SIGNING_KEY, "").strip():
+        out["signing_key"] = SecretStr(env[Env.SIGNING_KEY])
+    method = str(flags.get("sign") or env.get(Env.SIGN) or ("key" if "signing_key" in out else "off"))
+    method = method.strip().lower()
+    if method not in SIGN_METHODS:
+        raise invalid_input("sign", method, f"use one of {', '.join(SIGN_METHODS)}")
+    out["sign"] = method
+    if env.get(Env.SIGSTORE_TRUST_CONFIG):
+        out["sigstore_trust_config"] = env[Env.SIGSTORE_TRUST_CONFIG]
+    return out
 
 
 def _select_mode(env: Mapping[str, str], has_db: bool, has_key: bool, has_mlflow: bool = False) -> tuple[Mode, str]:

@@ -9,7 +9,7 @@ removed by a run with other content.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -34,6 +34,9 @@ class Tag:
     CLAIM = f"{TAG_PREFIX}claim_id"
     NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration
     MANAGED = f"{TAG_PREFIX}managed"
+    ATTESTATION_URI = f"{TAG_PREFIX}attestation_uri"  # the signed registration statement's artifact
+    ATTESTATION_SHA256 = f"{TAG_PREFIX}attestation_sha256"  # digest of that bundle
+    MODEL_SIGNATURE_SHA256 = f"{TAG_PREFIX}model_signature_sha256"  # digest of the model_signing bundle
 
 
 class State:
@@ -86,3 +89,18 @@ class Tracker(Protocol):
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         """Tag the version superseded and delete it (the caller has checked nothing points to it)."""
+
+    def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
+        """Store these signature bundles as artifacts of the version's run, under `hokusai/`
+        next to `model/` (never inside it); returns the folder's artifact URI."""
+
+
+@runtime_checkable
+class VersionReader(Protocol):
+    """What `model verify` reads back from the registry."""
+
+    def read_version(self, name: str, version: str) -> tuple[TrackedModel, dict[str, str]]:
+        """The version and its tags; HokusaiError when it does not exist."""
+
+    def download(self, model: TrackedModel, artifact_path: str, dest: str) -> str | None:
+        """Download one artifact folder of the version's run (streamed to disk); None when absent."""

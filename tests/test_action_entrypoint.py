@@ -99,11 +99,14 @@ def test_success_writes_every_output_and_a_summary(runner: dict[str, str]) -> No
         "delta",
         "passed",
         "model-sha256",
+        "attestation-path",
+        "attestation-sha256",
         "error-category",
         "result-json",
     }
     assert outputs["status"] == "registered" and outputs["passed"] == "true" and outputs["delta"] == "0.03"
     assert outputs["error-category"] == ""
+    assert outputs["attestation-path"] == outputs["attestation-sha256"] == ""  # signing is off by default
     assert json.loads(outputs["result-json"])["model_uri"] == outputs["model-uri"] == "models:/hokusai-XRAY/1"
     summary = Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
     assert "Registered hokusai\\-XRAY version 1 for token XRAY (simulated)" in summary

@@ -47,12 +47,19 @@ def _modules_after(args: list[str]) -> set[str]:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["model", "register", "--help"], ["model", "status", "--token-id", "X"], ["model", "list"]],
+    [
+        ["--help"],
+        ["model", "register", "--help"],
+        ["model", "verify", "--help"],
+        ["model", "status", "--token-id", "X"],
+        ["model", "list"],
+    ],
 )
 def test_help_and_read_paths_do_not_import_heavy_modules(args: list[str]) -> None:
     loaded = _modules_after(args)
     assert "fire" in loaded  # the probe really ran the CLI
-    assert not loaded & {"mlflow", "requests", "pandas", "numpy", "psycopg", "yaml"}
+    heavy = {"mlflow", "requests", "pandas", "numpy", "psycopg", "yaml", "model_signing", "sigstore", "cryptography"}
+    assert not loaded & heavy
 
 
 def test_unexpected_errors_are_one_line_exit_1(tmp_path: Path) -> None:

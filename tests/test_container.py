@@ -172,10 +172,15 @@ def test_action_failure_in_container_writes_outputs(
 def test_cli_via_docker_run_against_mlflow_server(
     docker_engine: Any, image: str, mlflow_server: MlflowServer, pg_env: dict[str, str], tmp_path: Path
 ) -> None:
+    """Signing is in the image ([sign] extra): sign with a key from the environment, then verify
+    the version from a second container."""
+    from tests.test_signing import keypair
+
     run_cli("token", "create", "--token-id", "DOCKER-CLI", env=pg_env)
     model = tmp_path / "m"
     model.mkdir()
     (model / "weights.bin").write_bytes(b"x" * 5000)
+    private, _public = keypair(tmp_path)
     code, logs = run(
         docker_engine,
         image,
@@ -197,11 +202,22 @@ def test_cli_via_docker_run_against_mlflow_server(
             "--output",
             "json",
         ],
-        environment=pg_env,
+        environment={**pg_env, "HOKUSAI_SIGNING_KEY": private.read_text()},
         volumes={str(tmp_path): {"bind": "/models", "mode": "ro"}},
     )
     assert code == 0, logs
     assert '"status": "registered"' in logs and "pg-secret-Zq7" not in logs
+    assert '"attestation": {' in logs and private.read_text().splitlines()[1] not in logs
+    verify = ["model", "verify", "--token-id", "DOCKER-CLI", "--public-key", "/models/signing.pub.pem"]
+    code, logs = run(
+        docker_engine,
+        image,
+        [*verify, "--mlflow-uri", mlflow_server.url],
+        environment=pg_env,
+        volumes={str(tmp_path): {"bind": "/models", "mode": "ro"}},
+    )
+    assert code == 0, logs
+    assert "Verified: models:/hokusai-DOCKER-CLI/1 is what was signed" in logs
 
 
 def test_gitlab_style_script_with_dotenv_report(docker_engine: Any, image: str, tmp_path: Path) -> None:

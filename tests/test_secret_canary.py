@@ -38,6 +38,20 @@ ONE_LINE = {"HOKUSAI_API_KEY", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWOR
 SHAPE = {"HOKUSAI_API_KEY": "hk_test_{}"}  # the format a setting's value must have
 
 
+def _signing_key() -> str:
+    """A real EC private key (a canary in itself: random, multi-line), since signing parses it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+GENERATED = {"HOKUSAI_SIGNING_KEY": _signing_key}  # secrets whose value must be real to be used
+
+
 def marker(label: str) -> str:
     return f"cnry{label}{secrets.token_hex(6)}"
 
@@ -58,6 +72,9 @@ class Canaries:
     def from_table(cls) -> Canaries:
         env = {}
         for n, row in enumerate(SECRET_SETTINGS):
+            if row.env in GENERATED:
+                env[row.env] = GENERATED[row.env]()
+                continue
             value = marker(f"env{n}")
             if row.env not in ONE_LINE:
                 value = f"{value}\n{marker(f'env{n}l2')}\n{marker(f'env{n}l3')}\n"

@@ -1,0 +1,451 @@
+"""`model verify`: is what the registry holds still what was signed?
+
+Downloads the version's model files and signature bundles (streamed to disk), re-hashes every
+file, verifies both signatures (a public key, or for keyless the expected identity and issuer),
+then checks that the version's tags and the token record still say what the signed predicate
+says. Every check gets a verdict; the first one that fails names the file, tag or field.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from hokusai_ci.attestation import (
+    ATTESTATION_DIR,
+    BUNDLE_MEDIA_TYPE,
+    MODEL_SIGNATURE_FILE,
+    REGISTRATION_FILE,
+    RegistrationPredicate,
+    parse_statement,
+    sha256_hex,
+)
+from hokusai_ci.errors import Category, HokusaiError, invalid_input
+from hokusai_ci.fingerprint import Fingerprint, fingerprint
+from hokusai_ci.results import ErrorInfo
+from hokusai_ci.store import TokenRecord, TokenStatus
+from hokusai_ci.tracking import TAG_PREFIX, Tag, TrackedModel, VersionReader
+
+MODEL_URI = re.compile(r"models:/([A-Za-z0-9][A-Za-z0-9._-]{0,127})/([0-9]{1,12})")
+CHECKS = (
+    "signed",
+    "registration_signature",
+    "model_signature_bundle",
+    "model_signature",
+    "model_digest",
+    "version_tags",
+    "token_record",
+)
+Verdict = Literal["passed", "failed", "skipped"]
+
+
+class CheckResult(BaseModel):
+    name: str
+    verdict: Verdict
+    detail: str
+
+
+class VerificationResult(BaseModel):
+    verified: bool = False
+    source: Literal["registry", "local"] = "registry"
+    model_uri: str | None = None
+    token_id: str | None = None
+    signing_method: str | None = None
+    attestation_sha256: str | None = None
+    predicate: RegistrationPredicate | None = None
+    checks: list[CheckResult] = []
+    error: ErrorInfo | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None else self.error.exit_code
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Who must have signed: a public key (PEM), or a keyless identity and its OIDC issuer."""
+
+    public_key: bytes | None = None
+    identity: str | None = None
+    issuer: str | None = None
+    trust_config: str | None = None
+
+    @property
+    def method(self) -> str:
+        return "key" if self.public_key is not None else "keyless"
+
+
+class Failed(Exception):
+    """One check's failure: its message names the file, tag or field."""
+
+
+def trust_from(
+    public_key: str | None, identity: str | None, issuer: str | None, trust_config: str | None = None
+) -> Trust:
+    """Exactly one way to trust a signer; the public key file is read and parsed here (exit 2)."""
+    if public_key and (identity or issuer):
+        raise invalid_input("public-key", public_key, "give either --public-key or --identity and --issuer, not both")
+    if public_key:
+        path = Path(public_key).expanduser()
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise invalid_input("public-key", public_key, f"cannot read it ({exc.strerror or exc})") from None
+        _load_public_key(pem, public_key)
+        return Trust(public_key=pem)
+    if identity and issuer:
+        return Trust(identity=identity, issuer=issuer, trust_config=trust_config)
+    missing = "issuer" if identity else "identity" if issuer else "public-key"
+    raise invalid_input(
+        missing,
+        None,
+        "give --public-key FILE (the signer's PEM public key), or for keyless signatures --identity "
+        "(e.g. https://github.com/ORG/REPO/.github/workflows/ci.yml@refs/heads/main) and --issuer "
+        "(https://token.actions.githubusercontent.com)",
+    )
+
+
+# -- the use case ---------------------------------------------------------------------------
+def verify_registry(
+    reader: VersionReader, model_uri: str, trust: Trust, token: Callable[[str], TokenRecord | None] | None
+) -> VerificationResult:
+    """Verify a registered version on the server, and the token record that names it."""
+    match = MODEL_URI.fullmatch(model_uri)
+    if match is None:
+        raise invalid_input("model-uri", model_uri, "use models:/NAME/VERSION, e.g. models:/hokusai-XRAY/1")
+    tracked, tags = reader.read_version(match[1], match[2])
+    result = VerificationResult(source="registry", model_uri=model_uri, signing_method=trust.method)
+    with tempfile.TemporaryDirectory(prefix="hokusai-verify-") as tmp:
+        bundles = reader.download(tracked, ATTESTATION_DIR, str(Path(tmp, "sig")))
+        reg = Path(bundles, REGISTRATION_FILE) if bundles else None
+        if reg is None or not reg.is_file():
+            _not_signed(result, f"{model_uri} is not signed: its run has no {ATTESTATION_DIR}/{REGISTRATION_FILE}")
+            return result
+        model_dir = reader.download(tracked, "model", str(Path(tmp, "model")))
+        checker = _Checker(result)
+        predicate = _verify_files(checker, trust, reg, Path(reg.parent, MODEL_SIGNATURE_FILE), model_dir)
+        checker.run("version_tags", lambda: _check_tags(predicate, tracked, tags, reg), needs=predicate)
+        token_id = predicate.token_id if predicate else tags.get(Tag.TOKEN)
+        result.token_id = token_id
+        checker.run(
+            "token_record",
+            lambda: _check_token(predicate, token(token_id) if token and token_id else None, token is not None),
+            needs=predicate,
+        )
+    return checker.finish()
+
+
+def verify_local(model_path: Path, bundle: Path, model_signature: Path | None, trust: Trust) -> VerificationResult:
+    """Verify a local copy (a downloaded `model/` folder or the model file) against its bundles."""
+    if not model_path.exists():
+        raise invalid_input("model-path", str(model_path), "no such file or directory")
+    if not bundle.is_file():
+        raise invalid_input("bundle", str(bundle), f"no such file; give the downloaded {REGISTRATION_FILE}")
+    sig = model_signature or bundle.with_name(MODEL_SIGNATURE_FILE)
+    result = VerificationResult(source="local", signing_method=trust.method)
+    checker = _Checker(result)
+    checker.run("signed", lambda: f"{bundle.name} present")
+    predicate = _verify_files(checker, trust, bundle, sig, str(model_path))
+    result.model_uri = predicate.model_uri if predicate else None
+    result.token_id = predicate.token_id if predicate else None
+    for name in ("version_tags", "token_record"):
+        checker.skip(name, "a local copy: the registry was not read (verify with --model-uri for these)")
+    return checker.finish()
+
+
+def _verify_files(
+    checker: _Checker, trust: Trust, reg: Path, model_sig: Path, model_dir: str | None
+) -> RegistrationPredicate | None:
+    result = checker.result
+    if result.checks == []:
+        checker.run("signed", lambda: f"{ATTESTATION_DIR}/{REGISTRATION_FILE} present")
+    bundle = reg.read_bytes()
+    digest = result.attestation_sha256 = sha256_hex(bundle)
+    predicate: RegistrationPredicate | None = None
+
+    def registration() -> str:
+        nonlocal predicate
+        payload = _verified_payload(bundle, trust)
+        try:
+            predicate = parse_statement(payload)
+        except ValueError as exc:
+            raise Failed(f"the signed statement is not a valid registration statement: {exc}") from None
+        result.predicate = predicate
+        return f"statement {digest[:12]}… signed by the {_signer_text(trust)}"
+
+    checker.run("registration_signature", registration)
+
+    def signature_bundle() -> str:
+        assert predicate is not None
+        if not model_sig.is_file():
+            raise Failed(f"the model signature {MODEL_SIGNATURE_FILE} is missing")
+        actual = sha256_hex(model_sig.read_bytes())
+        if actual != predicate.model_signature_sha256:
+            raise Failed(f"{MODEL_SIGNATURE_FILE} differs from the signed one (sha256 {actual[:12]}…)")
+        return f"{MODEL_SIGNATURE_FILE} is the one the statement names"
+
+    checker.run("model_signature_bundle", signature_bundle, needs=predicate)
+    if model_dir is None:
+        checker.skip("model_signature", "the version's run has no model/ artifacts")
+        checker.fail("model_digest", "the version's run has no model/ artifacts")
+        return predicate
+    with _as_folder(Path(model_dir), predicate) as folder:
+        downloaded = fingerprint(folder)
+        checker.run("model_signature", lambda: _check_model_signature(folder, model_sig, trust, downloaded))
+        checker.run("model_digest", lambda: _check_digest(predicate, folder, downloaded), needs=predicate)
+    return predicate
+
+
+class _Checker:
+    def __init__(self, result: VerificationResult) -> None:
+        self.result = result
+
+    def run(self, name: str, check: Callable[[], str], needs: object = True) -> None:
+        if needs is None:
+            self.skip(name, "needs a verified registration statement")
+            return
+        try:
+            self.result.checks.append(CheckResult(name=name, verdict="passed", detail=check()))
+        except Failed as exc:
+            self.fail(name, str(exc))
+
+    def fail(self, name: str, detail: str) -> None:
+        self.result.checks.append(CheckResult(name=name, verdict="failed", detail=detail))
+
+    def skip(self, name: str, detail: str) -> None:
+        self.result.checks.append(CheckResult(name=name, verdict="skipped", detail=detail))
+
+    def finish(self) -> VerificationResult:
+        failed = [c for c in self.result.checks if c.verdict == "failed"]
+        self.result.verified = not failed
+        if failed:
+            err = HokusaiError(Category.VERIFICATION_FAILED, f"{failed[0].name}: {failed[0].detail}")
+            self.result.error = ErrorInfo.of(err)
+        return self.result
+
+
+def _not_signed(result: VerificationResult, detail: str) -> None:
+    checker = _Checker(result)
+    checker.fail("signed", detail + " (register with --sign-key or --sign keyless to sign)")
+    for name in CHECKS[1:]:
+        checker.skip(name, "not signed")
+    checker.finish()
+
+
+# -- signatures -----------------------------------------------------------------------------
+def _load_public_key(pem: bytes, field: str) -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except Exception:
+        raise invalid_input("public-key", field, "not a PEM public key; export it with `openssl ec -pubout`") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise invalid_input("public-key", field, "give an EC public key (P-256, P-384 or P-521)")
+    return key
+
+
+def _signer_text(trust: Trust) -> str:
+    return "given public key" if trust.public_key else f"identity {trust.identity} (issuer {trust.issuer})"
+
+
+def _verified_payload(bundle: bytes, trust: Trust) -> bytes:
+    """The DSSE payload, once its signature verifies for the trusted signer."""
+    try:
+        doc = json.loads(bundle)
+        material = doc["verificationMaterial"]
+    except (ValueError, KeyError, TypeError):
+        raise Failed(f"{REGISTRATION_FILE} is not a Sigstore bundle") from None
+    keyless = "certificate" in material or "x509CertificateChain" in material
+    if trust.public_key is None:
+        if not keyless:
+            raise Failed("signed with a key, not keyless: verify with --public-key")
+        return _verified_keyless(bundle, trust)
+    if keyless:
+        raise Failed("signed keyless: verify with --identity and --issuer")
+    return _verified_with_key(doc, trust.public_key)
+
+
+def _verified_with_key(doc: dict[str, Any], public_pem: bytes) -> bytes:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from model_signing._signing.sign_ec_key import get_ec_key_hash
+    from model_signing._signing.sign_sigstore_pb import pae
+
+    from hokusai_ci.signing import public_key_pem
+
+    key = _load_public_key(public_pem, "public-key")
+    if doc.get("mediaType") != BUNDLE_MEDIA_TYPE:
+        raise Failed(f"unexpected bundle media type {doc.get('mediaType')!r}")
+    hint = doc["verificationMaterial"].get("publicKey", {}).get("hint")
+    expected = sha256_hex(public_key_pem(key))
+    if hint and hint != expected:
+        raise Failed(f"signed by another key (key hint {hint[:12]}…, the given public key is {expected[:12]}…)")
+    envelope = doc["dsseEnvelope"]
+    payload = base64.b64decode(envelope["payload"])
+    try:
+        key.verify(base64.b64decode(envelope["signatures"][0]["sig"]), pae(payload), ec.ECDSA(get_ec_key_hash(key)))
+    except (InvalidSignature, IndexError, KeyError, ValueError):
+        raise Failed("the signature does not match the statement and the given public key") from None
+    return payload
+
+
+def _verified_keyless(bundle: bytes, trust: Trust) -> bytes:
+    from sigstore.models import Bundle, ClientTrustConfig
+    from sigstore.verify import Verifier, policy
+
+    try:
+        config = (
+            ClientTrustConfig.from_json(Path(trust.trust_config).read_text())
+            if trust.trust_config
+            else ClientTrustConfig.production()
+        )
+        verifier = Verifier(trusted_root=config.trusted_root)
+        _type, payload = verifier.verify_dsse(
+            Bundle.from_json(bundle), policy.Identity(identity=str(trust.identity), issuer=str(trust.issuer))
+        )
+    except Exception as exc:
+        raise Failed(f"keyless signature not verified for {_signer_text(trust)}: {exc}") from None
+    return bytes(payload)
+
+
+def _check_model_signature(folder: Path, sig: Path, trust: Trust, downloaded: Fingerprint) -> str:
+    """OpenSSF model_signing's own verification; on failure, name the first file that differs."""
+    from model_signing import verifying
+
+    from hokusai_ci.signing import GIT_PATHS, model_signature_digests
+
+    if not sig.is_file():
+        raise Failed(f"the model signature {MODEL_SIGNATURE_FILE} is missing")
+    with tempfile.TemporaryDirectory(prefix="hokusai-key-") as tmp:
+        config = verifying.Config()
+        if trust.public_key is not None:
+            key_file = Path(tmp, "public.pem")
+            key_file.write_bytes(trust.public_key)
+            config.use_elliptic_key_verifier(public_key=key_file)
+        else:
+            config.use_sigstore_verifier(
+                identity=str(trust.identity),
+                oidc_issuer=str(trust.issuer),
+                trust_config=Path(trust.trust_config) if trust.trust_config else None,
+            )
+        try:
+            signed = model_signature_digests(sig.read_bytes())
+        except (ValueError, KeyError, TypeError):
+            raise Failed(f"{MODEL_SIGNATURE_FILE} is not a model_signing bundle") from None
+        try:
+            config.verify(folder, sig)
+        except Exception as exc:
+            actual = {f.relpath: f.sha256 for f in downloaded.files if f.relpath.split("/")[0] not in GIT_PATHS}
+            for name in sorted(signed.keys() | actual.keys()):
+                if name not in actual:
+                    raise Failed(f"file {name!r} is signed but missing") from None
+                if name not in signed:
+                    raise Failed(f"file {name!r} is not in the signed model") from None
+                if signed[name] != actual[name]:
+                    raise Failed(f"file {name!r} differs from the signed model (sha256 {actual[name][:12]}…)") from None
+            raise Failed(f"the model signature does not verify: {' '.join(str(exc).split())[:300]}") from None
+    return f"{len(signed)} file(s) match the model_signing signature"
+
+
+def _check_digest(predicate: RegistrationPredicate | None, folder: Path, downloaded: Fingerprint) -> str:
+    assert predicate is not None
+    if predicate.model_layout == "file":
+        if len(downloaded.files) != 1:
+            raise Failed(f"the model was one file; found {len(downloaded.files)} files")
+        digest = downloaded.files[0].sha256
+    else:
+        digest = downloaded.sha256
+    if digest != predicate.model_sha256:
+        raise Failed(f"model sha256 {digest[:12]}… differs from the signed {predicate.model_sha256[:12]}…")
+    return f"sha256 {digest} ({downloaded.total_bytes} bytes) as signed"
+
+
+@contextmanager
+def _as_folder(path: Path, predicate: RegistrationPredicate | None) -> Iterator[Path]:
+    """model_signing verifies folders: a model file given locally is linked into one."""
+    if path.is_dir():
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="hokusai-verify-") as tmp:
+        folder = Path(tmp, "model")
+        folder.mkdir()
+        (folder / path.name).symlink_to(path.resolve())
+        yield folder
+
+
+# -- the registry's record against the statement ----------------------------------------------
+def _check_tags(predicate: RegistrationPredicate | None, tracked: TrackedModel, tags: dict[str, str], reg: Path) -> str:
+    assert predicate is not None
+    p = predicate
+    for field, seen, signed in (
+        ("model name", tracked.model_name, p.model_name),
+        ("model version", tracked.model_version, p.model_version),
+        ("MLflow run id", tracked.run_id, p.mlflow_run_id),
+    ):
+        if seen != signed:
+            raise Failed(f"{field} {seen!r} differs from the signed {signed!r}")
+    wanted: list[tuple[str, object]] = [
+        (Tag.TOKEN, p.token_id),
+        (Tag.SHA256, p.model_sha256),
+        (Tag.METRIC, p.metric.name),
+        (Tag.METRIC_VALUE, p.metric.value),
+        (Tag.BASELINE, p.metric.baseline),
+        (Tag.DIRECTION, p.metric.direction),
+        (Tag.STATUS, "registered"),
+        (Tag.MODEL_SIGNATURE_SHA256, p.model_signature_sha256),
+        (Tag.ATTESTATION_SHA256, sha256_hex(reg.read_bytes())),
+    ]
+    ci = {"ci": p.ci.system, "repository": p.ci.repository, "commit": p.ci.commit, "ref": p.ci.ref}
+    ci |= {"workflow": p.ci.workflow, "run_url": p.ci.run_url}
+    wanted += [(TAG_PREFIX + k, v) for k, v in ci.items() if v is not None]
+    for tag, expected in wanted:
+        value = tags.get(tag)
+        if not _same(value, expected):
+            shown = "missing" if value is None else repr(value)
+            raise Failed(f"tag {tag} is {shown}; the signed statement says {expected!r}")
+    return f"{len(wanted)} tags of {p.model_uri} match the statement"
+
+
+def _check_token(predicate: RegistrationPredicate | None, token: TokenRecord | None, looked: bool) -> str:
+    assert predicate is not None
+    p = predicate
+    if not looked:
+        return "not checked: no token store"
+    if token is None:
+        raise Failed(f"token {p.token_id} does not exist in the token store")
+    for field, actual, expected in (
+        ("status", token.status.value, TokenStatus.REGISTERED.value),
+        ("model_name", token.model_name, p.model_name),
+        ("model_version", token.model_version, p.model_version),
+        ("mlflow_run_id", token.mlflow_run_id, p.mlflow_run_id),
+        ("model_sha256", token.model_sha256, p.model_sha256),
+        ("metric_name", token.metric_name, p.metric.name),
+        ("metric_value", token.metric_value, p.metric.value),
+        ("baseline", token.baseline, p.metric.baseline),
+        ("direction", token.direction, p.metric.direction),
+    ):
+        if not _same(actual, expected):
+            raise Failed(f"token {p.token_id} field {field} is {actual!r}; the signed statement says {expected!r}")
+    return f"token {p.token_id} is registered with the signed values"
+
+
+def _same(actual: object, expected: object) -> bool:
+    if actual is None:
+        return expected is None
+    if isinstance(expected, float):
+        try:
+            return float(str(actual)) == expected
+        except ValueError:
+            return False
+    return str(actual) == str(expected)
