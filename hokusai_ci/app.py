@@ -65,9 +65,14 @@ def _tracker_factory(settings: Settings, dry_run: bool) -> Any:
         if settings.mode == "api" and settings.api_key is not None:
             # the platform's MLflow proxy takes the same key as a bearer token; a user's own token wins
             os.environ.setdefault(Env.MLFLOW_TRACKING_TOKEN, settings.api_key.get_secret_value())
+        uri = settings.effective_mlflow_uri
+        if uri.startswith(("http://", "https://")):
+            from hokusai_ci.rest_tracker import RestTracker  # no `import mlflow` on this path
+
+            return RestTracker(uri, settings.experiment)
         from hokusai_ci.mlflow_tracking import MlflowTracker
 
-        return MlflowTracker(settings.effective_mlflow_uri, settings.experiment)
+        return MlflowTracker(uri, settings.experiment)
 
     return make
 

@@ -72,5 +72,10 @@ def fingerprint(path: Path, progress_for: Callable[[int], ProgressSink] | None =
         return Fingerprint(path, False, digest, total, (ModelFile(path.name, total, digest),))
     hashed = tuple(ModelFile(f.relpath, f.size, file_sha256(path / f.relpath, progress)) for f in files)
     progress.finish()
-    manifest = "".join(f"{f.sha256}  {f.relpath}\n" for f in hashed)
-    return Fingerprint(path, True, hashlib.sha256(manifest.encode()).hexdigest(), total, hashed)
+    return Fingerprint(path, True, manifest_sha256(hashed), total, hashed)
+
+
+def manifest_sha256(files: tuple[ModelFile, ...] | list[ModelFile]) -> str:
+    """A directory's digest: SHA-256 of its `<sha256>  <relpath>` lines sorted by path."""
+    manifest = "".join(f"{f.sha256}  {f.relpath}\n" for f in sorted(files, key=lambda f: f.relpath))
+    return hashlib.sha256(manifest.encode()).hexdigest()

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.events import ConsoleSink, EventSink, build_events
-from hokusai_ci.fingerprint import Fingerprint, fingerprint
+from hokusai_ci.fingerprint import fingerprint
 from hokusai_ci.inputs import RegistrationRequest
 from hokusai_ci.metrics import GateResult, gate
 from hokusai_ci.progress import ProgressSink
 from hokusai_ci.results import EventInfo, RegistrationResult
 from hokusai_ci.store import DeliveryStatus, EventRecord, Registration, TokenRecord, TokenStatus, TokenStore, utcnow
+from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import Tag, TrackedModel, Tracker, UploadRequest
 
 log = logging.getLogger("hokusai_ci")
@@ -67,21 +68,26 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
             f"{_relative(outcome)}); nothing was uploaded and token {req.token_id} stays draft",
         )
 
-    fp = fingerprint(req.model_path, lambda total: ports.progress("hashing", total))
-    result.model_sha256, result.model_bytes = fp.sha256, fp.total_bytes
-
+    source = ModelSource.of(req.model_path)
     tracker = ports.tracker()
-    existing = None
+    earlier: list[TrackedModel] = []
     if tracker is not None:
         tracker.check()
-        existing = tracker.find(req.token_id, fp.sha256)
+        earlier = tracker.find(req.token_id)
+    # Hash before uploading only to compare with an earlier upload (or to report a dry run);
+    # otherwise the upload hashes the bytes as it sends them.
+    sha256: str | None = None
+    if earlier or req.dry_run or tracker is None:
+        sha256 = fingerprint(req.model_path, lambda total: ports.progress("hashing", total)).sha256
+    existing = next((m for m in earlier if m.sha256 == sha256), None)
+    result.model_sha256, result.model_bytes = sha256, source.total_bytes
 
     if req.dry_run:
         result.status = "dry_run"
         result.message = (
             f"every check passed; would reuse {existing.model_name} version {existing.model_version}"
             if existing
-            else f"every check passed; would upload {fp.total_bytes} bytes and register a new version "
+            else f"every check passed; would upload {source.total_bytes} bytes and register a new version "
             f"of {req.model_name}"
         )
         return
@@ -93,13 +99,16 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
         raise HokusaiError(Category.INVALID_TOKEN_STATUS, f"token {req.token_id} was claimed by another run")
     try:
         tracked = existing or tracker.upload(
-            _upload_request(req, outcome, fp, claim_id, ports), fp, ports.progress("uploading", fp.total_bytes)
+            _upload_request(req, outcome, claim_id, ports), source, ports.progress("uploading", source.total_bytes)
         )
     except BaseException:
         ports.store.release(req.token_id, claim_id)
         raise
     if existing is not None:
         log.info("reusing %s version %s uploaded earlier for this content", tracked.model_name, tracked.model_version)
+    sha256 = tracked.sha256 or sha256
+    assert sha256 is not None
+    result.model_sha256 = sha256
 
     events = build_events(
         token_id=req.token_id,
@@ -107,17 +116,17 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
         model_name=tracked.model_name,
         model_version=tracked.model_version,
         model_uri=tracked.model_uri,
-        sha256=fp.sha256,
+        sha256=sha256,
         gate=outcome,
         destination=ports.webhook_target,
-        event_id=_event_namer(ports, req.token_id, fp.sha256),
+        event_id=_event_namer(ports, req.token_id, sha256),
     )
     registration = Registration(
         model_name=tracked.model_name,
         model_version=tracked.model_version,
         model_uri=tracked.model_uri,
         mlflow_run_id=tracked.run_id,
-        model_sha256=fp.sha256,
+        model_sha256=sha256,
         metric_name=outcome.name,
         metric_value=outcome.value,
         baseline=outcome.baseline,
@@ -126,6 +135,8 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
     try:
         won = ports.store.complete(req.token_id, claim_id, registration, events)
     except HokusaiError as err:
+        if not tracked.reused:
+            tracker.finish(tracked, ok=False)
         if err.category is Category.EVENT_DELIVERY_FAILED:  # in the registry, but the platform was not told
             _fill(result, tracked)
             result.status = "registered"
@@ -137,6 +148,7 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
     if not won:
         if not tracked.reused:
             tracker.discard(tracked, f"another run registered token {req.token_id} first")
+            tracker.finish(tracked, ok=False)
         winner = ports.store.get(req.token_id)
         raise HokusaiError(
             Category.INVALID_TOKEN_STATUS,
@@ -144,6 +156,10 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
             + (f" ({winner.model_name} version {winner.model_version})" if winner and winner.model_version else "")
             + "; this run's upload was removed",
         )
+    if tracked.state != "registered":
+        tracker.tag(tracked, {Tag.STATE: "registered", Tag.STATUS: "registered", Tag.CLAIM: claim_id})
+    if not tracked.reused:
+        tracker.finish(tracked, ok=True)
     _fill(result, tracked)
     result.status = "registered"
     result.events = deliver(events, ports)
@@ -223,17 +239,13 @@ def _quick_sha(req: RegistrationRequest) -> str | None:
     return None
 
 
-def _upload_request(
-    req: RegistrationRequest, outcome: GateResult, fp: Fingerprint, claim_id: str, ports: Ports
-) -> UploadRequest:
+def _upload_request(req: RegistrationRequest, outcome: GateResult, claim_id: str, ports: Ports) -> UploadRequest:
     tags = {
         Tag.TOKEN: req.token_id,
         Tag.METRIC: outcome.name,
         Tag.METRIC_VALUE: repr(outcome.value),
         Tag.BASELINE: repr(outcome.baseline),
         Tag.DIRECTION: outcome.direction.value,
-        Tag.STATUS: "registered",
-        Tag.SHA256: fp.sha256,
         **ports.ci_tags,
     }
     return UploadRequest(

@@ -6,8 +6,9 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from hokusai_ci.fingerprint import Fingerprint
+from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.progress import ProgressSink
+from hokusai_ci.streaming import ModelSource
 
 TAG_PREFIX = "hokusai."
 
@@ -23,7 +24,7 @@ class Tag:
     BASELINE = f"{TAG_PREFIX}baseline"
     DIRECTION = f"{TAG_PREFIX}direction"
     STATUS = f"{TAG_PREFIX}status"
-    STATE = f"{TAG_PREFIX}state"  # registered | failed | superseded
+    STATE = f"{TAG_PREFIX}state"  # pending | registered | failed | superseded
     CLAIM = f"{TAG_PREFIX}claim_id"
     NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration
     MANAGED = f"{TAG_PREFIX}managed"
@@ -37,6 +38,10 @@ class TrackedModel(BaseModel):
     run_url: str | None = None
     version_url: str | None = None
     reused: bool = False
+    sha256: str | None = None  # tag hokusai.sha256; for an upload, the digest of the bytes as sent
+    claim_id: str | None = None  # tag hokusai.claim_id: the run that created or last adopted it
+    state: str | None = None  # tag hokusai.state
+    files: tuple[ModelFile, ...] = ()  # per-file digests of what was sent (upload only)
 
 
 class UploadRequest(BaseModel):
@@ -54,10 +59,19 @@ class Tracker(Protocol):
     def check(self) -> None:
         """Reachability and credentials, before anything is written."""
 
-    def find(self, token_id: str, sha256: str) -> TrackedModel | None:
-        """A live version already registered for this token and content, if any."""
+    def find(self, token_id: str) -> list[TrackedModel]:
+        """Every version tagged with this token whose state is not superseded, oldest first."""
 
-    def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel: ...
+    def upload(self, request: UploadRequest, model: ModelSource, progress: ProgressSink) -> TrackedModel:
+        """Create the run, send each file once hashing the bytes as they go, and create the
+        version tagged pending (the caller tags it registered once the token store committed).
+        On failure the run is marked FAILED and a `HokusaiError(MLFLOW_ERROR)` names the step."""
+
+    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+        """Set these tags on the version and on its run."""
+
+    def finish(self, model: TrackedModel, ok: bool) -> None:
+        """End the version's run: FINISHED or FAILED."""
 
     def discard(self, model: TrackedModel, reason: str) -> None:
-        """Remove a version that lost the race, so no silent duplicate is left behind."""
+        """Tag the version superseded and delete it."""

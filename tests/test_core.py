@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.fingerprint import Fingerprint
+from hokusai_ci.fingerprint import fingerprint
 from hokusai_ci.inputs import build_request
 from hokusai_ci.progress import NoProgress, ProgressSink
 from hokusai_ci.registration import Ports, register
+from hokusai_ci.streaming import ModelSource
 from hokusai_ci.settings import load_settings
 from hokusai_ci.sql_store import SqlTokenStore, ts
 from hokusai_ci.store import TokenStatus, utcnow
@@ -29,14 +30,16 @@ class FakeTracker:
         self.uploads: list[UploadRequest] = []
         self.discarded: list[TrackedModel] = []
         self.existing: TrackedModel | None = None
+        self.tagged: list[dict[str, str]] = []
+        self.finished: list[bool] = []
 
     def check(self) -> None:
         return None
 
-    def find(self, token_id: str, sha256: str) -> TrackedModel | None:
-        return self.existing
+    def find(self, token_id: str) -> list[TrackedModel]:
+        return [self.existing] if self.existing else []
 
-    def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel:
+    def upload(self, request: UploadRequest, model: ModelSource, progress: ProgressSink) -> TrackedModel:
         self.uploads.append(request)
         if callable(self.during_upload):
             self.during_upload()
@@ -46,7 +49,15 @@ class FakeTracker:
             model_name=request.model_name,
             model_version=str(n),
             model_uri=f"models:/{request.model_name}/{n}",
+            sha256=fingerprint(model.path).sha256,
+            state="pending",
         )
+
+    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+        self.tagged.append(tags)
+
+    def finish(self, model: TrackedModel, ok: bool) -> None:
+        self.finished.append(ok)
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         self.discarded.append(model)
@@ -76,7 +87,10 @@ def test_happy_path_writes_token_and_outbox_together(store: SqlTokenStore, model
     token = store.get("TOK")
     assert token is not None and token.status is TokenStatus.REGISTERED and token.lease_owner is None
     assert [e.event_type for e in store.events_for("TOK")] == ["token_ready_for_deploy", "model_registered"]
-    assert tracker.uploads[0].tags["hokusai.sha256"] == result.model_sha256
+    assert result.model_sha256 == fingerprint(model_file).sha256
+    # the version is created pending and tagged registered only once the token store committed
+    assert [(t["hokusai.state"], t["hokusai.status"]) for t in tracker.tagged] == [("registered", "registered")]
+    assert tracker.finished == [True]
 
 
 def test_a_run_that_lost_its_lease_removes_its_upload(store: SqlTokenStore, model_file: Path) -> None:
@@ -129,7 +143,13 @@ def test_live_lease_blocks_and_expired_lease_is_taken_over(store: SqlTokenStore,
 def test_existing_version_for_same_content_is_reused(store: SqlTokenStore, model_file: Path) -> None:
     tracker = FakeTracker()
     tracker.existing = TrackedModel(
-        run_id="old", model_name="hokusai-TOK", model_version="7", model_uri="models:/hokusai-TOK/7", reused=True
+        run_id="old",
+        model_name="hokusai-TOK",
+        model_version="7",
+        model_uri="models:/hokusai-TOK/7",
+        reused=True,
+        sha256=fingerprint(model_file).sha256,
+        state="registered",
     )
     result = register(request(model_file), ports(store, tracker))
     assert tracker.uploads == [] and result.model_version == "7" and result.reused_existing_version
