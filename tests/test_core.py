@@ -17,10 +17,10 @@ from hokusai_ci.fingerprint import fingerprint
 from hokusai_ci.inputs import build_request
 from hokusai_ci.progress import NoProgress, ProgressSink
 from hokusai_ci.registration import Ports, register
-from hokusai_ci.streaming import ModelSource
 from hokusai_ci.settings import load_settings
 from hokusai_ci.sql_store import SqlTokenStore, ts
 from hokusai_ci.store import TokenStatus, utcnow
+from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import TrackedModel, UploadRequest
 
 
