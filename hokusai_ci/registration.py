@@ -156,8 +156,9 @@ def _register(req: RegistrationRequest, ports: Ports, result: RegistrationResult
             + (f" ({winner.model_name} version {winner.model_version})" if winner and winner.model_version else "")
             + "; this run's upload was removed",
         )
-    if tracked.state != "registered":
-        tracker.tag(tracked, {Tag.STATE: "registered", Tag.STATUS: "registered", Tag.CLAIM: claim_id})
+    if tracked.state != "registered" or tracked.reused:
+        adopted = {Tag.CLAIM: claim_id} if tracked.reused else {}
+        tracker.tag(tracked, {Tag.STATE: "registered", Tag.STATUS: "registered", **adopted})
     if not tracked.reused:
         tracker.finish(tracked, ok=True)
     _fill(result, tracked)

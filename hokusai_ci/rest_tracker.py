@@ -7,7 +7,7 @@ store (S3 not proxied, GCS, Azure, ...) is written through MLflow's own artifact
 
 Requests of one registration (the raw MlflowClient's steps, minus its `runs/get` before an
 upload, plus the design's two safety calls marked *):
-  check            GET  experiments/get-by-name
+  check            GET  experiments/get-by-name          (POST experiments/create the first time)
   find*            GET  model-versions/search            (versions of the token)
   upload           POST runs/create                      (tags)
                    PUT  mlflow-artifacts/artifacts/...   (one per file)
@@ -15,6 +15,8 @@ upload, plus the design's two safety calls marked *):
                    POST registered-models/create
                    POST model-versions/create            (tags: state=pending)
                    GET  model-versions/search*           (duplicates of a retried create)
+  tag              POST model-versions/set-tag           (one per tag: no batch call for versions)
+                   POST runs/log-batch                   (the same tags on the run)
   finish           POST runs/update
 """
 
@@ -60,6 +62,7 @@ class RestTracker:
         self.experiment = experiment
         self.http = http or MlflowHttp(uri)
         self._experiment_id: str | None = None
+        self._looked_up = False  # check() already asked for the experiment
         self._local = threading.local()
 
     def describe(self) -> str:
@@ -84,6 +87,7 @@ class RestTracker:
     def check(self) -> None:
         with self._step("reach"):
             self._experiment_id = self._lookup_experiment()
+            self._looked_up = True
 
     def find(self, token_id: str) -> list[TrackedModel]:
         with self._step("search"):
@@ -94,7 +98,11 @@ class RestTracker:
 
     def upload(self, request: UploadRequest, model: ModelSource, progress: ProgressSink) -> TrackedModel:
         with self._step("create the experiment in"):
-            experiment_id = self._experiment_id or self._lookup_experiment() or self._create_experiment()
+            experiment_id = (
+                self._experiment_id
+                or (None if self._looked_up else self._lookup_experiment())
+                or self._create_experiment()
+            )
         run_tags = {**request.tags, Tag.CLAIM: request.claim_id, Tag.STATE: "pending"}
         with self._step("create a run in"):
             run = self.http.call(
