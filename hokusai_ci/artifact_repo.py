@@ -1,7 +1,7 @@
 """Artifact stores the server does not proxy: the client writes them itself.
 
 A local `file:` root (the embedded default) is written here, copying each file once while it
-is hashed and metered. Every other store (S3 without proxying, GCS, Azure, HDFS, ...) goes
+is hashed and metered; S3 is written directly (`s3_upload`). Every other store (GCS, Azure, HDFS, ...) goes
 through MLflow's own artifact repositories, which read the files themselves: each file is
 hashed first, then handed over (a second read), with a heartbeat while a file is in flight.
 """
@@ -23,6 +23,10 @@ def upload_with_repository(artifact_uri: str, model: ModelSource, progress: Prog
     """Write `model` under `<artifact_uri>/model`; returns what was written, with digests."""
     if artifact_uri.startswith("file:") or "://" not in artifact_uri:
         return _copy_local(Path(url2pathname(urlsplit(artifact_uri).path)) / "model", model, progress)
+    if artifact_uri.startswith("s3://"):
+        from hokusai_ci.s3_upload import upload_s3
+
+        return upload_s3(artifact_uri, model, progress)
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     repo = get_artifact_repository(artifact_uri)

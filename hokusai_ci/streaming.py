@@ -54,15 +54,17 @@ class HashingReader:
     """A file object for a streaming request body that hashes and meters what is read.
 
     `read(n)` returns up to one CHUNK whatever `n` is: the HTTP stack asks for 16 KiB at a time,
-    and a Python call per 16 KiB costs more than the hashing. `len()` gives the remaining size so
+    and a Python call per 16 KiB costs more than the hashing. With `exact=True` it honours `n`
+    (multipart uploads cut parts by what `read` returns). `len()` gives the remaining size so
     the request carries a Content-Length (no chunked encoding).
     """
 
-    def __init__(self, path: Path, progress: ProgressSink, chunk: int = CHUNK) -> None:
+    def __init__(self, path: Path, progress: ProgressSink, chunk: int = CHUNK, exact: bool = False) -> None:
         self._fh: BinaryIO = path.open("rb", buffering=0)
         self._size = self._remaining = path.stat().st_size
         self._progress = progress
         self._chunk = chunk
+        self._exact = exact
         self._hash = hashlib.sha256()
         self._queue: queue.Queue[bytes | None] | None = None
         self._thread: threading.Thread | None = None
@@ -77,8 +79,13 @@ class HashingReader:
         while (block := self._queue.get()) is not None:
             self._hash.update(block)
 
-    def read(self, n: int = -1) -> bytes:
-        block = self._fh.read(self._chunk)
+    def read(self, n: int | None = -1) -> bytes:
+        if self._exact and n is not None and n >= 0:
+            block = self._fh.read(n)
+        elif self._exact:
+            block = self._fh.read()  # the whole rest: only asked for by callers that want it
+        else:
+            block = self._fh.read(self._chunk)
         if block:
             if self._queue is not None:
                 self._queue.put(block)

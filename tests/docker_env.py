@@ -153,7 +153,7 @@ def build_image(client: docker.DockerClient, base: str) -> str:
                 str(context / "wheels"),
                 "--constraint",
                 str(REPO / "docker/constraints.txt"),
-                f"{context}[postgres]",
+                f"{context}[postgres,s3]",
             ],
             check=True,
             capture_output=True,
