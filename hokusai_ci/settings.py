@@ -311,6 +311,8 @@ SECRET_ENV = (
     "HOKUSAI_WEBHOOK_SECRET",
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_PASSWORD",
+    "AWS_SECRET_ACCESS_KEY",  # S3 artifact stores written directly
+    "AWS_SESSION_TOKEN",
 )
 
 

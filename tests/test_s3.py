@@ -136,3 +136,16 @@ def test_s3_killed_mid_upload_then_rerun_gives_one_version_and_nothing_half_writ
     assert r.code == 0, r.err
     assert [v.version for v in client.search_model_versions("name = 'hokusai-S3KILL'")] == ["1"]
     assert sha256_of(stored(restarted, r.json()["mlflow_run_id"]) / "model.bin") == sha256_of(model)
+
+
+def test_refused_s3_credentials_are_exit_8_naming_the_bucket_and_never_printed(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], model_file: Path
+) -> None:
+    wrong = "wrong-secret-canary-Qx93"
+    run_cli("token", "create", "--token-id", "S3DENY")
+    r = run_cli(*reg("S3DENY", model_file, stack[0].url), env={"AWS_SECRET_ACCESS_KEY": wrong})
+    assert r.code == 8, r.err
+    message = r.json()["error"]["message"]
+    assert message.startswith("could not upload the model to the artifact store s3://models/mlflow/"), message
+    assert wrong not in r.out + r.err and "Traceback" not in r.err
+    assert run_cli("model", "status", "--token-id", "S3DENY", "--output", "json").json()["status"] == "draft"
