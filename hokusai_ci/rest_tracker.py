@@ -41,10 +41,11 @@ from hokusai_ci.tracking import Tag, TrackedModel, UploadRequest
 
 log = logging.getLogger("hokusai_ci.mlflow")
 
-# Parallel PUTs for a directory of many files. Measured with bench/run.py (2000 files of 4 KiB):
-# on loopback the server is the bottleneck and more workers barely help; behind 20 ms of latency
-# per request the time falls almost linearly up to 8 workers. 8 keeps a modest server unharmed.
-UPLOAD_WORKERS = 8
+# Parallel PUTs for a directory of many files, chosen from bench/run.py (200 files of 4 KiB, one
+# MLflow server worker, medians of 3): through a proxy adding 20 ms per request, 1/2/4/8/16/32
+# workers took 6.9/4.1/3.7/3.2/2.5/2.4 s; the gain stops at 16, where the server becomes the
+# bottleneck. On loopback, with no latency to hide, worker count made no clear difference.
+UPLOAD_WORKERS = 16
 PROXIED = "mlflow-artifacts:"
 
 

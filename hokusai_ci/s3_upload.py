@@ -19,13 +19,13 @@ from urllib.parse import urlsplit
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.progress import ProgressSink
+from hokusai_ci.rest_tracker import UPLOAD_WORKERS
 from hokusai_ci.settings import display_url
 from hokusai_ci.streaming import HashingReader, ModelSource
 
 PART = 8 * 1024 * 1024
 MAX_PARTS = 10_000  # S3's limit on parts per upload
 PART_WORKERS = 8
-FILE_WORKERS = 8
 
 
 def _client() -> Any:
@@ -74,11 +74,15 @@ def upload_s3(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> 
                 raise _error(artifact_uri, exc) from None
             return ModelFile(f.relpath, reader.sent, reader.hexdigest())
 
-    if len(model.files) == 1:
-        sent = [put(model.files[0])]
-    else:
-        with ThreadPoolExecutor(max_workers=FILE_WORKERS) as pool:
-            sent = list(pool.map(put, model.files))
+    # Small files go up several at a time; a large one at a time, its parts in parallel (memory
+    # stays bounded: a non-seekable stream's parts are buffered while they are in flight).
+    small = [f for f in model.files if f.size <= PART]
+    with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
+        done = {f.relpath: m for f, m in zip(small, pool.map(put, small), strict=True)}
+    for f in model.files:
+        if f.relpath not in done:
+            done[f.relpath] = put(f)
+    sent = [done[f.relpath] for f in model.files]
     progress.finish()
     return sent
 
