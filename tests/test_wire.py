@@ -178,3 +178,24 @@ def test_mlflow_auth_settings_are_honoured(
         monkeypatch.setenv(key, value)
     RestTracker(proxy.url, "auth-probe").check()
     assert proxy.auth == [expected]
+
+
+def test_a_run_is_not_created_twice_by_a_retry(proxy: CountingProxy, model_file: Path) -> None:
+    """runs/create cannot be repeated safely (a second run would be left behind): a 503 fails
+    the step after one request, naming it, while an idempotent call would have been retried."""
+    proxy.faults.append(("POST", "runs/create", 503))
+    run_cli("token", "create", "--token-id", "NORETRY")
+    r = run_cli(*reg("NORETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    assert r.code == 8, r.err
+    assert r.json()["error"]["message"].startswith(f"could not create a run in MLflow at {proxy.url}: HTTP 503")
+    assert calls(proxy).count("POST runs/create") == 1
+
+
+def test_version_creation_is_retried_and_leaves_one_version(proxy: CountingProxy, model_file: Path) -> None:
+    proxy.faults.append(("POST", "model-versions/create", 502))
+    run_cli("token", "create", "--token-id", "VRETRY")
+    r = run_cli(*reg("VRETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    assert r.code == 0, r.err
+    assert calls(proxy).count("POST model-versions/create") == 2
+    versions = MlflowClient(tracking_uri=proxy.upstream).search_model_versions("name = 'hokusai-VRETRY'")
+    assert [(v.version, v.tags["hokusai.state"]) for v in versions] == [("1", "registered")]
