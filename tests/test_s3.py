@@ -1,14 +1,17 @@
 """Registration on the storage real deployments use: MLflow on PostgreSQL with artifacts in an
-S3 bucket the client writes to directly (`rclone serve s3`, a real S3 server on 127.0.0.1).
-One stack for the module; bytes are compared with what the S3 server stored."""
+S3 bucket the client writes to directly (`rclone serve s3`, a real S3 server on 127.0.0.1),
+and the PostgreSQL token store for the load test. One stack for the module (the 1 GiB,
+2000-file and load tests share it); bytes are compared with what the S3 server stored."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from mlflow import MlflowClient
 from hokusai_ci.fingerprint import fingerprint
 from tests.conftest import REPO, register_args, run_cli
 from tests.s3_stack import BUCKET, MlflowOnS3, S3Server
-from tests.servers import PostgresServer
+from tests.servers import PostgresServer, WebhookReceiver
 
 GIB = 1024 * 1024 * 1024
 
@@ -149,3 +152,57 @@ def test_refused_s3_credentials_are_exit_8_naming_the_bucket_and_never_printed(
     assert message.startswith("could not upload the model to the artifact store s3://models/mlflow/"), message
     assert wrong not in r.out + r.err and "Traceback" not in r.err
     assert run_cli("model", "status", "--token-id", "S3DENY", "--output", "json").json()["status"] == "draft"
+
+
+def test_many_ci_jobs_at_once_on_postgresql_mlflow_and_s3(
+    stack: tuple[MlflowOnS3, S3Server],
+    s3_env: dict[str, str],
+    pg_db: str,
+    tmp_path: Path,
+    webhook: WebhookReceiver,
+) -> None:
+    """32 jobs registering 32 tokens while 8 more race on one token, against the PostgreSQL token
+    store and the MLflow-on-PostgreSQL/S3 stack: all 32 registered, one winner of the 8, no
+    duplicate version, every event delivered and in the outbox."""
+    mlflow = stack[0]
+    cfg = tmp_path / "db.json"
+    cfg.write_text(json.dumps({"url": pg_db}))
+    env = {**os.environ, "HOKUSAI_DB_CONFIG": str(cfg), "HOKUSAI_WEBHOOK_URL": webhook.url}
+    jobs = []
+    for i in range(32):
+        model = tmp_path / f"m{i}.bin"
+        model.write_bytes(os.urandom(64 * 1024))
+        jobs.append((f"LOAD{i:02d}", model))
+    race = tmp_path / "race.bin"
+    race.write_bytes(os.urandom(64 * 1024))
+    jobs += [("LOADRACE", race)] * 8
+    for token in sorted({t for t, _ in jobs}):
+        assert run_cli("token", "create", "--token-id", token, env=env).code == 0
+    start = time.monotonic()
+    procs = [
+        (token, time.monotonic(), subprocess.Popen([sys.executable, "-m", "hokusai_ci", *reg(token, model, mlflow.url)],
+                                                   cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                   text=True))
+        for token, model in jobs
+    ]  # fmt: skip
+    results = []
+    for token, began, proc in procs:
+        out, err = proc.communicate(timeout=600)
+        results.append((token, proc.returncode, out, err, time.monotonic() - began))
+    wall = time.monotonic() - start
+    slowest = max(r[4] for r in results)
+    print(f"load: 40 registrations in {wall:.1f} s, slowest job {slowest:.1f} s")
+    assert all(code == 0 for token, code, *_ in results if token != "LOADRACE"), [
+        (t, c, e[-300:]) for t, c, _, e, _ in results if c != 0 and t != "LOADRACE"
+    ]
+    assert sorted(code for token, code, *_ in results if token == "LOADRACE") == [0] + [4] * 7
+    client = MlflowClient(tracking_uri=mlflow.url)
+    for token in {t for t, _ in jobs}:
+        versions = client.search_model_versions(f"name = 'hokusai-{token}'")
+        assert [v.tags["hokusai.state"] for v in versions] == ["registered"], token
+    delivered = Counter(x.json()["token_id"] for x in webhook.received)
+    assert delivered == Counter({t: 2 for t in {t for t, _ in jobs}})
+    for token in ("LOAD00", "LOADRACE"):
+        status = run_cli("model", "status", "--token-id", token, "--output", "json", env=env).json()
+        assert status["status"] == "registered"
+        assert [e["delivery_status"] for e in status["events"]] == ["delivered", "delivered"]
