@@ -199,3 +199,32 @@ def test_version_creation_is_retried_and_leaves_one_version(proxy: CountingProxy
     assert calls(proxy).count("POST model-versions/create") == 2
     versions = MlflowClient(tracking_uri=proxy.upstream).search_model_versions("name = 'hokusai-VRETRY'")
     assert [(v.version, v.tags["hokusai.state"]) for v in versions] == [("1", "registered")]
+
+
+def test_registering_on_a_proxied_server_never_imports_mlflow(mlflow_server: MlflowServer, model_file: Path) -> None:
+    """`import mlflow` alone costs more than a second: the lean path must not pay it."""
+    run_cli("token", "create", "--token-id", "NOIMPORT")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hokusai_ci", *reg("NOIMPORT", model_file, mlflow_server.url)],
+        capture_output=True, text=True, cwd=REPO, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "requests" in imported and "hokusai_ci.rest_tracker" in imported
+    assert not {m for m in imported if m == "mlflow" or m.startswith("mlflow.")}
+
+
+def test_the_embedded_file_store_copy_is_read_back_by_mlflow(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the embedded `file:` store hokusai-ci copies each file itself (hashing as it copies);
+    MLflow's own client must find the files where it expects them."""
+    run_cli("token", "create", "--token-id", "LOCALCOPY")
+    r = run_cli(*register_args("LOCALCOPY", model_dir, "accuracy", "0.80", "0.85"), "--output", "json")
+    assert r.code == 0, r.err
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=(tmp_path / "home" / "mlruns").as_uri())
+    back = Path(client.download_artifacts(r.json()["mlflow_run_id"], "model", str(tmp_path / "back")))
+    assert fingerprint(back).sha256 == r.json()["model_sha256"] == fingerprint(model_dir).sha256
+    version = client.get_model_version(r.json()["model_name"], r.json()["model_version"])
+    assert version.tags["hokusai.state"] == "registered" and client.get_run(version.run_id).info.status == "FINISHED"
