@@ -44,7 +44,8 @@ log = logging.getLogger("hokusai_ci.mlflow")
 # Parallel PUTs for a directory of many files, chosen from bench/run.py (200 files of 4 KiB, one
 # MLflow server worker, medians of 3): through a proxy adding 20 ms per request, 1/2/4/8/16/32
 # workers took 6.9/4.1/3.7/3.2/2.5/2.4 s; the gain stops at 16, where the server becomes the
-# bottleneck. On loopback, with no latency to hide, worker count made no clear difference.
+# bottleneck (in the README's run 8 and 16 were within noise of each other: 2.6x and 2.5x of one
+# worker). On loopback, with no latency to hide, worker count made no clear difference.
 UPLOAD_WORKERS = 16
 PROXIED = "mlflow-artifacts:"
 
