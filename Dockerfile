@@ -11,9 +11,9 @@ COPY . /src
 RUN python3 -m venv /opt/hokusai \
     && if ls /src/wheels/*.whl >/dev/null 2>&1; then \
          /opt/hokusai/bin/pip install --no-cache-dir --no-index --find-links /src/wheels \
-           --constraint /src/docker/constraints.txt "hokusai-ci[postgres,sign]"; \
+           --constraint /src/docker/constraints.txt "hokusai-ci[postgres,sign,s3]"; \
        else \
-         /opt/hokusai/bin/pip install --no-cache-dir --constraint /src/docker/constraints.txt "/src[postgres,sign]"; \
+         /opt/hokusai/bin/pip install --no-cache-dir --constraint /src/docker/constraints.txt "/src[postgres,sign,s3]"; \
        fi \
     && /opt/hokusai/bin/pip uninstall --yes pip \
     && cp /src/entrypoint.py /opt/hokusai/entrypoint.py \

@@ -1,11 +1,19 @@
-"""Benchmarks, reported as ratios measured side by side in one run.
+"""Benchmarks as ratios to an anchor measured side by side, in the same run.
 
-1. Start-up: `hokusai --help`, `model status`, `model list` against `python -c "import mlflow"`.
-2. Registration of a small and a large model on the embedded defaults: peak memory (RSS) of
-   the whole `hokusai` process, and wall time against `sha256sum` + `cp` of the same bytes.
-   Memory flat in the model's size means the large/small RSS ratio stays near 1.
+Each comparison runs its commands interleaved (A B A B ...) for several rounds and reports the
+median and the min-max of each, and the ratio of the medians:
 
-Usage: python bench/run.py [--large-mib 512] [--repeat 5]
+  start-up         `hokusai --help` vs `python -c pass`;
+                   `model status` / `model list` vs `python -c "import mlflow"`
+  register 1 MiB   `hokusai model register` vs a raw MlflowClient script doing the same steps
+  register large   `hokusai model register` of a 500 MiB file (1 GiB with --gib) vs `curl -T` of
+                   the same file to the same server (throughput ratio: curl time / ours)
+  many files       2000 files of 4 KiB vs the raw client's `log_artifacts`, and the upload of the
+                   same directory by worker count through a proxy adding 20 ms per request
+  memory           peak RSS of `model register` of 100 MiB vs 1 GiB (flat means ~1.0)
+
+All against one local MLflow server (started here unless --mlflow-uri is given).
+Usage: python bench/run.py [--rounds 5] [--gib] [--readme README.md] [--tiny]
 """
 
 from __future__ import annotations
@@ -13,82 +21,231 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 PY = sys.executable
+MIB = 1024 * 1024
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def rss_of(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one child, read with wait4 so each child counts alone."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 3):
-        raise SystemExit(f"{' '.join(cmd)} failed ({code}): {err.decode()[-500:]}")
-    return elapsed, usage.ru_maxrss
+class Bench:
+    def __init__(self, work: Path, uri: str, rounds: int) -> None:
+        self.work, self.uri, self.rounds = work, uri, rounds
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "MLFLOW_"))},
+            "HOKUSAI_HOME": str(work / "home"),
+            "HOKUSAI_LOG_LEVEL": "ERROR",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "PYTHONPATH": str(REPO),
+        }
+        self.rows: list[str] = []
+        self.n = 0
+
+    def run(self, cmd: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, int]:
+        """Wall seconds and peak RSS (KiB) of one child (wait4: each child counts alone)."""
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=self.env, cwd=self.work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) not in ok:
+            raise SystemExit(f"{' '.join(cmd)} failed: {err.decode()[-800:]}")
+        return elapsed, usage.ru_maxrss
+
+    def token(self) -> str:
+        self.n += 1
+        token = f"BENCH{os.getpid()}X{self.n}"
+        self.run([PY, "-m", "hokusai_ci", "token", "create", "--token-id", token])
+        return token
+
+    def register(self, model: Path) -> Callable[[], tuple[float, int]]:
+        def go() -> tuple[float, int]:
+            token = self.token()
+            return self.run([PY, "-m", "hokusai_ci", "model", "register", "--token-id", token, "--model-path",
+                             str(model), "--metric", "auroc", "--baseline", "0.8", "--metric-value", "0.9",
+                             "--mlflow-uri", self.uri])  # fmt: skip
+
+        return go
+
+    def compare(self, title: str, cases: dict[str, Callable[[], tuple[float, int]]], ratio: str = "time") -> None:
+        """Interleave the cases for `rounds` rounds; the first case is ours, the last the anchor."""
+        times: dict[str, list[float]] = {k: [] for k in cases}
+        for _ in range(self.rounds):
+            for name, fn in cases.items():
+                times[name].append(fn()[0])
+        med = {k: statistics.median(v) for k, v in times.items()}
+        anchor = list(cases)[-1]
+        print(f"== {title}")
+        for name, values in times.items():
+            if name == anchor:
+                rel = "anchor"
+            elif ratio == "throughput":
+                rel = f"{med[anchor] / med[name]:.2f}x the anchor's throughput"
+            else:
+                rel = f"{med[name] / med[anchor]:.2f}x the anchor's time"
+            line = f"| {title} | {name} | {med[name]:.2f} s | {min(values):.2f}–{max(values):.2f} s | {rel} |"
+            print("  " + line)
+            self.rows.append(line)
 
 
-def best(n: int, cmd: list[str], env: dict[str, str], cwd: Path) -> float:
-    return min(rss_of(cmd, env, cwd)[0] for _ in range(n))
+def make_file(path: Path, size: int) -> Path:
+    with path.open("wb") as fh:
+        left = size
+        while left:
+            block = os.urandom(min(left, 4 * MIB))
+            fh.write(block)
+            left -= len(block)
+    return path
+
+
+def make_dir(path: Path, count: int, size: int) -> Path:
+    for i in range(count):
+        sub = path / f"part{i % 20:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{i:05d}.bin").write_bytes(os.urandom(size))
+    return path
+
+
+@contextmanager
+def mlflow_server(uri: str | None, work: Path) -> Iterator[str]:
+    if uri:
+        yield uri
+        return
+    from tests.servers import MlflowServer
+
+    server = MlflowServer.start(work / "mlflow")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def curl_put(bench: Bench, model: Path) -> Callable[[], tuple[float, int]]:
+    def go() -> tuple[float, int]:
+        bench.n += 1
+        dest = f"{bench.uri}/api/2.0/mlflow-artifacts/artifacts/curl/{bench.n}/{model.name}"
+        return bench.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-T", str(model), dest])
+
+    return go
+
+
+def workers_through_latency(bench: Bench, model: Path, delay: float, counts: list[int]) -> None:
+    """Upload one directory with each worker count through a proxy adding `delay` per request."""
+    from hokusai_ci import rest_tracker
+    from hokusai_ci.progress import NoProgress
+    from hokusai_ci.streaming import ModelSource
+    from tests.proxy import CountingProxy
+
+    proxy = CountingProxy(bench.uri, delay=delay).start()
+    try:
+        tracker = rest_tracker.RestTracker(proxy.url, "bench-workers")
+        source = ModelSource.of(model)
+        times: dict[int, list[float]] = {n: [] for n in counts}
+        for r in range(bench.rounds):
+            for n in counts:
+                rest_tracker.UPLOAD_WORKERS = n
+                start = time.perf_counter()
+                tracker._send(f"mlflow-artifacts:/workers/{n}/{r}", source, NoProgress())
+                times[n].append(time.perf_counter() - start)
+        base = statistics.median(times[counts[0]])
+        title = f"{len(source.files)} files, +{delay * 1000:.0f} ms/request"
+        print(f"== upload workers: {title}")
+        for n, values in times.items():
+            med = statistics.median(values)
+            spread = f"{min(values):.2f}–{max(values):.2f} s"
+            line = f"| {title} | {n} worker{'s' if n > 1 else ''} | {med:.2f} s | {spread} | {base / med:.2f}x vs 1 |"
+            print("  " + line)
+            bench.rows.append(line)
+    finally:
+        proxy.stop()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--large-mib", type=int, default=512)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--large-mib", type=int, default=500)
+    ap.add_argument("--gib", action="store_true", help="also register 1 GiB vs curl -T")
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--tiny", action="store_true", help="tiny sizes, one round: checks that the script runs")
+    ap.add_argument("--mlflow-uri", help="use this server instead of starting one")
+    ap.add_argument("--readme", type=Path, help="rewrite the Benchmarks table in this README")
     args = ap.parse_args()
+    large, small_mem, big_mem, files = args.large_mib * MIB, 100 * MIB, 1024 * MIB, args.files
+    if args.tiny:
+        args.rounds, large, small_mem, big_mem, files = 1, 2 * MIB, MIB, 2 * MIB, 20
     work = Path(tempfile.mkdtemp(prefix="hokusai-bench-"))
-    env = {**os.environ, "HOKUSAI_HOME": str(work / "home"), "HOKUSAI_LOG_LEVEL": "ERROR"}
-    hk = [PY, "-m", "hokusai_ci"]
     try:
-        print(f"== start-up (best of {args.repeat})")
-        mlflow = best(args.repeat, [PY, "-c", "import mlflow"], env, work)
-        rows = {
-            "hokusai --help": best(args.repeat, [*hk, "--help"], env, work),
-            "hokusai model status": best(args.repeat, [*hk, "model", "status", "--token-id", "NONE"], env, work),
-            "hokusai model list": best(args.repeat, [*hk, "model", "list"], env, work),
-        }
-        print(f"  {'python -c import mlflow':28s} {mlflow:6.2f}s  1.00x")
-        for name, secs in rows.items():
-            print(f"  {name:28s} {secs:6.2f}s  {secs / mlflow:.2f}x of import mlflow")
-
-        print("== register on embedded defaults: memory and time vs sha256sum + cp")
-        results = {}
-        for label, mib in (("small", 16), ("large", args.large_mib)):
-            model = work / f"{label}.bin"
-            with model.open("wb") as fh:
-                for _ in range(mib):
-                    fh.write(os.urandom(1024 * 1024))
-            token = f"BENCH-{label.upper()}"
-            subprocess.run([*hk, "token", "create", "--token-id", token], env=env, cwd=work, check=True,
-                           stdout=subprocess.DEVNULL)  # fmt: skip
-            secs, rss = rss_of(
-                [*hk, "model", "register", "--token-id", token, "--model-path", str(model), "--metric", "auroc",
-                 "--baseline", "0.8", "--metric-value", "0.9"],
-                env,
-                work,
+        with mlflow_server(args.mlflow_uri, work) as uri:
+            bench = Bench(work, uri, args.rounds)
+            hk = [PY, "-m", "hokusai_ci"]
+            bench.compare("start-up", {"hokusai --help": lambda: bench.run([*hk, "--help"]),
+                                       "python -c pass": lambda: bench.run([PY, "-c", "pass"])})  # fmt: skip
+            bench.compare(
+                "read commands",
+                {
+                    "hokusai model status": lambda: bench.run([*hk, "model", "status", "--token-id", "NONE"], (0, 3)),
+                    "hokusai model list": lambda: bench.run([*hk, "model", "list"]),
+                    'python -c "import mlflow"': lambda: bench.run([PY, "-c", "import mlflow"]),
+                },
+            )
+            one = make_file(work / "one.bin", MIB)
+            raw = [PY, str(REPO / "bench" / "raw_client.py"), uri]
+            bench.compare(
+                "register 1 MiB",
+                {"hokusai model register": bench.register(one),
+                 "raw MlflowClient script": lambda: bench.run([*raw, str(one), "raw-1mib"])},
             )  # fmt: skip
-            base_start = time.perf_counter()
-            subprocess.run(["sha256sum", str(model)], check=True, stdout=subprocess.DEVNULL)
-            shutil.copyfile(model, work / f"{label}.copy")
-            baseline = time.perf_counter() - base_start
-            results[label] = (mib, secs, rss, baseline)
-            print(f"  {label:5s} {mib:6d} MiB  {secs:6.2f}s  peak RSS {rss / 1024:6.1f} MiB  "
-                  f"(sha256sum+cp {baseline:5.2f}s, ratio {secs / baseline:.2f}x)")  # fmt: skip
-            model.unlink()
-            (work / f"{label}.copy").unlink()
-        s, big = results["small"], results["large"]
-        print(f"  size ratio {big[0] / s[0]:.0f}x -> peak RSS ratio {big[2] / s[2]:.2f}x (flat means ~1.0)")
+            for size in [large] + ([big_mem] if args.gib else []):
+                big = make_file(work / "model.bin", size)
+                bench.compare(
+                    f"register {size // MIB} MiB",
+                    {"hokusai model register": bench.register(big), "curl -T": curl_put(bench, big)},
+                    ratio="throughput",
+                )
+                big.unlink()
+            many = make_dir(work / "many", files, 4096)
+            bench.compare(f"{files} files of 4 KiB", {"hokusai model register": bench.register(many),
+                          "raw client log_artifacts": lambda: bench.run([*raw, str(many), "raw-many"])})  # fmt: skip
+            workers_through_latency(bench, make_dir(work / "some", max(files // 10, 8), 4096), 0.02, [1, 4, 8, 16])
+            print("== peak memory of model register")
+            rss = {}
+            for size in (small_mem, big_mem):
+                model = make_file(work / "mem.bin", size)
+                rss[size] = bench.register(model)()[1] / 1024
+                model.unlink()
+                line = f"| peak memory | register {size // MIB} MiB | {rss[size]:.0f} MiB RSS | | |"
+                print("  " + line)
+                bench.rows.append(line)
+            ratio = rss[big_mem] / rss[small_mem]
+            flat = f"| peak memory | ratio | {ratio:.2f}x for {big_mem // small_mem}x the size | | |"
+            print("  " + flat)
+            bench.rows.append(flat)
+        if args.readme:
+            write_readme(args.readme, bench.rows, args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def write_readme(readme: Path, rows: list[str], rounds: int) -> None:
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{readme} has no {BEGIN} ... {END} block to rewrite")
+    table = "\n".join(
+        [f"Medians of {rounds} interleaved rounds (min–max), `python bench/run.py --gib --readme README.md`:", "",
+         "| comparison | command | median | min–max | vs anchor |", "|---|---|---|---|---|", *rows]
+    )  # fmt: skip
+    head, rest = text.split(BEGIN, 1)
+    readme.write_text(f"{head}{BEGIN}\n{table}\n{END}{rest.split(END, 1)[1]}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hokusai_ci.events import EventSink
 from hokusai_ci.notifier import Notifier
@@ -17,7 +18,10 @@ from hokusai_ci.redaction import display_url
 from hokusai_ci.settings import Env, Settings
 from hokusai_ci.sql_store import SqlTokenStore
 from hokusai_ci.store import TokenStore
-from hokusai_ci.tracking import Tracker
+from hokusai_ci.tracking import Tracker, VersionReader
+
+if TYPE_CHECKING:
+    from hokusai_ci.mlflow_tracking import MlflowTracker
 
 log = logging.getLogger("hokusai_ci")
 
@@ -70,24 +74,47 @@ def _sql_store(settings: Settings, *, read_only: bool) -> SqlTokenStore:
 
 
 def _mlflow(settings: Settings) -> Callable[[], Tracker | None]:
-    uri, experiment, token = settings.effective_mlflow_uri, settings.experiment, settings.registry_token()
-    stall_timeout, retries = settings.stall_timeout, settings.mlflow_retries
+    uri, experiment = settings.effective_mlflow_uri, settings.experiment
 
     def make() -> Tracker | None:
-        from hokusai_ci.app import quiet_mlflow
-        from hokusai_ci.mlflow_tracking import MlflowTracker
+        _mlflow_environment(settings)
+        if uri.startswith(("http://", "https://")):
+            from hokusai_ci.rest_tracker import RestTracker  # no `import mlflow` on this path
 
-        # MLflow reads its bearer token from the environment: it holds the API key only for a
-        # Hokusai host (Settings.registry_token); a user's own token wins
-        if token:
-            os.environ[Env.MLFLOW_TRACKING_TOKEN] = token
-        else:
-            os.environ.pop(Env.MLFLOW_TRACKING_TOKEN, None)
-        tracker = MlflowTracker(uri, experiment, stall_timeout, retries)
-        quiet_mlflow()  # the tracker imported mlflow, which reset its loggers
-        return tracker
+            return RestTracker(uri, experiment)
+        return _mlflow_client(settings)
 
     return make
+
+
+def version_reader(settings: Settings) -> VersionReader:
+    """What `model verify` reads versions and downloads artifacts with: MLflow's own client,
+    which knows every artifact store."""
+    _mlflow_environment(settings)
+    return _mlflow_client(settings)
+
+
+def _mlflow_client(settings: Settings) -> MlflowTracker:
+    from hokusai_ci.app import quiet_mlflow
+    from hokusai_ci.mlflow_tracking import MlflowTracker
+
+    tracker = MlflowTracker(settings.effective_mlflow_uri, settings.experiment)
+    quiet_mlflow()  # the tracker imported mlflow, which reset its loggers
+    return tracker
+
+
+def _mlflow_environment(settings: Settings) -> None:
+    """Both trackers read MLflow's variables: the bearer token holds the API key only for a
+    Hokusai host (Settings.registry_token; a user's own token wins), and the request timeout
+    is the stall timeout."""
+    from hokusai_ci.mlflow_http import apply_env_defaults
+
+    token = settings.registry_token()
+    if token:
+        os.environ[Env.MLFLOW_TRACKING_TOKEN] = token
+    else:
+        os.environ.pop(Env.MLFLOW_TRACKING_TOKEN, None)
+    apply_env_defaults(settings.stall_timeout, settings.mlflow_retries)
 
 
 def _webhook(settings: Settings) -> tuple[EventSink | None, str | None]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from hokusai_ci.adapters import build_adapters
+from hokusai_ci.adapters import build_adapters, version_reader
 from hokusai_ci.attestation import Signer
 from hokusai_ci.ci_context import ci_tags
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
@@ -316,7 +316,6 @@ def verify(
 
 def _verify_registered(settings: Settings, model_uri: Any, token_id: Any, trust: Any) -> VerificationResult:
     from hokusai_ci import verification
-    from hokusai_ci.tracking import VersionReader
 
     adapters = build_adapters(settings, read_only=True)
     try:
@@ -337,9 +336,6 @@ def _verify_registered(settings: Settings, model_uri: Any, token_id: Any, trust:
         if adapters.simulated:
             raise invalid_input("mode", settings.mode, "mock mode uploads nothing; verify against a real registry")
         describe_endpoints(settings)
-        reader = adapters.tracker()
-        if not isinstance(reader, VersionReader):
-            raise invalid_input("mlflow-uri", adapters.mlflow_shown, "no model registry to read the version from")
-        return verification.verify_registry(reader, str(model_uri), trust, adapters.store.get)
+        return verification.verify_registry(version_reader(settings), str(model_uri), trust, adapters.store.get)
     finally:
         adapters.close()

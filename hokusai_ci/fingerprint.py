@@ -216,5 +216,10 @@ def fingerprint(
     progress.finish()
     if not is_dir:
         return Fingerprint(path, False, hashed[0].sha256, total, hashed)
-    manifest = "".join(f"{f.sha256}  {f.relpath}\n" for f in hashed)
-    return Fingerprint(path, True, hashlib.sha256(manifest.encode()).hexdigest(), total, hashed)
+    return Fingerprint(path, True, manifest_sha256(hashed), total, hashed)
+
+
+def manifest_sha256(files: tuple[ModelFile, ...] | list[ModelFile]) -> str:
+    """A directory's digest: SHA-256 of its `<sha256>  <relpath>` lines sorted by path."""
+    manifest = "".join(f"{f.sha256}  {f.relpath}\n" for f in sorted(files, key=lambda f: f.relpath))
+    return hashlib.sha256(manifest.encode()).hexdigest()

@@ -1,5 +1,7 @@
-"""MLflow adapter. Uploads model bytes as run artifacts and registers a version pointing at
-them; never unpickles or imports the model. Imported only by commands that write.
+"""MLflow adapter over MLflow's own client, for stores the lean REST path does not cover: the
+embedded `file:` store, `databricks`, and any URI that is not plain http(s). Uploads model
+bytes as run artifacts and registers a version pointing at them; never unpickles or imports
+the model. Imported only by commands that write.
 """
 
 from __future__ import annotations
@@ -7,43 +9,27 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hokusai_ci.artifact_repo import upload_with_repository
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.fingerprint import Fingerprint, ModelFile, upload_path
-from hokusai_ci.progress import ProgressSink, heartbeat
+from hokusai_ci.mlflow_http import apply_env_defaults, mlflow_error
+from hokusai_ci.progress import ProgressSink
 from hokusai_ci.redaction import display_url, redact_data
+from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import State, Tag, TrackedModel, UploadRequest
 
 log = logging.getLogger("hokusai_ci.mlflow")
 T = TypeVar("T")
 
-# A user's own value wins; these defaults keep a dead server from stalling a CI job for minutes
-# (MLflow's own default retries POSTs 7 times over ~4 minutes). MLflow's request timeout is
-# requests' socket timeout: it bounds each wait for a byte, never a whole upload, so it is the
-# stall timeout (set from HOKUSAI_STALL_TIMEOUT). A stalled call fails after
-# (retries + 1) stall timeouts plus the backoff between them (~1 s, ~2 s, ...); the run's
-# claim is renewed by its heartbeat meanwhile.
-_ENV_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-}
-UPLOAD_WORKERS = 4  # parallel file uploads for directories: ~2x faster for many small files
-
 
 class MlflowTracker:
-    def __init__(self, uri: str, experiment: str, stall_timeout: float = 60.0, retries: int = 2) -> None:
-        for key, value in _ENV_DEFAULTS.items():
-            os.environ.setdefault(key, value)
-        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = f"{stall_timeout:g}"
-        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(retries)
-        self.stall_timeout = stall_timeout
-        self.attempts = retries + 1
+    def __init__(self, uri: str, experiment: str) -> None:
+        apply_env_defaults()
         if uri.startswith("file:"):
             # the embedded local store; MLflow keeps file stores behind an explicit opt-in
             os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
@@ -67,22 +53,7 @@ class MlflowTracker:
             raise self._error(action, exc) from None
 
     def _error(self, action: str, exc: BaseException) -> HokusaiError:
-        reason = " ".join(str(exc).split())
-        code = getattr(exc, "error_code", None)
-        hint = "check that the server is running, the URI is right and the credentials are valid"
-        if _is_stall(exc, reason):
-            code = None
-            reason = f"no progress for {self.stall_timeout:g} s on each of {self.attempts} attempt(s)"
-            hint = "check that the server is up and not overloaded, or raise HOKUSAI_STALL_TIMEOUT"
-        if len(reason) > 300:
-            reason = reason[:300] + "…"
-        if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
-            hint = "check the credentials (MLFLOW_TRACKING_TOKEN or username/password)"
-        return HokusaiError(
-            Category.MLFLOW_ERROR,
-            f"could not {action} MLflow at {self.describe()}: {code + ': ' if code else ''}{reason}; {hint}",
-            mlflow_uri=self.describe(),
-        )
+        return mlflow_error(self.uri, action, getattr(exc, "error_code", None), str(exc), exc)
 
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         with self._mlflow_errors(action):
@@ -94,76 +65,88 @@ class MlflowTracker:
 
     def find(self, token_id: str) -> list[TrackedModel]:
         versions = self._call("search", lambda: self.client.search_model_versions(f"tags.`{Tag.TOKEN}` = '{token_id}'"))
-        live = [v for v in versions if v.tags.get(Tag.STATE) != State.SUPERSEDED]
-        return [self._from_version(v) for v in sorted(live, key=lambda v: int(v.version))]
+        found = [
+            self._tracked(
+                v.name,
+                str(v.version),
+                str(v.run_id),
+                reused=True,
+                sha256=v.tags.get(Tag.SHA256),
+                claim_id=v.tags.get(Tag.CLAIM),
+                state=v.tags.get(Tag.STATE),
+            )
+            for v in versions
+        ]
+        return sorted((m for m in found if m.state != "superseded"), key=lambda m: int(m.model_version))
 
-    def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel:
+    def upload(self, request: UploadRequest, model: ModelSource, progress: ProgressSink) -> TrackedModel:
+        from mlflow.entities import Metric, Param, RunTag
+
         experiment_id = self._call("create the experiment in", self._experiment_id)
-        tags = {**redact_data(request.tags), Tag.CLAIM: request.claim_id}
+        tags = {**redact_data(request.tags), Tag.CLAIM: request.claim_id, Tag.STATE: "pending"}
         run = self._call(
             "create a run in",
             lambda: self.client.create_run(experiment_id, run_name=f"register-{request.token_id}", tags=tags),
         )
         run_id = run.info.run_id
+        partial = TrackedModel(
+            run_id=run_id, model_name=request.model_name, model_version="", model_uri="", claim_id=request.claim_id
+        )
         try:
             with self._mlflow_errors("upload the model to"):
-                self.client.log_param(run_id, "metric", request.metric_name)
-                self.client.log_param(run_id, "baseline", request.baseline)
-                self.client.log_param(run_id, "direction", request.direction)
-                self.client.log_metric(run_id, request.metric_name, request.metric_value)
-                self._upload_files(run_id, fp, progress)
+                sent = upload_with_repository(run.info.artifact_uri, model, progress)
+            sha256 = model.digest(sent)
+            with self._mlflow_errors("log the run's parameters in"):
+                now = int(time.time() * 1000)
+                self.client.log_batch(
+                    run_id,
+                    metrics=[Metric(request.metric_name, request.metric_value, now, 0)],
+                    params=[
+                        Param("metric", request.metric_name),
+                        Param("baseline", repr(request.baseline)),
+                        Param("direction", request.direction),
+                    ],
+                    tags=[RunTag(Tag.SHA256, sha256)],
+                )
             with self._mlflow_errors("register the model version in"):
                 self._ensure_registered_model(request.model_name)
                 version = self.client.create_model_version(
                     request.model_name,
                     source=f"{run.info.artifact_uri}/model",
                     run_id=run_id,
-                    tags={**tags, Tag.STATE: State.PENDING},
+                    tags={**tags, Tag.SHA256: sha256, Tag.STATUS: "not_registered"},
                     description=f"Registered by hokusai-ci for token {request.token_id}",
                 )
                 kept = self._drop_retried_duplicates(request.model_name, request.claim_id, int(version.version))
         except BaseException:
-            self._best_effort(lambda: self.client.set_terminated(run_id, "FAILED"))
+            self.finish(partial, ok=False)
             raise
-        tracked = self._tracked(request.model_name, str(kept), run_id)
-        return tracked.model_copy(
-            update={"sha256": fp.sha256, "claim_id": request.claim_id, "state": State.PENDING, "files": fp.files}
+        return self._tracked(
+            request.model_name,
+            str(kept),
+            run_id,
+            sha256=sha256,
+            claim_id=request.claim_id,
+            state="pending",
+            files=tuple(sent),
         )
 
     def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
         with self._mlflow_errors("tag the model version in"):
             for key, value in tags.items():
                 self.client.set_model_version_tag(model.model_name, model.model_version, key, value)
-                self.client.set_tag(model.run_id, key, value)
+            self.client.log_batch(model.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def finish(self, model: TrackedModel, ok: bool) -> None:
-        with self._mlflow_errors("end the run in"):
-            self.client.set_terminated(model.run_id, "FINISHED" if ok else "FAILED")
-
-    def _upload_files(self, run_id: str, fp: Fingerprint, progress: ProgressSink) -> None:
-        """Stream each file as an artifact under `model/`; many small files go up in parallel
-        (one request per file), and a heartbeat covers a single large file in flight."""
-
-        def put(f: ModelFile) -> None:
-            local = upload_path(fp, f)  # a followed link uploads its target's bytes under the link's name
-            parent = os.path.dirname(f.relpath) if fp.is_dir else ""
-            self.client.log_artifact(run_id, local, "model/" + parent if parent else "model")
-            progress.advance(f.size)
-
-        with heartbeat(progress):
-            if len(fp.files) == 1:
-                put(fp.files[0])
-            else:
-                pool = ThreadPoolExecutor(max_workers=UPLOAD_WORKERS)
-                try:
-                    for done in [pool.submit(put, f) for f in fp.files]:
-                        done.result()
-                except BaseException:
-                    # a failed file or a signal: queued files are dropped, not uploaded first
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
-                pool.shutdown()
-        progress.finish()
+        """FINISHED or FAILED (then also tagged failed, best effort: the error that brought us
+        here is the one to report)."""
+        if ok:
+            self._call("finish the run in", lambda: self.client.set_terminated(model.run_id, "FINISHED"))
+            return
+        self._best_effort(lambda: self.client.set_tag(model.run_id, Tag.STATE, "failed"))
+        self._best_effort(lambda: self.client.set_terminated(model.run_id, "FAILED"))
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         log.warning("removing %s version %s: %s", model.model_name, model.model_version, reason)
@@ -200,7 +183,16 @@ class MlflowTracker:
             raise self._error("read the model version from", exc) from None
         except Exception as exc:
             raise self._error("read the model version from", exc) from None
-        return self._from_version(v), dict(v.tags)
+        tags = dict(v.tags)
+        tracked = self._tracked(
+            v.name,
+            str(v.version),
+            str(v.run_id),
+            sha256=tags.get(Tag.SHA256),
+            claim_id=tags.get(Tag.CLAIM),
+            state=tags.get(Tag.STATE),
+        )
+        return tracked, tags
 
     def download(self, model: TrackedModel, artifact_path: str, dest: str) -> str | None:
         listed = self._call("list the artifacts in", lambda: self.client.list_artifacts(model.run_id, artifact_path))
@@ -245,14 +237,7 @@ class MlflowTracker:
             self.client.delete_model_version(name, str(extra))
         return numbers[0]
 
-    def _from_version(self, v: Any) -> TrackedModel:
-        tracked = self._tracked(v.name, str(v.version), str(v.run_id))
-        tags = v.tags
-        return tracked.model_copy(
-            update={"sha256": tags.get(Tag.SHA256), "claim_id": tags.get(Tag.CLAIM), "state": tags.get(Tag.STATE)}
-        )
-
-    def _tracked(self, name: str, version: str, run_id: str, reused: bool = False) -> TrackedModel:
+    def _tracked(self, name: str, version: str, run_id: str, **extra: Any) -> TrackedModel:
         run_url = version_url = None
         if self.uri.startswith(("http://", "https://")):
             base = display_url(self.uri).rstrip("/")
@@ -265,7 +250,7 @@ class MlflowTracker:
             model_uri=f"models:/{name}/{version}",
             run_url=run_url,
             version_url=version_url,
-            reused=reused,
+            **extra,
         )
 
     @staticmethod
@@ -274,15 +259,3 @@ class MlflowTracker:
             fn()
         except Exception as exc:
             log.debug("cleanup step failed: %s", exc)
-
-
-def _is_stall(exc: BaseException, text: str) -> bool:
-    """A request that ran out of its stall timeout (MLflow wraps requests' timeouts in text)."""
-    import requests
-
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, (requests.Timeout, TimeoutError)):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "timed out" in text.lower() or "timeout" in text.lower()

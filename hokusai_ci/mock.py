@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from hokusai_ci.fingerprint import Fingerprint
+from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.progress import ProgressSink
+from hokusai_ci.streaming import HashingReader, ModelSource
 from hokusai_ci.tracking import TrackedModel, UploadRequest
 
 _NAMESPACE = uuid.UUID("6f1c2a52-5b7e-4c8e-9d0a-6b6f6b757361")
@@ -28,16 +29,26 @@ class MockTracker:
     def find(self, token_id: str) -> list[TrackedModel]:
         return []
 
-    def upload(self, request: UploadRequest, fp: Fingerprint, progress: ProgressSink) -> TrackedModel:
-        run_id = hashlib.sha256(f"{request.token_id}|{fp.sha256}".encode()).hexdigest()[:32]
+    def upload(self, request: UploadRequest, model: ModelSource, progress: ProgressSink) -> TrackedModel:
+        """Reads the model as a real upload would (so the digest is real), sends it nowhere."""
+        sent = []
+        for f in model.files:
+            with HashingReader(model.local(f), progress) as reader:
+                while reader.read():
+                    pass
+                sent.append(ModelFile(f.relpath, reader.sent, reader.hexdigest()))
+        progress.finish()
+        sha256 = model.digest(sent)
+        run_id = hashlib.sha256(f"{request.token_id}|{sha256}".encode()).hexdigest()[:32]
         return TrackedModel(
             run_id=run_id,
             model_name=request.model_name,
             model_version="1",
             model_uri=f"models:/{request.model_name}/1",
-            sha256=fp.sha256,
+            sha256=sha256,
             claim_id=request.claim_id,
-            files=fp.files,
+            state="pending",
+            files=tuple(sent),
         )
 
     def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:

@@ -43,6 +43,7 @@ from hokusai_ci.notifier import Notifier
 from hokusai_ci.progress import ProgressSink
 from hokusai_ci.results import ErrorInfo, EventInfo, RegistrationResult
 from hokusai_ci.store import DeliveryStatus, EventRecord, Registration, TokenRecord, TokenStatus, TokenStore, utcnow
+from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import State, Tag, TrackedModel, Tracker, UploadRequest
 
 log = logging.getLogger("hokusai_ci")
@@ -71,13 +72,14 @@ class Checked:
     """What the preflight established, nothing written yet."""
 
     gate: GateResult
-    fingerprint: Fingerprint
+    source: ModelSource  # the files, listed (not yet hashed)
     tracker: Tracker | None
 
 
 @dataclass(frozen=True)
 class Committed:
     tracked: TrackedModel
+    fingerprint: Fingerprint  # the digests of what was registered
     events: list[EventRecord]
     attestation: Attestation | None = None
 
@@ -90,12 +92,15 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
     try:
         result.metric = gate(request.metric, request.metric_value, request.baseline)
         checked = preflight(request, result.metric, ports)
-        result.model_sha256, result.model_bytes = checked.fingerprint.sha256, checked.fingerprint.total_bytes
+        result.model_bytes = checked.source.total_bytes
         if request.dry_run:
+            fp = _hash(request, ports)
+            result.model_sha256 = fp.sha256
             result.status = "dry_run"
-            result.message = _dry_run_message(request, checked)
+            result.message = _dry_run_message(request, checked, fp)
             return result
         committed = commit(request, checked, ports)
+        result.model_sha256 = committed.fingerprint.sha256
         _fill(result, committed.tracked)
         result.attestation = committed.attestation
         result.status = "registered"
@@ -121,24 +126,25 @@ def preflight(req: RegistrationRequest, outcome: GateResult, ports: Ports) -> Ch
         )
     if ports.notifier is not None:
         ports.notifier.check(outcome)
-    fp = fingerprint(req.model_path, lambda total: ports.progress("hashing", total), links_within=req.links_within)
+    source = ModelSource.of(req.model_path, req.links_within)
     tracker = ports.tracker()
     if tracker is not None:
         tracker.check()
     elif not req.dry_run:
         raise AssertionError("a tracker is required to register")
-    return Checked(outcome, fp, tracker)
+    return Checked(outcome, source, tracker)
 
 
-def _dry_run_message(req: RegistrationRequest, checked: Checked) -> str:
+def _hash(req: RegistrationRequest, ports: Ports) -> Fingerprint:
+    return fingerprint(req.model_path, lambda total: ports.progress("hashing", total), links_within=req.links_within)
+
+
+def _dry_run_message(req: RegistrationRequest, checked: Checked, fp: Fingerprint) -> str:
     earlier = [] if checked.tracker is None else checked.tracker.find(req.token_id)
-    same = _same_content(earlier, checked.fingerprint)
+    same = _same_content(earlier, fp)
     if same is not None:
         return f"every check passed; would reuse {same.model_name} version {same.model_version}"
-    return (
-        f"every check passed; would upload {checked.fingerprint.total_bytes} bytes and register a new version "
-        f"of {req.model_name}"
-    )
+    return f"every check passed; would upload {fp.total_bytes} bytes and register a new version of {req.model_name}"
 
 
 # -- commit: claim → upload or adopt → notify → complete --------------------------------------
@@ -153,23 +159,31 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports) -> Committe
     with Heartbeat(ports.store, req.token_id, claim_id, ports.lease_seconds):
         try:
             earlier = tracker.find(req.token_id)
-            tracked = _adopt(tracker, earlier, req, checked, claim_id, ports) or tracker.upload(
-                _upload_request(req, checked, claim_id, ports),
-                checked.fingerprint,
-                ports.progress("uploading", checked.fingerprint.total_bytes),
-            )
-            attestation = _sign(tracker, tracked, req, checked, ports)
-            registration = _registration(tracked, checked)
+            # the model is hashed first only to compare it with an earlier upload of this token;
+            # otherwise the upload hashes the bytes as it sends them (one read of the model)
+            hashed = _hash(req, ports) if earlier else None
+            same = _same_content(earlier, hashed) if hashed else None
+            if same is not None:
+                tracked = _adopt(tracker, same, req, checked, claim_id, ports)
+            else:
+                tracked = tracker.upload(
+                    _upload_request(req, checked, claim_id, ports),
+                    checked.source,
+                    ports.progress("uploading", checked.source.total_bytes),
+                )
+            fp = hashed or _as_sent(checked.source, tracked)
+            attestation = _sign(tracker, tracked, req, checked, fp, ports)
+            registration = _registration(tracked, checked, fp)
             events = build_events(
                 token_id=req.token_id,
                 run_id=tracked.run_id,
                 model_name=tracked.model_name,
                 model_version=tracked.model_version,
                 model_uri=tracked.model_uri,
-                sha256=checked.fingerprint.sha256,
+                sha256=fp.sha256,
                 gate=checked.gate,
                 destination=ports.webhook_target,
-                event_id=_event_namer(ports, req.token_id, checked.fingerprint.sha256),
+                event_id=_event_namer(ports, req.token_id, fp.sha256),
                 attestation=attestation,
             )
             won = ports.notifier is None or ports.notifier.notify(req.token_id, registration)
@@ -186,23 +200,21 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports) -> Committe
     if not won:
         _lost(ports, tracker, req.token_id, claim_id, tracked)
     _settle(tracker, tracked, earlier)
-    return Committed(tracked, events, attestation)
+    return Committed(tracked, fp, events, attestation)
+
+
+def _as_sent(source: ModelSource, tracked: TrackedModel) -> Fingerprint:
+    """The digests of an upload, computed from the bytes as they were sent."""
+    assert tracked.sha256 is not None, "an upload reports the digest of what it sent"
+    return Fingerprint(source.path, source.is_dir, tracked.sha256, source.total_bytes, tracked.files)
 
 
 def _adopt(
-    tracker: Tracker,
-    earlier: list[TrackedModel],
-    req: RegistrationRequest,
-    checked: Checked,
-    claim_id: str,
-    ports: Ports,
-) -> TrackedModel | None:
+    tracker: Tracker, same: TrackedModel, req: RegistrationRequest, checked: Checked, claim_id: str, ports: Ports
+) -> TrackedModel:
     """Reuse a version an earlier run uploaded for the same content. Its claim is dead: this
     run holds the token's only live claim. It is re-tagged with this run's values first, so
     the version, the token record and the events say the same thing."""
-    same = _same_content(earlier, checked.fingerprint)
-    if same is None:
-        return None
     tags = _tags(req, checked, claim_id, ports)
     tracker.tag(same, tags)
     log.info("reusing %s version %s uploaded earlier for this content", same.model_name, same.model_version)
@@ -210,7 +222,12 @@ def _adopt(
 
 
 def _sign(
-    tracker: Tracker, tracked: TrackedModel, req: RegistrationRequest, checked: Checked, ports: Ports
+    tracker: Tracker,
+    tracked: TrackedModel,
+    req: RegistrationRequest,
+    checked: Checked,
+    fp: Fingerprint,
+    ports: Ports,
 ) -> Attestation | None:
     """Sign what is about to be registered: the model (model_signing's format) and the
     registration statement over the version's values, stored beside the model with their
@@ -218,8 +235,8 @@ def _sign(
     registered unsigned, and the next run signs the version it adopts."""
     if ports.signer is None:
         return None
-    model_bundle = ports.signer.sign_model(checked.fingerprint)
-    predicate = registration_predicate(req, checked, tracked, sha256_hex(model_bundle), ports)
+    model_bundle = ports.signer.sign_model(fp)
+    predicate = registration_predicate(req, checked, fp, tracked, sha256_hex(model_bundle), ports)
     bundle = ports.signer.sign_statement(statement(predicate))
     folder = tracker.store_attestation(tracked, {MODEL_SIGNATURE_FILE: model_bundle, REGISTRATION_FILE: bundle})
     signed = Attestation(
@@ -241,10 +258,15 @@ def _sign(
 
 
 def registration_predicate(
-    req: RegistrationRequest, checked: Checked, tracked: TrackedModel, model_signature_sha256: str, ports: Ports
+    req: RegistrationRequest,
+    checked: Checked,
+    fp: Fingerprint,
+    tracked: TrackedModel,
+    model_signature_sha256: str,
+    ports: Ports,
 ) -> RegistrationPredicate:
     """The signed record: the same values the version's tags and the token record hold."""
-    g, fp = checked.gate, checked.fingerprint
+    g = checked.gate
     return RegistrationPredicate(
         token_id=req.token_id,
         model_name=tracked.model_name,
@@ -460,7 +482,6 @@ def _tags(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Port
         Tag.BASELINE: repr(outcome.baseline),
         Tag.DIRECTION: outcome.direction.value,
         Tag.STATUS: "not_registered",
-        Tag.SHA256: checked.fingerprint.sha256,
         Tag.CLAIM: claim_id,
         **ports.ci_tags,
     }
@@ -480,14 +501,14 @@ def _upload_request(req: RegistrationRequest, checked: Checked, claim_id: str, p
     )
 
 
-def _registration(tracked: TrackedModel, checked: Checked) -> Registration:
+def _registration(tracked: TrackedModel, checked: Checked, fp: Fingerprint) -> Registration:
     outcome = checked.gate
     return Registration(
         model_name=tracked.model_name,
         model_version=tracked.model_version,
         model_uri=tracked.model_uri,
         mlflow_run_id=tracked.run_id,
-        model_sha256=checked.fingerprint.sha256,
+        model_sha256=fp.sha256,
         metric_name=outcome.name,
         metric_value=outcome.value,
         baseline=outcome.baseline,

@@ -13,8 +13,9 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from hokusai_ci.fingerprint import Fingerprint, ModelFile
+from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.progress import ProgressSink
+from hokusai_ci.streaming import ModelSource
 
 TAG_PREFIX = "hokusai."
 
@@ -53,10 +54,10 @@ class TrackedModel(BaseModel):
     run_url: str | None = None
     version_url: str | None = None
     reused: bool = False
-    sha256: str | None = None  # tag hokusai.sha256; for an upload, the digest of the bytes sent
+    sha256: str | None = None  # tag hokusai.sha256; for an upload, the digest of the bytes as sent
     claim_id: str | None = None  # tag hokusai.claim_id: the run that created or last adopted it
     state: str | None = None  # tag hokusai.state
-    files: tuple[ModelFile, ...] = ()  # per-file digests of what was sent (uploads only)
+    files: tuple[ModelFile, ...] = ()  # per-file digests of what was sent (upload only)
 
 
 class UploadRequest(BaseModel):
@@ -75,11 +76,12 @@ class Tracker(Protocol):
         """Reachability and credentials, before anything is written."""
 
     def find(self, token_id: str) -> list[TrackedModel]:
-        """Every version tagged with the token that is not superseded, oldest first."""
+        """Every version tagged with this token whose state is not superseded, oldest first."""
 
-    def upload(self, request: UploadRequest, model: Fingerprint, progress: ProgressSink) -> TrackedModel:
-        """Create the run, upload the files and create a `pending` version. On failure the run
-        is marked FAILED, never left RUNNING."""
+    def upload(self, request: UploadRequest, model: ModelSource, progress: ProgressSink) -> TrackedModel:
+        """Create the run, send each file once hashing the bytes as they go, and create the
+        version tagged pending (the caller tags it registered once the token store committed).
+        On failure the run is marked FAILED and a `HokusaiError(MLFLOW_ERROR)` names the step."""
 
     def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
         """Set these tags on the version and on its run."""

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from hokusai_ci.errors import Cancelled, Category, HokusaiError
-from hokusai_ci.fingerprint import Fingerprint
+from hokusai_ci.fingerprint import fingerprint
 from hokusai_ci.inputs import build_request
 from hokusai_ci.progress import NoProgress, ProgressSink
 from hokusai_ci.registration import Ports, register
 from hokusai_ci.results import RegistrationResult
 from hokusai_ci.sql_store import SqlTokenStore, ts
 from hokusai_ci.store import Registration, TokenStatus, utcnow
+from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import TrackedModel, UploadRequest
 
 
@@ -41,7 +42,7 @@ class FakeTracker:
     def find(self, token_id: str) -> list[TrackedModel]:
         return [v for n, v in sorted(self.versions.items()) if self.tags[n].get("hokusai.token_id") == token_id]
 
-    def upload(self, request: UploadRequest, model: Fingerprint, progress: ProgressSink) -> TrackedModel:
+    def upload(self, request: UploadRequest, model: ModelSource, progress: ProgressSink) -> TrackedModel:
         self.uploads.append(request)
         n = str(len(self.uploads))
         self.runs[f"run{n}"] = "RUNNING"
@@ -50,7 +51,7 @@ class FakeTracker:
             model_name=request.model_name,
             model_version=n,
             model_uri=f"models:/{request.model_name}/{n}",
-            sha256=model.sha256,
+            sha256=fingerprint(model.path).sha256,
             claim_id=request.claim_id,
             state="pending",
         )
@@ -69,6 +70,12 @@ class FakeTracker:
 
     def finish(self, model: TrackedModel, ok: bool) -> None:
         self.runs[model.run_id] = "FINISHED" if ok else "FAILED"
+
+    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+        self.tagged.append(tags)
+
+    def finish(self, model: TrackedModel, ok: bool) -> None:
+        self.finished.append(ok)
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         self.discarded.append(model)

@@ -71,15 +71,14 @@ def test_directory_model_to_server(mlflow_server: MlflowServer, model_dir: Path,
 def test_crash_after_upload_is_resumed_without_a_second_version(mlflow_server: MlflowServer, model_file: Path) -> None:
     """A run that uploaded and registered, then died before marking the token, left a version
     tagged with the token and content hash; the next run adopts it instead of uploading again."""
-    from hokusai_ci.fingerprint import fingerprint
-    from hokusai_ci.mlflow_tracking import MlflowTracker
     from hokusai_ci.progress import NoProgress
+    from hokusai_ci.rest_tracker import RestTracker
+    from hokusai_ci.streaming import ModelSource
     from hokusai_ci.tracking import UploadRequest
 
     run_cli("token", "create", "--token-id", "CRASH")
-    fp = fingerprint(model_file)
-    tracker = MlflowTracker(mlflow_server.url, "hokusai-model-registration")
-    tags = {"hokusai.token_id": "CRASH", "hokusai.sha256": fp.sha256}
+    tracker = RestTracker(mlflow_server.url, "hokusai-model-registration")
+    tags = {"hokusai.token_id": "CRASH"}
     first = tracker.upload(
         UploadRequest(
             token_id="CRASH",
@@ -91,7 +90,7 @@ def test_crash_after_upload_is_resumed_without_a_second_version(mlflow_server: M
             claim_id="dead-run",
             tags=tags,
         ),
-        fp,
+        ModelSource.of(model_file),
         NoProgress(),
     )
     r = run_cli(*reg("CRASH", model_file, mlflow_server.url))

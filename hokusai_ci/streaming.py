@@ -1,0 +1,119 @@
+"""Read a model once: the bytes an upload sends are hashed and metered as they are read.
+
+`HashingReader` is the request body of an upload. Each `read` hands out the next chunk of the
+file, counts it on the progress display and passes it to a hashing thread, so SHA-256 runs
+while the socket sends (hashlib releases the GIL) instead of as a second pass over the file.
+The digest recorded is therefore the digest of exactly the bytes that were sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from hokusai_ci.fingerprint import ModelFile, list_model_files, manifest_sha256
+from hokusai_ci.progress import ProgressSink
+
+CHUNK = 1024 * 1024
+# Below this a helper thread costs more than it saves; the file is hashed inline.
+THREADED_ABOVE = 8 * CHUNK
+_QUEUE_CHUNKS = 4  # chunks waiting to be hashed: bounds memory at a few MiB whatever the size
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What an upload sends: the model path and its files (no digests yet)."""
+
+    path: Path
+    is_dir: bool
+    files: tuple[ModelFile, ...]
+
+    @classmethod
+    def of(cls, path: Path, links_within: Sequence[Path] = ()) -> ModelSource:
+        return cls(path, path.is_dir(), tuple(list_model_files(path, links_within)))
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def local(self, f: ModelFile) -> Path:
+        return self.path / f.relpath if self.is_dir else self.path
+
+    def digest(self, sent: list[ModelFile] | tuple[ModelFile, ...]) -> str:
+        """The model's digest from per-file digests (same definition as `fingerprint`)."""
+        if not self.is_dir:
+            return sent[0].sha256
+        return manifest_sha256(tuple(sent))
+
+
+class HashingReader:
+    """A file object for a streaming request body that hashes and meters what is read.
+
+    `read(n)` returns up to one CHUNK whatever `n` is: the HTTP stack asks for 16 KiB at a time,
+    and a Python call per 16 KiB costs more than the hashing. With `exact=True` it honours `n`
+    (multipart uploads cut parts by what `read` returns). `len()` gives the remaining size so
+    the request carries a Content-Length (no chunked encoding).
+    """
+
+    def __init__(self, path: Path, progress: ProgressSink, chunk: int = CHUNK, exact: bool = False) -> None:
+        self._fh: BinaryIO = path.open("rb", buffering=0)
+        self._size = self._remaining = path.stat().st_size
+        self._progress = progress
+        self._chunk = chunk
+        self._exact = exact
+        self._hash = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        self.sent = 0
+        if self._size > THREADED_ABOVE:
+            self._queue = queue.Queue(maxsize=_QUEUE_CHUNKS)
+            self._thread = threading.Thread(target=self._hasher, name="hokusai-hash", daemon=True)
+            self._thread.start()
+
+    def _hasher(self) -> None:
+        assert self._queue is not None
+        while (block := self._queue.get()) is not None:
+            self._hash.update(block)
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._exact and n is not None and n >= 0:
+            block = self._fh.read(n)
+        elif self._exact:
+            block = self._fh.read()  # the whole rest: only asked for by callers that want it
+        else:
+            block = self._fh.read(self._chunk)
+        if block:
+            if self._queue is not None:
+                self._queue.put(block)
+            else:
+                self._hash.update(block)
+            self.sent += len(block)
+            self._remaining -= len(block)
+            self._progress.advance(len(block))
+        return block
+
+    def __len__(self) -> int:
+        return max(self._remaining, 0)
+
+    def hexdigest(self) -> str:
+        """The digest of every byte read so far; call once the body has been sent."""
+        self.close()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self._fh.close()
+
+    def __enter__(self) -> HashingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,208 @@
+"""Registration on the storage real deployments use: MLflow on PostgreSQL with artifacts in an
+S3 bucket the client writes to directly (`rclone serve s3`, a real S3 server on 127.0.0.1),
+and the PostgreSQL token store for the load test. One stack for the module (the 1 GiB,
+2000-file and load tests share it); bytes are compared with what the S3 server stored."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from hokusai_ci.fingerprint import fingerprint
+from tests.conftest import REPO, register_args, run_cli
+from tests.s3_stack import BUCKET, MlflowOnS3, S3Server
+from tests.servers import PostgresServer, WebhookReceiver
+
+GIB = 1024 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlflowOnS3, S3Server]]:
+    root = tmp_path_factory.mktemp("s3stack")
+    s3 = S3Server.start(root / "s3")
+    mlflow = MlflowOnS3.start(root / "mlflow", postgres.create_database("mlflow_on_s3"), s3)
+    yield mlflow, s3
+    mlflow.stop()
+    s3.kill()
+
+
+@pytest.fixture
+def s3_env(stack: tuple[MlflowOnS3, S3Server], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for key, value in stack[1].env().items():
+        monkeypatch.setenv(key, value)  # for the MlflowClient used to check, and the CLI
+    return stack[1].env()
+
+
+def reg(token: str, model: Path, uri: str) -> list[str]:
+    return [*register_args(token, model, "accuracy", "0.80", "0.85"), "--mlflow-uri", uri, "--output", "json"]
+
+
+def stored(s3: S3Server, run_id: str) -> Path:
+    """The folder where the S3 server keeps this run's model objects."""
+    found = list((s3.data / BUCKET / "mlflow").glob(f"*/{run_id}/artifacts/model"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def big_file(path: Path, size: int) -> Path:
+    with path.open("wb") as fh:
+        block = os.urandom(1 << 20)
+        for i in range(size >> 20):
+            fh.write(block[:-8] + i.to_bytes(8, "big"))  # every MiB distinct
+    return path
+
+
+def test_one_gib_file_goes_to_the_bucket_in_parts_with_the_digest_of_its_bytes(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    mlflow, s3 = stack
+    model = big_file(tmp_path / "model.bin", GIB)
+    run_cli("token", "create", "--token-id", "S3BIG")
+    r = run_cli(*reg("S3BIG", model, mlflow.url), timeout=600)
+    assert r.code == 0, r.err
+    out = r.json()
+    on_server = stored(s3, out["mlflow_run_id"]) / "model.bin"
+    assert out["model_sha256"] == sha256_of(on_server) == sha256_of(model)
+    version = MlflowClient(tracking_uri=mlflow.url).get_model_version(out["model_name"], out["model_version"])
+    assert version.tags["hokusai.sha256"] == out["model_sha256"]
+    assert version.source.startswith(f"s3://{BUCKET}/mlflow/")
+
+
+def test_two_thousand_files_go_up_in_parallel_and_match(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    mlflow = stack[0]
+    model = tmp_path / "many"
+    for i in range(2000):
+        (model / f"d{i % 25:02d}").mkdir(parents=True, exist_ok=True)
+        (model / f"d{i % 25:02d}" / f"{i:05d}.bin").write_bytes(os.urandom(512 + i))
+    run_cli("token", "create", "--token-id", "S3MANY")
+    r = run_cli(*reg("S3MANY", model, mlflow.url), timeout=600)
+    assert r.code == 0, r.err
+    out = r.json()
+    back = Path(MlflowClient(tracking_uri=mlflow.url).download_artifacts(out["mlflow_run_id"], "model",
+                                                                         str(tmp_path / "back")))  # fmt: skip
+    assert fingerprint(back).sha256 == out["model_sha256"] == fingerprint(model).sha256
+
+
+def test_s3_killed_mid_upload_then_rerun_gives_one_version_and_nothing_half_written(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    mlflow, s3 = stack
+    model = big_file(tmp_path / "model.bin", 400 * 1024 * 1024)
+    run_cli("token", "create", "--token-id", "S3KILL")
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "hokusai_ci", *reg("S3KILL", model, mlflow.url)], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:  # CI progress lines: kill once a tenth has left
+        if line.startswith("uploading:") and int(line.split(":")[1].split("%")[0]) >= 10:
+            break
+    s3.kill()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 8, err
+    assert "could not upload the model to the artifact store s3://models/mlflow/" in err
+    assert s3_env["AWS_SECRET_ACCESS_KEY"] not in err
+
+    restarted = s3.restart()
+    client = MlflowClient(tracking_uri=mlflow.url)
+    failed = client.search_runs(
+        [client.get_experiment_by_name("hokusai-model-registration").experiment_id],
+        "tags.`hokusai.token_id` = 'S3KILL'",
+    )
+    assert [x.info.status for x in failed] == ["FAILED"]
+    # the interrupted multipart upload never became an object (as any S3 client lists the bucket)
+    listed = restarted.client().list_objects_v2(Bucket=BUCKET, Prefix="mlflow/")
+    assert [o["Key"] for o in listed.get("Contents", []) if failed[0].info.run_id in o["Key"]] == []
+    assert client.search_model_versions("name = 'hokusai-S3KILL'") == []
+
+    time.sleep(0.5)
+    r = run_cli(*reg("S3KILL", model, mlflow.url), timeout=600)
+    assert r.code == 0, r.err
+    assert [v.version for v in client.search_model_versions("name = 'hokusai-S3KILL'")] == ["1"]
+    assert sha256_of(stored(restarted, r.json()["mlflow_run_id"]) / "model.bin") == sha256_of(model)
+
+
+def test_refused_s3_credentials_are_exit_8_naming_the_bucket_and_never_printed(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], model_file: Path
+) -> None:
+    wrong = "wrong-secret-canary-Qx93"
+    run_cli("token", "create", "--token-id", "S3DENY")
+    r = run_cli(*reg("S3DENY", model_file, stack[0].url), env={"AWS_SECRET_ACCESS_KEY": wrong})
+    assert r.code == 8, r.err
+    message = r.json()["error"]["message"]
+    assert message.startswith("could not upload the model to the artifact store s3://models/mlflow/"), message
+    assert wrong not in r.out + r.err and "Traceback" not in r.err
+    assert run_cli("model", "status", "--token-id", "S3DENY", "--output", "json").json()["status"] == "draft"
+
+
+def test_many_ci_jobs_at_once_on_postgresql_mlflow_and_s3(
+    stack: tuple[MlflowOnS3, S3Server],
+    s3_env: dict[str, str],
+    pg_db: str,
+    tmp_path: Path,
+    webhook: WebhookReceiver,
+) -> None:
+    """32 jobs registering 32 tokens while 8 more race on one token, against the PostgreSQL token
+    store and the MLflow-on-PostgreSQL/S3 stack: all 32 registered, one winner of the 8, no
+    duplicate version, every event delivered and in the outbox."""
+    mlflow = stack[0]
+    cfg = tmp_path / "db.json"
+    cfg.write_text(json.dumps({"url": pg_db}))
+    env = {**os.environ, "HOKUSAI_DB_CONFIG": str(cfg), "HOKUSAI_WEBHOOK_URL": webhook.url}
+    jobs = []
+    for i in range(32):
+        model = tmp_path / f"m{i}.bin"
+        model.write_bytes(os.urandom(64 * 1024))
+        jobs.append((f"LOAD{i:02d}", model))
+    race = tmp_path / "race.bin"
+    race.write_bytes(os.urandom(64 * 1024))
+    jobs += [("LOADRACE", race)] * 8
+    for token in sorted({t for t, _ in jobs}):
+        assert run_cli("token", "create", "--token-id", token, env=env).code == 0
+    start = time.monotonic()
+    procs = [
+        (token, time.monotonic(), subprocess.Popen([sys.executable, "-m", "hokusai_ci", *reg(token, model, mlflow.url)],
+                                                   cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                   text=True))
+        for token, model in jobs
+    ]  # fmt: skip
+    results = []
+    for token, began, proc in procs:
+        out, err = proc.communicate(timeout=600)
+        results.append((token, proc.returncode, out, err, time.monotonic() - began))
+    wall = time.monotonic() - start
+    slowest = max(r[4] for r in results)
+    print(f"load: 40 registrations in {wall:.1f} s, slowest job {slowest:.1f} s")
+    assert all(code == 0 for token, code, *_ in results if token != "LOADRACE"), [
+        (t, c, e[-300:]) for t, c, _, e, _ in results if c != 0 and t != "LOADRACE"
+    ]
+    assert sorted(code for token, code, *_ in results if token == "LOADRACE") == [0] + [4] * 7
+    client = MlflowClient(tracking_uri=mlflow.url)
+    for token in {t for t, _ in jobs}:
+        versions = client.search_model_versions(f"name = 'hokusai-{token}'")
+        assert [v.tags["hokusai.state"] for v in versions] == ["registered"], token
+    delivered = Counter(x.json()["token_id"] for x in webhook.received)
+    assert delivered == Counter({t: 2 for t in {t for t, _ in jobs}})
+    for token in ("LOAD00", "LOADRACE"):
+        status = run_cli("model", "status", "--token-id", token, "--output", "json", env=env).json()
+        assert status["status"] == "registered"
+        assert [e["delivery_status"] for e in status["events"]] == ["delivered", "delivered"]

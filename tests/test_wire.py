@@ -1,0 +1,232 @@
+"""The lean REST upload path against a real MLflow server, seen through a real proxy on
+127.0.0.1 that records every request: which calls a registration makes, that the recorded
+digest is the digest of the bytes the server holds, byte-accurate progress, retries and the
+failure path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from hokusai_ci.fingerprint import fingerprint
+from tests.conftest import REPO, register_args, run_cli
+from tests.proxy import CountingProxy
+from tests.servers import MlflowServer
+
+API = "/api/2.0/mlflow/"
+
+
+@pytest.fixture
+def proxy(mlflow_server: MlflowServer) -> Iterator[CountingProxy]:
+    p = CountingProxy(mlflow_server.url).start()
+    yield p
+    p.stop()
+
+
+def reg(token: str, model: Path, uri: str, *extra: str) -> list[str]:
+    return [*register_args(token, model, "accuracy", "0.80", "0.85"), "--mlflow-uri", uri, "--output", "json", *extra]
+
+
+def calls(proxy: CountingProxy) -> list[str]:
+    """`METHOD path` with the run-specific part of artifact paths cut off."""
+    out = []
+    for method, path in proxy.calls:
+        if "/mlflow-artifacts/artifacts/" in path:
+            path = "mlflow-artifacts/artifacts/…/model/" + path.split("/artifacts/model/", 1)[1]
+        out.append(f"{method} {path.removeprefix(API)}")
+    return out
+
+
+EXPECTED = [
+    "GET experiments/get-by-name",  # check: reachability, credentials, experiment id
+    "GET model-versions/search",  # safety: an earlier upload for this token (idempotency)
+    "POST runs/create",  # with the tags
+    "PUT mlflow-artifacts/artifacts/…/model/model.pkl",  # hashed as it is sent
+    "POST runs/log-batch",  # params, metric and digest in one call
+    "POST registered-models/create",
+    "POST model-versions/create",  # tagged pending
+    "GET model-versions/search",  # safety: duplicates left by a retried create
+    "POST model-versions/set-tag",  # once the token store committed: state=registered
+    "POST model-versions/set-tag",  # ... and status=registered
+    "POST runs/log-batch",  # the same tags on the run
+    "POST runs/update",  # FINISHED
+]
+
+
+def test_a_registration_makes_only_the_listed_requests(proxy: CountingProxy, model_file: Path) -> None:
+    # a first registration creates the experiment; the second shows the steady state of every CI run
+    for token in ("COUNT0", "COUNT1"):
+        run_cli("token", "create", "--token-id", token)
+        proxy.reset()
+        r = run_cli(*reg(token, model_file, proxy.url))
+        assert r.code == 0, r.err
+    assert calls(proxy) == EXPECTED
+
+    # the anchor, measured here: a plain MlflowClient script doing the same steps (steady state)
+    for _ in range(2):
+        proxy.reset()
+        raw = subprocess.run(
+            [sys.executable, str(REPO / "bench" / "raw_client.py"), proxy.url, str(model_file), "raw-count"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        )
+        assert raw.returncode == 0, raw.stderr
+    ours, theirs = Counter(EXPECTED), Counter(calls(proxy))
+    # added: the two safety lookups and the post-commit tagging (pending → registered on the
+    # version and its run); saved: the raw client's runs/get
+    assert ours - theirs == Counter(
+        {"GET model-versions/search": 2, "POST model-versions/set-tag": 2, "POST runs/log-batch": 1}
+    )
+    # (the raw client fetches the run before its upload, and, depending on its state, again when
+    # creating the version: one or two runs/get)
+    assert set(theirs - ours) == {"GET runs/get"}
+
+
+def test_recorded_digest_is_the_digest_of_the_bytes_the_server_holds(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    model = tmp_path / "ckpt"
+    (model / "shards").mkdir(parents=True)
+    (model / "config.json").write_text('{"layers": 2}')
+    (model / "shards" / "big.bin").write_bytes(os.urandom(9 * 1024 * 1024 + 17))  # hashed on a helper thread
+    for i in range(5):
+        (model / "shards" / f"{i:05d}.bin").write_bytes(os.urandom(1000 + i))
+    run_cli("token", "create", "--token-id", "DIGEST")
+    r = run_cli(*reg("DIGEST", model, mlflow_server.url))
+    assert r.code == 0, r.err
+    out = r.json()
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    back = Path(client.download_artifacts(out["mlflow_run_id"], "model", str(tmp_path / "back")))
+    version = client.get_model_version(out["model_name"], out["model_version"])
+    assert version.tags["hokusai.sha256"] == out["model_sha256"] == fingerprint(back).sha256
+    assert fingerprint(back).sha256 == fingerprint(model).sha256
+    assert version.tags["hokusai.state"] == version.tags["hokusai.status"] == "registered"
+    run = client.get_run(out["mlflow_run_id"])
+    assert run.info.status == "FINISHED" and run.data.tags["hokusai.sha256"] == out["model_sha256"]
+    assert run.data.params == {"metric": "accuracy", "baseline": "0.8", "direction": "higher"}
+
+
+def test_progress_meters_the_bytes_of_a_single_large_file_as_they_leave(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    model = tmp_path / "model.pkl"
+    model.write_bytes(os.urandom(40 * 1024 * 1024))  # above progress.QUIET_BELOW
+    run_cli("token", "create", "--token-id", "PROGRESS")
+    r = run_cli(*reg("PROGRESS", model, mlflow_server.url))
+    assert r.code == 0, r.err
+    lines = [line for line in r.err.splitlines() if line.startswith("uploading:")]
+    percents = [int(line.split(":")[1].split("%")[0]) for line in lines]
+    assert len({p for p in percents if 0 < p < 100}) >= 5, r.err  # CI lines every 10%
+    assert percents == sorted(percents) and lines[-1].endswith("done")
+    assert not any(line.startswith("hashing:") for line in r.err.splitlines())  # read once, while sending
+
+
+def test_a_failed_put_is_retried_with_a_fresh_body(proxy: CountingProxy, model_file: Path, tmp_path: Path) -> None:
+    proxy.faults.append(("PUT", "/model/", 503))
+    run_cli("token", "create", "--token-id", "RETRY")
+    r = run_cli(*reg("RETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    assert r.code == 0, r.err
+    assert [c for c in calls(proxy) if c.startswith("PUT")] == ["PUT mlflow-artifacts/artifacts/…/model/model.pkl"] * 2
+    client = MlflowClient(tracking_uri=proxy.upstream)
+    back = Path(client.download_artifacts(r.json()["mlflow_run_id"], "model/model.pkl", str(tmp_path / "b")))
+    assert back.read_bytes() == model_file.read_bytes()
+    assert r.json()["model_sha256"] == fingerprint(model_file).sha256
+
+
+def test_an_upload_that_fails_marks_the_run_failed_and_names_the_step(proxy: CountingProxy, model_file: Path) -> None:
+    proxy.faults.extend([("PUT", "/model/", 502)] * 2)
+    run_cli("token", "create", "--token-id", "PUTFAIL")
+    r = run_cli(
+        *reg("PUTFAIL", model_file, proxy.url),
+        env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
+    )
+    assert r.code == 8, r.err
+    message = r.json()["error"]["message"]
+    assert message.startswith(f"could not upload the model to MLflow at {proxy.url}: HTTP 502"), message
+    assert "Traceback" not in r.err
+    client = MlflowClient(tracking_uri=proxy.upstream)
+    runs = client.search_runs(
+        [client.get_experiment_by_name("hokusai-model-registration").experiment_id],
+        "tags.`hokusai.token_id` = 'PUTFAIL'",
+    )
+    assert [(x.info.status, x.data.tags["hokusai.state"]) for x in runs] == [("FAILED", "failed")]
+    assert client.search_model_versions("name = 'hokusai-PUTFAIL'") == []
+    assert run_cli("model", "status", "--token-id", "PUTFAIL", "--output", "json").json()["status"] == "draft"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"MLFLOW_TRACKING_TOKEN": "tok-Zq"}, "Bearer tok-Zq"),
+        ({"MLFLOW_TRACKING_TOKEN": "tok-Zq", "MLFLOW_TRACKING_USERNAME": "u", "MLFLOW_TRACKING_PASSWORD": "p"},
+         "Basic dTpw"),
+        ({}, None),
+    ],
+)  # fmt: skip
+def test_mlflow_auth_settings_are_honoured(
+    proxy: CountingProxy, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str | None
+) -> None:
+    from hokusai_ci.rest_tracker import RestTracker
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    RestTracker(proxy.url, "auth-probe").check()
+    assert proxy.auth == [expected]
+
+
+def test_a_run_is_not_created_twice_by_a_retry(proxy: CountingProxy, model_file: Path) -> None:
+    """runs/create cannot be repeated safely (a second run would be left behind): a 503 fails
+    the step after one request, naming it, while an idempotent call would have been retried."""
+    proxy.faults.append(("POST", "runs/create", 503))
+    run_cli("token", "create", "--token-id", "NORETRY")
+    r = run_cli(*reg("NORETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    assert r.code == 8, r.err
+    assert r.json()["error"]["message"].startswith(f"could not create a run in MLflow at {proxy.url}: HTTP 503")
+    assert calls(proxy).count("POST runs/create") == 1
+
+
+def test_version_creation_is_retried_and_leaves_one_version(proxy: CountingProxy, model_file: Path) -> None:
+    proxy.faults.append(("POST", "model-versions/create", 502))
+    run_cli("token", "create", "--token-id", "VRETRY")
+    r = run_cli(*reg("VRETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    assert r.code == 0, r.err
+    assert calls(proxy).count("POST model-versions/create") == 2
+    versions = MlflowClient(tracking_uri=proxy.upstream).search_model_versions("name = 'hokusai-VRETRY'")
+    assert [(v.version, v.tags["hokusai.state"]) for v in versions] == [("1", "registered")]
+
+
+def test_registering_on_a_proxied_server_never_imports_mlflow(mlflow_server: MlflowServer, model_file: Path) -> None:
+    """`import mlflow` alone costs more than a second: the lean path must not pay it."""
+    run_cli("token", "create", "--token-id", "NOIMPORT")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hokusai_ci", *reg("NOIMPORT", model_file, mlflow_server.url)],
+        capture_output=True, text=True, cwd=REPO, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "requests" in imported and "hokusai_ci.rest_tracker" in imported
+    assert not {m for m in imported if m == "mlflow" or m.startswith("mlflow.")}
+
+
+def test_the_embedded_file_store_copy_is_read_back_by_mlflow(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the embedded `file:` store hokusai-ci copies each file itself (hashing as it copies);
+    MLflow's own client must find the files where it expects them."""
+    run_cli("token", "create", "--token-id", "LOCALCOPY")
+    r = run_cli(*register_args("LOCALCOPY", model_dir, "accuracy", "0.80", "0.85"), "--output", "json")
+    assert r.code == 0, r.err
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=(tmp_path / "home" / "mlruns").as_uri())
+    back = Path(client.download_artifacts(r.json()["mlflow_run_id"], "model", str(tmp_path / "back")))
+    assert fingerprint(back).sha256 == r.json()["model_sha256"] == fingerprint(model_dir).sha256
+    version = client.get_model_version(r.json()["model_name"], r.json()["model_version"])
+    assert version.tags["hokusai.state"] == "registered" and client.get_run(version.run_id).info.status == "FINISHED"
