@@ -46,17 +46,18 @@ class FakeTracker:
         self.uploads.append(request)
         n = str(len(self.uploads))
         self.runs[f"run{n}"] = "RUNNING"
+        sha256 = fingerprint(model.path).sha256  # what a real tracker computes from the bytes it sends
         tracked = TrackedModel(
             run_id=f"run{n}",
             model_name=request.model_name,
             model_version=n,
             model_uri=f"models:/{request.model_name}/{n}",
-            sha256=fingerprint(model.path).sha256,
+            sha256=sha256,
             claim_id=request.claim_id,
             state="pending",
         )
         self.versions[n] = tracked
-        self.tags[n] = {**request.tags, "hokusai.state": "pending"}
+        self.tags[n] = {**request.tags, "hokusai.state": "pending", "hokusai.sha256": sha256}
         if callable(self.during_upload):
             try:
                 self.during_upload()
@@ -70,12 +71,6 @@ class FakeTracker:
 
     def finish(self, model: TrackedModel, ok: bool) -> None:
         self.runs[model.run_id] = "FINISHED" if ok else "FAILED"
-
-    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
-        self.tagged.append(tags)
-
-    def finish(self, model: TrackedModel, ok: bool) -> None:
-        self.finished.append(ok)
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         self.discarded.append(model)
