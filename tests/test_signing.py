@@ -292,7 +292,7 @@ def test_readme_verify_example_runs_as_printed(tmp_path: Path) -> None:
         ["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Verified: models:/hokusai-XRAY/1 is what was signed" in proc.stdout
+    assert "Verified: models:/hokusai-SIGNED/1 is what was signed" in proc.stdout
     stored = next((tmp_path / ".hokusai" / "mlruns").glob("*/*/artifacts/model/model.pkl"))
     flip_byte(stored)
     last = block.strip().splitlines()[-1]
@@ -326,8 +326,8 @@ def test_readme_python_verify_snippet_and_api_failure(tmp_path: Path, monkeypatc
     keypair(tmp_path)
     (tmp_path / "model.pkl").write_bytes(b"weights" * 300)
     registry = ModelRegistry(sign_key="signing.key.pem")
-    registry.create_token("XRAY")
-    registered = registry.register_model("XRAY", "model.pkl", "auroc", 0.85, 0.82)
+    registry.create_token("SIGNED")
+    registered = registry.register_model("SIGNED", "model.pkl", "auroc", 0.85, 0.82)
     assert registered.attestation is not None and registered.attestation.method == "key"
     (snippet,) = code_blocks(readme_section("Verify before you deploy"), "python")
     proc = subprocess.run(
@@ -341,7 +341,7 @@ def test_readme_python_verify_snippet_and_api_failure(tmp_path: Path, monkeypatc
     assert proc.stdout.startswith("True [('signed', 'passed'), ('registration_signature', 'passed')")
     flip_byte(next(Path(os.environ["HOKUSAI_HOME"], "mlruns").glob("*/*/artifacts/model/model.pkl")))
     with pytest.raises(HokusaiError) as info:
-        ModelRegistry().verify_model("models:/hokusai-XRAY/1", public_key="signing.pub.pem")
+        ModelRegistry().verify_model("models:/hokusai-SIGNED/1", public_key="signing.pub.pem")
     assert info.value.category is Category.VERIFICATION_FAILED and info.value.exit_code == 11
     assert info.value.result.verified is False
     assert [c.name for c in info.value.result.checks if c.verdict == "failed"] == ["model_signature", "model_digest"]
