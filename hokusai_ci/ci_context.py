@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from hokusai_ci.redaction import redact
+from hokusai_ci.redaction import display_url, redact
 from hokusai_ci.tracking import TAG_PREFIX
 
 
@@ -47,4 +47,6 @@ def ci_tags(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     else:
         return {}
     # CI variables can carry credentials (a clone URL with a job token): tags and events get none
+    if found.get("run_url"):  # shown without user, password or query, like every URL the tool prints
+        found["run_url"] = display_url(found["run_url"])
     return {f"{TAG_PREFIX}{k}": redact(v) for k, v in found.items() if v}

@@ -250,6 +250,7 @@ class Model:
         metrics_file: str | None = None,
         metric_key: str | None = None,
         direction: str | None = None,
+        links_within: str | None = None,
         output: str = "text",
         log_level: str | None = None,
     ) -> None:
@@ -268,6 +269,7 @@ class Model:
             metrics_file: JSON or YAML file holding the measured value (instead of --metric-value).
             metric_key: Dotted path of the value in --metrics-file (default: the metric name).
             direction: higher or lower: which way is better; required only for custom metrics.
+            links_within: A folder that links inside --model-path may point into, e.g. a Hugging Face cache's blobs folder (default: links must stay inside the model path).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -284,6 +286,7 @@ class Model:
                 metrics_file=metrics_file,
                 metric_key=metric_key,
                 direction=direction,
+                links_within=links_within,
             )
             err = error_of(result)
             if err is not None:
@@ -527,7 +530,13 @@ def _usage_exit(err: usage.UsageError, fmt: str) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
+    try:
+        _main(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:  # the reader went away while we printed (a usage error's JSON included)
+        _quiet_broken_pipe()
+
+
+def _main(args: list[str]) -> None:
     fmt = "json" if _wants_json(args) else "text"
     tree = usage.describe(Cli())
     try:

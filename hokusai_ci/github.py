@@ -334,6 +334,7 @@ def _gate_only(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
         metrics_file=inputs.get("metrics-file"),
         metric_key=inputs.get("metric-key"),
         direction=inputs.get("direction"),
+        links_within=inputs.get("links-within"),
     )
 
 

@@ -66,7 +66,7 @@ def registration_text(r: RegistrationResult) -> str:
 def verify_command(r: RegistrationResult) -> str:
     """How a deployer checks this registration (keyless: the workflow identity and issuer)."""
     who = (
-        "--public-key signing.pub.pem"
+        "--public-key YOUR_PUBLIC_KEY.pem"  # the signer's public key: its file name is not known here
         if r.attestation is None or r.attestation.method == "key"
         else "--identity WORKFLOW_IDENTITY --issuer https://token.actions.githubusercontent.com"
     )

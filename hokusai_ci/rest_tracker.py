@@ -84,6 +84,13 @@ class RestTracker:
             raise mlflow_error(self.uri, action, None, _reason(exc), exc) from None
         except OSError as exc:
             raise mlflow_error(self.uri, action, None, f"{exc.__class__.__name__}: {exc.strerror or exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:  # an answer that is not MLflow's
+            raise mlflow_error(
+                self.uri,
+                action,
+                None,
+                f"unexpected answer ({exc.__class__.__name__}: {exc}); is this an MLflow server?",
+            ) from None
 
     # -- Tracker -------------------------------------------------------------------------
     def check(self) -> None:

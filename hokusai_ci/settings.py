@@ -375,14 +375,7 @@ def _signing_values(flags: Mapping[str, Any], env: Mapping[str, str]) -> dict[st
     out: dict[str, Any] = {}
     key_file = flags.get("sign_key")
     if key_file:
-        path = Path(str(key_file)).expanduser()
-        try:
-            pem = path.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
-            raise invalid_input(
-                "sign-key", str(key_file), f"cannot read the key file ({reason}); give a PEM file"
-            ) from None
+        pem = read_input_file("sign-key", str(key_file))[1]  # a regular, small text file
         out["signing_key"], out["signing_key_source"] = SecretStr(pem), "sign-key"
         out["signing_key_file"] = str(key_file)
         remember(pem)
@@ -455,6 +448,10 @@ def _check_url(field: str, url: str) -> str:
         raise invalid_input(name, url, f"{exc}; {fix}") from None
     if parts.scheme not in allowed or (parts.scheme.startswith("http") and not parts.hostname):
         raise invalid_input(name, url, fix)
+    if parts.scheme.startswith("http") and any(c.isspace() for c in parts.netloc):
+        raise invalid_input(name, url, "the host holds a space; " + fix)
+    if field == "mlflow_uri" and (parts.query or parts.fragment):
+        raise invalid_input(name, url, "an MLflow server URI has no query or fragment (? or #); remove them")
     return url
 
 
@@ -484,10 +481,9 @@ def _database_values(config_path: str | None, env: Mapping[str, str]) -> Databas
                 field="db-config port",
             ) from None
     if not data.get("host") and not data.get("url"):
-        if data.keys() - {"password"}:
-            raise invalid_input(
-                Env.DB_HOST, None, "a database is partly configured; set its host (or a url in --db-config)"
-            )
+        if data or config_path:  # a password alone, or an empty file, must not fall back to local mode
+            field = "db-config host" if config_path else Env.DB_HOST
+            raise invalid_input(field, None, "a database is partly configured; set its host (or a url in --db-config)")
         return None
     _check_db_values(data)
     try:
@@ -554,8 +550,10 @@ def read_input_file(field: str, path_text: str) -> tuple[Path, str]:
     permission, too long a path, not text) is an input error naming the field."""
     path = check_path_text(field, path_text)
     try:
+        if not path.exists():
+            raise invalid_input(field, path_text, "the file does not exist; check the path")
         if not path.is_file():
-            raise invalid_input(field, path_text, "the file does not exist; give a JSON or YAML file")
+            raise invalid_input(field, path_text, "is not a regular file (a folder, a device or a pipe); give a file")
         if path.stat().st_size > MAX_INPUT_FILE:
             raise invalid_input(field, path_text, f"the file is larger than {MAX_INPUT_FILE // 2**20} MiB")
         return path, path.read_text(encoding="utf-8")

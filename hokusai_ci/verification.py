@@ -95,11 +95,9 @@ def trust_from(
     if public_key and (identity or issuer):
         raise invalid_input("public-key", public_key, "give either --public-key or --identity and --issuer, not both")
     if public_key:
-        path = Path(public_key).expanduser()
-        try:
-            pem = path.read_bytes()
-        except OSError as exc:
-            raise invalid_input("public-key", public_key, f"cannot read it ({exc.strerror or exc})") from None
+        from hokusai_ci.settings import read_input_file
+
+        pem = read_input_file("public-key", public_key)[1].encode()
         _load_public_key(pem, public_key)
         return Trust(public_key=pem)
     if identity and issuer:

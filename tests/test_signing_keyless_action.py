@@ -171,7 +171,7 @@ def test_action_signs_with_a_key_masks_every_line_and_reports_the_attestation(
     assert outputs["attestation-path"].endswith("/hokusai/registration.sigstore.json")
     assert json.loads(outputs["result-json"])["attestation"]["sha256"] == digest
     assert f"registration statement sha256 `{digest}`" in summary
-    assert "hokusai model verify --model-uri models:/hokusai-XRAY/1 --public-key signing.pub.pem" in summary
+    assert "hokusai model verify --model-uri models:/hokusai-XRAY/1 --public-key YOUR_PUBLIC_KEY.pem" in summary
 
 
 def test_action_keyless_without_id_token_permission_fails_at_preflight(runner: dict[str, str]) -> None:
