@@ -47,6 +47,7 @@ def ci_tags(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     else:
         return {}
     # CI variables can carry credentials (a clone URL with a job token): tags and events get none
-    if found.get("run_url"):  # shown without user, password or query, like every URL the tool prints
-        found["run_url"] = display_url(found["run_url"])
+    run_url = found.get("run_url")
+    if run_url:  # shown without user, password or query, like every URL the tool prints
+        found["run_url"] = display_url(run_url)
     return {f"{TAG_PREFIX}{k}": redact(v) for k, v in found.items() if v}
