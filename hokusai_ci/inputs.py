@@ -121,7 +121,7 @@ def parse_flag(field: str, value: Any) -> bool:
 def read_metrics_file(path_text: str, key: str) -> float:
     """Find the metric `key` (a dotted path for nested files) in a JSON or YAML file."""
     path, text = read_input_file("metrics-file", path_text)
-    node: Any = parse_json_or_yaml("metrics-file", path, text)
+    node: Any = parse_json_or_yaml("metrics-file", path, text, yaml_text=True)
     walked: list[str] = []
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:

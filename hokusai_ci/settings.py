@@ -572,9 +572,11 @@ def read_config_file(field: str, path_text: str) -> dict[str, Any]:
     return data
 
 
-def parse_json_or_yaml(field: str, path: Path, text: str) -> Any:
+def parse_json_or_yaml(field: str, path: Path, text: str, *, yaml_text: bool = False) -> Any:
     """Parse a config or metrics file. Nesting deeper than Python's recursion limit, integers
-    past its 4300-digit limit and YAML aliases are input errors, never crashes."""
+    past its 4300-digit limit and YAML aliases are input errors, never crashes. `yaml_text`
+    keeps YAML scalars as written (YAML 1.1 would read `0.8_5` as 0.85 and `1_0` as 10), so
+    numbers go through the one strict parser."""
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("{", "[")):
         try:
             return json.loads(text)
@@ -585,7 +587,7 @@ def parse_json_or_yaml(field: str, path: Path, text: str) -> Any:
     import yaml  # only when a YAML file is read
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=yaml.BaseLoader) if yaml_text else yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
