@@ -249,6 +249,10 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
     if api_key:
         values["api_key"] = _check_api_key(str(api_key))
     values["mode"], values["mode_reason"] = _select_mode(env, db is not None, bool(api_key), "mlflow_uri" in values)
+    if values["mode"] == "local" and env.get(Env.DB_PASSWORD):  # never a silent fallback to the local store
+        raise invalid_input(
+            Env.DB_HOST, None, f"{Env.DB_PASSWORD} is set but no database is: set its host (or a url in --db-config)"
+        )
     values.update(_signing_values(flags, env))
     try:
         settings = Settings(**values)
@@ -481,7 +485,7 @@ def _database_values(config_path: str | None, env: Mapping[str, str]) -> Databas
                 field="db-config port",
             ) from None
     if not data.get("host") and not data.get("url"):
-        if data or config_path:  # a password alone, or an empty file, must not fall back to local mode
+        if (data.keys() - {"password"}) or config_path:  # a db-config that configures no database
             field = "db-config host" if config_path else Env.DB_HOST
             raise invalid_input(field, None, "a database is partly configured; set its host (or a url in --db-config)")
         return None

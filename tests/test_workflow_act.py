@@ -74,8 +74,9 @@ def test_readme_workflows_run_under_act_as_printed(docker_engine: Any, image: st
     copy = _repo_copy(image, tmp_path)
     workflows = [b.text for b in BLOCKS if b.lang == "yaml" and "runs-on: ubuntu-latest" in b.text]
     steps = next(b.text for b in BLOCKS if b.lang == "yaml" and b.text.startswith("      - name: Announce"))
+    # the keyless-signing workflow needs Sigstore (not reachable here): linted by tests/test_signing.py
     main, gate = (
-        (w for w in workflows if "on: pull_request" not in w),
+        (w for w in workflows if "on: pull_request" not in w and "sign: keyless" not in w),
         (w for w in workflows if "on: pull_request" in w),
     )
     (main_text,), (gate_text,) = list(main), list(gate)
