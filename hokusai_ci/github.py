@@ -16,6 +16,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
 from hokusai_ci.gate import GATE_ONLY_MODE
@@ -304,17 +305,9 @@ def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> Registrat
     try:
         return app.register(
             settings,
-            token_id=inputs["token-id"],
-            model_path=inputs["model-path"],
-            metric=inputs["metric"],
-            baseline=inputs["baseline"],
-            metric_value=inputs.get("metric-value"),
-            metrics_file=inputs.get("metrics-file"),
-            metric_key=inputs.get("metric-key"),
-            direction=inputs.get("direction"),
+            **_verdict_inputs(inputs),
             model_name=inputs.get("model-name"),
             dry_run=inputs.get("dry-run", "false"),
-            links_within=inputs.get("links-within"),
         )
     finally:
         print("::endgroup::")
@@ -325,17 +318,22 @@ def _gate_only(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
     from hokusai_ci.gate import gate_only
 
     configure_logging("DEBUG" if debug else "INFO")
-    return gate_only(
-        token_id=inputs["token-id"],
-        model_path=inputs["model-path"],
-        metric=inputs["metric"],
-        baseline=inputs["baseline"],
-        metric_value=inputs.get("metric-value"),
-        metrics_file=inputs.get("metrics-file"),
-        metric_key=inputs.get("metric-key"),
-        direction=inputs.get("direction"),
-        links_within=inputs.get("links-within"),
-    )
+    return gate_only(**_verdict_inputs(inputs))
+
+
+def _verdict_inputs(inputs: Mapping[str, str]) -> dict[str, Any]:
+    """The inputs that decide a verdict, shared by a registration and the gate-only path."""
+    return {
+        "token_id": inputs["token-id"],
+        "model_path": inputs["model-path"],
+        "metric": inputs["metric"],
+        "baseline": inputs["baseline"],
+        "metric_value": inputs.get("metric-value"),
+        "metrics_file": inputs.get("metrics-file"),
+        "metric_key": inputs.get("metric-key"),
+        "direction": inputs.get("direction"),
+        "links_within": inputs.get("links-within"),
+    }
 
 
 def _mask_configured(masks: Masks, settings: Settings) -> None:

@@ -359,7 +359,6 @@ class Heartbeat:
     def __init__(self, store: TokenStore, token_id: str, claim_id: str, lease_seconds: int) -> None:
         self.store, self.token_id, self.claim_id, self.lease = store, token_id, claim_id, lease_seconds
         self.interval = max(lease_seconds / 4, 0.05)
-        self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hokusai-lease", daemon=True)
 
@@ -375,7 +374,6 @@ class Heartbeat:
         while not self._stop.wait(self.interval):
             try:
                 if not self.store.renew(self.token_id, self.claim_id, self.lease):
-                    self.lost = True
                     log.warning("the claim on token %s was taken over by another run", self.token_id)
                     return
             except HokusaiError as err:
