@@ -21,7 +21,7 @@ from hokusai_ci.mlflow_http import apply_env_defaults, mlflow_error
 from hokusai_ci.progress import ProgressSink
 from hokusai_ci.redaction import display_url, redact_data
 from hokusai_ci.streaming import ModelSource
-from hokusai_ci.tracking import State, Tag, TrackedModel, UploadRequest
+from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest
 
 log = logging.getLogger("hokusai_ci.mlflow")
 T = TypeVar("T")
@@ -73,17 +73,17 @@ class MlflowTracker:
                 reused=True,
                 sha256=v.tags.get(Tag.SHA256),
                 claim_id=v.tags.get(Tag.CLAIM),
-                state=v.tags.get(Tag.STATE),
+                status=v.tags.get(Tag.STATUS),
             )
             for v in versions
         ]
-        return sorted((m for m in found if m.state != "superseded"), key=lambda m: int(m.model_version))
+        return sorted((m for m in found if m.status != Status.SUPERSEDED), key=lambda m: int(m.model_version))
 
     def upload(self, request: UploadRequest, model: ModelSource, progress: ProgressSink) -> TrackedModel:
         from mlflow.entities import Metric, Param, RunTag
 
         experiment_id = self._call("create the experiment in", self._experiment_id)
-        tags = {**redact_data(request.tags), Tag.CLAIM: request.claim_id, Tag.STATE: "pending"}
+        tags = {**redact_data(request.tags), Tag.CLAIM: request.claim_id}
         run = self._call(
             "create a run in",
             lambda: self.client.create_run(experiment_id, run_name=f"register-{request.token_id}", tags=tags),
@@ -114,7 +114,7 @@ class MlflowTracker:
                     request.model_name,
                     source=f"{run.info.artifact_uri}/model",
                     run_id=run_id,
-                    tags={**tags, Tag.SHA256: sha256, Tag.STATUS: "not_registered"},
+                    tags={**tags, Tag.SHA256: sha256, Tag.STATUS: Status.NOT_REGISTERED},
                     description=f"Registered by hokusai-ci for token {request.token_id}",
                 )
                 kept = self._drop_retried_duplicates(request.model_name, request.claim_id, int(version.version))
@@ -127,33 +127,28 @@ class MlflowTracker:
             run_id,
             sha256=sha256,
             claim_id=request.claim_id,
-            state="pending",
+            status=Status.NOT_REGISTERED,
             files=tuple(sent),
         )
 
     def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
-        from mlflow.entities import RunTag
-
         with self._mlflow_errors("tag the model version in"):
             for key, value in tags.items():
                 self.client.set_model_version_tag(model.model_name, model.model_version, key, value)
-            self.client.log_batch(model.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def finish(self, model: TrackedModel, ok: bool) -> None:
-        """FINISHED or FAILED (then also tagged failed, best effort: the error that brought us
-        here is the one to report)."""
+        """FINISHED or FAILED (best effort when failing: the error that brought us here is the
+        one to report)."""
         if ok:
             self._call("finish the run in", lambda: self.client.set_terminated(model.run_id, "FINISHED"))
             return
-        self._best_effort(lambda: self.client.set_tag(model.run_id, Tag.STATE, "failed"))
         self._best_effort(lambda: self.client.set_terminated(model.run_id, "FAILED"))
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         log.warning("removing %s version %s: %s", model.model_name, model.model_version, reason)
-        self._best_effort(lambda: self.client.set_tag(model.run_id, Tag.STATE, State.SUPERSEDED))
         self._best_effort(
             lambda: self.client.set_model_version_tag(
-                model.model_name, model.model_version, Tag.STATE, State.SUPERSEDED
+                model.model_name, model.model_version, Tag.STATUS, Status.SUPERSEDED
             )
         )
         self._best_effort(lambda: self.client.delete_model_version(model.model_name, model.model_version))
@@ -190,7 +185,7 @@ class MlflowTracker:
             str(v.run_id),
             sha256=tags.get(Tag.SHA256),
             claim_id=tags.get(Tag.CLAIM),
-            state=tags.get(Tag.STATE),
+            status=tags.get(Tag.STATUS),
         )
         return tracked, tags
 

@@ -13,7 +13,7 @@ import uuid
 from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.progress import ProgressSink
 from hokusai_ci.streaming import HashingReader, ModelSource
-from hokusai_ci.tracking import TrackedModel, UploadRequest
+from hokusai_ci.tracking import Status, TrackedModel, UploadRequest
 
 _NAMESPACE = uuid.UUID("6f1c2a52-5b7e-4c8e-9d0a-6b6f6b757361")
 
@@ -47,7 +47,7 @@ class MockTracker:
             model_uri=f"models:/{request.model_name}/1",
             sha256=sha256,
             claim_id=request.claim_id,
-            state="pending",
+            status=Status.NOT_REGISTERED,
             files=tuple(sent),
         )
 

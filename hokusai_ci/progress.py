@@ -30,6 +30,29 @@ class NoProgress:
         return None
 
 
+class FileMeter:
+    """Meters one file's bytes across the tries of a retried request: a try starts over from
+    byte 0 (`restart`), and only bytes beyond what an earlier try already counted advance the
+    display, so a retried upload never shows more than its size."""
+
+    def __init__(self, sink: ProgressSink) -> None:
+        self._sink = sink
+        self._counted = self._position = 0
+
+    def restart(self) -> None:
+        self._position = 0
+
+    def advance(self, nbytes: int) -> None:
+        self._position += nbytes
+        new = self._position - self._counted
+        if new > 0:
+            self._counted = self._position
+        self._sink.advance(max(new, 0))
+
+    def finish(self) -> None:
+        return None
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":

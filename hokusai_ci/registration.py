@@ -44,7 +44,7 @@ from hokusai_ci.progress import ProgressSink
 from hokusai_ci.results import ErrorInfo, EventInfo, RegistrationResult
 from hokusai_ci.store import DeliveryStatus, EventRecord, Registration, TokenRecord, TokenStatus, TokenStore, utcnow
 from hokusai_ci.streaming import ModelSource
-from hokusai_ci.tracking import State, Tag, TrackedModel, Tracker, UploadRequest
+from hokusai_ci.tracking import Status, Tag, TrackedModel, Tracker, UploadRequest
 
 log = logging.getLogger("hokusai_ci")
 T = TypeVar("T")
@@ -294,8 +294,7 @@ def _abandon(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, track
     """The one cleanup path of a failed or cancelled commit: the version stays (tagged not
     registered) for the next run to adopt or remove, its run is marked failed, and the claim is
     released so the token is draft again at once."""
-    if tracked is not None:
-        _best_effort("mark the version not registered", lambda: tracker.tag(tracked, {Tag.STATUS: "not_registered"}))
+    if tracked is not None:  # still tagged pending: only `_settle` tags a version registered
         _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
     try:
         _retrying(lambda: ports.store.release(token_id, claim_id), min(ports.store_retry_seconds, 10), "release")
@@ -328,7 +327,6 @@ def _lost(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, tracked:
         tracker.discard(tracked, f"another run registered token {token_id} first")
         what = "this run's version was removed"
     else:
-        _best_effort("mark the version not registered", lambda: tracker.tag(tracked, {Tag.STATUS: "not_registered"}))
         _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
         what = "this run's version is kept for the run that holds the claim"
     raise HokusaiError(
@@ -344,7 +342,7 @@ def _settle(tracker: Tracker, tracked: TrackedModel, earlier: list[TrackedModel]
     token's other versions (left by runs that failed, with other content) are removed."""
     _best_effort(
         "tag the version registered",
-        lambda: tracker.tag(tracked, {Tag.STATE: State.REGISTERED, Tag.STATUS: "registered"}),
+        lambda: tracker.tag(tracked, {Tag.STATUS: Status.REGISTERED}),
     )
     _best_effort("end the run", lambda: tracker.finish(tracked, ok=True))
     for other in earlier:
@@ -479,7 +477,6 @@ def _tags(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Port
         Tag.METRIC_VALUE: repr(outcome.value),
         Tag.BASELINE: repr(outcome.baseline),
         Tag.DIRECTION: outcome.direction.value,
-        Tag.STATUS: "not_registered",
         Tag.CLAIM: claim_id,
         **ports.ci_tags,
     }

@@ -19,13 +19,13 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.http_retry import MAX_DELAY, backoff, retry_after_seconds
 from hokusai_ci.platform_answers import detail, is_platform_answer, key_problem
 from hokusai_ci.redaction import display_url
-from hokusai_ci.tracking import State, Tag
+from hokusai_ci.tracking import Status, Tag
 
 TRANSIENT = (429, 502, 503, 504)
 
 
 def live_versions(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [v for v in versions if v["tags"].get(Tag.STATE) != State.SUPERSEDED]
+    return [v for v in versions if v["tags"].get(Tag.STATUS) != Status.SUPERSEDED]
 
 
 def notified(version: dict[str, Any]) -> bool:

@@ -6,17 +6,17 @@ read, so a model is read once and `import mlflow` (>1 s) is never paid. Any othe
 store (S3 not proxied, GCS, Azure, ...) is written through MLflow's own artifact repositories.
 
 Requests of one registration (the raw MlflowClient's steps, minus its `runs/get` before an
-upload, plus the design's two safety calls marked *):
+upload, plus the two safety lookups marked * and the one tag that marks the version registered
+once the token store committed: as many requests as the raw client plus the two lookups):
   check            GET  experiments/get-by-name          (POST experiments/create the first time)
   find*            GET  model-versions/search            (versions of the token)
   upload           POST runs/create                      (tags)
                    PUT  mlflow-artifacts/artifacts/...   (one per file)
                    POST runs/log-batch                   (params, metric, sha256 tag)
                    POST registered-models/create
-                   POST model-versions/create            (tags: state=pending)
+                   POST model-versions/create            (tags: status=not_registered)
                    GET  model-versions/search*           (duplicates of a retried create)
-  tag              POST model-versions/set-tag           (one per tag: no batch call for versions)
-                   POST runs/log-batch                   (the same tags on the run)
+  tag*             POST model-versions/set-tag           (status=registered)
   finish           POST runs/update
 """
 
@@ -34,10 +34,10 @@ from urllib.parse import quote, urlsplit
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.mlflow_http import MlflowApiError, MlflowHttp, mlflow_error
-from hokusai_ci.progress import ProgressSink
+from hokusai_ci.progress import FileMeter, ProgressSink
 from hokusai_ci.redaction import display_url, redact_data
 from hokusai_ci.streaming import HashingReader, ModelSource
-from hokusai_ci.tracking import Tag, TrackedModel, UploadRequest
+from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest
 
 log = logging.getLogger("hokusai_ci.mlflow")
 
@@ -102,7 +102,7 @@ class RestTracker:
         with self._step("search"):
             versions = self._search(f"tags.`{Tag.TOKEN}` = '{token_id}'")
         found = [self._from_version(v) for v in versions]
-        live = [m for m in found if m.state != "superseded"]
+        live = [m for m in found if m.status != Status.SUPERSEDED]
         return sorted(live, key=lambda m: int(m.model_version))
 
     def upload(self, request: UploadRequest, model: ModelSource, progress: ProgressSink) -> TrackedModel:
@@ -112,7 +112,7 @@ class RestTracker:
                 or (None if self._looked_up else self._lookup_experiment())
                 or self._create_experiment()
             )
-        run_tags = {**redact_data(request.tags), Tag.CLAIM: request.claim_id, Tag.STATE: "pending"}
+        run_tags = {**redact_data(request.tags), Tag.CLAIM: request.claim_id}
         with self._step("create a run in"):
             run = self.http.call(
                 "POST",
@@ -147,7 +147,13 @@ class RestTracker:
             self.finish(partial, ok=False)
             raise
         return self._tracked(
-            request.model_name, version, run_id, sha256=sha256, claim_id=request.claim_id, state="pending", files=sent
+            request.model_name,
+            version,
+            run_id,
+            sha256=sha256,
+            claim_id=request.claim_id,
+            status=Status.NOT_REGISTERED,
+            files=sent,
         )
 
     def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
@@ -158,26 +164,23 @@ class RestTracker:
                     "model-versions/set-tag",
                     json={"name": model.model_name, "version": model.model_version, "key": key, "value": value},
                 )
-            self._log_batch(model.run_id, tags=tags)
 
     def finish(self, model: TrackedModel, ok: bool) -> None:
-        """FINISHED or FAILED; a failed run is also tagged failed. Best effort when failing:
-        the error that brought us here is the one to report."""
+        """FINISHED or FAILED. Best effort when failing: the error that brought us here is the
+        one to report."""
         status = {"run_id": model.run_id, "status": "FINISHED" if ok else "FAILED", "end_time": int(time.time() * 1000)}
         if ok:
             with self._step("finish the run in"):
                 self.http.call("POST", "runs/update", json=status)
             return
-        self._best_effort(lambda: self._log_batch(model.run_id, tags={Tag.STATE: "failed"}))
         self._best_effort(lambda: self.http.call("POST", "runs/update", json=status))
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         log.warning("removing %s version %s: %s", model.model_name, model.model_version, reason)
         ref = {"name": model.model_name, "version": model.model_version}
-        self._best_effort(lambda: self._log_batch(model.run_id, tags={Tag.STATE: "superseded"}))
         self._best_effort(
             lambda: self.http.call(
-                "POST", "model-versions/set-tag", json={**ref, "key": Tag.STATE, "value": "superseded"}
+                "POST", "model-versions/set-tag", json={**ref, "key": Tag.STATUS, "value": Status.SUPERSEDED}
             )
         )
         self._best_effort(lambda: self.http.call("DELETE", "model-versions/delete", json=ref))
@@ -193,11 +196,13 @@ class RestTracker:
         def put(f: ModelFile) -> ModelFile:
             dest = f"{base}/model/{quote(f.relpath)}"
             readers: list[HashingReader] = []
+            meter = FileMeter(progress)
 
             def body() -> HashingReader:  # a fresh reader (and digest) for each try
                 for old in readers:
                     old.close()
-                readers.append(HashingReader(model.local(f), progress))
+                meter.restart()
+                readers.append(HashingReader(model.local(f), meter))
                 return readers[-1]
 
             try:
@@ -301,14 +306,13 @@ class RestTracker:
         )
 
     def _create_version(self, request: UploadRequest, run_id: str, source: str, sha256: str) -> str:
-        try:
+        try:  # one call either way: the default model name is new for every token
             self.http.call("POST", "registered-models/create",
                            json={"name": request.model_name, "tags": _kv({Tag.MANAGED: "true"})})  # fmt: skip
         except MlflowApiError as exc:
             if exc.code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        tags = {**request.tags, Tag.CLAIM: request.claim_id, Tag.SHA256: sha256, Tag.STATE: "pending",
-                Tag.STATUS: "not_registered"}  # fmt: skip
+        tags = {**request.tags, Tag.CLAIM: request.claim_id, Tag.SHA256: sha256, Tag.STATUS: Status.NOT_REGISTERED}
         created = self.http.call(
             "POST",
             "model-versions/create",
@@ -355,7 +359,7 @@ class RestTracker:
             reused=True,
             sha256=tags.get(Tag.SHA256),
             claim_id=tags.get(Tag.CLAIM),
-            state=tags.get(Tag.STATE),
+            status=tags.get(Tag.STATUS),
         )
 
     def _tracked(self, name: str, version: str, run_id: str, **extra: Any) -> TrackedModel:

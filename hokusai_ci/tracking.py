@@ -1,10 +1,11 @@
 """The tracking port: where model bytes go and versions are registered (MLflow in practice).
 
-A version's tags are the registry-side record of a registration. `hokusai.state` says where
-it is in the flow: `pending` from creation until the token store committed it, `registered`
-after, `superseded` once removed. A `pending` version left by a run that died or failed is
-adopted by the next run with the same content (which re-tags it with its own claim) and
-removed by a run with other content.
+A version's tags are the registry-side record of a registration. `hokusai.status` says where
+it is in the flow: `not_registered` from creation until the token store committed it,
+`registered` after (the one tag written once the store committed), `superseded` once removed.
+A `not_registered` version left by a run that died or failed is adopted by the next run with the same content
+(which re-tags it with its own claim) and removed by a run with other content. Runs carry
+no state tag: MLflow's own run status (FINISHED, FAILED) says how a run ended.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ class Tag:
     METRIC_VALUE = f"{TAG_PREFIX}metric_value"
     BASELINE = f"{TAG_PREFIX}baseline"
     DIRECTION = f"{TAG_PREFIX}direction"
-    STATUS = f"{TAG_PREFIX}status"  # registered | not_registered
-    STATE = f"{TAG_PREFIX}state"  # pending | registered | superseded
+    STATUS = f"{TAG_PREFIX}status"  # not_registered | registered | superseded
     CLAIM = f"{TAG_PREFIX}claim_id"
     NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration
     MANAGED = f"{TAG_PREFIX}managed"
@@ -40,8 +40,8 @@ class Tag:
     MODEL_SIGNATURE_SHA256 = f"{TAG_PREFIX}model_signature_sha256"  # digest of the model_signing bundle
 
 
-class State:
-    PENDING = "pending"
+class Status:
+    NOT_REGISTERED = "not_registered"
     REGISTERED = "registered"
     SUPERSEDED = "superseded"
 
@@ -56,7 +56,7 @@ class TrackedModel(BaseModel):
     reused: bool = False
     sha256: str | None = None  # tag hokusai.sha256; for an upload, the digest of the bytes as sent
     claim_id: str | None = None  # tag hokusai.claim_id: the run that created or last adopted it
-    state: str | None = None  # tag hokusai.state
+    status: str | None = None  # tag hokusai.status
     files: tuple[ModelFile, ...] = ()  # per-file digests of what was sent (upload only)
 
 
@@ -84,7 +84,7 @@ class Tracker(Protocol):
         On failure the run is marked FAILED and a `HokusaiError(MLFLOW_ERROR)` names the step."""
 
     def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
-        """Set these tags on the version and on its run."""
+        """Set these tags on the version (one call per tag: MLflow has no batch call for them)."""
 
     def finish(self, model: TrackedModel, ok: bool) -> None:
         """End the version's run as FINISHED or FAILED."""

@@ -33,7 +33,7 @@ from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
 from hokusai_ci.results import ErrorInfo
 from hokusai_ci.store import TokenRecord, TokenStatus
-from hokusai_ci.tracking import TAG_PREFIX, Tag, TrackedModel, VersionReader
+from hokusai_ci.tracking import TAG_PREFIX, Status, Tag, TrackedModel, VersionReader
 
 MODEL_URI = re.compile(r"models:/([A-Za-z0-9][A-Za-z0-9._-]{0,127})/([0-9]{1,12})")
 CHECKS = (
@@ -400,7 +400,7 @@ def _check_tags(predicate: RegistrationPredicate | None, tracked: TrackedModel, 
         (Tag.METRIC_VALUE, p.metric.value),
         (Tag.BASELINE, p.metric.baseline),
         (Tag.DIRECTION, p.metric.direction),
-        (Tag.STATUS, "registered"),
+        (Tag.STATUS, Status.REGISTERED),
         (Tag.MODEL_SIGNATURE_SHA256, p.model_signature_sha256),
         (Tag.ATTESTATION_SHA256, sha256_hex(reg.read_bytes())),
     ]

@@ -54,10 +54,10 @@ class FakeTracker:
             model_uri=f"models:/{request.model_name}/{n}",
             sha256=sha256,
             claim_id=request.claim_id,
-            state="pending",
+            status="not_registered",
         )
         self.versions[n] = tracked
-        self.tags[n] = {**request.tags, "hokusai.state": "pending", "hokusai.sha256": sha256}
+        self.tags[n] = {**request.tags, "hokusai.status": "not_registered", "hokusai.sha256": sha256}
         if callable(self.during_upload):
             try:
                 self.during_upload()
@@ -108,7 +108,7 @@ def test_happy_path_writes_token_and_outbox_together(store: SqlTokenStore, model
     assert token is not None and token.status is TokenStatus.REGISTERED and token.lease_owner is None
     assert [e.event_type for e in store.events_for("TOK")] == ["token_ready_for_deploy", "model_registered"]
     assert tracker.tags["1"]["hokusai.sha256"] == result.model_sha256
-    assert tracker.tags["1"]["hokusai.state"] == "registered" and tracker.tags["1"]["hokusai.status"] == "registered"
+    assert tracker.tags["1"]["hokusai.status"] == "registered" and "hokusai.state" not in tracker.tags["1"]
     assert tracker.runs["run1"] == "FINISHED"
 
 
@@ -133,7 +133,7 @@ def test_a_run_that_lost_its_lease_never_removes_the_version_the_token_names(
     token = store.get("TOK")
     assert token is not None and token.status is TokenStatus.REGISTERED and token.model_version == "1"
     assert tracker.discarded == [] and "1" in tracker.versions
-    assert tracker.tags["1"]["hokusai.state"] == "registered"
+    assert tracker.tags["1"]["hokusai.status"] == "registered"
 
 
 def test_a_loser_removes_its_own_version_when_another_was_registered(store: SqlTokenStore, model_file: Path) -> None:

@@ -199,7 +199,7 @@ def test_many_ci_jobs_at_once_on_postgresql_mlflow_and_s3(
     client = MlflowClient(tracking_uri=mlflow.url)
     for token in {t for t, _ in jobs}:
         versions = client.search_model_versions(f"name = 'hokusai-{token}'")
-        assert [v.tags["hokusai.state"] for v in versions] == ["registered"], token
+        assert [v.tags["hokusai.status"] for v in versions] == ["registered"], token
     delivered = Counter(x.json()["token_id"] for x in webhook.received)
     assert delivered == Counter({t: 2 for t in {t for t, _ in jobs}})
     for token in ("LOAD00", "LOADRACE"):
