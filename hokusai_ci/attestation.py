@@ -108,6 +108,13 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def dsse_pae(payload: bytes, payload_type: str = PAYLOAD_TYPE) -> bytes:
+    """DSSE v1's pre-authentication encoding, the bytes a DSSE signature covers
+    (https://github.com/secure-systems-lab/dsse/blob/v1.0.0/protocol.md)."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
 def statement(predicate: RegistrationPredicate) -> bytes:
     """The in-toto Statement to sign, serialized once (the signature covers these bytes)."""
     body = {

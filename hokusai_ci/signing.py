@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hokusai_ci.attestation import BUNDLE_MEDIA_TYPE, PAYLOAD_TYPE, Signer, SignMethod, sha256_hex
+from hokusai_ci.attestation import BUNDLE_MEDIA_TYPE, PAYLOAD_TYPE, Signer, SignMethod, dsse_pae, sha256_hex
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import Fingerprint
 
@@ -94,6 +94,15 @@ def public_key_pem(public_key: Any) -> bytes:
     return data
 
 
+def ecdsa_hash(public_key: Any) -> Any:
+    """The digest an ECDSA signature uses on this curve, as Sigstore bundles expect it
+    (P-256 SHA-256, P-384 SHA-384, P-521 SHA-512)."""
+    from cryptography.hazmat.primitives import hashes
+
+    digests: dict[int, type[hashes.HashAlgorithm]] = {256: hashes.SHA256, 384: hashes.SHA384, 521: hashes.SHA512}
+    return digests[public_key.curve.key_size]()
+
+
 @contextmanager
 def _private_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="hokusai-sign-") as tmp:
@@ -160,10 +169,8 @@ class KeySigner:
 
     def sign_statement(self, statement: bytes) -> bytes:
         from cryptography.hazmat.primitives.asymmetric import ec
-        from model_signing._signing.sign_ec_key import get_ec_key_hash
-        from model_signing._signing.sign_sigstore_pb import pae
 
-        signature = self._key.sign(pae(statement), ec.ECDSA(get_ec_key_hash(self._key.public_key())))
+        signature = self._key.sign(dsse_pae(statement), ec.ECDSA(ecdsa_hash(self._key.public_key())))
         bundle = {
             "mediaType": BUNDLE_MEDIA_TYPE,
             "verificationMaterial": {

@@ -26,6 +26,7 @@ from hokusai_ci.attestation import (
     MODEL_SIGNATURE_FILE,
     REGISTRATION_FILE,
     RegistrationPredicate,
+    dsse_pae,
     parse_statement,
     sha256_hex,
 )
@@ -277,10 +278,8 @@ def _verified_payload(bundle: bytes, trust: Trust) -> bytes:
 def _verified_with_key(doc: dict[str, Any], public_pem: bytes) -> bytes:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric import ec
-    from model_signing._signing.sign_ec_key import get_ec_key_hash
-    from model_signing._signing.sign_sigstore_pb import pae
 
-    from hokusai_ci.signing import public_key_pem
+    from hokusai_ci.signing import ecdsa_hash, public_key_pem
 
     key = _load_public_key(public_pem, "public-key")
     if doc.get("mediaType") != BUNDLE_MEDIA_TYPE:
@@ -292,7 +291,7 @@ def _verified_with_key(doc: dict[str, Any], public_pem: bytes) -> bytes:
     envelope = doc["dsseEnvelope"]
     payload = base64.b64decode(envelope["payload"])
     try:
-        key.verify(base64.b64decode(envelope["signatures"][0]["sig"]), pae(payload), ec.ECDSA(get_ec_key_hash(key)))
+        key.verify(base64.b64decode(envelope["signatures"][0]["sig"]), dsse_pae(payload), ec.ECDSA(ecdsa_hash(key)))
     except (InvalidSignature, IndexError, KeyError, ValueError):
         raise Failed("the signature does not match the statement and the given public key") from None
     return payload
