@@ -184,6 +184,7 @@ def main() -> None:
     if args.tiny:
         args.rounds, large, small_mem, big_mem, files = 1, 2 * MIB, MIB, 2 * MIB, 20
     work = Path(tempfile.mkdtemp(prefix="hokusai-bench-"))
+    load_before = os.getloadavg()[0]
     try:
         with mlflow_server(args.mlflow_uri, work) as uri:
             bench = Bench(work, uri, args.rounds)
@@ -230,18 +231,24 @@ def main() -> None:
             flat = f"| peak memory | ratio | {ratio:.2f}x for {big_mem // small_mem}x the size | | |"
             print("  " + flat)
             bench.rows.append(flat)
+        conditions = (
+            f"{os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} at the start and "
+            f"{os.getloadavg()[0]:.1f} at the end, {time.strftime('%Y-%m-%d', time.gmtime())}"
+        )
+        print(f"== conditions: {conditions}")
         if args.readme:
-            write_readme(args.readme, bench.rows, args.rounds)
+            write_readme(args.readme, bench.rows, args.rounds, conditions)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def write_readme(readme: Path, rows: list[str], rounds: int) -> None:
+def write_readme(readme: Path, rows: list[str], rounds: int, conditions: str) -> None:
     text = readme.read_text()
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{readme} has no {BEGIN} ... {END} block to rewrite")
     table = "\n".join(
-        [f"Medians of {rounds} interleaved rounds (min–max), `python bench/run.py --gib --readme README.md`:", "",
+        [f"Medians of {rounds} interleaved rounds (min–max), `python bench/run.py --gib --readme README.md`",
+         f"({conditions}):", "",
          "| comparison | command | median | min–max | vs anchor |", "|---|---|---|---|---|", *rows]
     )  # fmt: skip
     head, rest = text.split(BEGIN, 1)
