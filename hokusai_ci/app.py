@@ -14,7 +14,7 @@ from hokusai_ci.adapters import build_adapters, version_reader
 from hokusai_ci.attestation import Signer
 from hokusai_ci.ci_context import ci_tags
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
-from hokusai_ci.inputs import build_request, check_token_id, parse_flag
+from hokusai_ci.inputs import build_request, check_store_outside_model, check_token_id, parse_flag
 from hokusai_ci.progress import Progress
 from hokusai_ci.redaction import display_url, install_log_redaction
 from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, failed_result
@@ -74,6 +74,7 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
     token_id = raw.get("token_id")
     try:
         request = build_request(**raw)
+        check_store_outside_model(request.model_path, settings.home, settings.mode != "database")
         signer = _signer(settings)
         describe_endpoints(settings)
         adapters = build_adapters(

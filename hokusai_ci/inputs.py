@@ -88,6 +88,21 @@ def check_model_path(value: Any, links_within: tuple[Path, ...] = ()) -> Path:
     return path
 
 
+def check_store_outside_model(model_path: Path, home: Path, home_is_used: bool) -> None:
+    """HOKUSAI_HOME (the token database, the embedded MLflow store) is written during the run:
+    inside the model folder it would be uploaded as part of the model, half-written."""
+    if not model_path.is_dir() or not (home_is_used or home.exists()):
+        return
+    model, store = model_path.resolve(), home.resolve()
+    if store == model or model in store.parents:
+        raise invalid_input(
+            "model-path",
+            str(model_path),
+            f"the folder holds hokusai-ci's own store {home} (HOKUSAI_HOME), which would be uploaded with "
+            "the model; give the model's own folder, or set HOKUSAI_HOME to a folder outside it",
+        )
+
+
 def check_links_within(value: Any) -> tuple[Path, ...]:
     """The extra root that links in the model folder may resolve into: an existing folder."""
     if value is None or value == "":

@@ -214,6 +214,20 @@ def test_model_path_problems(tmp_path: Path) -> None:
         assert r.code == 2 and needle in r.err and "model-path=" in r.err
 
 
+def test_a_model_folder_holding_the_tool_store_is_refused_before_anything_is_written(model_dir: Path) -> None:
+    # `--model-path .` run from the model folder, with the default HOKUSAI_HOME (./.hokusai)
+    env = {"HOKUSAI_HOME": ".hokusai"}
+    run = run_cli(*register_args("HOMEIN", ".", "auroc", "0.8", "0.9"), env=env, cwd=model_dir)
+    assert run.code == 2, run.err
+    assert "model-path='.' is invalid" in run.err and "HOKUSAI_HOME" in run.err and "Traceback" not in run.err
+    assert not (model_dir / ".hokusai").exists()  # nothing written
+    # the store elsewhere: the same folder registers
+    elsewhere = {"HOKUSAI_HOME": str(model_dir.parent / "store")}
+    assert run_cli("token", "create", "--token-id", "HOMEIN", env=elsewhere, cwd=model_dir).code == 0
+    ok = run_cli(*register_args("HOMEIN", ".", "auroc", "0.8", "0.9"), env=elsewhere, cwd=model_dir)
+    assert ok.code == 0, ok.err
+
+
 def test_unknown_token_and_wrong_status(model_file: Path) -> None:
     r = run_cli(*register("GHOST", model_file, "--baseline", "0.8", "--metric-value", "0.9", "--output", "json"))
     assert r.code == 3
