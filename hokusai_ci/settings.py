@@ -578,26 +578,62 @@ def read_config_file(field: str, path_text: str) -> dict[str, Any]:
 
 def parse_json_or_yaml(field: str, path: Path, text: str, *, yaml_text: bool = False) -> Any:
     """Parse a config or metrics file. Nesting deeper than Python's recursion limit, integers
-    past its 4300-digit limit and YAML aliases are input errors, never crashes. `yaml_text`
-    keeps YAML scalars as written (YAML 1.1 would read `0.8_5` as 0.85 and `1_0` as 10), so
-    numbers go through the one strict parser."""
-    if path.suffix.lower() == ".json" or text.lstrip().startswith(("{", "[")):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise invalid_input(field, str(path), f"not valid JSON (line {exc.lineno})") from None
-        except (RecursionError, ValueError) as exc:
-            raise invalid_input(field, str(path), _too_complex(exc)) from None
-    import yaml  # only when a YAML file is read
-
+    past its 4300-digit limit and a key given twice in one object (which value counts would be
+    a guess) are input errors, never crashes. `yaml_text` keeps YAML scalars as written (YAML
+    1.1 would read `0.8_5` as 0.85 and `1_0` as 10), so numbers go through the one strict parser."""
     try:
-        return yaml.load(text, Loader=yaml.BaseLoader) if yaml_text else yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise invalid_input(field, str(path), f"not valid JSON or YAML{where}") from None
+        if path.suffix.lower() == ".json" or text.lstrip().startswith(("{", "[")):
+            try:
+                return json.loads(text, object_pairs_hook=_unique_keys)
+            except json.JSONDecodeError as exc:
+                raise invalid_input(field, str(path), f"not valid JSON (line {exc.lineno})") from None
+        import yaml  # only when a YAML file is read
+
+        try:
+            return yaml.load(text, Loader=_unique_key_loader(yaml.BaseLoader if yaml_text else yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise invalid_input(field, str(path), f"not valid JSON or YAML{where}") from None
+    except DuplicateKey as dup:
+        shown = dup.key if len(dup.key) <= 64 else dup.key[:64] + "…"
+        raise invalid_input(
+            field, str(path), f"the key {shown!r} appears twice in one object{dup.where}; keep one"
+        ) from None
     except (RecursionError, ValueError) as exc:
         raise invalid_input(field, str(path), _too_complex(exc)) from None
+
+
+class DuplicateKey(Exception):
+    def __init__(self, key: str, where: str = "") -> None:
+        super().__init__(key)
+        self.key, self.where = key, where
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _unique_key_loader(base: Any) -> Any:
+    """`base` (a PyYAML loader class) refusing a key given twice in one mapping."""
+    import yaml
+
+    class UniqueKeyLoader(base):  # type: ignore[misc]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[str] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    if key_node.value in seen:
+                        raise DuplicateKey(str(key_node.value), f" (line {key_node.start_mark.line + 1})")
+                    seen.add(key_node.value)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def _too_complex(exc: BaseException) -> str:

@@ -259,6 +259,36 @@ def test_any_metrics_file(mock_home: Path, node: Any, raw: str | None, suffix: s
     assert code in (0, 2, 5), err  # 5: no number under the key, or one outside auroc's range
 
 
+@FAST
+@given(
+    keys=st.lists(st.from_regex(r"[a-z][a-z_]{0,7}", fullmatch=True), min_size=1, max_size=5, unique=True),
+    which=st.integers(0, 4),
+    suffix=st.sampled_from([".json", ".yaml"]),
+    nested=st.booleans(),
+)
+def test_a_key_given_twice_in_a_metrics_file_is_refused_naming_it(
+    mock_home: Path, keys: list[str], which: int, suffix: str, nested: bool
+) -> None:
+    """Which of two values would count is a guess (JSON and YAML parsers keep the last one)."""
+    twice = keys[which % len(keys)]
+    pairs = [(k, 0.5) for k in keys] + [(twice, 0.9)]
+    if suffix == ".json":
+        body = "{" + ", ".join(f'"{k}": {v}' for k, v in pairs) + "}"
+        text = '{"eval": ' + body + "}" if nested else body
+    else:
+        indent = "  " if nested else ""
+        text = ("eval:\n" if nested else "") + "".join(f"{indent}{k}: {v}\n" for k, v in pairs)
+    path = mock_home / f"metrics{suffix}"
+    path.write_text(text, encoding="utf-8")
+    key = f"eval.{twice}" if nested else twice
+    pairs_args = [("metrics-file", str(path)), ("metric-value", ""), ("metric-key", key)]
+    with unchanged_unless_ok(mock_home) as cell:
+        code, _, err = run(*register(mock_home, *pairs_args))
+        cell.append(code)
+    assert code == 2, err
+    assert f"metrics-file={str(path)!r} is invalid: the key {twice!r} appears twice" in err, err
+
+
 DB_KEYS = st.sampled_from(["host", "port", "database", "username", "password", "url", "pasword", "hots"])
 
 
