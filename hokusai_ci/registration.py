@@ -347,6 +347,8 @@ def _settle(tracker: Tracker, tracked: TrackedModel, earlier: list[TrackedModel]
     _best_effort("end the run", lambda: tracker.finish(tracked, ok=True))
     for other in earlier:
         if (other.model_name, other.model_version) != (tracked.model_name, tracked.model_version):
+            # its run failed, or was killed and never ended: either way it did not register
+            tracker.finish(other, ok=False)  # best effort by contract when failing
             tracker.discard(other, f"version {tracked.model_version} was registered for the token instead")
 
 

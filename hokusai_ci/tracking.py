@@ -87,7 +87,7 @@ class Tracker(Protocol):
         """Set these tags on the version (one call per tag: MLflow has no batch call for them)."""
 
     def finish(self, model: TrackedModel, ok: bool) -> None:
-        """End the version's run as FINISHED or FAILED."""
+        """End the version's run as FINISHED or FAILED (FAILED is best effort: it never raises)."""
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         """Tag the version superseded and delete it (the caller has checked nothing points to it)."""

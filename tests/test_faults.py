@@ -215,6 +215,34 @@ def test_a_version_left_by_sigterm_is_adopted_by_same_content_and_removed_by_oth
     assert kept.tags["hokusai.metric_value"] == "0.95"  # re-tagged with this run's values when adopted
 
 
+@pytest.mark.parametrize("same_content", [True, False], ids=["same", "other"])
+def test_the_run_of_a_version_left_by_sigkill_is_ended_by_the_next_run(
+    same_content: bool, proxy: FaultProxy, mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
+) -> None:
+    """A killed run cannot end its MLflow run; the run that adopts or removes its version does."""
+    token = "KILL-SAME" if same_content else "KILL-OTHER"
+    create(token)
+    stall = proxy.add("POST", CREATE_VERSION, "stall", after=True)
+    a = Cli(register_args(token, model_file, "auroc", "0.8", "0.9"), {"MLFLOW_TRACKING_URI": proxy.url})
+    reached(stall)
+    a.proc.kill()
+    a.wait()
+    stall.release()
+    [left] = versions(mlflow_server, token)
+    assert run_status(mlflow_server, left.run_id) == "RUNNING"
+    assert run_cli("token", "release", "--token-id", token, "--force").code == 0
+
+    model = model_file
+    if not same_content:
+        model = tmp_path / "retrained.pkl"
+        model.write_bytes(b"another model" * 100)
+    again = run_cli(*register_args(token, model, "auroc", "0.8", "0.95"), "--output", "json")
+    assert again.code == 0, again.err
+    assert_one_registered_version(mlflow_server, token, [])
+    # adopted: its run is the registered version's run, FINISHED; removed: its run FAILED
+    assert run_status(mlflow_server, left.run_id) == ("FINISHED" if same_content else "FAILED")
+
+
 def test_sigkill_leaves_a_claim_that_expires_and_token_release_frees(
     proxy: FaultProxy, mlflow_server: MlflowServer, model_file: Path
 ) -> None:
