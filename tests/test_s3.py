@@ -57,9 +57,10 @@ def stored(s3: S3Server, run_id: str, folder: str = "model") -> Path:
 
 
 def run_keys(s3: S3Server, run_id: str) -> list[str]:
-    """The run's artifact objects as any S3 client lists them, relative to `artifacts/`."""
-    listed = s3.client().list_objects_v2(Bucket=BUCKET, Prefix="mlflow/")
-    keys = [o["Key"] for o in listed.get("Contents", []) if f"/{run_id}/artifacts/" in o["Key"]]
+    """The run's artifact objects as any S3 client lists them (every page: the bucket holds the
+    2000-file test's objects too), relative to `artifacts/`."""
+    pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="mlflow/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if f"/{run_id}/artifacts/" in o["Key"]]
     return sorted(k.split(f"/{run_id}/artifacts/", 1)[1] for k in keys)
 
 
@@ -145,8 +146,7 @@ def test_s3_killed_mid_upload_then_rerun_gives_one_version_and_nothing_half_writ
     )
     assert [x.info.status for x in failed] == ["FAILED"]
     # the interrupted multipart upload never became an object (as any S3 client lists the bucket)
-    listed = restarted.client().list_objects_v2(Bucket=BUCKET, Prefix="mlflow/")
-    assert [o["Key"] for o in listed.get("Contents", []) if failed[0].info.run_id in o["Key"]] == []
+    assert run_keys(restarted, failed[0].info.run_id) == []
     assert client.search_model_versions("name = 'hokusai-S3KILL'") == []
 
     time.sleep(0.5)
