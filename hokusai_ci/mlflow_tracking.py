@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
-from hokusai_ci.artifact_repo import upload_with_repository
+from hokusai_ci.artifact_repo import store_files, upload_with_repository
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.mlflow_http import apply_env_defaults, mlflow_error
 from hokusai_ci.progress import ProgressSink
@@ -155,14 +153,12 @@ class MlflowTracker:
 
     # -- signatures and verification ----------------------------------------------------
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
+        """Beside `model/`, by the model's route (`artifact_repo`: S3 direct, local, or MLflow's
+        repository)."""
         from hokusai_ci.attestation import ATTESTATION_DIR
 
-        with tempfile.TemporaryDirectory(prefix="hokusai-att-") as tmp:
-            for name, data in files.items():
-                (Path(tmp) / name).write_bytes(data)
-            with self._mlflow_errors("store the signatures in"):
-                self.client.log_artifacts(model.run_id, tmp, ATTESTATION_DIR)
-                run = self.client.get_run(model.run_id)
+        run = self._call("read the run's artifact location from", lambda: self.client.get_run(model.run_id))
+        store_files(run.info.artifact_uri, ATTESTATION_DIR, files)
         return f"{run.info.artifact_uri}/{ATTESTATION_DIR}"
 
     def read_version(self, name: str, version: str) -> tuple[TrackedModel, dict[str, str]]:

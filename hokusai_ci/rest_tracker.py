@@ -2,8 +2,9 @@
 
 For runs whose artifact URI is `mlflow-artifacts:` (the server proxies artifacts, the default
 since MLflow 2) each file goes up in one streaming PUT that is hashed and metered as it is
-read, so a model is read once and `import mlflow` (>1 s) is never paid. Any other artifact
-store (S3 not proxied, GCS, Azure, ...) is written through MLflow's own artifact repositories.
+read, so a model is read once and `import mlflow` (>1 s) is never paid. An `s3://` root the
+server does not proxy is written to directly (s3_upload.py); any other store (GCS, Azure, FTP,
+...) through MLflow's own artifact repositories.
 
 Requests of one registration (the raw MlflowClient's steps, minus its `runs/get` before an
 upload, plus the two safety lookups marked * and the one tag that marks the version registered
@@ -31,7 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.errors import HokusaiError
 from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.mlflow_http import MlflowApiError, MlflowHttp, mlflow_error
 from hokusai_ci.progress import FileMeter, ProgressSink
@@ -230,20 +231,22 @@ class RestTracker:
 
     # -- signatures ------------------------------------------------------------------------
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
+        """Beside `model/`, by the model's route: PUT to the server when it proxies artifacts,
+        else straight to the store (S3 with the model's client, others via MLflow's repository)."""
         from hokusai_ci.attestation import ATTESTATION_DIR
 
         with self._step("store the signatures in"):
             run = self.http.call("GET", "runs/get", params={"run_id": model.run_id})["run"]["info"]
             artifact_uri = str(run["artifact_uri"])
-            if not artifact_uri.startswith(PROXIED):
-                raise HokusaiError(
-                    Category.SIGNING_FAILED,
-                    f"the run's artifact store {display_url(artifact_uri)} is not served by the MLflow server; "
-                    "signatures are stored only beside proxied artifacts",
-                )
-            base = self._artifacts_url(artifact_uri)
-            for name, data in files.items():
-                MlflowHttp.answer(self._session_http().send("PUT", f"{base}/{ATTESTATION_DIR}/{name}", True, data=data))
+            if artifact_uri.startswith(PROXIED):
+                base = self._artifacts_url(artifact_uri)
+                for name, data in files.items():
+                    url = f"{base}/{ATTESTATION_DIR}/{name}"
+                    MlflowHttp.answer(self._session_http().send("PUT", url, True, data=data))
+        if not artifact_uri.startswith(PROXIED):
+            from hokusai_ci.artifact_repo import store_files
+
+            store_files(artifact_uri, ATTESTATION_DIR, files)
         return f"{artifact_uri}/{ATTESTATION_DIR}"
 
     def _session_http(self) -> MlflowHttp:

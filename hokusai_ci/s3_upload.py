@@ -7,6 +7,7 @@ MLflow's own S3 settings apply: `MLFLOW_S3_ENDPOINT_URL`, `MLFLOW_S3_IGNORE_TLS`
 Each file is read once, as a non-seekable stream: parts are cut and hashed in order (the digest
 is that of the bytes sent) and uploaded in parallel. A failed upload aborts its multipart
 upload, so nothing half-written is left behind as an object, and no version is created.
+The signature bundles go to the same bucket with the same client, beside `model/`.
 """
 
 from __future__ import annotations
@@ -53,12 +54,18 @@ def _client() -> Any:
     return boto3.client("s3", endpoint_url=endpoint, config=config, verify=verify)
 
 
+def _location(artifact_uri: str, folder: str) -> tuple[str, str]:
+    """`s3://bucket/path` and `model` → (`bucket`, `path/model/`): where a folder's objects go."""
+    parts = urlsplit(artifact_uri)
+    prefix = "/".join(p for p in (parts.path.strip("/"), folder) if p)
+    return parts.netloc, f"{prefix}/"
+
+
 def upload_s3(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> list[ModelFile]:
     """Write `model` under `<artifact_uri>/model`; returns what was sent, with digests."""
     from boto3.s3.transfer import TransferConfig
 
-    parts = urlsplit(artifact_uri)
-    bucket, prefix = parts.netloc, parts.path.strip("/")
+    bucket, prefix = _location(artifact_uri, "model")
     client = _client()
 
     def put(f: ModelFile) -> ModelFile:
@@ -66,12 +73,13 @@ def upload_s3(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> 
         config = TransferConfig(
             multipart_threshold=part, multipart_chunksize=part, max_concurrency=PART_WORKERS, use_threads=True
         )
-        key = f"{prefix}/model/{f.relpath}" if prefix else f"model/{f.relpath}"
         with HashingReader(model.local(f), progress, exact=True) as reader:
             try:
-                client.upload_fileobj(reader, bucket, key, Config=config)
+                client.upload_fileobj(reader, bucket, prefix + f.relpath, Config=config)
             except Exception as exc:
-                raise _error(artifact_uri, exc) from None
+                raise _error(
+                    Category.MLFLOW_ERROR, f"upload the model to the artifact store {artifact_uri}", exc
+                ) from None
             return ModelFile(f.relpath, reader.sent, reader.hexdigest())
 
     # Small files go up several at a time; a large one at a time, its parts in parallel (memory
@@ -87,12 +95,27 @@ def upload_s3(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> 
     return sent
 
 
-def _error(artifact_uri: str, exc: BaseException) -> HokusaiError:
+def put_small(artifact_uri: str, folder: str, files: dict[str, bytes]) -> None:
+    """Write small files (the signature bundles) as objects under `<artifact_uri>/<folder>`, each
+    in one PUT; a failure is a signing failure (exit 12): the version stays unsigned and
+    unregistered, for the next run to sign."""
+    bucket, prefix = _location(artifact_uri, folder)
+    client = _client()
+    for name, data in files.items():
+        try:
+            client.put_object(Bucket=bucket, Key=prefix + name, Body=data)
+        except Exception as exc:
+            target = f"{artifact_uri.rstrip('/')}/{folder}"
+            raise _error(Category.SIGNING_FAILED, f"store the signatures in the artifact store {target}", exc) from None
+
+
+def _error(category: Category, action: str, exc: BaseException) -> HokusaiError:
+    """One line naming the bucket (and endpoint), the step and boto3's reason; redacted."""
     endpoint = os.environ.get("MLFLOW_S3_ENDPOINT_URL")
-    where = f"{artifact_uri}" + (f" at {display_url(endpoint)}" if endpoint else "")
+    where = f" at {display_url(endpoint)}" if endpoint else ""
     reason = " ".join(str(exc).split())[:300]
     return HokusaiError(
-        Category.MLFLOW_ERROR,
-        f"could not upload the model to the artifact store {where}: {exc.__class__.__name__}: {reason}; "
+        category,
+        f"could not {action}{where}: {exc.__class__.__name__}: {reason}; "
         "check that the S3 endpoint is reachable and the AWS credentials may write to the bucket",
     )

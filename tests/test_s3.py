@@ -1,7 +1,7 @@
 """Registration on the storage real deployments use: MLflow on PostgreSQL with artifacts in an
 S3 bucket the client writes to directly (`rclone serve s3`, a real S3 server on 127.0.0.1),
 and the PostgreSQL token store for the load test. One stack for the module (the 1 GiB,
-2000-file and load tests share it); bytes are compared with what the S3 server stored."""
+2000-file, signing and load tests share it); bytes are compared with what the S3 server stored."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ import pytest
 from mlflow import MlflowClient
 
 from hokusai_ci.fingerprint import fingerprint
-from tests.conftest import REPO, register_args, run_cli
-from tests.s3_stack import BUCKET, MlflowOnS3, S3Server
+from tests.conftest import REPO, Run, register_args, run_cli
+from tests.fault_proxy import FaultProxy
+from tests.s3_stack import BUCKET, SECRET_KEY, MlflowOnS3, S3Server
 from tests.servers import PostgresServer, WebhookReceiver
+from tests.test_signing import flip_byte, keypair
 
 GIB = 1024 * 1024 * 1024
 
@@ -47,11 +49,25 @@ def reg(token: str, model: Path, uri: str) -> list[str]:
     return [*register_args(token, model, "accuracy", "0.80", "0.85"), "--mlflow-uri", uri, "--output", "json"]
 
 
-def stored(s3: S3Server, run_id: str) -> Path:
-    """The folder where the S3 server keeps this run's model objects."""
-    found = list((s3.data / BUCKET / "mlflow").glob(f"*/{run_id}/artifacts/model"))
+def stored(s3: S3Server, run_id: str, folder: str = "model") -> Path:
+    """The folder where the S3 server keeps this run's objects under `artifacts/<folder>`."""
+    found = list((s3.data / BUCKET / "mlflow").glob(f"*/{run_id}/artifacts/{folder}"))
     assert len(found) == 1, found
     return found[0]
+
+
+def run_keys(s3: S3Server, run_id: str) -> list[str]:
+    """The run's artifact objects as any S3 client lists them (every page: the bucket holds the
+    2000-file test's objects too), relative to `artifacts/`."""
+    pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="mlflow/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if f"/{run_id}/artifacts/" in o["Key"]]
+    return sorted(k.split(f"/{run_id}/artifacts/", 1)[1] for k in keys)
+
+
+def verify_s3(mlflow: MlflowOnS3, public: Path, *args: str) -> Run:
+    return run_cli(
+        "model", "verify", *args, "--public-key", str(public), "--mlflow-uri", mlflow.url, "--output", "json"
+    )
 
 
 def sha256_of(path: Path) -> str:
@@ -130,8 +146,7 @@ def test_s3_killed_mid_upload_then_rerun_gives_one_version_and_nothing_half_writ
     )
     assert [x.info.status for x in failed] == ["FAILED"]
     # the interrupted multipart upload never became an object (as any S3 client lists the bucket)
-    listed = restarted.client().list_objects_v2(Bucket=BUCKET, Prefix="mlflow/")
-    assert [o["Key"] for o in listed.get("Contents", []) if failed[0].info.run_id in o["Key"]] == []
+    assert run_keys(restarted, failed[0].info.run_id) == []
     assert client.search_model_versions("name = 'hokusai-S3KILL'") == []
 
     time.sleep(0.5)
@@ -152,6 +167,128 @@ def test_refused_s3_credentials_are_exit_8_naming_the_bucket_and_never_printed(
     assert message.startswith("could not upload the model to the artifact store s3://models/mlflow/"), message
     assert wrong not in r.out + r.err and "Traceback" not in r.err
     assert run_cli("model", "status", "--token-id", "S3DENY", "--output", "json").json()["status"] == "draft"
+
+
+def test_signed_registration_puts_its_bundles_in_the_bucket_beside_the_model_and_verifies(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], model_dir: Path, tmp_path: Path
+) -> None:
+    """The bundles are objects under the run's `artifacts/hokusai/`, not inside `model/`;
+    verify reads them back through MLflow's S3 repository, and a byte changed in the stored
+    registration bundle is caught (exit 11) and named."""
+    mlflow, s3 = stack
+    private, public = keypair(tmp_path)
+    run_cli("token", "create", "--token-id", "S3SIG")
+    r = run_cli(*reg("S3SIG", model_dir, mlflow.url), "--sign-key", str(private))
+    assert r.code == 0, r.err
+    out = r.json()
+    run_id, att = out["mlflow_run_id"], out["attestation"]
+    assert att["uri"].startswith(f"s3://{BUCKET}/mlflow/")
+    assert att["uri"].endswith(f"/{run_id}/artifacts/hokusai/registration.sigstore.json")
+    assert run_keys(s3, run_id) == [
+        "hokusai/model.sigstore.json",
+        "hokusai/registration.sigstore.json",
+        "model/config.json",
+        "model/shards/00001.bin",
+        "model/shards/00002.bin",
+    ]
+    bundle = stored(s3, run_id, "hokusai") / "registration.sigstore.json"
+    assert sha256_of(bundle) == att["sha256"]
+    tags = MlflowClient(tracking_uri=mlflow.url).get_model_version("hokusai-S3SIG", "1").tags
+    assert tags["hokusai.attestation_uri"] == att["uri"] and tags["hokusai.attestation_sha256"] == att["sha256"]
+
+    ok = verify_s3(mlflow, public, "--model-uri", "models:/hokusai-S3SIG/1")
+    assert ok.code == 0, ok.out + ok.err
+    assert ok.json()["verified"] is True and ok.json()["attestation_sha256"] == att["sha256"]
+    assert {c["verdict"] for c in ok.json()["checks"]} == {"passed"}
+
+    flip_byte(bundle, at=bundle.read_bytes().index(b'"sig":"') + 20)  # inside the signature
+    bad = verify_s3(mlflow, public, "--model-uri", "models:/hokusai-S3SIG/1")
+    assert bad.code == 11, bad.out + bad.err
+    assert bad.json()["verified"] is False
+    assert [c["name"] for c in bad.json()["checks"] if c["verdict"] == "failed"] == ["registration_signature"]
+    assert bad.json()["error"]["message"] == (
+        "registration_signature: the signature does not match the statement and the given public key"
+    )
+    for text in (r.out + r.err, ok.out + ok.err, bad.out + bad.err):
+        assert SECRET_KEY not in text and private.read_text().splitlines()[1] not in text
+
+
+def test_signatures_the_bucket_refuses_fail_exit_12_and_the_next_run_signs_the_adopted_version(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], model_file: Path, tmp_path: Path
+) -> None:
+    """The model is in the bucket and the version created when the S3 server goes away (killed
+    while MLflow's answer to the version's creation is held): storing the bundles fails with
+    exit 12 naming the bucket, nothing is registered unsigned, and a re-run signs version 1."""
+    mlflow, s3 = stack
+    private, public = keypair(tmp_path)
+    run_cli("token", "create", "--token-id", "S3SIGFAIL")
+    proxy = FaultProxy(mlflow.url).start()
+    held = proxy.add("POST", "/api/2.0/mlflow/model-versions/create", "stall", after=True)
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    args = [*reg("S3SIGFAIL", model_file, proxy.url), "--sign-key", str(private)]
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "hokusai_ci", *args], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert held.reached.wait(120), "the run never created its version"
+        s3.kill()
+        held.release()
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proxy.stop()
+    restarted = s3.restart()
+    assert proc.returncode == 12, out + err
+    error = json.loads(out)["error"]
+    assert error["category"] == "signing_failed"
+    assert error["message"].startswith(f"could not store the signatures in the artifact store s3://{BUCKET}/mlflow/")
+    assert "/artifacts/hokusai at http://127.0.0.1:" in error["message"]
+    assert SECRET_KEY not in out + err and "Traceback" not in err
+
+    client = MlflowClient(tracking_uri=mlflow.url)
+    kept = client.get_model_version("hokusai-S3SIGFAIL", "1")
+    assert kept.tags["hokusai.status"] == "not_registered" and "hokusai.attestation_sha256" not in kept.tags
+    assert client.get_run(kept.run_id).info.status == "FAILED"
+    assert run_keys(restarted, kept.run_id) == ["model/model.pkl"]
+    assert run_cli("model", "status", "--token-id", "S3SIGFAIL", "--output", "json").json()["status"] == "draft"
+
+    again = run_cli(*reg("S3SIGFAIL", model_file, mlflow.url), "--sign-key", str(private))
+    assert again.code == 0, again.err
+    assert again.json()["reused_existing_version"] is True and again.json()["model_version"] == "1"
+    assert run_keys(restarted, kept.run_id) == [
+        "hokusai/model.sigstore.json",
+        "hokusai/registration.sigstore.json",
+        "model/model.pkl",
+    ]
+    v = verify_s3(mlflow, public, "--token-id", "S3SIGFAIL")
+    assert v.code == 0, v.out + v.err
+
+
+def test_mlflow_client_path_puts_the_bundles_in_the_bucket_too(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], model_file: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A tracking URI the lean REST path does not serve (a `file:` store whose experiment keeps
+    its artifacts in the bucket) goes through MLflow's client: model and bundles alike go
+    straight to the bucket, and verify reads them back from it."""
+    s3 = stack[1]
+    private, public = keypair(tmp_path)
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_experiment("hokusai-model-registration", artifact_location=f"s3://{BUCKET}/filestore")
+    run_cli("token", "create", "--token-id", "S3SIGFILE")
+    r = run_cli(*reg("S3SIGFILE", model_file, uri), "--sign-key", str(private))
+    assert r.code == 0, r.err
+    run_id, att = r.json()["mlflow_run_id"], r.json()["attestation"]
+    assert att["uri"] == f"s3://{BUCKET}/filestore/{run_id}/artifacts/hokusai/registration.sigstore.json"
+    listed = s3.client().list_objects_v2(Bucket=BUCKET, Prefix=f"filestore/{run_id}/")
+    assert sorted(o["Key"] for o in listed["Contents"]) == [
+        f"filestore/{run_id}/artifacts/{rel}"
+        for rel in ("hokusai/model.sigstore.json", "hokusai/registration.sigstore.json", "model/model.pkl")
+    ]
+    v = run_cli("model", "verify", "--token-id", "S3SIGFILE", "--public-key", str(public), "--mlflow-uri", uri)
+    assert v.code == 0, v.out + v.err
+    assert "Verified: models:/hokusai-S3SIGFILE/1" in v.out
+    assert SECRET_KEY not in r.out + r.err + v.out + v.err
 
 
 def test_many_ci_jobs_at_once_on_postgresql_mlflow_and_s3(
