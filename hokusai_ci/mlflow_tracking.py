@@ -17,7 +17,7 @@ from hokusai_ci.artifact_repo import store_files, upload_with_repository
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.mlflow_http import apply_env_defaults, mlflow_error
 from hokusai_ci.progress import ProgressSink
-from hokusai_ci.redaction import display_url, redact_data
+from hokusai_ci.redaction import display_url, redact_data, without_credentials
 from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest
 
@@ -159,7 +159,7 @@ class MlflowTracker:
 
         run = self._call("read the run's artifact location from", lambda: self.client.get_run(model.run_id))
         store_files(run.info.artifact_uri, ATTESTATION_DIR, files)
-        return f"{run.info.artifact_uri}/{ATTESTATION_DIR}"
+        return f"{without_credentials(run.info.artifact_uri)}/{ATTESTATION_DIR}"
 
     def read_version(self, name: str, version: str) -> tuple[TrackedModel, dict[str, str]]:
         from mlflow.exceptions import MlflowException

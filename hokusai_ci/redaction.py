@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, urljoin, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urljoin, urlsplit, urlunsplit
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4
@@ -151,6 +151,18 @@ def display_url(url: str, base: str | None = None) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def without_credentials(uri: str) -> str:
+    """A store URI to record (tags, events, outputs): its user-info dropped, whatever the
+    scheme (an `ftp://user:password@host/...` artifact root carries its password)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return redact(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def url_secrets(url: str | None) -> tuple[str, ...]:

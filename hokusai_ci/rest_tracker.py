@@ -32,11 +32,11 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from hokusai_ci.errors import HokusaiError
+from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.mlflow_http import MlflowApiError, MlflowHttp, mlflow_error
 from hokusai_ci.progress import FileMeter, ProgressSink
-from hokusai_ci.redaction import display_url, redact_data
+from hokusai_ci.redaction import display_url, redact_data, without_credentials
 from hokusai_ci.streaming import HashingReader, ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest
 
@@ -235,19 +235,22 @@ class RestTracker:
         else straight to the store (S3 with the model's client, others via MLflow's repository)."""
         from hokusai_ci.attestation import ATTESTATION_DIR
 
-        with self._step("store the signatures in"):
-            run = self.http.call("GET", "runs/get", params={"run_id": model.run_id})["run"]["info"]
-            artifact_uri = str(run["artifact_uri"])
-            if artifact_uri.startswith(PROXIED):
-                base = self._artifacts_url(artifact_uri)
-                for name, data in files.items():
-                    url = f"{base}/{ATTESTATION_DIR}/{name}"
-                    MlflowHttp.answer(self._session_http().send("PUT", url, True, data=data))
+        try:  # whatever the route, bundles that cannot be stored are a signing failure (exit 12)
+            with self._step("store the signatures in"):
+                run = self.http.call("GET", "runs/get", params={"run_id": model.run_id})["run"]["info"]
+                artifact_uri = str(run["artifact_uri"])
+                if artifact_uri.startswith(PROXIED):
+                    base = self._artifacts_url(artifact_uri)
+                    for name, data in files.items():
+                        url = f"{base}/{ATTESTATION_DIR}/{name}"
+                        MlflowHttp.answer(self._session_http().send("PUT", url, True, data=data))
+        except HokusaiError as err:
+            raise HokusaiError(Category.SIGNING_FAILED, err.message) from None
         if not artifact_uri.startswith(PROXIED):
             from hokusai_ci.artifact_repo import store_files
 
             store_files(artifact_uri, ATTESTATION_DIR, files)
-        return f"{artifact_uri}/{ATTESTATION_DIR}"
+        return f"{without_credentials(artifact_uri)}/{ATTESTATION_DIR}"
 
     def _session_http(self) -> MlflowHttp:
         """One HTTP session per upload thread (a `requests.Session` is not thread-safe)."""

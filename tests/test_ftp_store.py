@@ -125,8 +125,10 @@ def test_ftp_root_gets_the_model_and_its_bundles_through_mlflows_repository_and_
         "model/shards/00001.bin",
         "model/shards/00002.bin",
     ]
-    shown = f"ftp://{FTP_USER}:***@127.0.0.1:{ftp.port}/mlflow/1/{run_id}/artifacts/hokusai/registration.sigstore.json"
-    assert r.json()["attestation"]["uri"] == shown  # the password is masked wherever a URI is shown
+    recorded = f"ftp://127.0.0.1:{ftp.port}/mlflow/1/{run_id}/artifacts/hokusai/registration.sigstore.json"
+    assert r.json()["attestation"]["uri"] == recorded  # the store's credentials are never recorded
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    assert client.get_model_version("hokusai-FTPSIG", "1").tags["hokusai.attestation_uri"] == recorded
 
     v = run_cli("model", "verify", "--token-id", "FTPSIG", "--public-key", str(public), "--mlflow-uri",
                 mlflow_server.url)  # fmt: skip

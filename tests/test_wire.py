@@ -166,6 +166,24 @@ def test_an_upload_that_fails_marks_the_run_failed_and_names_the_step(proxy: Cou
     assert run_cli("model", "status", "--token-id", "PUTFAIL", "--output", "json").json()["status"] == "draft"
 
 
+def test_bundles_the_server_refuses_are_a_signing_failure_and_the_rerun_signs(
+    proxy: CountingProxy, model_file: Path, tmp_path: Path
+) -> None:
+    from tests.test_signing import keypair
+
+    private, public = keypair(tmp_path)
+    proxy.faults.append(("PUT", "/hokusai/", 507))  # the server's disk is full: not retried
+    run_cli("token", "create", "--token-id", "SIGPUT")
+    r = run_cli(*reg("SIGPUT", model_file, proxy.url, "--sign-key", str(private)))
+    assert r.code == 12, r.err
+    assert r.json()["error"]["message"].startswith(f"could not store the signatures in MLflow at {proxy.url}")
+    assert run_cli("model", "status", "--token-id", "SIGPUT", "--output", "json").json()["status"] == "draft"
+    again = run_cli(*reg("SIGPUT", model_file, proxy.url, "--sign-key", str(private)))
+    assert again.code == 0 and again.json()["reused_existing_version"], again.err
+    v = run_cli("model", "verify", "--token-id", "SIGPUT", "--public-key", str(public), "--mlflow-uri", proxy.url)
+    assert v.code == 0, v.out + v.err
+
+
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
