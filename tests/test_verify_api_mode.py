@@ -155,6 +155,17 @@ def test_another_accepted_version_of_the_token_fails_naming_it(
     assert info.value.result.model_dump(mode="json") == v.json()
 
 
+def test_an_answer_echoing_the_key_is_recorded_redacted(
+    hokusai: HokusaiStandIn, mlflow_server: MlflowServer, model_file: Path
+) -> None:
+    hokusai.model_id = f"id-for-{ADMIN}"
+    r = run_cli(*register_args("AV-ECHO", model_file, "auroc", "0.88", "0.91"))
+    assert r.code == 0, r.err
+    recorded = client(mlflow_server).get_model_version("hokusai-AV-ECHO", "1").tags[ANSWER]
+    assert ADMIN not in recorded and json.loads(recorded)["model_id"] == "id-for-***"
+    assert ADMIN not in r.err and "model_id id-for-***" in r.err
+
+
 def test_database_mode_skips_the_platform_answer(mlflow_server: MlflowServer, model_file: Path, tmp_path: Path) -> None:
     private, public = keypair(tmp_path)
     config = tmp_path / "db.json"
