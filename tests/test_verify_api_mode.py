@@ -43,6 +43,7 @@ def hokusai(mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> Ite
     service = KeyService(keys=dict(KEYS)).start()
     standin = HokusaiStandIn(mlflow_server.url, service).start()
     monkeypatch.setenv("HOKUSAI_API_KEY", ADMIN)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", ADMIN)  # in-process calls set it: restored after the test
     monkeypatch.setenv("HOKUSAI_API_URL", standin.url)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", standin.mlflow_proxy_url)
     yield standin
