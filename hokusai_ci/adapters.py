@@ -36,6 +36,8 @@ class Adapters:
     event_id: Callable[[str, str, str], str] | None = None
     simulated: bool = False
     mlflow_shown: str | None = None  # where models go, safe to print
+    # API mode: (model name, version) of each live version of a token the platform accepted
+    accepted_versions: Callable[[str], list[tuple[str, str]]] | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -144,6 +146,9 @@ def _api(settings: Settings, webhook: EventSink | None, target: str | None, *, r
         webhook=webhook,
         webhook_target=target,
         mlflow_shown=display_url(uri),
+        accepted_versions=lambda token_id: [
+            (v["name"], str(v["version"])) for v in registry.accepted_versions(token_id)
+        ],
     )
 
 

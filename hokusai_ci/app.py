@@ -337,6 +337,13 @@ def _verify_registered(settings: Settings, model_uri: Any, token_id: Any, trust:
         if adapters.simulated:
             raise invalid_input("mode", settings.mode, "mock mode uploads nothing; verify against a real registry")
         describe_endpoints(settings)
-        return verification.verify_registry(version_reader(settings), str(model_uri), trust, adapters.store.get)
+        return verification.verify_registry(
+            version_reader(settings),
+            str(model_uri),
+            trust,
+            adapters.store.get,
+            mode=settings.mode,
+            accepted=adapters.accepted_versions,
+        )
     finally:
         adapters.close()

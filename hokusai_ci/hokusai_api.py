@@ -5,6 +5,11 @@ required `model_name`, `version` (a string: an integer is refused with 422), `to
 `proposal_identifier`, `metric_name`, `baseline_value`, `mlflow_run_id`; optional
 `current_value`, `model_uri`, `primary_metric`, `tags`; unknown fields are ignored.
 
+An accepted notification answers 200 with the platform's `model_id`. The platform has no read
+endpoint, so what it accepted is recorded on the version at that moment (`PlatformAnswer`, tag
+`hokusai.platform_answer`): the SHA-256 of the exact body sent and the `model_id`, which
+`model verify` holds against the signed statement.
+
 Answers: 401/402/403/422 are verdicts on the key or the body, final and never retried (exit 10).
 502 `Failed to emit model registration event` is both the platform's refusal by its own rules
 and its outage; the refusals are predicted before anything is written (`platform_refusal`), so
@@ -14,21 +19,69 @@ retried within a budget, honouring Retry-After, then exit 9 with the run resumab
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.events import compact_json
 from hokusai_ci.http_retry import PostOutcome, post_with_retries
 from hokusai_ci.metrics import GateResult, platform_refusal
 from hokusai_ci.platform_answers import detail, key_problem
 from hokusai_ci.redaction import display_url
-from hokusai_ci.registry_rest import RegistryRest, live_versions, notified
+from hokusai_ci.registry_rest import RegistryRest
 from hokusai_ci.store import Registration
 from hokusai_ci.tracking import Tag
+
+if TYPE_CHECKING:
+    from hokusai_ci.attestation import RegistrationPredicate
 
 log = logging.getLogger("hokusai_ci")
 
 NOTIFY_PATH = "/api/models/tokenized-registration-events"
+MODEL_ID_MAX = 200  # longer is not an id: it is not recorded (a tag value stays small)
+
+
+class PlatformAnswer(BaseModel):
+    """What the platform accepted, recorded on the version as tag `hokusai.platform_answer`
+    (compact JSON): the SHA-256 of the exact body sent and the `model_id` it answered."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    body_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    model_id: str | None = Field(default=None, min_length=1, max_length=MODEL_ID_MAX)
+
+    def tag_value(self) -> str:
+        return compact_json(self.model_dump(exclude_none=True)).decode()
+
+    @classmethod
+    def from_tag(cls, value: str) -> PlatformAnswer:
+        """The recorded answer; ValueError saying what is wrong with the tag's value."""
+        try:
+            return cls.model_validate_json(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{where + ': ' if where else ''}{first['msg']}") from None
+
+
+def body_sha256(payload: dict[str, Any]) -> str:
+    """The digest of the notification's body as sent (compact JSON: the one wire serialization)."""
+    return hashlib.sha256(compact_json(payload)).hexdigest()
+
+
+def platform_model_id(answer: dict[str, Any]) -> str | None:
+    """The `model_id` of an acceptance, when it is a usable id: a string or an integer of at
+    most MODEL_ID_MAX printable characters. Anything else is not recorded."""
+    raw = answer.get("model_id")
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        return None
+    text = str(raw).strip()
+    if not text or len(text) > MODEL_ID_MAX or not text.isprintable():
+        return None
+    return text
 
 
 class HokusaiApi:
@@ -38,9 +91,8 @@ class HokusaiApi:
         self.attempts = attempts
         self.timeout = timeout
 
-    def notify(self, payload: dict[str, Any]) -> dict[str, Any]:
-        from hokusai_ci.events import compact_json
-
+    def notify(self, payload: dict[str, Any]) -> PlatformAnswer:
+        """Send the registration; on acceptance, what the platform accepted."""
         body = compact_json(payload)
         outcome = post_with_retries(
             self.url,
@@ -55,7 +107,8 @@ class HokusaiApi:
             timeout=self.timeout,
         )
         if outcome.ok:
-            return outcome.body if isinstance(outcome.body, dict) else {}
+            answer = outcome.body if isinstance(outcome.body, dict) else {}
+            return PlatformAnswer(body_sha256=hashlib.sha256(body).hexdigest(), model_id=platform_model_id(answer))
         verdict = outcome.status is not None and 400 <= outcome.status < 500 and outcome.status != 429
         category = Category.PLATFORM_REJECTED if verdict else Category.EVENT_DELIVERY_FAILED
         raise HokusaiError(category, self.explain(outcome), http_status=outcome.status)
@@ -102,11 +155,29 @@ def registration_payload(token_id: str, r: Registration) -> dict[str, Any]:
     }
 
 
+def signed_payload(p: RegistrationPredicate) -> dict[str, Any]:
+    """The notification a signed registration sends, rebuilt from its signed statement: the
+    statement and the notification are made from the same values (registration.py)."""
+    registration = Registration(
+        model_name=p.model_name,
+        model_version=p.model_version,
+        model_uri=p.model_uri,
+        mlflow_run_id=p.mlflow_run_id,
+        model_sha256=p.model_sha256,
+        metric_name=p.metric.name,
+        metric_value=p.metric.value,
+        baseline=p.metric.baseline,
+        direction=p.metric.direction,
+    )
+    return registration_payload(p.token_id, registration)
+
+
 class HokusaiNotifier:
     """The platform port in API mode. The platform offers no compare-and-set, so a run first
-    checks that no other version of the token was accepted, then notifies, then records the
-    acceptance on the version (`hokusai.notified=true`), which is where API mode reads the
-    token's state back from."""
+    checks that no other version of the token was accepted, then notifies, then records what
+    the platform accepted (`hokusai.platform_answer`) and its acceptance (`hokusai.notified=true`)
+    on the version: API mode reads the token's state back from the latter, `model verify` checks
+    both. The answer is written first, so a version never reads as accepted without it."""
 
     def __init__(self, api: HokusaiApi, registry: RegistryRest) -> None:
         self.api = api
@@ -122,8 +193,8 @@ class HokusaiNotifier:
         try:
             others = [
                 v
-                for v in live_versions(self.registry.token_versions(token_id))
-                if notified(v) and (v["name"], str(v["version"])) != (r.model_name, r.model_version)
+                for v in self.registry.accepted_versions(token_id)
+                if (v["name"], str(v["version"])) != (r.model_name, r.model_version)
             ]
             if others:
                 return False
@@ -135,9 +206,10 @@ class HokusaiNotifier:
                 "registered, and re-running the same command adopts it without a second upload",
                 **err.details,
             ) from None
-        model_id = answer.get("model_id")
+        model_id = answer.model_id
         log.info("Hokusai API accepted the registration" + (f" (model_id {model_id})" if model_id else ""))
         try:
+            self.registry.set_version_tag(r.model_name, r.model_version, Tag.PLATFORM_ANSWER, answer.tag_value())
             self.registry.set_version_tag(r.model_name, r.model_version, Tag.NOTIFIED, "true")
         except HokusaiError as err:
             log.warning("could not tag the version as notified (%s); a re-run would notify again", err.message)

@@ -83,6 +83,8 @@ def verification_text(v: Any) -> str:
     lines += [f"  {VERDICT_MARKS[c.verdict]}  {c.name:<22} {c.detail}" for c in v.checks]
     if v.verified:
         lines.append(f"Verified: {what} is what was signed (statement sha256 {v.attestation_sha256})")
+        if v.platform_model_id:
+            lines.append(f"Accepted by the Hokusai platform as model_id {v.platform_model_id}")
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.http_retry import MAX_DELAY, backoff, retry_after_seconds
 from hokusai_ci.platform_answers import detail, is_platform_answer, key_problem
-from hokusai_ci.redaction import display_url
+from hokusai_ci.redaction import display_url, redact
 from hokusai_ci.tracking import Status, Tag
 
 TRANSIENT = (429, 502, 503, 504)
@@ -119,7 +119,12 @@ class RegistryRest:
             return self.versions(f"tags.`{Tag.TOKEN}` LIKE '%'")
         return self.versions(f"tags.`{Tag.TOKEN}` = '{token_id}'")
 
+    def accepted_versions(self, token_id: str) -> list[dict[str, Any]]:
+        """The live versions of a token the platform accepted (tagged notified), oldest first."""
+        accepted = [v for v in live_versions(self.token_versions(token_id)) if notified(v)]
+        return sorted(accepted, key=lambda v: int(v["version"]))
+
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
-        self._call(
-            "POST", "model-versions/set-tag", json={"name": name, "version": version, "key": key, "value": value}
-        )
+        """Set one tag; its value goes through the redaction layer like every value written."""
+        body = {"name": name, "version": version, "key": key, "value": redact(value)}
+        self._call("POST", "model-versions/set-tag", json=body)

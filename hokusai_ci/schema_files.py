@@ -1,5 +1,6 @@
 """The published JSON Schemas in hokusai_ci/schemas/: the event payloads (events.py) and the
-command results (`register`/`gate`, `status`, `list`, `events replay` with `--output json`).
+command results (`register`/`gate`, `status`, `list`, `events replay`, `model verify` with
+`--output json`).
 
 Generated from the pydantic models, so the files cannot drift from the code (a test compares
 them). Regenerate after changing a model: `python -m hokusai_ci.schema_files`.
@@ -21,8 +22,14 @@ BASE = "https://hokus.ai/schemas/results/"
 
 def _result_models() -> dict[str, type[BaseModel]]:
     from hokusai_ci.app import ReplayResult
+    from hokusai_ci.verification import VerificationResult
 
-    return {"registration_result": RegistrationResult, "token_view": TokenView, "replay_result": ReplayResult}
+    return {
+        "registration_result": RegistrationResult,
+        "token_view": TokenView,
+        "replay_result": ReplayResult,
+        "verification_result": VerificationResult,
+    }
 
 
 def _document(name: str, title: str, schema: dict[str, Any]) -> tuple[str, dict[str, Any]]:

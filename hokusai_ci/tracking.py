@@ -34,6 +34,7 @@ class Tag:
     STATUS = f"{TAG_PREFIX}status"  # not_registered | registered | superseded
     CLAIM = f"{TAG_PREFIX}claim_id"
     NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration
+    PLATFORM_ANSWER = f"{TAG_PREFIX}platform_answer"  # what it accepted: the body's digest, its model id
     MANAGED = f"{TAG_PREFIX}managed"
     ATTESTATION_URI = f"{TAG_PREFIX}attestation_uri"  # the signed registration statement's artifact
     ATTESTATION_SHA256 = f"{TAG_PREFIX}attestation_sha256"  # digest of that bundle

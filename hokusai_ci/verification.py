@@ -3,7 +3,10 @@
 Downloads the version's model files and signature bundles (streamed to disk), re-hashes every
 file, verifies both signatures (a public key, or for keyless the expected identity and issuer),
 then checks that the version's tags and the token record still say what the signed predicate
-says. Every check gets a verdict; the first one that fails names the file, tag or field.
+says. In API mode it also checks the platform's answer recorded on the version at notification
+(the platform has no read endpoint): it accepted this version, was sent exactly the body the
+signed statement makes, and accepted no other live version of the token. Every check gets a
+verdict; the first one that fails names the file, tag or field.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 
@@ -32,25 +35,30 @@ from hokusai_ci.attestation import (
 )
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
+from hokusai_ci.hokusai_api import PlatformAnswer, body_sha256, signed_payload
 from hokusai_ci.results import ErrorInfo
 from hokusai_ci.store import TokenRecord, TokenStatus
 from hokusai_ci.tracking import TAG_PREFIX, Status, Tag, TrackedModel, VersionReader
 
 MODEL_URI = re.compile(r"models:/([A-Za-z0-9][A-Za-z0-9._-]{0,127})/([0-9]{1,12})")
-CHECKS = (
+CheckName = Literal[
     "signed",
     "registration_signature",
     "model_signature_bundle",
     "model_signature",
     "model_digest",
     "version_tags",
+    "platform_answer",  # before token_record: in API mode the token record is derived from it
     "token_record",
-)
+]
+CHECKS: tuple[CheckName, ...] = get_args(CheckName)
 Verdict = Literal["passed", "failed", "skipped"]
+# API mode's view of the platform: (model name, version) of each live version of a token it accepted
+AcceptedVersions = Callable[[str], list[tuple[str, str]]]
 
 
 class CheckResult(BaseModel):
-    name: str
+    name: CheckName
     verdict: Verdict
     detail: str
 
@@ -63,6 +71,7 @@ class VerificationResult(BaseModel):
     signing_method: str | None = None
     attestation_sha256: str | None = None
     predicate: RegistrationPredicate | None = None
+    platform_model_id: str | None = None  # API mode: the platform's id for the accepted registration
     checks: list[CheckResult] = []
     error: ErrorInfo | None = None
 
@@ -115,9 +124,16 @@ def trust_from(
 
 # -- the use case ---------------------------------------------------------------------------
 def verify_registry(
-    reader: VersionReader, model_uri: str, trust: Trust, token: Callable[[str], TokenRecord | None] | None
+    reader: VersionReader,
+    model_uri: str,
+    trust: Trust,
+    token: Callable[[str], TokenRecord | None] | None,
+    *,
+    mode: str = "local",
+    accepted: AcceptedVersions | None = None,
 ) -> VerificationResult:
-    """Verify a registered version on the server, and the token record that names it."""
+    """Verify a registered version on the server, and the token record that names it; with
+    `accepted` (API mode), the platform's recorded answer too."""
     match = MODEL_URI.fullmatch(model_uri)
     if match is None:
         raise invalid_input("model-uri", model_uri, "use models:/NAME/VERSION, e.g. models:/hokusai-XRAY/1")
@@ -133,6 +149,13 @@ def verify_registry(
         checker = _Checker(result)
         predicate = _verify_files(checker, trust, reg, Path(reg.parent, MODEL_SIGNATURE_FILE), model_dir)
         checker.run("version_tags", lambda: _check_tags(predicate, tracked, tags, reg), needs=predicate)
+        if accepted is None:
+            checker.skip(
+                "platform_answer", f"{mode} mode: no platform is notified (only API mode tells the Hokusai API)"
+            )
+        else:
+            platform = accepted
+            checker.run("platform_answer", lambda: _check_platform(predicate, tags, platform, result), needs=predicate)
         token_id = predicate.token_id if predicate else tags.get(Tag.TOKEN)
         result.token_id = token_id
         checker.run(
@@ -156,7 +179,7 @@ def verify_local(model_path: Path, bundle: Path, model_signature: Path | None, t
     predicate = _verify_files(checker, trust, bundle, sig, str(model_path))
     result.model_uri = predicate.model_uri if predicate else None
     result.token_id = predicate.token_id if predicate else None
-    for name in ("version_tags", "token_record"):
+    for name in ("version_tags", "platform_answer", "token_record"):
         checker.skip(name, "a local copy: the registry was not read (verify with --model-uri for these)")
     return checker.finish()
 
@@ -208,7 +231,7 @@ class _Checker:
     def __init__(self, result: VerificationResult) -> None:
         self.result = result
 
-    def run(self, name: str, check: Callable[[], str], needs: object = True) -> None:
+    def run(self, name: CheckName, check: Callable[[], str], needs: object = True) -> None:
         if needs is None:
             self.skip(name, "needs a verified registration statement")
             return
@@ -217,10 +240,10 @@ class _Checker:
         except Failed as exc:
             self.fail(name, str(exc))
 
-    def fail(self, name: str, detail: str) -> None:
+    def fail(self, name: CheckName, detail: str) -> None:
         self.result.checks.append(CheckResult(name=name, verdict="failed", detail=detail))
 
-    def skip(self, name: str, detail: str) -> None:
+    def skip(self, name: CheckName, detail: str) -> None:
         self.result.checks.append(CheckResult(name=name, verdict="skipped", detail=detail))
 
     def finish(self) -> VerificationResult:
@@ -412,6 +435,53 @@ def _check_tags(predicate: RegistrationPredicate | None, tracked: TrackedModel, 
             shown = "missing" if value is None else repr(value)
             raise Failed(f"tag {tag} is {shown}; the signed statement says {expected!r}")
     return f"{len(wanted)} tags of {p.model_uri} match the statement"
+
+
+def _check_platform(
+    predicate: RegistrationPredicate | None,
+    tags: dict[str, str],
+    accepted: AcceptedVersions,
+    result: VerificationResult,
+) -> str:
+    """API mode: the platform accepted this version, was told exactly what was signed (the
+    digest recorded at notification equals that of the body rebuilt from the statement), and
+    accepted no other live version of the token."""
+    assert predicate is not None
+    p = predicate
+    flag = tags.get(Tag.NOTIFIED)
+    if flag != "true":
+        raise Failed(
+            f"tag {Tag.NOTIFIED} is {_shown(flag)}: the platform's acceptance of {p.model_uri} is not recorded"
+        )
+    raw = tags.get(Tag.PLATFORM_ANSWER)
+    if raw is None:
+        raise Failed(f"tag {Tag.PLATFORM_ANSWER} is missing: what the platform accepted was not recorded")
+    try:
+        answer = PlatformAnswer.from_tag(raw)
+    except ValueError as exc:
+        raise Failed(f"tag {Tag.PLATFORM_ANSWER} is {_shown(raw)}, not a recorded answer ({exc})") from None
+    expected = body_sha256(signed_payload(p))
+    if answer.body_sha256 != expected:
+        raise Failed(
+            f"tag {Tag.PLATFORM_ANSWER} records body sha256 {answer.body_sha256[:12]}…; the notification the "
+            f"signed statement makes has {expected[:12]}…: the platform was told something other than what was signed"
+        )
+    this = (p.model_name, p.model_version)
+    others = [f"models:/{name}/{version}" for name, version in accepted(p.token_id) if (name, version) != this]
+    if others:
+        raise Failed(
+            f"token {p.token_id} was also accepted by the platform for {', '.join(others)} (tag {Tag.NOTIFIED}=true)"
+        )
+    result.platform_model_id = answer.model_id
+    said = f"model_id {answer.model_id}" if answer.model_id else "no model_id"
+    return f"accepted by the platform ({said}) with the signed registration, body sha256 {expected[:12]}…"
+
+
+def _shown(value: str | None) -> str:
+    """A tag's value in a message: bounded, since anyone with write access chose it."""
+    if value is None:
+        return "missing"
+    return repr(value) if len(value) <= 80 else repr(value[:80]) + "…"
 
 
 def _check_token(predicate: RegistrationPredicate | None, token: TokenRecord | None, looked: bool) -> str:

@@ -23,7 +23,8 @@ Keys are validated by a separate `KeyService` (a real HTTP server, as upstream c
 key service), so "slow" and "down" are real stalls and a real stopped server. Every request is
 recorded in `seen`, so tests can prove a verdict was not retried. Two knobs stand for what only
 the platform's internals decide: `publisher_failures` (the next N emits fail, as when its queue
-is down) and `require` (fields a stricter platform version would require, to produce a 422).
+is down), `require` (fields a stricter platform version would require, to produce a 422) and
+`model_id` (what an acceptance answers as the platform's id).
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ class HokusaiStandIn:
     emitted: list[dict[str, Any]] = field(default_factory=list)
     publisher_failures: int = 0
     require: tuple[str, ...] = ()
+    model_id: str | None = None  # the `model_id` an acceptance answers (default: name/version/token)
     port: int = 0
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -327,7 +329,7 @@ class HokusaiStandIn:
                     standin.publisher_failures -= 1
                     raise HTTPException(502, EMIT_FAILED)
                 standin.emitted.append(payload.model_dump(exclude_unset=True))
-            model_id = f"{payload.model_name}/{payload.version}/{payload.token_id}"
+            model_id = standin.model_id or f"{payload.model_name}/{payload.version}/{payload.token_id}"
             return {
                 "status": "ok",
                 "model_id": model_id,

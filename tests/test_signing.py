@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from mlflow import MlflowClient
 
+from hokusai_ci.verification import CHECKS
 from tests.conftest import REPO, Run, register_args, run_cli
 from tests.servers import MlflowServer, WebhookReceiver
 
@@ -91,7 +92,9 @@ def test_signed_registration_verifies_by_uri_token_and_local_copy(
     assert by_uri.code == 0, by_uri.out + by_uri.err
     result = by_uri.json()
     assert result["verified"] is True and result["attestation_sha256"] == att["sha256"]
-    assert [c["verdict"] for c in result["checks"]] == ["passed"] * 7
+    verdicts = {c["name"]: c["verdict"] for c in result["checks"]}
+    assert verdicts == dict.fromkeys(CHECKS, "passed") | {"platform_answer": "skipped"}
+    assert result["platform_model_id"] is None  # local mode tells no platform
     predicate = result["predicate"]
     assert predicate["model_sha256"] == out["model_sha256"] and predicate["metric"]["value"] == 0.85
     assert predicate["mlflow_run_id"] == out["mlflow_run_id"] and predicate["metric"]["passed"] is True
@@ -112,7 +115,7 @@ def test_signed_registration_verifies_by_uri_token_and_local_copy(
         "--public-key", str(public), "--output", "json",
     )  # fmt: skip
     assert local.code == 0, local.out + local.err
-    assert [c["verdict"] for c in local.json()["checks"]][-2:] == ["skipped", "skipped"]
+    assert [c["verdict"] for c in local.json()["checks"]][-3:] == ["skipped", "skipped", "skipped"]
     flip_byte(Path(model, "shards/00002.bin"))
     broken = run_cli(
         "model", "verify", "--model-path", model, "--bundle", f"{bundles}/registration.sigstore.json",
