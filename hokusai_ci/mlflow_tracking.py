@@ -34,9 +34,15 @@ class MlflowTracker:
         self.uri = uri
         self.experiment = experiment
         with self._mlflow_errors("connect to"):
+            import mlflow
             from mlflow import MlflowClient
 
             self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            if not mlflow.is_tracking_uri_set():  # type: ignore[no-untyped-call]
+                # MLflow's registry file store reads versions through a client on the global
+                # tracking URI (its own TODO); unset, MLflow 3 would open its default sqlite
+                # store, creating ./mlflow.db in the working directory
+                mlflow.set_tracking_uri(uri)
 
     def describe(self) -> str:
         return display_url(self.uri)

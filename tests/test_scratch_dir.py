@@ -25,8 +25,11 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_cli_and_helpers_write_nothing_into_the_working_directory(scratch: Path, tmp_path: Path) -> None:
+    from tests.test_signing import keypair
+
     model = tmp_path / "model.bin"
     model.write_bytes(os.urandom(2048))
+    private, public = keypair(tmp_path)
     server = MlflowServer.start(tmp_path / "mlflow")
     receiver = WebhookReceiver().start()
     try:
@@ -39,6 +42,11 @@ def test_cli_and_helpers_write_nothing_into_the_working_directory(scratch: Path,
             ["model", "gate", *register_args("SCRATCH", model, "auroc", "0.8", "0.9")[2:]],
             [*register_args("SCRATCH", model, "auroc", "0.8", "0.9"), "--mlflow-uri", server.url],
             ["model", "status", "--token-id", "SCRATCH"],
+            # the embedded MLflow store, signed and verified (MLflow's file store once opened
+            # its default sqlite store in the working directory while creating a version)
+            ["token", "create", "--token-id", "SCRATCH3"],
+            [*register_args("SCRATCH3", model, "auroc", "0.8", "0.9"), "--sign-key", str(private)],
+            ["model", "verify", "--token-id", "SCRATCH3", "--public-key", str(public)],
             ["model", "list"],
             ["events", "replay", "--webhook-url", receiver.url],
             ["completion", "bash"],
