@@ -1,7 +1,9 @@
 """Benchmarks as ratios to an anchor measured side by side, in the same run.
 
 Each comparison runs its commands interleaved (A B A B ...) for several rounds and reports the
-median and the min-max of each, and the ratio of the medians:
+median and the min-max of each, and the ratio of the medians. Before each timed command the
+server's stored uploads are deleted and the disk synced (a gigabyte left to write back would
+slow whichever command came next):
 
   start-up         `hokusai --help` vs `python -c pass`;
                    `model status` / `model list` vs `python -c "import mlflow"`
@@ -38,8 +40,8 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
 class Bench:
-    def __init__(self, work: Path, uri: str, rounds: int) -> None:
-        self.work, self.uri, self.rounds = work, uri, rounds
+    def __init__(self, work: Path, uri: str, rounds: int, artifacts: Path | None = None) -> None:
+        self.work, self.uri, self.rounds, self.artifacts = work, uri, rounds, artifacts
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "MLFLOW_"))},
             "HOKUSAI_HOME": str(work / "home"),
@@ -62,6 +64,14 @@ class Bench:
             raise SystemExit(f"{' '.join(cmd)} failed: {err.decode()[-800:]}")
         return elapsed, usage.ru_maxrss
 
+    def settle(self) -> None:
+        """Before each timed command: the uploads of the one before are deleted and the disk
+        synced, so no command pays for the write-back of another's gigabyte."""
+        if self.artifacts is not None and self.artifacts.is_dir():
+            for child in self.artifacts.iterdir():
+                shutil.rmtree(child, ignore_errors=True)
+        os.sync()
+
     def token(self) -> str:
         self.n += 1
         token = f"BENCH{os.getpid()}X{self.n}"
@@ -82,6 +92,7 @@ class Bench:
         times: dict[str, list[float]] = {k: [] for k in cases}
         for _ in range(self.rounds):
             for name, fn in cases.items():
+                self.settle()
                 times[name].append(fn()[0])
         med = {k: statistics.median(v) for k, v in times.items()}
         anchor = list(cases)[-1]
@@ -117,15 +128,16 @@ def make_dir(path: Path, count: int, size: int) -> Path:
 
 
 @contextmanager
-def mlflow_server(uri: str | None, work: Path) -> Iterator[str]:
+def mlflow_server(uri: str | None, work: Path) -> Iterator[tuple[str, Path | None]]:
+    """The server's URL, and its artifact folder when it is ours (to clear between runs)."""
     if uri:
-        yield uri
+        yield uri, None
         return
     from tests.servers import MlflowServer
 
     server = MlflowServer.start(work / "mlflow")
     try:
-        yield server.url
+        yield server.url, server.root / "artifacts"
     finally:
         server.stop()
 
@@ -186,8 +198,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="hokusai-bench-"))
     load_before = os.getloadavg()[0]
     try:
-        with mlflow_server(args.mlflow_uri, work) as uri:
-            bench = Bench(work, uri, args.rounds)
+        with mlflow_server(args.mlflow_uri, work) as (uri, artifacts):
+            bench = Bench(work, uri, args.rounds, artifacts)
             hk = [PY, "-m", "hokusai_ci"]
             bench.compare("start-up", {"hokusai --help": lambda: bench.run([*hk, "--help"]),
                                        "python -c pass": lambda: bench.run([PY, "-c", "pass"])})  # fmt: skip
