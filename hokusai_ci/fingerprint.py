@@ -12,6 +12,9 @@ What belongs to a model is decided here, once, for hashing and upload alike:
   as its target's content under the link's own name;
 - every entry must be readable: an unreadable file or directory is an error, never a
   silently smaller model.
+- version-control metadata at the top of a model folder (`.git`, `.github`, `.gitattributes`,
+  `.gitignore`: model_signing's default ignore list) is not part of the model: a cloned model
+  repository would otherwise upload its history and `.git/config`, credentials included.
 Each file keeps the resolved path and inode it was listed with; hashing and upload reopen
 exactly that file (no link is followed at that point) and refuse it if it was swapped.
 """
@@ -31,6 +34,7 @@ from hokusai_ci.validation import CONTROL
 
 CHUNK = 1024 * 1024
 PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
+VCS_PATHS = frozenset({".git", ".gitattributes", ".github", ".gitignore"})  # as model_signing ignores
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -82,6 +86,8 @@ def _walk(
     except OSError as exc:
         raise refused(shown, f"cannot be read ({exc.strerror or exc}); fix its permissions") from None
     for name in names:
+        if not prefix and name in VCS_PATHS:
+            continue
         rel = prefix + name
         display = os.path.join(show, rel)
         if CONTROL.search(name):

@@ -23,7 +23,6 @@ from hokusai_ci.attestation import BUNDLE_MEDIA_TYPE, PAYLOAD_TYPE, Signer, Sign
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import Fingerprint
 
-GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")  # model_signing's default ignore list
 SUPPORTED_CURVES = ("secp256r1", "secp384r1", "secp521r1")  # what model_signing accepts
 KEYLESS_PERMISSION = "permissions: id-token: write"
 
@@ -135,8 +134,6 @@ def _check_same_files(bundle: bytes, fp: Fingerprint) -> None:
     would otherwise be signed with content the registry does not hold."""
     signed = model_signature_digests(bundle)
     for f in fp.files:
-        if f.relpath.split("/")[0] in GIT_PATHS:
-            continue
         if signed.get(f.relpath) != f.sha256:
             raise HokusaiError(
                 Category.SIGNING_FAILED,

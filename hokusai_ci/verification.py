@@ -343,7 +343,7 @@ def _check_model_signature(folder: Path, sig: Path, trust: Trust, downloaded: Fi
     """OpenSSF model_signing's own verification; on failure, name the first file that differs."""
     from model_signing import verifying
 
-    from hokusai_ci.signing import GIT_PATHS, model_signature_digests
+    from hokusai_ci.signing import model_signature_digests
 
     if not sig.is_file():
         raise Failed(f"the model signature {MODEL_SIGNATURE_FILE} is missing")
@@ -366,7 +366,7 @@ def _check_model_signature(folder: Path, sig: Path, trust: Trust, downloaded: Fi
         try:
             config.verify(folder, sig)
         except Exception as exc:
-            actual = {f.relpath: f.sha256 for f in downloaded.files if f.relpath.split("/")[0] not in GIT_PATHS}
+            actual = {f.relpath: f.sha256 for f in downloaded.files}
             for name in sorted(signed.keys() | actual.keys()):
                 if name not in actual:
                     raise Failed(f"file {name!r} is signed but missing") from None

@@ -86,3 +86,28 @@ def test_heartbeat_keeps_ci_logs_alive_during_one_long_transfer() -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) >= 2
     assert all(line.startswith("uploading:   0% 0 B / 10.0 GiB") for line in lines)
+
+
+def test_a_cloned_model_repository_leaves_its_git_metadata_out(model_dir: Path, tmp_path: Path) -> None:
+    """`.git` (whose config may hold a clone's credentials) and the other top-level git files
+    are not part of the model, as model_signing also ignores them; the same names deeper in the
+    tree are model files. The embedded store holds exactly the model's files."""
+    from tests.conftest import register_args, run_cli
+
+    before = fingerprint(model_dir).sha256
+    (model_dir / ".git" / "refs").mkdir(parents=True)
+    (model_dir / ".git" / "config").write_text('[remote "origin"]\n  url = https://u:ghp_CANARY@example.test/r\n')
+    (model_dir / ".gitattributes").write_text("*.bin filter=lfs\n")
+    (model_dir / ".github").mkdir()
+    (model_dir / ".github" / "ci.yml").write_text("on: push\n")
+    assert fingerprint(model_dir).sha256 == before
+    (model_dir / "shards" / ".gitignore").write_text("*.tmp\n")  # not at the top: a model file
+    listed = [f.relpath for f in fingerprint(model_dir).files]
+    assert listed == ["config.json", "shards/.gitignore", "shards/00001.bin", "shards/00002.bin"]
+
+    assert run_cli("token", "create", "--token-id", "GITCLONE").code == 0
+    r = run_cli(*register_args("GITCLONE", model_dir, "auroc", "0.8", "0.9"), "--output", "json")
+    assert r.code == 0, r.err
+    stored = next(Path(os.environ["HOKUSAI_HOME"], "mlruns").glob(f"*/{r.json()['mlflow_run_id']}/artifacts/model"))
+    assert sorted(str(p.relative_to(stored)) for p in stored.rglob("*") if p.is_file()) == listed
+    assert not any("ghp_CANARY" in p.read_text(errors="replace") for p in stored.rglob("*") if p.is_file())
