@@ -15,8 +15,7 @@ import base64
 import json
 import re
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -220,10 +219,13 @@ def _verify_files(
         checker.skip("model_signature", "the version's run has no model/ artifacts")
         checker.fail("model_digest", "the version's run has no model/ artifacts")
         return predicate
-    with _as_folder(Path(model_dir), predicate) as folder:
-        downloaded = fingerprint(folder)
-        checker.run("model_signature", lambda: _check_model_signature(folder, model_sig, trust, downloaded))
-        checker.run("model_digest", lambda: _check_digest(predicate, folder, downloaded), needs=predicate)
+    path = Path(model_dir)
+    downloaded = fingerprint(path)
+    # model_signing verifies folders: a model file given locally is verified in its own folder,
+    # hashing only the files the signature lists
+    folder, only_signed = (path, False) if path.is_dir() else (path.parent, True)
+    checker.run("model_signature", lambda: _check_model_signature(folder, model_sig, trust, downloaded, only_signed))
+    checker.run("model_digest", lambda: _check_digest(predicate, downloaded), needs=predicate)
     return predicate
 
 
@@ -339,7 +341,9 @@ def _verified_keyless(bundle: bytes, trust: Trust) -> bytes:
     return bytes(payload)
 
 
-def _check_model_signature(folder: Path, sig: Path, trust: Trust, downloaded: Fingerprint) -> str:
+def _check_model_signature(
+    folder: Path, sig: Path, trust: Trust, downloaded: Fingerprint, only_signed: bool = False
+) -> str:
     """OpenSSF model_signing's own verification; on failure, name the first file that differs."""
     from model_signing import verifying
 
@@ -348,7 +352,7 @@ def _check_model_signature(folder: Path, sig: Path, trust: Trust, downloaded: Fi
     if not sig.is_file():
         raise Failed(f"the model signature {MODEL_SIGNATURE_FILE} is missing")
     with tempfile.TemporaryDirectory(prefix="hokusai-key-") as tmp:
-        config = verifying.Config()
+        config = verifying.Config().set_ignore_unsigned_files(only_signed)
         if trust.public_key is not None:
             key_file = Path(tmp, "public.pem")
             key_file.write_bytes(trust.public_key)
@@ -378,7 +382,7 @@ def _check_model_signature(folder: Path, sig: Path, trust: Trust, downloaded: Fi
     return f"{len(signed)} file(s) match the model_signing signature"
 
 
-def _check_digest(predicate: RegistrationPredicate | None, folder: Path, downloaded: Fingerprint) -> str:
+def _check_digest(predicate: RegistrationPredicate | None, downloaded: Fingerprint) -> str:
     assert predicate is not None
     if predicate.model_layout == "file":
         if len(downloaded.files) != 1:
@@ -389,19 +393,6 @@ def _check_digest(predicate: RegistrationPredicate | None, folder: Path, downloa
     if digest != predicate.model_sha256:
         raise Failed(f"model sha256 {digest[:12]}… differs from the signed {predicate.model_sha256[:12]}…")
     return f"sha256 {digest} ({downloaded.total_bytes} bytes) as signed"
-
-
-@contextmanager
-def _as_folder(path: Path, predicate: RegistrationPredicate | None) -> Iterator[Path]:
-    """model_signing verifies folders: a model file given locally is linked into one."""
-    if path.is_dir():
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="hokusai-verify-") as tmp:
-        folder = Path(tmp, "model")
-        folder.mkdir()
-        (folder / path.name).symlink_to(path.resolve())
-        yield folder
 
 
 # -- the registry's record against the statement ----------------------------------------------

@@ -133,6 +133,25 @@ def test_signed_registration_verifies_by_uri_token_and_local_copy(
     assert "model.sigstore.json is not a model_signing bundle" in swapped.out
 
 
+def test_a_local_copy_of_a_single_file_model_verifies_by_its_file(
+    mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
+) -> None:
+    """`--model-path` may name the downloaded model file itself, as `verify --help` says."""
+    private, public = keypair(tmp_path)
+    r = register_signed("SIGFILE", model_file, mlflow_server, private)
+    assert r.code == 0, r.err
+    c = client(mlflow_server)
+    model = Path(c.download_artifacts(r.json()["mlflow_run_id"], "model", str(tmp_path / "dl")), "model.pkl")
+    bundles = c.download_artifacts(r.json()["mlflow_run_id"], "hokusai", str(tmp_path / "dl"))
+    args = ["model", "verify", "--model-path", str(model), "--bundle", f"{bundles}/registration.sigstore.json",
+            "--public-key", str(public)]  # fmt: skip
+    ok = run_cli(*args)
+    assert ok.code == 0, ok.out + ok.err
+    flip_byte(model)
+    broken = run_cli(*args)
+    assert broken.code == 11 and "file 'model.pkl' differs" in broken.err, broken.err
+
+
 def test_replaced_artifact_bytes_fail_naming_the_file(
     mlflow_server: MlflowServer, model_dir: Path, tmp_path: Path
 ) -> None:
