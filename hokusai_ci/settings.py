@@ -235,7 +235,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         values["log_level"] = level
     for url_field in ("mlflow_uri", "webhook_url", "api_url"):
         if url_field in values:
-            values[url_field] = _check_url(url_field, str(values[url_field]))
+            shown = url_field.replace("_", "-") if url_field in flags else simple[url_field]  # where it was set
+            values[url_field] = _check_url(url_field, str(values[url_field]), shown)
     api_key = flags.get("api_key") or env.get(Env.API_KEY)
     if env.get(Env.MLFLOW_TRACKING_TOKEN) and env[Env.MLFLOW_TRACKING_TOKEN] != api_key:
         values["mlflow_token"] = env[Env.MLFLOW_TRACKING_TOKEN]  # the key itself goes by registry_token's rule
@@ -440,8 +441,7 @@ def _port(parts: SplitResult) -> int | None:
         return None
 
 
-def _check_url(field: str, url: str) -> str:
-    name = field.replace("_", "-")
+def _check_url(field: str, url: str, name: str) -> str:
     check_no_control(name, url)
     allowed = ("http", "https") if field in ("webhook_url", "api_url") else ("http", "https", "file", "databricks")
     fix = "give an http(s):// URL" + ("" if field in ("webhook_url", "api_url") else " or a file: URI")
@@ -455,7 +455,11 @@ def _check_url(field: str, url: str) -> str:
     if parts.scheme.startswith("http") and any(c.isspace() for c in parts.netloc):
         raise invalid_input(name, url, "the host holds a space; " + fix)
     if field == "mlflow_uri" and (parts.query or parts.fragment):
-        raise invalid_input(name, url, "an MLflow server URI has no query or fragment (? or #); remove them")
+        raise invalid_input(
+            name,
+            display_url(url),
+            "an MLflow server URI has no query or fragment (? or #; not shown, as they may hold a token); remove them",
+        )
     return url
 
 

@@ -127,7 +127,7 @@ def test_display_url_never_raises_and_drops_credentials() -> None:
 
 URL_SETTINGS = [
     ("mlflow-uri", lambda v: ({"mlflow_uri": v}, {})),
-    ("webhook-url", lambda v: ({}, {"HOKUSAI_WEBHOOK_URL": v})),
+    ("HOKUSAI_WEBHOOK_URL", lambda v: ({}, {"HOKUSAI_WEBHOOK_URL": v})),  # named where it was set
     ("api-url", lambda v: ({"api_url": v}, {})),
 ]
 
@@ -173,7 +173,21 @@ def _load_db_url(url: str) -> object:
 def test_a_newline_in_the_mlflow_uri_exits_2_with_one_line() -> None:
     run = run_cli("model", "status", "--token-id", "X", env={"MLFLOW_TRACKING_URI": "http://h\n::warning::forged"})
     assert run.code == 2
-    assert run.err.count("\n") == 1 and "error: Invalid Input: mlflow-uri=" in run.err and "U+000A" in run.err
+    assert run.err.count("\n") == 1 and "error: Invalid Input: MLFLOW_TRACKING_URI=" in run.err and "U+000A" in run.err
+
+
+@pytest.mark.parametrize("source", ["flag", "env"])
+def test_a_refused_mlflow_uri_never_shows_its_query(source: str) -> None:
+    """A query may carry a token: the error names where the URI was set and shows it without."""
+    uri = "http://bob:pw-Zq81@127.0.0.1:5077/mlflow?tok=qs-Zq82#frag-Zq83"
+    args = ["model", "verify", "--token-id", "X", "--public-key", "k.pem"] + (
+        ["--mlflow-uri", uri] if source == "flag" else []
+    )
+    run = run_cli(*args, env={"MLFLOW_TRACKING_URI": uri} if source == "env" else {})
+    assert run.code == 2, run.err
+    name = "mlflow-uri" if source == "flag" else "MLFLOW_TRACKING_URI"
+    assert f"error: Invalid Input: {name}='http://127.0.0.1:5077/mlflow' is invalid" in run.err, run.err
+    assert not any(s in run.err + run.out for s in ("pw-Zq81", "qs-Zq82", "frag-Zq83"))
 
 
 @pytest.mark.parametrize(
