@@ -181,6 +181,7 @@ class MlflowTracker:
         except Exception as exc:
             raise self._error("read the model version from", exc) from None
         tags = dict(v.tags)
+        run = self._call("read the version's run from", lambda: self.client.get_run(str(v.run_id)))
         tracked = self._tracked(
             v.name,
             str(v.version),
@@ -188,6 +189,7 @@ class MlflowTracker:
             sha256=tags.get(Tag.SHA256),
             claim_id=tags.get(Tag.CLAIM),
             status=tags.get(Tag.STATUS),
+            artifact_uri=str(run.info.artifact_uri),
         )
         return tracked, tags
 

@@ -59,6 +59,7 @@ class TrackedModel(BaseModel):
     claim_id: str | None = None  # tag hokusai.claim_id: the run that created or last adopted it
     status: str | None = None  # tag hokusai.status
     files: tuple[ModelFile, ...] = ()  # per-file digests of what was sent (upload only)
+    artifact_uri: str | None = None  # the version's run's artifact root (read back by verify)
 
 
 class UploadRequest(BaseModel):

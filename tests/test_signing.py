@@ -190,6 +190,16 @@ def test_edited_tag_and_another_key_fail_naming_them(
         "version_tags: tag hokusai.metric_value is '0.99'; the signed statement says 0.85"
     )
 
+    # the bundle pointer that events and outputs hand to deployers, aimed at another run's bundle
+    c = client(mlflow_server)
+    c.set_model_version_tag("hokusai-SIGTAG", "1", "hokusai.metric_value", "0.85")
+    kept = c.get_model_version("hokusai-SIGTAG", "1").tags["hokusai.attestation_uri"]
+    elsewhere = kept.replace(r.json()["mlflow_run_id"], "0" * 32)
+    c.set_model_version_tag("hokusai-SIGTAG", "1", "hokusai.attestation_uri", elsewhere)
+    moved = verify("--model-uri", uri, "--public-key", str(public), server=mlflow_server)
+    assert moved.code == 11 and failed_checks(moved.json()) == ["version_tags"]
+    assert moved.json()["error"]["message"].startswith(f"version_tags: tag hokusai.attestation_uri is {elsewhere!r}")
+
 
 def test_removed_bundle_fails_as_not_signed(mlflow_server: MlflowServer, model_file: Path, tmp_path: Path) -> None:
     private, public = keypair(tmp_path)
