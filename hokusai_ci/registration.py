@@ -107,6 +107,8 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
         result.events = announce(committed.events, ports)
         _check_delivered(request, committed, result)
     except HokusaiError as err:
+        if err.details.get("status") == TokenStatus.REGISTERED.value:
+            _fill_registered(result, ports, request.token_id)
         _fail(result, err)
     except (KeyboardInterrupt, Cancelled) as exc:
         category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
@@ -441,13 +443,19 @@ def _check_token(req: RegistrationRequest, token: TokenRecord | None, where: str
             status=token.status.value,
         )
     if token.status is TokenStatus.REGISTERED:
-        same = token.model_sha256 is not None and token.model_sha256 == _quick_sha(req)
+        quick = _quick_sha(req) if token.model_sha256 is not None else None
+        if quick is None:
+            tail = "; nothing was uploaded"
+        elif quick == token.model_sha256:
+            tail = "; same model content, nothing to do"
+        else:
+            tail = "; this model's content differs, nothing was uploaded: a registered token keeps its model"
         raise HokusaiError(
             Category.INVALID_TOKEN_STATUS,
             f"token {tid} is already registered: {token.model_name} version {token.model_version} "
             f"(run {token.mlflow_run_id}, sha256 {str(token.model_sha256)[:12]}, "
             f"{token.metric_name}={token.metric_value:g}, registered {token.registered_at:%Y-%m-%d %H:%M:%S} UTC)"
-            + ("; same model content, nothing to do" if same else "; nothing was uploaded"),
+            + tail,
             status=token.status.value,
         )
     raise HokusaiError(
@@ -458,9 +466,9 @@ def _check_token(req: RegistrationRequest, token: TokenRecord | None, where: str
 
 
 def _quick_sha(req: RegistrationRequest) -> str | None:
-    """Only a single small file is hashed to say "same content" in an error message."""
+    """Only a small model (a file or a folder) is hashed to say "same content" in an error."""
     try:
-        if req.model_path.is_file() and req.model_path.stat().st_size <= 64 * 1024 * 1024:
+        if ModelSource.of(req.model_path, req.links_within).total_bytes <= 64 * 1024 * 1024:
             return fingerprint(req.model_path, links_within=req.links_within).sha256
     except (OSError, HokusaiError):
         return None
@@ -549,6 +557,19 @@ def _fill(result: RegistrationResult, tracked: TrackedModel) -> None:
     result.run_url = tracked.run_url
     result.version_url = tracked.version_url
     result.reused_existing_version = tracked.reused
+
+
+def _fill_registered(result: RegistrationResult, ports: Ports, token_id: str) -> None:
+    """A token registered before: the result names that registration, so a script re-running
+    the same job reads the version it already has (the error still says exit 4)."""
+    try:
+        token = ports.store.get(token_id)
+    except HokusaiError:
+        return
+    if token is not None:
+        result.model_name = token.model_name or result.model_name
+        result.model_version, result.model_uri = token.model_version, token.model_uri
+        result.mlflow_run_id, result.model_sha256 = token.mlflow_run_id, token.model_sha256
 
 
 def _fail(result: RegistrationResult, err: HokusaiError) -> None:

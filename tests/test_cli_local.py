@@ -69,8 +69,24 @@ def test_rerun_after_success_reports_the_existing_registration(model_file: Path)
     assert "already registered: hokusai-AGAIN version 1" in err["message"]
     assert "same model content" in err["message"]
     assert len(again.err.strip().splitlines()) >= 1 and "Traceback" not in again.err
+    # the result names the registration the token has, for a script that re-runs the job
+    first = run_cli("model", "status", "--token-id", "AGAIN", "--output", "json").json()
+    shown = again.json()
+    assert (shown["model_version"], shown["model_uri"]) == ("1", "models:/hokusai-AGAIN/1")
+    assert shown["mlflow_run_id"] == first["mlflow_run_id"] and shown["model_sha256"] == first["model_sha256"]
     versions = json.loads(run_cli("model", "list", "--output", "json").out)
     assert [v["model_version"] for v in versions] == ["1"]
+
+
+def test_rerun_with_other_content_says_so(model_dir: Path, tmp_path: Path) -> None:
+    run_cli("token", "create", "--token-id", "AGAINDIR")
+    args = register("AGAINDIR", model_dir, "--baseline", "0.5", "--metric-value", "0.6")
+    assert run_cli(*args).code == 0
+    same = run_cli(*args, "--output", "json")
+    assert same.code == 4 and "same model content, nothing to do" in same.json()["error"]["message"]
+    (model_dir / "config.json").write_text('{"layers": 3}')
+    other = run_cli(*args, "--output", "json")
+    assert other.code == 4 and "content differs, nothing was uploaded" in other.json()["error"]["message"]
 
 
 def test_below_baseline_uploads_nothing_and_keeps_draft(model_file: Path, tmp_path: Path) -> None:
