@@ -34,23 +34,43 @@ class MlflowTracker:
         self.uri = uri
         self.experiment = experiment
         with self._mlflow_errors("connect to"):
-            import mlflow
             from mlflow import MlflowClient
 
             self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-            if not mlflow.is_tracking_uri_set():  # type: ignore[no-untyped-call]
-                # MLflow's registry file store reads versions through a client on the global
-                # tracking URI (its own TODO); unset, MLflow 3 would open its default sqlite
-                # store, creating ./mlflow.db in the working directory
-                mlflow.set_tracking_uri(uri)
 
     def describe(self) -> str:
         return display_url(self.uri)
 
     @contextmanager
-    def _mlflow_errors(self, action: str) -> Iterator[None]:
+    def _default_store(self) -> Iterator[None]:
+        """MLflow's registry file store reads versions through a client on the global tracking
+        URI (its own TODO says so); left to the default, MLflow 3 opens a sqlite store and
+        creates ./mlflow.db in the working directory. For a file store, the global URI is this
+        store while MLflow works, and is put back after (it is process-wide state, and
+        MLflow mirrors it into the environment children inherit)."""
+        if not self.uri.startswith("file:"):
+            yield
+            return
+        import mlflow
+
+        before = os.environ.get("MLFLOW_TRACKING_URI")
+        was_set = mlflow.is_tracking_uri_set()  # type: ignore[no-untyped-call]
+        previous = mlflow.get_tracking_uri() if was_set else None
+        mlflow.set_tracking_uri(self.uri)
         try:
             yield
+        finally:
+            mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it
+            if before is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = before
+
+    @contextmanager
+    def _mlflow_errors(self, action: str) -> Iterator[None]:
+        try:
+            with self._default_store():
+                yield
         except HokusaiError:
             raise
         except Exception as exc:
@@ -171,7 +191,8 @@ class MlflowTracker:
         from mlflow.exceptions import MlflowException
 
         try:
-            v = self.client.get_model_version(name, version)
+            with self._default_store():
+                v = self.client.get_model_version(name, version)
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise HokusaiError(
@@ -252,9 +273,9 @@ class MlflowTracker:
             **extra,
         )
 
-    @staticmethod
-    def _best_effort(fn: Callable[[], Any]) -> None:
+    def _best_effort(self, fn: Callable[[], Any]) -> None:
         try:
-            fn()
+            with self._default_store():
+                fn()
         except Exception as exc:
             log.debug("cleanup step failed: %s", exc)

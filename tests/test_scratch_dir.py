@@ -86,3 +86,21 @@ def test_the_engine_run_folder_is_removed_with_the_namespace_dockerd_leaves_moun
     _remove_run_folder(run)
     assert not run.exists()
     assert str(target) not in Path("/proc/mounts").read_text()
+
+
+def test_the_embedded_store_leaves_no_global_mlflow_state_behind(scratch: Path, tmp_path: Path) -> None:
+    """The embedded store points MLflow's process-wide tracking URI at itself only while MLflow
+    works: a library user's process (and the children it starts) keep their own setting."""
+    import mlflow
+
+    from hokusai_ci import ModelRegistry
+
+    assert not mlflow.is_tracking_uri_set() and "MLFLOW_TRACKING_URI" not in os.environ
+    model = tmp_path / "model.bin"
+    model.write_bytes(os.urandom(1024))
+    registry = ModelRegistry()
+    registry.create_token("GLOBAL")
+    result = registry.register_model("GLOBAL", model, "auroc", 0.9, 0.8)
+    assert result.status == "registered"
+    assert not mlflow.is_tracking_uri_set() and "MLFLOW_TRACKING_URI" not in os.environ
+    assert sorted(p.name for p in scratch.iterdir()) == []
