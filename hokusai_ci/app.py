@@ -293,12 +293,11 @@ def verify(
 
     given = {"model-uri": model_uri, "token-id": token_id, "model-path": model_path or bundle}
     chosen = [k for k, v in given.items() if v not in (None, "")]
-    if len(chosen) != 1:
-        raise invalid_input(
-            chosen[1] if len(chosen) > 1 else "model-uri",
-            None,
-            "give one of --model-uri models:/NAME/VERSION, --token-id X, or --model-path DIR with --bundle FILE",
-        )
+    what = "give one of --model-uri models:/NAME/VERSION, --token-id X, or --model-path DIR with --bundle FILE"
+    if len(chosen) > 1:
+        raise invalid_input(chosen[1], given[chosen[1]], f"--{chosen[0]} was given too; {what}, not several")
+    if not chosen:
+        raise invalid_input("model-uri", None, what)
     trust = verification.trust_from(public_key, identity, issuer, settings.sigstore_trust_config)
     if chosen == ["model-path"]:
         if model_path in (None, "") or bundle in (None, ""):

@@ -88,8 +88,10 @@ def cancel_on_sigterm() -> None:
 
 
 def invalid_input(field: str, value: object, fix: str) -> HokusaiError:
-    """The standard shape of a bad-input error: field, value as typed, what to do."""
-    return HokusaiError(Category.INVALID_INPUT, f"{field}={value!r} is invalid: {fix}", field=field)
+    """The standard shape of a bad-input error: field, value as typed (or that it is missing),
+    what to do."""
+    shown = f"{field} is missing" if value is None else f"{field}={value!r} is invalid"
+    return HokusaiError(Category.INVALID_INPUT, f"{shown}: {fix}", field=field)
 
 
 def internal_error(exc: BaseException) -> HokusaiError:

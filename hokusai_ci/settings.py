@@ -564,7 +564,7 @@ def read_input_file(field: str, path_text: str) -> tuple[Path, str]:
             raise invalid_input(field, path_text, "is not a regular file (a folder, a device or a pipe); give a file")
         if path.stat().st_size > MAX_INPUT_FILE:
             raise invalid_input(field, path_text, f"the file is larger than {MAX_INPUT_FILE // 2**20} MiB")
-        return path, path.read_text(encoding="utf-8")
+        return path, path.read_text(encoding="utf-8-sig")  # a leading BOM (Windows editors) is not content
     except OSError as exc:
         raise invalid_input(field, path_text, f"cannot read it ({exc.strerror or exc.__class__.__name__})") from None
     except UnicodeDecodeError:

@@ -486,8 +486,12 @@ def _check_token(predicate: RegistrationPredicate | None, token: TokenRecord | N
         return "not checked: no token store"
     if token is None:
         raise Failed(f"token {p.token_id} does not exist in the token store")
+    if token.status not in (TokenStatus.REGISTERED, TokenStatus.DEPLOYED):  # deployed stays verifiable
+        raise Failed(
+            f"token {p.token_id} field status is {token.status.value!r}; the signed registration needs it "
+            "registered (or deployed)"
+        )
     for field, actual, expected in (
-        ("status", token.status.value, TokenStatus.REGISTERED.value),
         ("model_name", token.model_name, p.model_name),
         ("model_version", token.model_version, p.model_version),
         ("mlflow_run_id", token.mlflow_run_id, p.mlflow_run_id),

@@ -289,6 +289,15 @@ def test_a_key_given_twice_in_a_metrics_file_is_refused_naming_it(
     assert f"metrics-file={str(path)!r} is invalid: the key {twice!r} appears twice" in err, err
 
 
+def test_a_metrics_file_saved_with_a_byte_order_mark_is_read(mock_home: Path) -> None:
+    for suffix in (".json", ".yaml"):
+        path = mock_home / f"bom{suffix}"
+        path.write_bytes("\ufeff".encode() + (b'{"auroc": 0.9}' if suffix == ".json" else b"auroc: 0.9\n"))
+        pairs = [("metrics-file", str(path)), ("metric-value", "")]
+        code, _, err = run(*register(mock_home, *pairs))
+        assert code == 0, err
+
+
 DB_KEYS = st.sampled_from(["host", "port", "database", "username", "password", "url", "pasword", "hots"])
 
 

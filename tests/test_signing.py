@@ -414,3 +414,29 @@ def test_verify_streams_large_models_with_flat_memory(tmp_path: Path) -> None:
         model.unlink()
         peaks.append(_verify_peak_rss_mib(home, public))
     assert peaks[1] - peaks[0] < 48, peaks  # reading the model into memory would add 184 MiB
+
+
+def test_verify_names_what_to_verify_once(tmp_path: Path) -> None:
+    _, public = keypair(tmp_path)
+    both = run_cli("model", "verify", "--model-uri", "models:/m/1", "--token-id", "T", "--public-key", str(public))
+    assert both.code == 2 and "token-id='T' is invalid: --model-uri was given too" in both.err, both.err
+    none = run_cli("model", "verify", "--public-key", str(public))
+    assert none.code == 2 and "error: Invalid Input: model-uri is missing: give one of --model-uri" in none.err
+    assert "None" not in both.err + none.err
+
+
+def test_a_deployed_token_still_verifies(mlflow_server: MlflowServer, model_file: Path, tmp_path: Path) -> None:
+    """Deployment is what verification is for: the platform moving the token on from
+    registered does not make its registration unverifiable."""
+    import sqlite3
+
+    private, public = keypair(tmp_path)
+    assert register_signed("SIGDEPLOY", model_file, mlflow_server, private).code == 0
+    with sqlite3.connect(Path(os.environ["HOKUSAI_HOME"], "hokusai.db")) as db:
+        db.execute("UPDATE tokens SET status = 'deployed' WHERE token_id = 'SIGDEPLOY'")
+    ok = verify("--token-id", "SIGDEPLOY", "--public-key", str(public), server=mlflow_server)
+    assert ok.code == 0, ok.out + ok.err
+    with sqlite3.connect(Path(os.environ["HOKUSAI_HOME"], "hokusai.db")) as db:
+        db.execute("UPDATE tokens SET status = 'archived' WHERE token_id = 'SIGDEPLOY'")
+    gone = verify("--model-uri", "models:/hokusai-SIGDEPLOY/1", "--public-key", str(public), server=mlflow_server)
+    assert gone.code == 11 and "field status is 'archived'" in gone.json()["error"]["message"]
