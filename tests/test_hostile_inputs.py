@@ -289,6 +289,23 @@ def test_a_key_given_twice_in_a_metrics_file_is_refused_naming_it(
     assert f"metrics-file={str(path)!r} is invalid: the key {twice!r} appears twice" in err, err
 
 
+@FAST
+@given(parts=st.lists(st.from_regex(r"[a-z]{1,6}", fullmatch=True), min_size=2, max_size=4), cut=st.integers(1, 3))
+def test_a_key_holding_dots_is_found_and_two_readings_are_refused(mock_home: Path, parts: list[str], cut: int) -> None:
+    """`--metric-key eval.auroc` finds `{"eval.auroc": v}` as well as `{"eval": {"auroc": v}}`;
+    a file holding both is ambiguous, never silently one of them."""
+    key, cut = ".".join(parts), min(cut, len(parts) - 1)
+    flat: dict[str, Any] = {key: 0.91}
+    nested: dict[str, Any] = {".".join(parts[:cut]): {".".join(parts[cut:]): 0.92}}
+    path = mock_home / "m.json"
+    for data, expected in ((flat, 0), (nested, 0), ({**flat, **nested}, 5)):
+        path.write_text(json.dumps(data), encoding="utf-8")
+        code, _, err = run(*register(mock_home, ("metrics-file", str(path)), ("metric-value", ""), ("metric-key", key)))
+        assert code == expected, (data, err)
+        if expected:
+            assert f"--metric-key {key!r} names two values" in err, err
+
+
 def test_a_metrics_file_saved_with_a_byte_order_mark_is_read(mock_home: Path) -> None:
     for suffix in (".json", ".yaml"):
         path = mock_home / f"bom{suffix}"
