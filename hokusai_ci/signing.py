@@ -79,9 +79,18 @@ def load_private_key(pem: bytes, source: str, shown: str = "(hidden)") -> Any:
     except TypeError:
         raise invalid_input(source, shown, "the key is encrypted; " + fix) from None
     except Exception:
+        if source.isupper() and b"-----BEGIN" not in pem and len(pem) < 4096 and b"\n" not in pem.strip():
+            # one short line in the variable: most likely a path where the PEM text belongs
+            raise invalid_input(
+                source,
+                shown,
+                "holds one line, not a PEM key: put the key's PEM text in it, or give a file with --sign-key FILE",
+            ) from None
         raise invalid_input(source, shown, "not a PEM private key; " + fix) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in SUPPORTED_CURVES:
-        raise invalid_input(source, shown, "unsupported key type; " + fix)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise invalid_input(source, shown, "unsupported key type (an EC key is needed); " + fix)
+    if key.curve.name not in SUPPORTED_CURVES:
+        raise invalid_input(source, shown, f"unsupported curve {key.curve.name}; " + fix)
     return key
 
 

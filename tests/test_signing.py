@@ -259,7 +259,7 @@ def test_events_carry_the_attestation_and_match_the_schemas(
 
 @pytest.mark.parametrize(
     "problem",
-    ["missing", "not-pem", "rsa", "encrypted", "env-garbage"],
+    ["missing", "not-pem", "rsa", "encrypted", "env-garbage", "env-path"],
 )
 def test_unusable_key_exits_2_before_anything_is_written(
     problem: str, mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
@@ -290,14 +290,19 @@ def test_unusable_key_exits_2_before_anything_is_written(
     args = [*register_args(token, model_file, "accuracy", "0.80", "0.85"), "--mlflow-uri", mlflow_server.url]
     if problem == "env-garbage":
         env["HOKUSAI_SIGNING_KEY"] = f"-----BEGIN PRIVATE KEY-----\n{secret}\n-----END PRIVATE KEY-----"
+    elif problem == "env-path":  # a path where the PEM text belongs
+        env["HOKUSAI_SIGNING_KEY"] = str(key_file)
     else:
         args += ["--sign-key", str(key_file)]
     r = run_cli(*args, env=env)
     assert r.code == 2, r.out + r.err
     assert "Invalid Input" in r.err and "Traceback" not in r.err
     assert secret not in r.out + r.err
-    field = "HOKUSAI_SIGNING_KEY" if problem == "env-garbage" else "sign-key"
+    field = "HOKUSAI_SIGNING_KEY" if problem.startswith("env-") else "sign-key"
     assert f"error: Invalid Input: {field}=" in r.err
+    fix = {"env-path": "holds one line, not a PEM key", "rsa": "an EC key is needed", "encrypted": "encrypted",
+           "missing": "does not exist"}  # fmt: skip
+    assert fix.get(problem, "not a PEM private key") in r.err, r.err
     status = run_cli("model", "status", "--token-id", token, "--output", "json")
     assert status.json()["status"] == "draft"
     assert client(mlflow_server).search_model_versions(f"name = 'hokusai-{token}'") == []
