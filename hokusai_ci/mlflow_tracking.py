@@ -18,6 +18,7 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.mlflow_http import apply_env_defaults, mlflow_error
 from hokusai_ci.progress import ProgressSink
 from hokusai_ci.redaction import display_url, redact_data, without_credentials
+from hokusai_ci.settings import Env
 from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest
 
@@ -53,7 +54,7 @@ class MlflowTracker:
             return
         import mlflow
 
-        before = os.environ.get("MLFLOW_TRACKING_URI")
+        before = os.environ.get(Env.MLFLOW_TRACKING_URI)
         was_set = mlflow.is_tracking_uri_set()  # type: ignore[no-untyped-call]
         previous = mlflow.get_tracking_uri() if was_set else None
         mlflow.set_tracking_uri(self.uri)
@@ -62,9 +63,9 @@ class MlflowTracker:
         finally:
             mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it
             if before is None:
-                os.environ.pop("MLFLOW_TRACKING_URI", None)
+                os.environ.pop(Env.MLFLOW_TRACKING_URI, None)
             else:
-                os.environ["MLFLOW_TRACKING_URI"] = before
+                os.environ[Env.MLFLOW_TRACKING_URI] = before
 
     @contextmanager
     def _mlflow_errors(self, action: str) -> Iterator[None]:

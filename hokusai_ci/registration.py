@@ -296,7 +296,7 @@ def _abandon(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, track
     """The one cleanup path of a failed or cancelled commit: the version stays (tagged not
     registered) for the next run to adopt or remove, its run is marked failed, and the claim is
     released so the token is draft again at once."""
-    if tracked is not None:  # still tagged pending: only `_settle` tags a version registered
+    if tracked is not None:  # still tagged not_registered: only `_settle` tags a version registered
         _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
     try:
         _retrying(lambda: ports.store.release(token_id, claim_id), min(ports.store_retry_seconds, 10), "release")
