@@ -71,11 +71,29 @@ class Run:
         return json.loads(self.out)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 180) -> Run:
-    """Run `python -m hokusai_ci` as a user would, in a child process."""
+# The tests run as root, which reads any file. A command that must meet an entry its user may not
+# read runs as root without the two capabilities that bypass file permissions: a mode-0 entry is
+# then unreadable, while the checkout, its venv and pytest's private folders (all root's) stay
+# readable wherever the checkout lives, a 0700 temporary folder included.
+WITHOUT_READ_OVERRIDE = [
+    "setpriv",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--inh-caps=-dac_override,-dac_read_search",
+]
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 180,
+    unprivileged: bool = False,
+) -> Run:
+    """Run `python -m hokusai_ci` as a user would, in a child process (`unprivileged`: one that
+    cannot read a file its mode forbids)."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
-        [sys.executable, "-m", "hokusai_ci", *args],
+        [*(WITHOUT_READ_OVERRIDE if unprivileged else []), sys.executable, "-m", "hokusai_ci", *args],
         capture_output=True,
         text=True,
         env=full_env,

@@ -461,33 +461,24 @@ def test_over_long_paths_are_input_errors(mock_home: Path, field: str, value: st
     assert code == 2 and f"{field}=" in err and "longer than" in err, err
 
 
-def test_a_metrics_file_nobody_may_read_is_an_input_error(tmp_path: Path) -> None:
-    import shutil
-    import subprocess
-    import sys
-    import tempfile
+def test_a_metrics_file_its_user_may_not_read_is_an_input_error(tmp_path: Path) -> None:
+    from tests.conftest import register_args, run_cli
 
-    from tests.conftest import REPO
-
-    shared = Path(tempfile.mkdtemp(prefix="hokusai-perm-"))
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"w" * 100)
+    secret_dir = tmp_path / "private"
+    secret_dir.mkdir()
+    (secret_dir / "metrics.json").write_text('{"auroc": 0.9}')
+    secret_dir.chmod(0)
+    metrics = secret_dir / "metrics.json"
+    args = [*register_args("PERM", model, "auroc", "0.8", "0.9")[:-2], "--metrics-file", str(metrics)]
     try:
-        shared.chmod(0o777)
-        (shared / "model.bin").write_bytes(b"w" * 100)
-        (shared / "model.bin").chmod(0o644)
-        secret_dir = shared / "private"
-        secret_dir.mkdir(mode=0o700)
-        (secret_dir / "metrics.json").write_text('{"auroc": 0.9}')
-        cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m", "hokusai_ci"]
-        args = ["model", "register", "--token-id", "PERM", "--model-path", str(shared / "model.bin"), "--metric"]
-        args += ["auroc", "--baseline", "0.8", "--metrics-file", str(secret_dir / "metrics.json")]
-        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "HOKUSAI_HOME": str(shared / "h")}
-        env["HOKUSAI_MOCK_MODE"] = "true"
-        proc = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=shared, timeout=120)
+        r = run_cli(*args, env={"HOKUSAI_MOCK_MODE": "true"}, cwd=tmp_path, unprivileged=True)
     finally:
-        shutil.rmtree(shared, ignore_errors=True)
-    assert proc.returncode == 2, proc.stderr
-    assert "metrics-file=" in proc.stderr and "Permission denied" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+        secret_dir.chmod(0o700)
+    assert r.code == 2, r.err
+    assert "metrics-file=" in r.err and "Permission denied" in r.err
+    assert len(r.err.strip().splitlines()) == 1
 
 
 def test_identifiers_with_a_trailing_newline_are_refused_by_the_real_cli(tmp_path: Path) -> None:

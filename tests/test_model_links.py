@@ -7,12 +7,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -206,41 +203,22 @@ def test_python_api_takes_links_within(tmp_path: Path, monkeypatch: pytest.Monke
 # -- entries an unprivileged user cannot read (the tests run as root, which reads anything) --
 
 
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A folder the `nobody` user can reach (pytest's temp root is private to root)."""
-    root = Path(tempfile.mkdtemp(prefix="hokusai-perm-"))
-    root.chmod(0o777)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def run_as_nobody(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(REPO),
-        "HOKUSAI_HOME": str(home),
-        "HOKUSAI_MOCK_MODE": "true",
-    }
-    cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m", "hokusai_ci"]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=home, timeout=120)
-
-
 @pytest.mark.parametrize("unreadable", ["shards", "shards/00002.bin"])
-def test_an_unreadable_entry_is_an_error_not_a_smaller_model(shared_dir: Path, unreadable: str) -> None:
-    model = shared_dir / "checkpoint"
+def test_an_unreadable_entry_is_an_error_not_a_smaller_model(tmp_path: Path, unreadable: str) -> None:
+    model = tmp_path / "checkpoint"
     (model / "shards").mkdir(parents=True)
     (model / "config.json").write_text('{"layers": 2}')
     (model / "shards" / "00001.bin").write_bytes(b"1" * 4096)
     (model / "shards" / "00002.bin").write_bytes(b"2" * 2048)
-    for path in [model, *model.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
     (model / unreadable).chmod(0)
-    home = shared_dir / "home"
-    home.mkdir(mode=0o777)
-    home.chmod(0o777)
-    proc = run_as_nobody(*register_args("PERM", model, "auroc", "0.8", "0.9"), home=home)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    line = refused_line(proc.stderr)
+    home = tmp_path / "home"
+    r = run_cli(
+        *register_args("PERM", model, "auroc", "0.8", "0.9"),
+        env={"HOKUSAI_HOME": str(home), "HOKUSAI_MOCK_MODE": "true"},
+        cwd=tmp_path,
+        unprivileged=True,
+    )
+    assert r.code == 2, r.out + r.err
+    line = refused_line(r.err)
     assert f"model-path='{model}/{unreadable}" in line and "Permission denied" in line
     assert not (home / "mock.db").exists()
