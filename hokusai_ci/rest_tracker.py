@@ -6,9 +6,9 @@ read, so a model is read once and `import mlflow` (>1 s) is never paid. An `s3:/
 server does not proxy is written to directly (s3_upload.py); any other store (GCS, Azure, FTP,
 ...) through MLflow's own artifact repositories.
 
-Requests of one registration (the raw MlflowClient's steps, minus its `runs/get` before an
-upload, plus the two safety lookups marked * and the one tag that marks the version registered
-once the token store committed: as many requests as the raw client plus the two lookups):
+Requests of one registration: the raw MlflowClient's 8 steps, minus its `runs/get` before an
+upload, plus the two calls marked * (the lookup that makes a re-run adopt an earlier upload, and
+the one tag that marks the version registered once the token store committed), so 9:
   check            GET  experiments/get-by-name          (POST experiments/create the first time)
   find*            GET  model-versions/search            (versions of the token)
   upload           POST runs/create                      (tags)
@@ -16,7 +16,7 @@ once the token store committed: as many requests as the raw client plus the two 
                    POST runs/log-batch                   (params, metric, sha256 tag)
                    POST registered-models/create
                    POST model-versions/create            (tags: status=not_registered)
-                   GET  model-versions/search*           (duplicates of a retried create)
+                  (GET  model-versions/search            only after a retried create: its duplicates)
   tag*             POST model-versions/set-tag           (status=registered)
   finish           POST runs/update
 """
@@ -319,6 +319,7 @@ class RestTracker:
             if exc.code != "RESOURCE_ALREADY_EXISTS":
                 raise
         tags = {**request.tags, Tag.CLAIM: request.claim_id, Tag.SHA256: sha256, Tag.STATUS: Status.NOT_REGISTERED}
+        retried = self.http.retried
         created = self.http.call(
             "POST",
             "model-versions/create",
@@ -330,12 +331,14 @@ class RestTracker:
                 "description": f"Registered by hokusai-ci for token {request.token_id}",
             },
         )
-        return self._drop_retried_duplicates(
-            request.model_name, request.claim_id, int(created["model_version"]["version"])
-        )
+        number = int(created["model_version"]["version"])
+        if self.http.retried == retried:
+            return str(number)  # sent once, so created once
+        return self._drop_retried_duplicates(request.model_name, request.claim_id, number)
 
     def _drop_retried_duplicates(self, name: str, claim_id: str, created: int) -> str:
-        """A retried POST can create a version twice; keep the lowest, delete the rest."""
+        """A retried POST may have created the version twice (an answer lost after the server
+        acted); keep the lowest, delete the rest."""
         versions = self._search(f"name = '{name}' and tags.`{Tag.CLAIM}` = '{claim_id}'")
         numbers = sorted({int(v["version"]) for v in versions} | {created})
         for extra in numbers[1:]:

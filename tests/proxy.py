@@ -27,6 +27,8 @@ class CountingProxy:
     # (method, path fragment, status): the next matching request is answered with that status
     # instead of being forwarded, once per entry
     faults: list[tuple[str, str, int]] = field(default_factory=list)
+    # the same, but the request is forwarded first: the server acts and its answer is lost
+    lost: list[tuple[str, str, int]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -56,6 +58,9 @@ class CountingProxy:
                     fault = next((f for f in proxy.faults if f[0] == self.command and f[1] in path), None)
                     if fault is not None:
                         proxy.faults.remove(fault)
+                    lost = next((f for f in proxy.lost if f[0] == self.command and f[1] in path), None)
+                    if lost is not None:
+                        proxy.lost.remove(lost)
                 length = int(self.headers.get("Content-Length", "0"))
                 if fault is not None:
                     self.rfile.read(length)
@@ -83,6 +88,11 @@ class CountingProxy:
                     body = answer.read()
                 finally:
                     upstream.close()
+                if lost is not None:
+                    self.send_response(lost[2])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(answer.status, answer.reason)
                 for key, value in answer.getheaders():
                     if key.lower() not in _HOP and key.lower() != "content-length":
