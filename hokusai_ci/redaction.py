@@ -74,8 +74,8 @@ def forget() -> None:
 
 def known_secrets(environ: Iterable[tuple[str, str]] | None = None) -> list[str]:
     """Every secret value currently known: secret settings in the environment and remembered ones."""
-    env = dict(os.environ.items() if environ is None else environ)
-    return sorted({*(env[name] for name in SECRET_ENV if env.get(name)), *_remembered})
+    env = os.environ if environ is None else dict(environ)  # every line printed asks: no copy
+    return sorted({*(value for name in SECRET_ENV if (value := env.get(name))), *_remembered})
 
 
 def fragments(secret: str) -> set[str]:
