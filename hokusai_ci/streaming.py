@@ -21,7 +21,7 @@ from hokusai_ci.progress import ProgressSink
 
 CHUNK = 1024 * 1024
 # Below this a helper thread costs more than it saves; the file is hashed inline.
-THREADED_ABOVE = 8 * CHUNK
+THREADED_ABOVE = 8 * 1024 * 1024
 _QUEUE_CHUNKS = 4  # chunks waiting to be hashed: bounds memory at a few MiB whatever the size
 
 
@@ -54,10 +54,11 @@ class ModelSource:
 class HashingReader:
     """A file object for a streaming request body that hashes and meters what is read.
 
-    `read(n)` returns up to one CHUNK whatever `n` is: the HTTP stack asks for 16 KiB at a time,
-    and a Python call per 16 KiB costs more than the hashing. With `exact=True` it honours `n`
-    (multipart uploads cut parts by what `read` returns). `len()` gives the remaining size so
-    the request carries a Content-Length (no chunked encoding).
+    `read(n)` returns up to `chunk` bytes whatever `n` is: the size of each write is the
+    caller's choice (a streaming PUT measured its own, rest_tracker.PUT_CHUNK), not the HTTP
+    stack's. With `exact=True` it honours `n` (multipart uploads cut parts by what `read`
+    returns). `len()` gives the remaining size so the request carries a Content-Length (no
+    chunked encoding).
     """
 
     def __init__(self, path: Path, progress: ProgressSink, chunk: int = CHUNK, exact: bool = False) -> None:
