@@ -96,7 +96,6 @@ class MlflowHttp:
         # a read timeout bounds a stall between two socket reads, not the whole transfer
         self.timeout = float(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"])
         self.sleep = sleep
-        self.retried = 0  # requests sent again by the retry policy: a POST sent twice may have acted twice
         self.session = requests.Session()
         self.session.trust_env = False  # proxies from the environment are honoured below, once
         self.session.proxies = requests.utils.get_environ_proxies(self.base)
@@ -145,7 +144,6 @@ class MlflowHttp:
             else:
                 if response.status_code not in RETRY_STATUS or not idempotent or attempt > self.retries:
                     return response
-            self.retried += 1
             self.sleep(self.backoff * 2 ** (attempt - 1))
 
     @staticmethod

@@ -7,8 +7,9 @@ server does not proxy is written to directly (s3_upload.py); any other store (GC
 ...) through MLflow's own artifact repositories.
 
 Requests of one registration: the raw MlflowClient's 8 steps, minus its `runs/get` before an
-upload, plus the two calls marked * (the lookup that makes a re-run adopt an earlier upload, and
-the one tag that marks the version registered once the token store committed), so 9:
+upload, plus the three calls marked * (the lookup that makes a re-run adopt an earlier upload,
+the search for duplicates of the version, and the one tag that marks the version registered once
+the token store committed), so 10:
   check            GET  experiments/get-by-name          (POST experiments/create the first time)
   find*            GET  model-versions/search            (versions of the token)
   upload           POST runs/create                      (tags)
@@ -16,7 +17,7 @@ the one tag that marks the version registered once the token store committed), s
                    POST runs/log-batch                   (params, metric, sha256 tag)
                    POST registered-models/create
                    POST model-versions/create            (tags: status=not_registered)
-                  (GET  model-versions/search            only after a retried create: its duplicates)
+                   GET  model-versions/search*           (duplicates of a resent create)
   tag*             POST model-versions/set-tag           (status=registered)
   finish           POST runs/update
 """
@@ -45,16 +46,17 @@ log = logging.getLogger("hokusai_ci.mlflow")
 # Parallel PUTs for a directory of many files, chosen from bench/run.py (200 files of 4 KiB, one
 # MLflow server worker, medians of 3): through a proxy adding 20 ms per request, 1/2/4/8/16/32
 # workers took 6.9/4.1/3.7/3.2/2.5/2.4 s; the gain stops at 16, where the server becomes the
-# bottleneck (in the README's run 8 and 16 were within noise of each other: 2.6x and 2.5x of one
-# worker). On loopback, with no latency to hide, worker count made no clear difference.
+# bottleneck (the README's Benchmarks table has the latest run of 1/4/8/16). On loopback, with no
+# latency to hide, worker count made no clear difference.
 UPLOAD_WORKERS = 16
-# The size of each write of a streaming PUT, chosen from bench/run.py ("write size" rows, one
-# 500 MiB file against a local server). MLflow's server spends less CPU per byte on a steady
-# stream of small writes than on bursts of 1 MiB, and on loopback its CPU is what bounds the
-# transfer: in trial runs of 1 GiB, 16/32/64/128/1024 KiB writes took 0.92/0.91-0.96/0.96-0.97/
-# 1.00/1.08-1.15x the time of `curl -T` (which writes 64 KiB). Smaller writes cost the client
-# more Python calls (about 2.0 s of CPU per GiB at 32 KiB, 1.4 s at 1 MiB, on another core than
-# the sending thread's, since a thread hashes), so 32 KiB.
+# The size of each read, and so of each write, of a streaming PUT, chosen from bench/run.py (the
+# "write size" rows). On loopback MLflow's server CPU bounds the transfer, and it spends less
+# of it per byte when the client hands over 32 KiB at a time than 1 MiB: in trial runs of 1 GiB,
+# 16/32/64/128/1024 KiB took 0.92/0.91-1.01/0.96-0.97/1.00/1.08-1.15x the time of `curl -T`
+# (which writes 64 KiB). Reading 1 MiB and sending it in 32 KiB slices costs the client less
+# but was slower (1.09-1.14x), so each read is a write. The cost: the sending thread makes a
+# read, a queue hand-off and a progress update per 32 KiB (the hashing thread only hashes), about
+# 2 s of CPU per GiB here and a ceiling near 580 MiB/s, above the links CI jobs upload over.
 PUT_CHUNK = 32 * 1024
 PROXIED = "mlflow-artifacts:"
 
@@ -327,7 +329,6 @@ class RestTracker:
             if exc.code != "RESOURCE_ALREADY_EXISTS":
                 raise
         tags = {**request.tags, Tag.CLAIM: request.claim_id, Tag.SHA256: sha256, Tag.STATUS: Status.NOT_REGISTERED}
-        retried = self.http.retried
         created = self.http.call(
             "POST",
             "model-versions/create",
@@ -339,14 +340,14 @@ class RestTracker:
                 "description": f"Registered by hokusai-ci for token {request.token_id}",
             },
         )
-        number = int(created["model_version"]["version"])
-        if self.http.retried == retried:
-            return str(number)  # sent once, so created once
-        return self._drop_retried_duplicates(request.model_name, request.claim_id, number)
+        return self._drop_retried_duplicates(
+            request.model_name, request.claim_id, int(created["model_version"]["version"])
+        )
 
     def _drop_retried_duplicates(self, name: str, claim_id: str, created: int) -> str:
-        """A retried POST may have created the version twice (an answer lost after the server
-        acted); keep the lowest, delete the rest."""
+        """A POST sent twice may have created the version twice (an answer lost after the server
+        acted, and the request resent by us or by a proxy in between): keep the lowest, delete
+        the rest. Searched after every creation, since a resend by a proxy leaves no trace here."""
         versions = self._search(f"name = '{name}' and tags.`{Tag.CLAIM}` = '{claim_id}'")
         numbers = sorted({int(v["version"]) for v in versions} | {created})
         for extra in numbers[1:]:

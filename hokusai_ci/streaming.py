@@ -22,7 +22,7 @@ from hokusai_ci.progress import ProgressSink
 CHUNK = 1024 * 1024
 # Below this a helper thread costs more than it saves; the file is hashed inline.
 THREADED_ABOVE = 8 * 1024 * 1024
-_QUEUE_CHUNKS = 4  # chunks waiting to be hashed: bounds memory at a few MiB whatever the size
+_QUEUE_CHUNKS = 4  # chunks waiting to be hashed: memory stays at 4 chunks (4 MiB at most) whatever the size
 
 
 @dataclass(frozen=True)

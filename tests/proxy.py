@@ -58,7 +58,9 @@ class CountingProxy:
                     fault = next((f for f in proxy.faults if f[0] == self.command and f[1] in path), None)
                     if fault is not None:
                         proxy.faults.remove(fault)
-                    lost = next((f for f in proxy.lost if f[0] == self.command and f[1] in path), None)
+                    lost = None
+                    if fault is None:  # an answered fault was not forwarded: nothing to lose
+                        lost = next((f for f in proxy.lost if f[0] == self.command and f[1] in path), None)
                     if lost is not None:
                         proxy.lost.remove(lost)
                 length = int(self.headers.get("Content-Length", "0"))
