@@ -71,15 +71,15 @@ class Run:
         return json.loads(self.out)
 
 
-# The tests run as root, which reads any file. A command that must meet an entry its user may not
-# read runs as root without the two capabilities that bypass file permissions: a mode-0 entry is
-# then unreadable, while the checkout, its venv and pytest's private folders (all root's) stay
-# readable wherever the checkout lives, a 0700 temporary folder included.
-WITHOUT_READ_OVERRIDE = [
-    "setpriv",
-    "--bounding-set=-dac_override,-dac_read_search",
-    "--inh-caps=-dac_override,-dac_read_search",
-]
+# Root reads any file. A command that must meet an entry its user may not read runs, when the
+# tests run as root, without the two capabilities that bypass file permissions: a mode-0 entry is
+# then unreadable to it, while the checkout, its venv and pytest's private folders stay readable
+# as long as root owns them, a 0700 temporary folder included. Any other user needs no change.
+def _without_read_override() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
 
 
 def run_cli(
@@ -93,7 +93,7 @@ def run_cli(
     cannot read a file its mode forbids)."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
-        [*(WITHOUT_READ_OVERRIDE if unprivileged else []), sys.executable, "-m", "hokusai_ci", *args],
+        [*(_without_read_override() if unprivileged else []), sys.executable, "-m", "hokusai_ci", *args],
         capture_output=True,
         text=True,
         env=full_env,
