@@ -51,10 +51,11 @@ log = logging.getLogger("hokusai_ci.mlflow")
 UPLOAD_WORKERS = 16
 # The size of each read, and so of each write, of a streaming PUT, chosen from bench/run.py (the
 # "write size" rows). On loopback MLflow's server CPU bounds the transfer, and it spends less
-# of it per byte when the client hands over 32 KiB at a time than 1 MiB: in trial runs of 1 GiB,
-# 16/32/64/128/1024 KiB took 0.92/0.91-1.01/0.96-0.97/1.00/1.08-1.15x the time of `curl -T`
-# (which writes 64 KiB). Reading 1 MiB and sending it in 32 KiB slices costs the client less
-# but was slower (1.09-1.14x), so each read is a write. The cost: the sending thread makes a
+# of it per byte when the client hands over a few KiB at a time than 1 MiB: across trial and
+# benchmark runs, 16, 32 and 64 KiB took 0.91-1.04x the time of `curl -T` (which writes 64 KiB),
+# within noise of each other, 128 KiB 1.00x and 1 MiB 1.08-1.15x; 32 KiB is the middle of the
+# good range. Reading 1 MiB and sending it in 32 KiB slices costs the client less but took
+# 1.09-1.14x the time of 32 KiB reads, so each read is a write. The cost: the sending thread makes a
 # read, a queue hand-off and a progress update per 32 KiB (the hashing thread only hashes), about
 # 2 s of CPU per GiB here and a ceiling near 580 MiB/s, above the links CI jobs upload over.
 PUT_CHUNK = 32 * 1024
