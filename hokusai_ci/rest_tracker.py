@@ -50,15 +50,16 @@ log = logging.getLogger("hokusai_ci.mlflow")
 # latency to hide, worker count made no clear difference.
 UPLOAD_WORKERS = 16
 # The size of each read, and so of each write, of a streaming PUT, chosen from bench/run.py (the
-# "write size" rows). On loopback MLflow's server CPU bounds the transfer, and it spends less
-# of it per byte when the client hands over a few KiB at a time than 1 MiB: across trial and
-# benchmark runs, 16, 32 and 64 KiB took 0.91-1.04x the time of `curl -T` (which writes 64 KiB),
-# within noise of each other, 128 KiB 1.00x and 1 MiB 1.08-1.15x; 32 KiB is the middle of the
-# good range. Reading 1 MiB and sending it in 32 KiB slices costs the client less but took
-# 1.09-1.14x the time of 32 KiB reads, so each read is a write. The cost: the sending thread makes a
-# read, a queue hand-off and a progress update per 32 KiB (the hashing thread only hashes), about
-# 2 s of CPU per GiB here and a ceiling near 580 MiB/s, above the links CI jobs upload over.
-PUT_CHUNK = 32 * 1024
+# "write size" rows). On loopback MLflow's server CPU bounds the transfer, and it spends less of
+# it per byte when the client hands over a few KiB at a time than 1 MiB: across trial and
+# benchmark runs, 16, 32 and 64 KiB took 0.88-1.08x the time of `curl -T` (which writes 64 KiB),
+# changing places from run to run, 128 KiB 1.00x and 1 MiB 1.08-1.15x. Of the good range 64 KiB
+# costs the client least: the sending thread makes a read, a queue hand-off and a progress update
+# per write (the hashing thread only hashes), 1.6-1.8 s of CPU per GiB here against 2.0-2.6 s at
+# 32 KiB, and on a 2 GiB trial it was the fastest (0.89x curl's time; 32 KiB 0.94x). Reading 1 MiB
+# and sending it in slices costs the client less still but took 1.09-1.14x the time of 32 KiB
+# reads, so each read is a write.
+PUT_CHUNK = 64 * 1024
 PROXIED = "mlflow-artifacts:"
 
 
