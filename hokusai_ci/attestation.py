@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from hokusai_ci.fingerprint import Fingerprint
+from hokusai_ci.redaction import without_credentials
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_VERSION = "1"
@@ -31,6 +32,13 @@ ATTESTATION_DIR = "hokusai"
 MODEL_SIGNATURE_FILE = "model.sigstore.json"  # OpenSSF model_signing's format
 REGISTRATION_FILE = "registration.sigstore.json"  # the registration statement
 MODEL_SIGNATURE_SUBJECT = "model-signature"
+
+
+def attestation_folder(artifact_uri: str) -> str:
+    """The bundles' folder as tags, events and outputs name it: the run's artifact root without
+    the credentials a store URI may carry (written by the trackers, checked by verify)."""
+    return f"{without_credentials(artifact_uri)}/{ATTESTATION_DIR}"
+
 
 SignMethod = Literal["key", "keyless"]
 

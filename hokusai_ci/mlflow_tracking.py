@@ -17,7 +17,7 @@ from hokusai_ci.artifact_repo import store_files, upload_with_repository
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.mlflow_http import apply_env_defaults, mlflow_error
 from hokusai_ci.progress import ProgressSink
-from hokusai_ci.redaction import display_url, redact_data, without_credentials
+from hokusai_ci.redaction import display_url, redact_data
 from hokusai_ci.settings import Env
 from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest
@@ -182,11 +182,11 @@ class MlflowTracker:
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
         """Beside `model/`, by the model's route (`artifact_repo`: S3 direct, local, or MLflow's
         repository)."""
-        from hokusai_ci.attestation import ATTESTATION_DIR
+        from hokusai_ci.attestation import ATTESTATION_DIR, attestation_folder
 
         run = self._call("read the run's artifact location from", lambda: self.client.get_run(model.run_id))
         store_files(run.info.artifact_uri, ATTESTATION_DIR, files)
-        return f"{without_credentials(run.info.artifact_uri)}/{ATTESTATION_DIR}"
+        return attestation_folder(run.info.artifact_uri)
 
     def read_version(self, name: str, version: str) -> tuple[TrackedModel, dict[str, str]]:
         from mlflow.exceptions import MlflowException

@@ -37,7 +37,7 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.mlflow_http import MlflowApiError, MlflowHttp, mlflow_error
 from hokusai_ci.progress import FileMeter, ProgressSink
-from hokusai_ci.redaction import display_url, redact_data, without_credentials
+from hokusai_ci.redaction import display_url, redact_data
 from hokusai_ci.streaming import HashingReader, ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest
 
@@ -245,7 +245,7 @@ class RestTracker:
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
         """Beside `model/`, by the model's route: PUT to the server when it proxies artifacts,
         else straight to the store (S3 with the model's client, others via MLflow's repository)."""
-        from hokusai_ci.attestation import ATTESTATION_DIR
+        from hokusai_ci.attestation import ATTESTATION_DIR, attestation_folder
 
         try:  # whatever the route, bundles that cannot be stored are a signing failure (exit 12)
             with self._step("store the signatures in"):
@@ -262,7 +262,7 @@ class RestTracker:
             from hokusai_ci.artifact_repo import store_files
 
             store_files(artifact_uri, ATTESTATION_DIR, files)
-        return f"{without_credentials(artifact_uri)}/{ATTESTATION_DIR}"
+        return attestation_folder(artifact_uri)
 
     def _session_http(self) -> MlflowHttp:
         """One HTTP session per upload thread (a `requests.Session` is not thread-safe)."""

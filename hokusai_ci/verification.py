@@ -28,6 +28,7 @@ from hokusai_ci.attestation import (
     MODEL_SIGNATURE_FILE,
     REGISTRATION_FILE,
     RegistrationPredicate,
+    attestation_folder,
     dsse_pae,
     parse_statement,
     sha256_hex,
@@ -35,7 +36,6 @@ from hokusai_ci.attestation import (
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
 from hokusai_ci.hokusai_api import PlatformAnswer, body_sha256, signed_payload
-from hokusai_ci.redaction import without_credentials
 from hokusai_ci.results import ErrorInfo
 from hokusai_ci.store import TokenRecord, TokenStatus
 from hokusai_ci.tracking import TAG_PREFIX, Status, Tag, TrackedModel, VersionReader
@@ -419,7 +419,7 @@ def _check_tags(predicate: RegistrationPredicate | None, tracked: TrackedModel, 
         (Tag.ATTESTATION_SHA256, sha256_hex(reg.read_bytes())),
     ]
     if tracked.artifact_uri is not None:  # the pointer events and outputs hand on: the bundle verified here
-        where = f"{without_credentials(tracked.artifact_uri)}/{ATTESTATION_DIR}/{REGISTRATION_FILE}"
+        where = f"{attestation_folder(tracked.artifact_uri)}/{REGISTRATION_FILE}"
         wanted.append((Tag.ATTESTATION_URI, where))
     ci = {"ci": p.ci.system, "repository": p.ci.repository, "commit": p.ci.commit, "ref": p.ci.ref}
     ci |= {"workflow": p.ci.workflow, "run_url": p.ci.run_url}
