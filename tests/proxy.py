@@ -66,9 +66,7 @@ class CountingProxy:
                 length = int(self.headers.get("Content-Length", "0"))
                 if fault is not None:
                     self.rfile.read(length)
-                    self.send_response(fault[2])
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self._empty(fault[2])
                     return
                 if proxy.delay:
                     time.sleep(proxy.delay)
@@ -91,9 +89,7 @@ class CountingProxy:
                 finally:
                     upstream.close()
                 if lost is not None:
-                    self.send_response(lost[2])
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self._empty(lost[2])
                     return
                 self.send_response(answer.status, answer.reason)
                 for key, value in answer.getheaders():
@@ -102,6 +98,11 @@ class CountingProxy:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _empty(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _forward
 
