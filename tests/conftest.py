@@ -120,21 +120,60 @@ def model_dir(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def docker_engine() -> Iterator[Any]:
-    from tests.docker_env import start_engine
+class _Images:
+    """The Docker engine and the hokusai-ci image, made once per session. When the collected tests
+    need the image, it is built before the first test runs (`pytest_runtestloop`), outside every
+    test's timeout: on a slow or loaded machine a build is slow, never a test failure."""
 
-    engine = start_engine()
-    yield engine
-    engine.stop()
+    engine: Any = None
+    image: str | None = None
+
+    @classmethod
+    def get_engine(cls) -> Any:
+        if cls.engine is None:
+            from tests.docker_env import start_engine
+
+            cls.engine = start_engine()
+        return cls.engine
+
+    @classmethod
+    def get_image(cls) -> str:
+        if cls.image is None:
+            from tests.docker_env import build_image, ensure_base_image
+
+            client = cls.get_engine().client
+            cls.image = build_image(client, ensure_base_image(client))
+        return cls.image
+
+
+_NEEDS_IMAGE = pytest.StashKey[bool]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[_NEEDS_IMAGE] = any("image" in getattr(item, "fixturenames", ()) for item in items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    if session.config.stash.get(_NEEDS_IMAGE, False) and not session.config.option.collectonly:
+        _Images.get_image()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _Images.engine is not None:
+        _Images.engine.stop()
+        _Images.engine = None
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Any:
+    return _Images.get_engine()
 
 
 @pytest.fixture(scope="session")
 def image(docker_engine: Any) -> str:
     """The hokusai-ci image, built from the Dockerfile as shipped on a Debian base."""
-    from tests.docker_env import build_image, ensure_base_image
-
-    return build_image(docker_engine.client, ensure_base_image(docker_engine.client))
+    return _Images.get_image()
 
 
 def register_args(token: str, model: str | Path, metric: str, baseline: str, value: str) -> list[str]:
