@@ -10,6 +10,7 @@ from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.redaction import display_url
+from hokusai_ci.urls import same_reading
 
 # A user's own value wins; these defaults keep a dead server from stalling a CI job for minutes
 # (MLflow's own default retries POSTs 7 times over ~4 minutes).
@@ -132,6 +133,9 @@ class MlflowHttp:
         import requests
 
         body = kwargs.pop("data", None)
+        if not self.same_origin(url):  # an artifact host the server named: its credentials stay home
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Authorization": None}
+            kwargs["auth"] = _no_auth
         attempt = 0
         while True:
             attempt += 1
@@ -146,6 +150,11 @@ class MlflowHttp:
                     return response
             self.sleep(self.backoff * 2 ** (attempt - 1))
 
+    def same_origin(self, url: str) -> bool:
+        """Whether `url` is on this server's scheme, host and port (both read one way only)."""
+        mine, theirs = same_reading(self.base), same_reading(url)
+        return mine is not None and theirs is not None and mine.origin == theirs.origin
+
     @staticmethod
     def answer(response: Any) -> dict[str, Any]:
         try:
@@ -159,6 +168,11 @@ class MlflowHttp:
             message = data.get("message") or response.text[:300] or response.reason or ""
             raise MlflowApiError(response.status_code, str(code), str(message))
         return data
+
+
+def _no_auth(request: Any) -> Any:
+    """A request-level auth that adds nothing, so the session's own is not applied."""
+    return request
 
 
 def _nothing_sent(exc: BaseException) -> bool:

@@ -4,7 +4,8 @@ Three kinds of secret are removed from any text, including messages that come fr
 - the value of every secret setting in `SECRET_SETTINGS` (read from the environment each time),
 - values registered at run time with `remember` (what a config file or a flag carried: the
   `--db-config` password, the password of its `url`, an API key given to the Python API),
-- URL user-info (`scheme://user:password@host`) and token-like query parameters anywhere in a text.
+- URL user-info (`scheme://user:password@host`) and token-like query parameters anywhere in a text,
+- HTTP credentials a server quotes back: `Authorization: …`, `Basic <base64>`, `Bearer <token>`.
 
 A secret is matched as a whole, line by line (a PEM key or any multi-line value), and in its
 percent-encoded and JSON-escaped spellings. Values shorter than `MIN_SECRET_LENGTH` cannot be
@@ -16,6 +17,8 @@ A new secret setting (a signing key, cloud credentials) is covered by adding one
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
@@ -58,6 +61,14 @@ _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]{0,30}://)(?P<info>
 LONE_USER_MAX = 20  # a longer lone user-info (https://TOKEN@host) is treated as a token
 _QUERY_PARAM = re.compile(r"(?P<key>[?&;](?P<name>[^=&#\s]{1,64})=)(?P<value>[^&#\s\"']+)")
 _SECRET_NAME = re.compile(r"token|key|secret|passw|pwd|sig|auth|credential|session|code", re.IGNORECASE)
+# HTTP credentials a server may quote back in an error text: an Authorization header's value,
+# and `Basic <base64 of user:password>` / `Bearer <token>` wherever they appear.
+_AUTH_HEADER = re.compile(
+    r"(?P<name>\b(?:Proxy-)?Authorization[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\r\n\"',;}]{1,1024})", re.IGNORECASE
+)
+_CREDENTIAL = re.compile(
+    r"(?P<scheme>\b(?P<kind>Basic|Bearer|Token)\s+)(?P<value>[A-Za-z0-9+/=._~-]{4,2048})", re.IGNORECASE
+)
 
 
 def remember(*values: str | None) -> None:
@@ -97,6 +108,8 @@ def short_lines(secret: str) -> list[int]:
 def redact(text: str, extra: Iterable[str] = ()) -> str:
     """Remove URL user-info, token-like query values and every known secret from `text`."""
     text = _USERINFO.sub(_mask_userinfo, text)
+    text = _AUTH_HEADER.sub(lambda m: m.group("name") + MASK, text)
+    text = _CREDENTIAL.sub(_mask_credential, text)
     text = _QUERY_PARAM.sub(_mask_query_value, text)
     found = set()
     for secret in (*known_secrets(), *extra):
@@ -118,6 +131,19 @@ def _mask_userinfo(m: re.Match[str]) -> str:
         return f"{m.group('scheme')}{user}:{MASK}@"
     # a user name alone is shown (postgresql://ml_platform@db); a long one is a token (https://TOKEN@host)
     return m.group(0) if len(user) < LONE_USER_MAX else f"{m.group('scheme')}{MASK}@"
+
+
+def _mask_credential(m: re.Match[str]) -> str:
+    """Mask what has a credential's shape; leave prose ("Basic authentication") alone."""
+    value = m.group("value")
+    if m.group("kind").lower() == "basic":
+        try:
+            looks = b":" in base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            looks = False
+    else:
+        looks = len(value) >= 8 and any(c.isdigit() or c in "+/=._~-" for c in value)
+    return m.group("scheme") + MASK if looks else m.group(0)
 
 
 def _mask_query_value(m: re.Match[str]) -> str:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.redaction import display_url, remember, url_secrets
+from hokusai_ci.urls import read_http_url, same_reading
 from hokusai_ci.validation import CONTROL, check_path_text, parse_bounded, parse_integer, refuse_control
 
 
@@ -49,6 +50,7 @@ class Env:
     MOCK_MODE = "HOKUSAI_MOCK_MODE"
     MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
     MLFLOW_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
+    MLFLOW_S3_ENDPOINT_URL = "MLFLOW_S3_ENDPOINT_URL"  # MLflow's own; S3 uploads go there
     TRUST_HOSTS = "HOKUSAI_TRUST_HOSTS"
     SIGN = "HOKUSAI_SIGN"  # key | keyless | off
     SIGNING_KEY = "HOKUSAI_SIGNING_KEY"  # the PEM private key itself (a CI secret), not a path
@@ -240,6 +242,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
     api_key = flags.get("api_key") or env.get(Env.API_KEY)
     if env.get(Env.MLFLOW_TRACKING_TOKEN) and env[Env.MLFLOW_TRACKING_TOKEN] != api_key:
         values["mlflow_token"] = env[Env.MLFLOW_TRACKING_TOKEN]  # the key itself goes by registry_token's rule
+    if env.get(Env.MLFLOW_S3_ENDPOINT_URL):
+        _check_url("s3_endpoint", env[Env.MLFLOW_S3_ENDPOINT_URL], Env.MLFLOW_S3_ENDPOINT_URL)
     if env.get(Env.TRUST_HOSTS):
         values["trust_hosts"] = _trust_hosts(env[Env.TRUST_HOSTS])
     _check_plain_values(values, simple)
@@ -295,6 +299,9 @@ def _check_plain_values(values: dict[str, Any], names: Mapping[str, str]) -> Non
         _check_webhook_secret(str(values["webhook_secret"]))
 
 
+MIN_WEBHOOK_KEY_BYTES = 24  # Standard Webhooks: 24 to 64 random bytes
+
+
 def _check_webhook_secret(secret: str) -> None:
     from hokusai_ci.webhooks import secret_key
 
@@ -302,11 +309,18 @@ def _check_webhook_secret(secret: str) -> None:
     if CONTROL.search(secret):
         raise invalid_input(Env.WEBHOOK_SECRET, shown, "contains a control character (a line break?); copy it again")
     try:
-        secret_key(secret)
+        key = secret_key(secret)
     except ValueError:
         raise invalid_input(
             Env.WEBHOOK_SECRET, shown, "a whsec_ secret must be base64 after the prefix; copy it again"
         ) from None
+    if len(key) < MIN_WEBHOOK_KEY_BYTES:  # a short HMAC key lets anyone forge events
+        raise invalid_input(
+            Env.WEBHOOK_SECRET,
+            shown,
+            f"the signing key is {len(key)} bytes; use {MIN_WEBHOOK_KEY_BYTES} to 64 random bytes "
+            "(e.g. whsec_ followed by the output of `openssl rand -base64 32`)",
+        )
 
 
 SECRET_FIELDS = ("api_key", "webhook_secret", "mlflow_token")
@@ -324,14 +338,9 @@ def _remember_secrets(s: Settings) -> None:
 
 
 def _origin(url: str) -> tuple[str, int] | None:
-    try:
-        parts = urlsplit(url)
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    except ValueError:
-        return None
-    if not parts.hostname or port is None:
-        return None
-    return parts.hostname.lower(), port
+    """Host and port of an http(s) URL with one reading; None for any other (never trusted)."""
+    parsed = same_reading(url)
+    return None if parsed is None else (parsed.host, parsed.port)
 
 
 def _trusted(where: tuple[str, int], entry: str) -> bool:
@@ -443,17 +452,18 @@ def _port(parts: SplitResult) -> int | None:
 
 def _check_url(field: str, url: str, name: str) -> str:
     check_no_control(name, url)
-    allowed = ("http", "https") if field in ("webhook_url", "api_url") else ("http", "https", "file", "databricks")
-    fix = "give an http(s):// URL" + ("" if field in ("webhook_url", "api_url") else " or a file: URI")
+    http_only = field in ("webhook_url", "api_url", "s3_endpoint")
+    allowed = ("http", "https") if http_only else ("http", "https", "file", "databricks")
+    fix = "give an http(s):// URL" + ("" if http_only else " or a file: URI")
     try:
         parts = urlsplit(url)
         _ = parts.port
     except ValueError as exc:
         raise invalid_input(name, url, f"{exc}; {fix}") from None
-    if parts.scheme not in allowed or (parts.scheme.startswith("http") and not parts.hostname):
+    if parts.scheme in ("http", "https"):
+        read_http_url(name, url)  # one reading, the HTTP client's, or refused
+    if parts.scheme not in allowed:
         raise invalid_input(name, url, fix)
-    if parts.scheme.startswith("http") and any(c.isspace() for c in parts.netloc):
-        raise invalid_input(name, url, "the host holds a space; " + fix)
     if field == "mlflow_uri" and (parts.query or parts.fragment):
         raise invalid_input(
             name,

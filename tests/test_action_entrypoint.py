@@ -144,18 +144,18 @@ def test_gate_failure_reports_cause_in_outputs_and_summary(runner: dict[str, str
 
 def test_secrets_are_masked_first_and_never_written(runner: dict[str, str]) -> None:
     runner["INPUT_API-KEY"] = "hk_test_supersecretvalue1"
-    runner["INPUT_WEBHOOK-SECRET"] = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+    runner["INPUT_WEBHOOK-SECRET"] = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNA=="
     runner["HOKUSAI_DB_PASSWORD"] = "db-pass-Q9"
     proc = run_entry(runner)
     lines = proc.stdout.splitlines()
     masks = [line for line in lines if line.startswith("::add-mask::")]
     masked = {unescape(m.split("::", 2)[2]) for m in masks}
     # each secret, plus the spellings it may take in text (percent-encoded, JSON-escaped)
-    assert {"hk_test_supersecretvalue1", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=", "db-pass-Q9"} <= masked
-    assert "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ%3D" in masked
+    assert {"hk_test_supersecretvalue1", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNA==", "db-pass-Q9"} <= masked
+    assert "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNA%3D%3D" in masked
     assert lines[: len(masks)] == masks  # before anything else is printed
     written = Path(runner["GITHUB_OUTPUT"]).read_text() + Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
-    for secret in ("hk_test_supersecretvalue1", "c2VjcmV0LXNlY3JldC1zZWNyZXQ=", "db-pass-Q9"):
+    for secret in ("hk_test_supersecretvalue1", "c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNA==", "db-pass-Q9"):
         assert secret not in written
         assert secret not in "\n".join(lines[len(masks) :]) + proc.stderr
 

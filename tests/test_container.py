@@ -120,7 +120,7 @@ def test_action_in_container_with_runner_mounts(
                 "metric-value": "0.93",
                 "mlflow-uri": mlflow_server.url,
                 "webhook-url": webhook.url,
-                "webhook-secret": "hook-secret-value",
+                "webhook-secret": "hook-secret-value-of-24-bytes",
             }
         ),
         **pg_env,

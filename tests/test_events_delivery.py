@@ -100,7 +100,7 @@ def test_published_schemas_match_the_payload_models() -> None:
 def test_signed_events_end_to_end_with_replay(model_file: Path, webhook: WebhookReceiver, tmp_path: Path) -> None:
     """Register while the receiver fails, replay later: same ids, signed, schema-valid."""
     env = {
-        "HOKUSAI_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"receiver-shared-secret").decode(),
+        "HOKUSAI_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"receiver-shared-secret-of-32-bytes").decode(),
         "HOKUSAI_WEBHOOK_ATTEMPTS": "1",
     }
     run_cli("token", "create", "--token-id", "SIGNED")

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -30,7 +31,8 @@ from hokusai_ci.redaction import (
     remember,
 )
 from hokusai_ci.settings import DEFAULT_API_MLFLOW_URI, load_settings
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, register_args, run_cli
+from tests.servers import Receiver
 
 secret_values = st.text(min_size=MIN_SECRET_LENGTH, max_size=40).filter(lambda s: "\x00" not in s)
 one_line = st.text(min_size=MIN_SECRET_LENGTH, max_size=20).filter(
@@ -301,3 +303,53 @@ def test_a_long_log_line_is_redacted_in_linear_time(line: str) -> None:
     started = time.monotonic()
     assert redact(line + " http://u:pw12@h/").endswith(f"http://u:{MASK}@h/")
     assert time.monotonic() - started < 5  # unbounded patterns are quadratic on these
+
+
+class EchoingServer(Receiver):
+    """A server whose error page quotes the request's Authorization header back, as some proxies
+    and debug pages do."""
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+        quoted = headers.get("Authorization", "none")
+        return 403, {"error_code": "PERMISSION_DENIED", "message": f"denied: Authorization: {quoted} ({quoted})"}, {}
+
+
+@pytest.mark.parametrize("auth", ["basic", "bearer"])
+def test_a_server_quoting_the_credentials_back_never_prints_them(auth: str, tmp_path: Path) -> None:
+    """The real process against a real server that echoes `Basic <base64 of user:password>` or
+    `Bearer <token>`: neither the base64 nor the token reaches the output."""
+    import base64
+
+    server = EchoingServer().start()
+    try:
+        credentials = (
+            {"MLFLOW_TRACKING_USERNAME": "ci-user", "MLFLOW_TRACKING_PASSWORD": "pw-Zq81-echo"}
+            if auth == "basic"
+            else {"MLFLOW_TRACKING_TOKEN": "tok-echo-5512-zz"}
+        )
+        model = tmp_path / "m.pkl"
+        model.write_bytes(b"model")
+        env = {"MLFLOW_TRACKING_URI": server.base_url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", **credentials}
+        run_cli("token", "create", "--token-id", "ECHO", env=env, cwd=tmp_path)
+        result = run_cli(*register_args("ECHO", model, "auroc", "0.8", "0.9"), env=env, cwd=tmp_path)
+    finally:
+        server.stop()
+    assert server.received, "the server was never asked"
+    shown = result.out + result.err
+    assert result.code != 0 and "PERMISSION_DENIED" in shown, shown
+    for secret in ("pw-Zq81-echo", base64.b64encode(b"ci-user:pw-Zq81-echo").decode(), "tok-echo-5512-zz"):
+        assert secret not in shown
+
+
+@given(user=st.text(min_size=1, max_size=12).filter(lambda s: ":" not in s), password=st.text(min_size=1, max_size=20))
+def test_basic_and_bearer_credentials_are_masked_in_any_text(user: str, password: str) -> None:
+    import base64
+
+    blob = base64.b64encode(f"{user}:{password}".encode()).decode()
+    assert blob not in redact(f"upstream said: Basic {blob} is not allowed")
+    assert blob not in redact(f'{{"authorization": "Basic {blob}"}}')
+    token = "hk_" + blob
+    assert token not in redact(f"rejected Bearer {token}.")
+    assert redact("this server uses Basic authentication; send a Bearer token") == (
+        "this server uses Basic authentication; send a Bearer token"
+    )

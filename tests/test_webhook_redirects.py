@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.conftest import register_args, run_cli
 from tests.servers import WebhookReceiver
 
-SECRET = {"HOKUSAI_WEBHOOK_SECRET": "redirect-test-secret"}
+SECRET = {"HOKUSAI_WEBHOOK_SECRET": "redirect-test-secret-of-24-bytes"}
 
 
 def test_redirected_webhook_is_failed_and_names_the_target(model_file: Path) -> None:

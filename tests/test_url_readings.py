@@ -1,0 +1,177 @@
+"""One URL, one reading: the host that is checked, logged and connected to is one value.
+
+Real receivers on 127.0.0.1 stand for a trusted host (the configured Hokusai API, whose host may
+receive the API key) and an attacker's host. Hypothesis writes URLs that name both, in the
+spellings where parsers disagree (backslash, `@` in odd places, whitespace, percent-encoding,
+look-alike Unicode). The CLI runs in-process; whatever it accepts, the attacker never receives
+the key, and receives a request at all only when the tool logged that very host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from urllib3.util import parse_url
+
+from hokusai_ci.errors import HokusaiError
+from hokusai_ci.settings import load_settings
+from hokusai_ci.urls import read_http_url
+from tests.servers import Receiver
+from tests.test_hostile_inputs import run
+
+KEY = "hk_test_url_reading_canary_7f3a"
+SEPARATORS = ["\\", "%5C", "\\\\", "/\\", " ", "\t", "?", "#", "@", "%40", "＼", "＠", "\u3002", ":", ""]
+EXTRA = st.text(alphabet="\\@/%: #?.[]aZ5\t＠。", max_size=4)
+
+
+class MlflowLike(Receiver):
+    """Answers the registry searches of `model status` with nothing found, like an empty MLflow."""
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if "search" in path:
+            return 200, {}, {}
+        return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "not found"}, {}
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[tuple[MlflowLike, MlflowLike]]:
+    trusted, attacker = MlflowLike().start(), MlflowLike().start()
+    yield trusted, attacker
+    trusted.stop()
+    attacker.stop()
+
+
+def _authority(receiver: Receiver, name: str) -> str:
+    assert receiver.server is not None
+    return f"{name}:{receiver.server.server_address[1]}"
+
+
+def spellings(draw: st.DrawFn, trusted: str, attacker: str) -> str:
+    sep = draw(st.sampled_from(SEPARATORS)) + draw(EXTRA)
+    user = draw(st.sampled_from(["", "u:p@", "user@", "a%40b:c@"]))
+    shape = draw(st.sampled_from(["{a}{s}@{t}", "{u}{a}{s}{t}", "{u}{t}{s}@{a}", "{a}{s}{t}", "{u}{a}@{s}{t}"]))
+    return "http://" + shape.format(a=attacker, t=trusted, s=sep, u=user) + draw(st.sampled_from(["/api/mlflow", ""]))
+
+
+def _logged(err: str, receiver: Receiver) -> bool:
+    assert receiver.server is not None
+    return f":{receiver.server.server_address[1]}" in err
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_api_key_reaches_only_the_host_the_tool_logged(
+    data: st.DataObject, hosts: tuple[MlflowLike, MlflowLike], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    trusted, attacker = hosts
+    attacker_name = data.draw(st.sampled_from(["127.0.0.1", "localhost"]))
+    url = spellings(data.draw, _authority(trusted, "127.0.0.1"), _authority(attacker, attacker_name))
+    trusted.received.clear()
+    attacker.received.clear()
+    monkeypatch.setenv("HOKUSAI_API_KEY", KEY)
+    monkeypatch.setenv("HOKUSAI_API_URL", trusted.base_url)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    code, _, err = run("model", "status", "--token-id", "URLTEST")
+    assert "Traceback" not in err
+    if code == 2:
+        assert "MLFLOW_TRACKING_URI" in err and KEY not in err
+        assert not trusted.received and not attacker.received, "refused, yet something was sent"
+    for request in attacker.received:
+        assert KEY not in str(request.headers), f"{url!r}: the attacker's host received the API key"
+        assert _logged(err, attacker), f"{url!r}: a request reached a host the tool did not log:\n{err}"
+    for request in trusted.received:
+        if KEY in str(request.headers):
+            assert _logged(err, trusted) or "Hokusai API" in err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{a}\\@127.0.0.1:{t}/hooks",
+        "http://127.0.0.1:{a}%5C@127.0.0.1:{t}/hooks",  # one reading: user-info, then the trusted host
+        "http://u@127.0.0.1:{a}@127.0.0.1:{t}/hooks",
+        "http://127.0.0.1:{a} @127.0.0.1:{t}/hooks",
+        "http://127.0.0.1%3A{a}/hooks",
+        "http://127.0.0.1:{a}＼@127.0.0.1:{t}/hooks",
+    ],
+)
+def test_events_never_go_to_another_host_than_the_one_logged(
+    url: str, hosts: tuple[MlflowLike, MlflowLike], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook: a registration in local mode, the URL naming the trusted and the other host."""
+    trusted, attacker = hosts
+    assert trusted.server is not None and attacker.server is not None
+    spelled = url.format(a=attacker.server.server_address[1], t=trusted.server.server_address[1])
+    trusted.received.clear()
+    attacker.received.clear()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.pkl").write_bytes(b"model bytes")
+    assert run("token", "create", "--token-id", "HOOK")[0] == 0
+    code, _, err = run(
+        "model", "register", "--token-id", "HOOK", "--model-path", "m.pkl", "--metric", "auroc",
+        "--baseline", "0.8", "--metric-value", "0.9", "--webhook-url", spelled,
+    )  # fmt: skip
+    assert "Traceback" not in err
+    if code == 2:
+        assert "webhook-url" in err and not attacker.received and not trusted.received, err
+    for receiver in (attacker, trusted):
+        if receiver.received:
+            assert _logged(err, receiver), f"{spelled!r}: an event reached a host the tool did not log:\n{err}"
+    assert code == 2 or trusted.received, "a URL accepted for the trusted host delivered nothing there"
+
+
+@given(url=st.text(min_size=1, max_size=60).map(lambda s: "http://" + s))
+def test_an_accepted_url_has_one_reading_and_the_client_connects_there(url: str) -> None:
+    """Any text after http:// is refused with exit 2, or read alike by urlsplit, urllib3 and the
+    request `requests` prepares."""
+    try:
+        parsed = read_http_url("HOKUSAI_WEBHOOK_URL", url)
+    except HokusaiError as exc:
+        assert exc.exit_code == 2 and "HOKUSAI_WEBHOOK_URL" in str(exc)
+        return
+    client = parse_url(requests.Request("GET", url).prepare().url)
+    assert (client.host or "").strip("[]").lower() == parsed.host
+    assert (client.port or 80) == parsed.port
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MLFLOW_TRACKING_URI", "https://attacker\\@registry.hokus.ai/api/mlflow"),
+        ("HOKUSAI_API_URL", "https://attacker\\@api.hokus.ai/"),
+        ("HOKUSAI_WEBHOOK_URL", "http://a.example\\@b.example/hook"),
+        ("MLFLOW_S3_ENDPOINT_URL", "http://attacker\\@s3.example.com"),
+        ("MLFLOW_TRACKING_URI", "https://registry.hokus.ai%2eattacker.example/"),
+        ("MLFLOW_TRACKING_URI", "https://ｒegistry.hokus.ai/api/mlflow"),
+        ("MLFLOW_TRACKING_URI", "https://user@attacker@registry.hokus.ai/"),
+    ],
+)
+def test_each_setting_refuses_a_url_with_two_readings(variable: str, value: str) -> None:
+    with pytest.raises(HokusaiError) as caught:
+        load_settings({}, {variable: value, "HOKUSAI_API_KEY": KEY})
+    assert caught.value.exit_code == 2 and variable in str(caught.value)
+
+
+def test_artifact_uploads_to_another_host_carry_no_credentials(hosts: tuple[MlflowLike, MlflowLike]) -> None:
+    """A server may name another host for artifacts (`mlflow-artifacts://host/...`): the session's
+    credentials stay with the server they were configured for."""
+    from hokusai_ci.mlflow_http import MlflowHttp
+
+    trusted, attacker = hosts
+    attacker.received.clear()
+    trusted.received.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_TOKEN", KEY)
+        mp.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        http = MlflowHttp(trusted.base_url)
+    http.send("PUT", f"{attacker.base_url}/api/2.0/mlflow-artifacts/artifacts/x", True, data=b"x")
+    http.send("GET", f"{trusted.base_url}/api/2.0/mlflow/experiments/search", True)
+    assert attacker.received and "Authorization" not in attacker.received[0].headers
+    assert trusted.received[0].headers.get("Authorization") == f"Bearer {KEY}"
