@@ -149,7 +149,33 @@ class _Images:
 _NEEDS_IMAGE = pytest.StashKey[bool]()
 
 
+# Tiers, from the fixtures a test uses (its whole closure): `docker` needs the engine, `servers`
+# a real server process (MLflow, PostgreSQL, S3, FTP, the API stand-in), `fast` neither: in-process
+# runs and threads on 127.0.0.1 only. A module that starts a server itself says `servers` once.
+DOCKER_FIXTURES = frozenset({"docker_engine", "image"})
+SERVER_FIXTURES = frozenset({"mlflow_server", "postgres", "pg_db", "own_postgres", "stack", "hokusai"})
+TIERS = ("fast", "servers", "docker")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for tier, what in zip(TIERS, ("no server process, no Docker", "real server processes", "a Docker engine")):
+        config.addinivalue_line("markers", f"{tier}: {what} (applied from the fixtures a test uses)")
+
+
+def tier_of(item: pytest.Item) -> str:
+    used = set(getattr(item, "fixturenames", ()))
+    if used & DOCKER_FIXTURES:
+        return "docker"
+    if used & SERVER_FIXTURES or any(item.get_closest_marker(m) for m in ("servers", "mlflow_server", "postgres")):
+        return "servers"
+    return "fast"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item)
+        if not item.get_closest_marker(tier):
+            item.add_marker(getattr(pytest.mark, tier))
     config.stash[_NEEDS_IMAGE] = any("image" in getattr(item, "fixturenames", ()) for item in items)
 
 

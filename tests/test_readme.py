@@ -274,6 +274,7 @@ def test_marked_shell_blocks_are_valid_shell() -> None:
             assert (REPO / script).is_file(), script
 
 
+@pytest.mark.servers  # installs the package into a fresh venv and runs the commands as printed
 def test_shell_blocks_run_as_printed(tmp_path: Path) -> None:
     """In README order: demo, install into a fresh venv from a copy of the repository, then the
     commands with that venv's hokusai in a folder with the model file the text mentions."""

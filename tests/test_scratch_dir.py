@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import register_args, run_cli
 from tests.servers import MlflowServer, WebhookReceiver
 
+pytestmark = pytest.mark.servers  # starts its own MLflow server
+
 
 @pytest.fixture
 def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.mlflow_server, pytest.mark.postgres]
 # secrets that travel in an HTTP header must stay on one line, and a webhook secret with a line
 # break is refused as a copy-paste mistake; every other one is multi-line
 ONE_LINE = {"HOKUSAI_API_KEY", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "HOKUSAI_WEBHOOK_SECRET"}
-SHAPE = {"HOKUSAI_API_KEY": "hk_test_{}"}  # the format a setting's value must have
+SHAPE = {"HOKUSAI_API_KEY": "hk_test_{}", "HOKUSAI_WEBHOOK_SECRET": "{}-signing-key"}  # the shape a value must have
 
 
 def _signing_key() -> str:
