@@ -176,7 +176,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = tier_of(item)
         if not item.get_closest_marker(tier):
             item.add_marker(getattr(pytest.mark, tier))
-    config.stash[_NEEDS_IMAGE] = any("image" in getattr(item, "fixturenames", ()) for item in items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After `-m`/`-k` deselection: the image is built only when a test that runs needs it."""
+    session.config.stash[_NEEDS_IMAGE] = any("image" in getattr(i, "fixturenames", ()) for i in session.items)
 
 
 @pytest.hookimpl(tryfirst=True)
