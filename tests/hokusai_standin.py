@@ -17,7 +17,12 @@ does on the paths hokusai-ci uses:
 - a notification its validator refuses (a metric outside its list or range, a non-positive
   baseline for an error metric, `current_value < baseline_value` for any metric, whatever the
   direction) or sent while its event publisher is down: 502 `Failed to emit model registration
-  event`.
+  event`, nothing delivered;
+- a baseline of 0 that passes the validator: `model_registered` is delivered to the site (recorded
+  in `emitted`), then the server fails dividing by the baseline in its own log line: the same 502;
+- `primary_metric`, `eval_spec`, `scorer_ref` or `benchmark_spec_id` sent: the server tags the
+  version in its own MLflow (the one behind `/api/mlflow`) first; a version it cannot find there
+  (the model lives in another MLflow) answers that 502 every time, nothing delivered.
 
 Keys are validated by a separate `KeyService` (a real HTTP server, as upstream calls an external
 key service), so "slow" and "down" are real stalls and a real stopped server. Every request is
@@ -179,6 +184,15 @@ def hook_accepts(metric_name: str, baseline: float, current: float) -> bool:
     return current >= baseline
 
 
+def completes(metric_name: str, baseline: float, current: float) -> bool:
+    """Whether a notification with these values ends in 200: the validator accepts it and the
+    log line after publishing does not divide by a zero baseline."""
+    return hook_accepts(metric_name, baseline, current) and baseline != 0
+
+
+REGISTRY_FIELDS = ("primary_metric", "eval_spec", "scorer_ref", "benchmark_spec_id")
+
+
 def require_write(request: Request) -> list[str]:
     """Upstream `require_model_event_write_auth`: a dependency, so it runs before the body's
     validation and after the key's."""
@@ -290,6 +304,20 @@ class HokusaiStandIn:
         request.state.scopes = rights["scopes"]
         return None
 
+    def _tag_in_own_registry(self, payload: RegistrationEvent) -> bool:
+        """Upstream tags the version with the registry fields in its own MLflow; False when
+        that MLflow does not hold the version."""
+        tags = {name: getattr(payload, name) for name in REGISTRY_FIELDS if getattr(payload, name) is not None}
+        for key, value in tags.items():
+            answer = requests.post(
+                f"{self.mlflow_url}/api/2.0/mlflow/model-versions/set-tag",
+                json={"name": payload.model_name, "version": payload.version, "key": key, "value": value},
+                timeout=30,
+            )
+            if answer.status_code != 200:
+                return False
+        return True
+
     def app(self) -> FastAPI:
         app = FastAPI()
         standin = self
@@ -324,11 +352,15 @@ class HokusaiStandIn:
             current = payload.current_value if payload.current_value is not None else payload.baseline_value
             if not hook_accepts(payload.metric_name, payload.baseline_value, current):
                 raise HTTPException(502, EMIT_FAILED)
+            if not standin._tag_in_own_registry(payload):
+                raise HTTPException(502, EMIT_FAILED)
             with standin._lock:
                 if standin.publisher_failures > 0:
                     standin.publisher_failures -= 1
                     raise HTTPException(502, EMIT_FAILED)
                 standin.emitted.append(payload.model_dump(exclude_unset=True))
+            if payload.baseline_value == 0:  # upstream: the log line after publishing divides by it
+                raise HTTPException(502, EMIT_FAILED)
             model_id = standin.model_id or f"{payload.model_name}/{payload.version}/{payload.token_id}"
             return {
                 "status": "ok",
