@@ -16,8 +16,11 @@ _MAX_DETAIL = 200
 
 
 def detail(body: Any, secrets: tuple[str, ...] = (), default: str = "no detail") -> str:
-    """The server's `detail`: a string, or FastAPI's list of validation errors."""
-    raw = body.get("detail") if isinstance(body, dict) else None
+    """The server's `detail`: a string, or FastAPI's list of validation errors. An answer from
+    another layer (its rate limiter) may carry only `message` or `error`: that is shown then."""
+    raw = None
+    if isinstance(body, dict):
+        raw = next((body[k] for k in ("detail", "message", "error") if body.get(k) is not None), None)
     if isinstance(raw, list):
         parts = []
         for item in raw[:3]:

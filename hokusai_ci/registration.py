@@ -573,9 +573,15 @@ def _fill_registered(result: RegistrationResult, ports: Ports, token_id: str) ->
 
 
 def _fail(result: RegistrationResult, err: HokusaiError) -> None:
+    for name in _KEPT:  # a version the failure left in MLflow (API mode: the platform did not accept it)
+        if getattr(result, name) is None and isinstance(err.details.get(name), str):
+            setattr(result, name, err.details[name])
     result.error = ErrorInfo.of(err)
     if result.status != "registered":  # exit 9 keeps "registered": the model is in the registry
         result.status = "error"
+
+
+_KEPT = ("model_version", "model_uri", "mlflow_run_id", "model_sha256")
 
 
 def _cancelled_message(req: RegistrationRequest, category: Category, result: RegistrationResult) -> str:

@@ -124,6 +124,9 @@ class RegistryRest:
         accepted = [v for v in live_versions(self.token_versions(token_id)) if notified(v)]
         return sorted(accepted, key=lambda v: int(v["version"]))
 
+    def delete_version_tag(self, name: str, version: str, key: str) -> None:
+        self._call("DELETE", "model-versions/delete-tag", json={"name": name, "version": version, "key": key})
+
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
         """Set one tag; its value goes through the redaction layer like every value written."""
         body = {"name": name, "version": version, "key": key, "value": redact(value)}

@@ -251,19 +251,19 @@ def test_verdict_after_upload_is_final_and_the_rerun_adopts(
 def test_platform_502_after_upload_exits_9_and_the_rerun_notifies(
     api: Any, hokusai: HokusaiStandIn, mlflow_server: MlflowServer, model_file: Path
 ) -> None:
-    hokusai.publisher_failures = 3  # the platform's event queue is down for three emits
+    hokusai.publisher_failures = 1  # the platform's event queue is down for one emit
     err = refused("API-EMIT", model_file)
     assert err.exit_code == 9 and err.category is Category.EVENT_DELIVERY_FAILED
-    assert f"could not take the registration: {EMIT_FAILED} (HTTP 502) after 3 attempt(s)" in err.message
-    assert "re-running the same command adopts it without a second upload" in err.message
-    assert [s.status for s in hokusai.notifications()] == [502, 502, 502]
+    assert f"answered: {EMIT_FAILED} (HTTP 502); the platform answers this also after it told the site" in err.message
+    assert "re-running the same command adopts it and sends the same registration" in err.message
+    assert [s.status for s in hokusai.notifications()] == [502]  # a 502 may follow a delivery: never retried
     [v], _ = written(mlflow_server, "API-EMIT")
-    assert "hokusai.notified" not in v.tags
+    assert "hokusai.notified" not in v.tags and v.tags["hokusai.platform_sent"] == "API-EMIT:hokusai-API-EMIT:1"
 
     again = run_cli(*register_args("API-EMIT", model_file, "auroc", "0.88", "0.91"), "--output", "json")
     assert again.code == 0, again.err
     assert again.json()["reused_existing_version"] is True
-    assert [s.status for s in hokusai.notifications()] == [502, 502, 502, 200]
+    assert [s.status for s in hokusai.notifications()] == [502, 200]
     [v], _ = written(mlflow_server, "API-EMIT")
     assert v.tags["hokusai.notified"] == "true"
 

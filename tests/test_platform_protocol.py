@@ -8,6 +8,7 @@ lives in another MLflow than its own.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ import requests
 
 from hokusai_ci.errors import Category
 from tests.conftest import register_args, run_cli
-from tests.hokusai_standin import EMIT_FAILED, NOTIFY_PATH, HokusaiStandIn
+from tests.hokusai_standin import EMIT_FAILED, NOTIFY_PATH, REGISTRY_FIELDS, HokusaiStandIn
 from tests.servers import MlflowServer
 from tests.test_api_mode import (  # noqa: F401 (fixtures)
     ADMIN,
     GOOD_BODY,
+    WRITER,
     api,
     hokusai,
     key_service,
@@ -68,3 +70,139 @@ def test_baseline_zero_is_refused_before_anything_is_sent(
     assert hokusai.emitted == []
     err = refused(token, model_file, metric=metric, value=0.9, baseline=0.0)
     assert err.category is Category.PLATFORM_REJECTED and err.exit_code == 10
+
+
+# -- a 502 may come after the site was told: sent once, the version kept ---------------------------
+def test_a_502_after_the_site_was_told_is_not_retried_and_the_version_is_never_superseded(
+    api: Any,  # noqa: F811
+    hokusai: HokusaiStandIn,  # noqa: F811
+    mlflow_server: MlflowServer,
+    model_file: Path,
+    tmp_path: Path,
+) -> None:
+    token = "API-TOLD"
+    hokusai.lost_answers = 1  # delivered to the site, then the handler fails: 502
+    first = run_cli(*register_args(token, model_file, "auroc", "0.88", "0.91"), "--output", "json")
+    assert first.code == 9, first.err
+    out = first.json()
+    assert out["error"]["category"] == "event_delivery_failed"
+    # the version the failure leaves is named in the JSON, as for every exit 9
+    assert (out["model_name"], out["model_version"], out["model_uri"]) == (
+        f"hokusai-{token}",
+        "1",
+        f"models:/hokusai-{token}/1",
+    )
+    assert out["mlflow_run_id"] and out["model_sha256"]
+    assert "it told the site, so it is not sent again in this run" in out["error"]["message"]
+    assert "tagged not registered and hokusai.platform_sent: it is never removed" in out["error"]["message"]
+    assert [s.status for s in hokusai.notifications()] == [502] and len(hokusai.emitted) == 1
+
+    # other content cannot be sent for the token: the site may hold version 1
+    other = tmp_path / "other.pkl"
+    other.write_bytes(b"other content")
+    second = run_cli(*register_args(token, other, "auroc", "0.88", "0.91"))
+    assert second.code == 4, second.err
+    assert "hokusai-API-TOLD version 1" in second.err and "may have told the site" in second.err
+    assert "only that version can be sent for the token: re-run with the model it holds" in second.err
+    assert len(hokusai.notifications()) == 1
+    versions, _ = written(mlflow_server, token)
+    by_version = {v.version: v.tags["hokusai.status"] for v in versions}
+    assert by_version == {"1": "not_registered", "2": "not_registered"}  # version 1 neither removed nor superseded
+
+    # the same content again: the same registration, under the same idempotency key
+    third = register(token, model_file)
+    assert third.status == "registered" and third.model_version == "1" and third.reused_existing_version
+    sent = hokusai.notifications()
+    assert [s.status for s in sent] == [502, 200]
+    assert sent[0].idempotency_key == sent[1].idempotency_key == f"{token}:hokusai-{token}:1"
+    assert sent[0].body == sent[1].body
+    versions, _ = written(mlflow_server, token)
+    assert [(v.version, v.tags["hokusai.status"]) for v in versions] == [("1", "registered")]  # 2 never sent
+
+
+def test_an_answer_given_before_acting_forgets_the_send(
+    api: Any,  # noqa: F811
+    hokusai: HokusaiStandIn,  # noqa: F811
+    mlflow_server: MlflowServer,
+    model_file: Path,
+    tmp_path: Path,
+) -> None:
+    """A 429 or 503 comes before the server looks at the registration: the site was not told, so
+    other content may be registered afterwards and the unsent version removed."""
+    token = "API-UNTOLD"
+    hokusai.rate_limited, hokusai.retry_after = 1, 600
+    err = refused(token, model_file)
+    assert err.exit_code == 9 and "is rate-limiting this key" in err.message
+    assert "re-running the same command adopts it without a second upload" in err.message
+    [v], _ = written(mlflow_server, token)
+    assert "hokusai.platform_sent" not in v.tags
+    other = tmp_path / "other.pkl"
+    other.write_bytes(b"other content")
+    again = register(token, other)
+    assert again.status == "registered" and again.model_version == "2"
+    versions, _ = written(mlflow_server, token)
+    assert [v.version for v in versions] == ["2"]
+
+
+# -- 429: Retry-After honoured up to the stall budget ------------------------------------------------
+def test_a_rate_limit_is_waited_out_within_the_stall_budget(
+    api: Any,  # noqa: F811
+    hokusai: HokusaiStandIn,  # noqa: F811
+    model_file: Path,
+) -> None:
+    hokusai.rate_limited, hokusai.retry_after = 1, 2
+    result = register("API-429-WAIT", model_file)
+    assert result.status == "registered"
+    limited, accepted = hokusai.notifications()
+    assert (limited.status, accepted.status) == (429, 200)
+    assert accepted.at - limited.at >= 1.95  # Retry-After: 2, waited in full
+
+
+def test_a_rate_limit_longer_than_the_stall_budget_exits_9_saying_when(
+    api: Any,  # noqa: F811
+    hokusai: HokusaiStandIn,  # noqa: F811
+    model_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOKUSAI_STALL_TIMEOUT", "30")
+    hokusai.rate_limited, hokusai.retry_after = 5, 60  # the server's 60 s window
+    run = run_cli(*register_args("API-429", model_file, "auroc", "0.88", "0.91"))
+    assert run.code == 9, run.err
+    line = run.err.strip().splitlines()[-1]
+    assert "is rate-limiting this key: Rate limit exceeded (HTTP 429) after 1 attempt(s)" in line
+    assert "it asks to wait 60s, longer than the stall budget of 30s: re-run after " in line
+    assert "no detail" not in line
+    assert [s.status for s in hokusai.notifications()] == [429]  # no retry it was asked not to make
+
+
+# -- MLflow elsewhere: the registry fields are not sent ------------------------------------------
+@pytest.fixture(scope="module")
+def foreign_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """An MLflow server that is not the platform's (the one behind the stand-in's proxy)."""
+    server = MlflowServer.start(tmp_path_factory.mktemp("foreign-mlflow"))
+    yield server
+    server.stop()
+
+
+def test_a_model_in_another_mlflow_registers_without_the_registry_fields(
+    api: Any,  # noqa: F811
+    hokusai: HokusaiStandIn,  # noqa: F811
+    mlflow_server: MlflowServer,
+    foreign_mlflow: MlflowServer,
+    model_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The setup the REGISTRY_ADMIN_REQUIRED message recommends: a key that is not a registry
+    admin's, and `--mlflow-uri` to an MLflow server of one's own."""
+    api(WRITER)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", foreign_mlflow.url)
+    result = register("API-FOREIGN", model_file)
+    assert result.status == "registered", result
+    [sent] = hokusai.notifications()
+    body = json.loads(sent.body)
+    assert not set(REGISTRY_FIELDS) & set(body)
+    assert body["metric_name"] == "auroc" and body["version"] == "1"
+    assert len(hokusai.emitted) == 1
+    assert written(mlflow_server, "API-FOREIGN") == ([], [])  # nothing in the platform's registry
+    [v], _ = written(foreign_mlflow, "API-FOREIGN")
+    assert v.tags["hokusai.notified"] == "true"
