@@ -136,7 +136,8 @@ def _api(settings: Settings, webhook: EventSink | None, target: str | None, *, r
 
     assert settings.api_key is not None
     uri = settings.effective_mlflow_uri
-    registry = RegistryRest(uri, settings.registry_token(), timeout=settings.stall_timeout)
+    credential = Env.MLFLOW_TRACKING_TOKEN if settings.mlflow_token is not None else None
+    registry = RegistryRest(uri, settings.registry_token(), timeout=settings.stall_timeout, credential=credential)
     api = HokusaiApi(
         settings.api_url,
         settings.api_key.get_secret_value(),

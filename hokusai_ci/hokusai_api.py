@@ -266,6 +266,8 @@ class HokusaiNotifier:
         log.info("Hokusai API accepted the registration" + (f" (model_id {model_id})" if model_id else ""))
         try:
             self.registry.set_version_tag(r.model_name, r.model_version, Tag.PLATFORM_ANSWER, answer.tag_value())
+            accepted_at = datetime.now(UTC).isoformat(timespec="seconds")
+            self.registry.set_version_tag(r.model_name, r.model_version, Tag.ACCEPTED_AT, accepted_at)
             self.registry.set_version_tag(r.model_name, r.model_version, Tag.NOTIFIED, "true")
         except HokusaiError as err:
             log.warning("could not tag the version as notified (%s); a re-run would notify again", err.message)

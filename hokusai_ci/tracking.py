@@ -35,6 +35,7 @@ class Tag:
     STATUS = f"{TAG_PREFIX}status"  # not_registered | registered | superseded
     CLAIM = f"{TAG_PREFIX}claim_id"
     NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration
+    ACCEPTED_AT = f"{TAG_PREFIX}accepted_at"  # when it accepted it (ISO 8601, UTC): the registration time
     PLATFORM_ANSWER = f"{TAG_PREFIX}platform_answer"  # what it accepted: the body's digest, its model id
     # set before the notification leaves, to its idempotency key: the platform may tell the site
     # and still fail, so a version that carries it is never removed or superseded

@@ -9,6 +9,10 @@ lives in another MLflow than its own.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,7 @@ import requests
 
 from hokusai_ci.errors import Category
 from tests.conftest import register_args, run_cli
-from tests.hokusai_standin import EMIT_FAILED, NOTIFY_PATH, REGISTRY_FIELDS, HokusaiStandIn
+from tests.hokusai_standin import EMIT_FAILED, NOTIFY_PATH, REGISTRY_FIELDS, HokusaiStandIn, KeyService
 from tests.servers import MlflowServer
 from tests.test_api_mode import (  # noqa: F401 (fixtures)
     ADMIN,
@@ -206,3 +210,108 @@ def test_a_model_in_another_mlflow_registers_without_the_registry_fields(
     assert written(mlflow_server, "API-FOREIGN") == ([], [])  # nothing in the platform's registry
     [v], _ = written(foreign_mlflow, "API-FOREIGN")
     assert v.tags["hokusai.notified"] == "true"
+
+
+# -- the MLflow proxy's answers, and an MLflow URL that is not MLflow -----------------------------
+class _HtmlPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        page = b"<!doctype html><html><body>Welcome</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def html_site() -> Iterator[str]:
+    """A web server that answers every GET with an HTML page, as a mistyped MLflow URL may."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/mlflow"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_mlflow_url_that_answers_html_is_exit_8_naming_it(
+    api: Any,  # noqa: F811
+    hokusai: HokusaiStandIn,  # noqa: F811
+    html_site: str,
+    model_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", html_site)
+    for args in (
+        register_args("API-HTML", model_file, "auroc", "0.88", "0.91"),
+        ["model", "status", "--token-id", "X"],
+    ):
+        run = run_cli(*args)
+        assert run.code == 8, run.err
+        line = run.err.strip().splitlines()[-1]
+        assert line.startswith(f"error: MLflow Error: the model registry at {html_site} answered ")
+        assert "not MLflow's JSON (HTTP 200, text/html): is this an MLflow server?" in line
+        assert "Traceback" not in run.err and "JSONDecodeError" not in run.err
+    assert hokusai.notifications() == []
+
+
+def test_the_key_service_down_behind_the_proxy_is_exit_9(
+    api: Any,  # noqa: F811
+    hokusai: HokusaiStandIn,  # noqa: F811
+    key_service: KeyService,  # noqa: F811
+    mlflow_server: MlflowServer,
+    model_file: Path,
+) -> None:
+    key_service.stop()
+    run = run_cli(*register_args("API-PROXY-DOWN", model_file, "auroc", "0.88", "0.91"))
+    assert run.code == 9, run.err
+    line = run.err.strip().splitlines()[-1]
+    assert "could not take the request: Authentication service unavailable (HTTP 503) after 3 attempt(s)" in line
+    assert "nothing was uploaded" in line
+    assert [s.status for s in hokusai.proxied()] == [503, 503, 503]
+    assert written(mlflow_server, "API-PROXY-DOWN") == ([], [])
+
+
+def test_a_refused_mlflow_tracking_token_is_named_not_the_api_key(
+    api: Any,  # noqa: F811
+    hokusai: HokusaiStandIn,  # noqa: F811
+    model_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    own = "mlflow-own-token-0123456789"
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", own)  # wins over the API key for MLflow
+    run = run_cli(*register_args("API-OWNTOKEN", model_file, "auroc", "0.88", "0.91"))
+    assert run.code == 10, run.err
+    line = run.err.strip().splitlines()[-1]
+    assert "refused the token in MLFLOW_TRACKING_TOKEN: Invalid or expired API key (HTTP 401)" in line
+    assert "unset MLFLOW_TRACKING_TOKEN so the API key is used" in line
+    assert "the API key" not in line.replace("so the API key is used", "").replace("instead of the Hokusai API key", "")
+    assert own not in run.err + run.out and ADMIN not in run.err + run.out
+
+
+# -- status: what API mode can know ----------------------------------------------------------------
+def test_status_shows_the_acceptance_time_and_no_invented_creation_time(
+    api: Any,  # noqa: F811
+    hokusai: HokusaiStandIn,  # noqa: F811
+    mlflow_server: MlflowServer,
+    model_file: Path,
+) -> None:
+    hokusai.rate_limited, hokusai.retry_after = 1, 2  # the acceptance comes 2 s after the version
+    assert register("API-WHEN", model_file).status == "registered"
+    [v], _ = written(mlflow_server, "API-WHEN")
+    created = datetime.fromtimestamp(v.creation_timestamp / 1000, UTC)
+    shown = run_cli("model", "status", "--token-id", "API-WHEN", "--output", "json")
+    assert shown.code == 0, shown.err
+    out = shown.json()
+    assert out["created_at"] is None  # only the site knows when the token was created
+    registered = datetime.fromisoformat(out["registered_at"])
+    assert (registered - created).total_seconds() >= 1, (created, registered)
+    assert registered.isoformat(timespec="seconds") == v.tags["hokusai.accepted_at"]
+
+    draft = run_cli("model", "status", "--token-id", "API-NEVER")
+    assert draft.code == 0, draft.err
+    assert "created  not known here (only the Hokusai site knows)" in " ".join(draft.out.split("\n"))
+    assert draft.out.count(datetime.now(UTC).strftime("%Y-%m-%d")) == 0
