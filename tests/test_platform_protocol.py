@@ -9,6 +9,7 @@ lives in another MLflow than its own.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,9 +21,11 @@ import pytest
 import requests
 
 from hokusai_ci.errors import Category
+from hokusai_ci.hokusai_api import BEFORE_ACTING
+from hokusai_ci.http_retry import RetryPolicy, post_with_retries
 from tests.conftest import register_args, run_cli
 from tests.hokusai_standin import EMIT_FAILED, NOTIFY_PATH, REGISTRY_FIELDS, HokusaiStandIn, KeyService
-from tests.servers import MlflowServer
+from tests.servers import MlflowServer, free_port
 from tests.test_api_mode import (  # noqa: F401 (fixtures)
     ADMIN,
     GOOD_BODY,
@@ -315,3 +318,23 @@ def test_status_shows_the_acceptance_time_and_no_invented_creation_time(
     assert draft.code == 0, draft.err
     assert "created  not known here (only the Hokusai site knows)" in " ".join(draft.out.split("\n"))
     assert draft.out.count(datetime.now(UTC).strftime("%Y-%m-%d")) == 0
+
+
+# -- which failures a non-idempotent POST retries --------------------------------------------------
+def test_only_a_connection_never_made_is_retried_by_the_notification_policy() -> None:
+    """Real sockets: a closed port (the request never left) and a listener that never answers
+    (the request left; the server may act on it)."""
+    policy = RetryPolicy(status=BEFORE_ACTING.__contains__, after_send=False, wait_budget=60)
+    slept: list[float] = []
+    closed = post_with_retries(
+        f"http://127.0.0.1:{free_port()}/x", b"{}", dict, attempts=3, timeout=2, sleep=slept.append, policy=policy
+    )
+    assert (closed.ok, closed.unsent, closed.attempts, len(slept)) == (False, True, 3, 2)
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/x"
+        lost = post_with_retries(url, b"{}", dict, attempts=3, timeout=0.5, sleep=slept.append, policy=policy)
+    assert (lost.ok, lost.unsent, lost.attempts) == (False, False, 1)
+    assert "timed out" in str(lost.error) and len(slept) == 2  # no wait: nothing more was sent
