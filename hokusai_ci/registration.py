@@ -455,8 +455,7 @@ def _check_token(req: RegistrationRequest, token: TokenRecord | None, where: str
             Category.INVALID_TOKEN_STATUS,
             f"token {tid} is already registered: {token.model_name} version {token.model_version} "
             f"(run {token.mlflow_run_id}, sha256 {str(token.model_sha256)[:12]}, "
-            f"{token.metric_name}={token.metric_value:g}, registered {_at(token.registered_at)})"
-            + tail,
+            f"{token.metric_name}={token.metric_value:g}, registered {_at(token.registered_at)})" + tail,
             status=token.status.value,
         )
     raise HokusaiError(

@@ -6,7 +6,8 @@ validates the API key before anything is written: its refusals (401 key, 402 bal
 REGISTRY_ADMIN_REQUIRED) are verdicts, exit 10, never retried. Every call here is idempotent
 (a search, a set-tag), so 429, 502, 503 and dropped connections are retried within a small
 budget, honouring Retry-After (the proxy answers 503 with `Retry-After: 1` while its key
-service is slow).
+service is slow); a platform 503 that outlasts them is its outage (exit 9, as for the
+notification), and an answer that is not MLflow's JSON says the URL may not be an MLflow server.
 """
 
 from __future__ import annotations

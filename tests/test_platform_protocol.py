@@ -19,10 +19,13 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hokusai_ci.errors import Category
 from hokusai_ci.hokusai_api import BEFORE_ACTING
 from hokusai_ci.http_retry import RetryPolicy, post_with_retries
+from hokusai_ci.platform_answers import detail
 from tests.conftest import register_args, run_cli
 from tests.hokusai_standin import EMIT_FAILED, NOTIFY_PATH, REGISTRY_FIELDS, HokusaiStandIn, KeyService
 from tests.servers import MlflowServer, free_port
@@ -338,3 +341,23 @@ def test_only_a_connection_never_made_is_retried_by_the_notification_policy() ->
         lost = post_with_retries(url, b"{}", dict, attempts=3, timeout=0.5, sleep=slept.append, policy=policy)
     assert (lost.ok, lost.unsent, lost.attempts) == (False, False, 1)
     assert "timed out" in str(lost.error) and len(slept) == 2  # no wait: nothing more was sent
+
+
+# -- any body the platform (or a layer in front of it) answers is shown as one bounded line ---------
+bodies = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["detail", "message", "error", "x"]), inner)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=bodies)
+def test_any_answer_body_is_one_bounded_line_and_a_rate_limit_is_not_no_detail(body: Any) -> None:
+    said = detail(body, (ADMIN,))
+    assert said and "\n" not in said and len(said) <= 201 and ADMIN not in said
+    only_error = isinstance(body, dict) and body.get("detail") is None and body.get("message") is None
+    if only_error and isinstance(body.get("error"), str) and body["error"].strip():
+        assert said != "no detail"  # a rate limiter's {"error": ...} is shown as it is
