@@ -136,13 +136,19 @@ def _api(settings: Settings, webhook: EventSink | None, target: str | None, *, r
 
     assert settings.api_key is not None
     uri = settings.effective_mlflow_uri
-    registry = RegistryRest(uri, settings.registry_token(), timeout=settings.stall_timeout)
-    api = HokusaiApi(settings.api_url, settings.api_key.get_secret_value(), attempts=settings.webhook_attempts)
+    credential = Env.MLFLOW_TRACKING_TOKEN if settings.mlflow_token is not None else None
+    registry = RegistryRest(uri, settings.registry_token(), timeout=settings.stall_timeout, credential=credential)
+    api = HokusaiApi(
+        settings.api_url,
+        settings.api_key.get_secret_value(),
+        attempts=settings.webhook_attempts,
+        wait_budget=settings.stall_timeout,
+    )
     local = SqlTokenStore.sqlite(settings.sqlite_path, read_only=read_only)
     return Adapters(
         store=ApiTokenStore(settings.store_description(), registry, local),
         tracker=_mlflow(settings),
-        notifier=HokusaiNotifier(api, registry),
+        notifier=HokusaiNotifier(api, registry, in_platform_registry=settings.is_platform_registry(uri)),
         webhook=webhook,
         webhook_target=target,
         mlflow_shown=display_url(uri),

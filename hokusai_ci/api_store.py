@@ -34,7 +34,17 @@ def _float(text: str | None) -> float | None:
         return None
 
 
+def _time(text: str | None) -> datetime | None:
+    try:
+        return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        return None
+
+
 def record_from_version(token_id: str, v: dict[str, Any], status: TokenStatus) -> TokenRecord:
+    """A token as the registry shows it. When the token was created is known only to the site
+    (None); it was registered when the platform accepted the version (tag
+    `hokusai.accepted_at`), not when the version was created."""
     tags = v["tags"]
     stamp = v.get("last_updated_timestamp") or v.get("creation_timestamp") or 0
     when = datetime.fromtimestamp(int(stamp) / 1000, UTC)
@@ -50,9 +60,9 @@ def record_from_version(token_id: str, v: dict[str, Any], status: TokenStatus) -
         metric_value=_float(tags.get(Tag.METRIC_VALUE)),
         baseline=_float(tags.get(Tag.BASELINE)),
         direction=tags.get(Tag.DIRECTION),
-        created_at=datetime.fromtimestamp(int(v.get("creation_timestamp") or stamp) / 1000, UTC),
+        created_at=None,
         updated_at=when,
-        registered_at=when if status is TokenStatus.REGISTERED else None,
+        registered_at=_time(tags.get(Tag.ACCEPTED_AT)) if status is TokenStatus.REGISTERED else None,
         metadata={"source": "model registry", "notified": notified(v)},
     )
 
@@ -82,7 +92,7 @@ class ApiTokenStore:
         return TokenRecord(
             token_id=token_id,
             status=TokenStatus.DRAFT,
-            created_at=now,
+            created_at=None,  # only the site knows
             updated_at=now,
             metadata={"source": "assumed draft: the Hokusai API has no token lookup"},
         )

@@ -3,7 +3,10 @@
 Contract (`POST {api}/api/models/tokenized-registration-events`, `Authorization: Bearer <key>`):
 required `model_name`, `version` (a string: an integer is refused with 422), `token_id`,
 `proposal_identifier`, `metric_name`, `baseline_value`, `mlflow_run_id`; optional
-`current_value`, `model_uri`, `primary_metric`, `tags`; unknown fields are ignored.
+`current_value`, `model_uri`, `primary_metric`, `tags`; unknown fields are ignored. With
+`primary_metric` (or `eval_spec`, `scorer_ref`, `benchmark_spec_id`) the server tags the version
+in its own MLflow and answers 502 every time when it is not there: it is sent only when the
+model lives in the platform's registry.
 
 An accepted notification answers 200 with the platform's `model_id`. The platform has no read
 endpoint, so what it accepted is recorded on the version at that moment (`PlatformAnswer`, tag
@@ -11,27 +14,32 @@ endpoint, so what it accepted is recorded on the version at that moment (`Platfo
 `model verify` holds against the signed statement.
 
 Answers: 401/402/403/422 are verdicts on the key or the body, final and never retried (exit 10).
-502 `Failed to emit model registration event` is both the platform's refusal by its own rules
-and its outage; the refusals are predicted before anything is written (`platform_refusal`), so
-a 502 that still comes back is treated as an outage, like 503, 429 and a dropped connection:
-retried within a budget, honouring Retry-After, then exit 9 with the run resumable.
+The server is not idempotent (it ignores `Idempotency-Key`), so only failures it gives before
+acting are retried: 503 (its key service, in front of the handler), 429 (its rate limiter,
+honouring Retry-After up to the stall budget) and a connection that was never made. 502
+`Failed to emit model registration event` can come after the site was told (its own rules are
+predicted before anything is written, `platform_refusal`, but a failure after publishing answers
+the same), as can a 500, a 504 or a lost answer: those are never retried. Exit 9; the version is
+tagged `hokusai.platform_sent` before the request leaves, is never removed afterwards, and is the
+only one that can be sent for the token again, with the same idempotency key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.events import compact_json
-from hokusai_ci.http_retry import PostOutcome, post_with_retries
+from hokusai_ci.http_retry import PostOutcome, RetryPolicy, post_with_retries
 from hokusai_ci.metrics import GateResult, platform_refusal
 from hokusai_ci.platform_answers import detail, key_problem
 from hokusai_ci.redaction import display_url
-from hokusai_ci.registry_rest import RegistryRest
+from hokusai_ci.registry_rest import RegistryRest, live_versions, notified
 from hokusai_ci.store import Registration
 from hokusai_ci.tracking import Tag
 
@@ -42,6 +50,11 @@ log = logging.getLogger("hokusai_ci")
 
 NOTIFY_PATH = "/api/models/tokenized-registration-events"
 MODEL_ID_MAX = 200  # longer is not an id: it is not recorded (a tag value stays small)
+# answered before the server acts on the body: the key check (503) and the rate limiter (429)
+BEFORE_ACTING = (429, 503)
+# the optional fields the server tags the version with in its own MLflow
+REGISTRY_FIELDS = ("primary_metric", "eval_spec", "scorer_ref", "benchmark_spec_id")
+UNCONFIRMED = "unconfirmed"  # an error's `status`: another version was sent and not confirmed
 
 
 class PlatformAnswer(BaseModel):
@@ -84,12 +97,25 @@ def platform_model_id(answer: dict[str, Any]) -> str | None:
     return text
 
 
+def idempotency_key(payload: dict[str, Any]) -> str:
+    """The one identity of a notification: every send of a version carries the same key."""
+    return f"{payload['token_id']}:{payload['model_name']}:{payload['version']}"
+
+
+def expected_model_id(model_name: str, version: str, token_id: str) -> str:
+    """The `model_id` the server builds for an accepted registration."""
+    return f"{model_name}/{version}/{token_id}"
+
+
 class HokusaiApi:
-    def __init__(self, api_url: str, api_key: str, *, attempts: int = 4, timeout: float = 30) -> None:
+    def __init__(
+        self, api_url: str, api_key: str, *, attempts: int = 4, timeout: float = 30, wait_budget: float = 60
+    ) -> None:
         self.url = api_url.rstrip("/") + NOTIFY_PATH
         self.api_key = api_key
         self.attempts = attempts
         self.timeout = timeout
+        self.wait_budget = wait_budget  # the stall budget: the longest Retry-After waited for
 
     def notify(self, payload: dict[str, Any]) -> PlatformAnswer:
         """Send the registration; on acceptance, what the platform accepted."""
@@ -101,25 +127,32 @@ class HokusaiApi:
                 "Authorization": f"Bearer {self.api_key}",
                 "Content-Type": "application/json",
                 "User-Agent": "hokusai-ci",
-                "Idempotency-Key": f"{payload['token_id']}:{payload['model_name']}:{payload['version']}",
+                "Idempotency-Key": idempotency_key(payload),
             },
             attempts=self.attempts,
             timeout=self.timeout,
+            policy=RetryPolicy(status=BEFORE_ACTING.__contains__, after_send=False, wait_budget=self.wait_budget),
         )
         if outcome.ok:
             answer = outcome.body if isinstance(outcome.body, dict) else {}
             return PlatformAnswer(body_sha256=hashlib.sha256(body).hexdigest(), model_id=platform_model_id(answer))
         verdict = outcome.status is not None and 400 <= outcome.status < 500 and outcome.status != 429
         category = Category.PLATFORM_REJECTED if verdict else Category.EVENT_DELIVERY_FAILED
-        raise HokusaiError(category, self.explain(outcome), http_status=outcome.status)
+        unseen = verdict or outcome.unsent or outcome.status in BEFORE_ACTING
+        raise HokusaiError(category, self.explain(outcome), http_status=outcome.status, maybe_told=not unseen)
 
     def explain(self, outcome: PostOutcome) -> str:
         """Turn the platform's answer into one actionable line with its own `detail`."""
         where = f"the Hokusai API at {display_url(self.url)}"
         body, status, tries = outcome.body, outcome.status, f"after {outcome.attempts} attempt(s)"
         said = detail(body, (self.api_key,))
+        if status is None and outcome.unsent:
+            return f"{where} could not be reached ({outcome.error}) {tries}; try again later"
         if status is None:
-            return f"{where} did not answer ({outcome.error}) {tries}; try again later"
+            return (
+                f"{where} did not answer ({outcome.error}): the request was sent, and the platform may "
+                "have told the site, so it is not sent again in this run"
+            )
         known = key_problem(status, body, where, (self.api_key,))
         if known is not None:
             return known
@@ -130,17 +163,32 @@ class HokusaiApi:
             )
         if status == 422:
             return f"{where} refused the registration as invalid: {said} (HTTP 422)"
-        if status in (429, 502, 503):
+        if status == 429:
+            return f"{where} is rate-limiting this key: {said} (HTTP 429) {tries}; {self._when(outcome)}"
+        if status == 503:
             return (
-                f"{where} could not take the registration: {said} (HTTP {status}) {tries}; it answers "
-                "this for its own outages, so it is treated as transient"
+                f"{where} could not take the registration: {said} (HTTP 503) {tries}; it answers this "
+                "before looking at the registration (its key service), so it is treated as transient"
             )
-        return f"{where} answered: {said} (HTTP {status}) {tries}"
+        return (
+            f"{where} answered: {said} (HTTP {status}); the platform answers this also after it told the "
+            "site, so it is not sent again in this run"
+        )
+
+    def _when(self, outcome: PostOutcome) -> str:
+        wait = outcome.retry_after
+        if wait is None:
+            return "try again in a minute"
+        at = datetime.now(UTC) + timedelta(seconds=wait)
+        longer = f", longer than the stall budget of {self.wait_budget:g}s" if wait > self.wait_budget else ""
+        return f"it asks to wait {wait:g}s{longer}: re-run after {at:%H:%M:%S} UTC"
 
 
-def registration_payload(token_id: str, r: Registration) -> dict[str, Any]:
-    """The notification body. The values are the ones measured and gated, never adjusted."""
-    return {
+def registration_payload(token_id: str, r: Registration, *, in_platform_registry: bool = True) -> dict[str, Any]:
+    """The notification body. The values are the ones measured and gated, never adjusted.
+    `primary_metric` only when the version is in the platform's own registry (the server tags it
+    there, and answers 502 every time when it cannot find it)."""
+    body = {
         "model_name": r.model_name,
         "version": str(r.model_version),
         "token_id": token_id,
@@ -153,9 +201,13 @@ def registration_payload(token_id: str, r: Registration) -> dict[str, Any]:
         "model_uri": r.model_uri,
         "tags": {"sha256": r.model_sha256, "direction": r.direction, "source": "hokusai-ci"},
     }
+    if not in_platform_registry:
+        for name in REGISTRY_FIELDS:
+            body.pop(name, None)
+    return body
 
 
-def signed_payload(p: RegistrationPredicate) -> dict[str, Any]:
+def signed_payload(p: RegistrationPredicate, *, in_platform_registry: bool = True) -> dict[str, Any]:
     """The notification a signed registration sends, rebuilt from its signed statement: the
     statement and the notification are made from the same values (registration.py)."""
     registration = Registration(
@@ -169,19 +221,22 @@ def signed_payload(p: RegistrationPredicate) -> dict[str, Any]:
         baseline=p.metric.baseline,
         direction=p.metric.direction,
     )
-    return registration_payload(p.token_id, registration)
+    return registration_payload(p.token_id, registration, in_platform_registry=in_platform_registry)
 
 
 class HokusaiNotifier:
     """The platform port in API mode. The platform offers no compare-and-set, so a run first
-    checks that no other version of the token was accepted, then notifies, then records what
-    the platform accepted (`hokusai.platform_answer`) and its acceptance (`hokusai.notified=true`)
-    on the version: API mode reads the token's state back from the latter, `model verify` checks
-    both. The answer is written first, so a version never reads as accepted without it."""
+    checks that no other version of the token was accepted (or sent without a confirmation),
+    tags the version `hokusai.platform_sent` before the request leaves, notifies, then records
+    what the platform accepted (`hokusai.platform_answer`) and its acceptance
+    (`hokusai.notified=true`) on the version: API mode reads the token's state back from the
+    latter, `model verify` checks both. The answer is written first, so a version never reads as
+    accepted without it."""
 
-    def __init__(self, api: HokusaiApi, registry: RegistryRest) -> None:
+    def __init__(self, api: HokusaiApi, registry: RegistryRest, *, in_platform_registry: bool = True) -> None:
         self.api = api
         self.registry = registry
+        self.in_platform_registry = in_platform_registry
 
     def check(self, gate: GateResult) -> None:
         refusal = platform_refusal(gate)
@@ -190,27 +245,71 @@ class HokusaiNotifier:
 
     def notify(self, token_id: str, registration: Registration) -> bool:
         r = registration
+        payload = registration_payload(token_id, r, in_platform_registry=self.in_platform_registry)
         try:
             others = [
                 v
-                for v in self.registry.accepted_versions(token_id)
+                for v in live_versions(self.registry.token_versions(token_id))
                 if (v["name"], str(v["version"])) != (r.model_name, r.model_version)
             ]
-            if others:
+            if any(notified(v) for v in others):
                 return False
-            answer = self.api.notify(registration_payload(token_id, r))
+            _refuse_unconfirmed(token_id, r, others)
+            if not self.in_platform_registry:
+                log.info("MLflow is not the platform's registry: %s not sent", ", ".join(REGISTRY_FIELDS))
+            key = idempotency_key(payload)
+            self.registry.set_version_tag(r.model_name, r.model_version, Tag.PLATFORM_SENT, key)
+            answer = self.api.notify(payload)
         except HokusaiError as err:
-            raise HokusaiError(
-                err.category,
-                f"{err.message}; {r.model_name} version {r.model_version} stays in MLflow, tagged not "
-                "registered, and re-running the same command adopts it without a second upload",
-                **err.details,
-            ) from None
+            raise self._kept(err, r) from None
         model_id = answer.model_id
         log.info("Hokusai API accepted the registration" + (f" (model_id {model_id})" if model_id else ""))
         try:
             self.registry.set_version_tag(r.model_name, r.model_version, Tag.PLATFORM_ANSWER, answer.tag_value())
+            accepted_at = datetime.now(UTC).isoformat(timespec="seconds")
+            self.registry.set_version_tag(r.model_name, r.model_version, Tag.ACCEPTED_AT, accepted_at)
             self.registry.set_version_tag(r.model_name, r.model_version, Tag.NOTIFIED, "true")
         except HokusaiError as err:
             log.warning("could not tag the version as notified (%s); a re-run would notify again", err.message)
         return True
+
+    def _kept(self, err: HokusaiError, r: Registration) -> HokusaiError:
+        """The failure, saying what is left. A request the platform never acted on is forgotten
+        (the version may be removed later); one it may have acted on keeps the version for good."""
+        told = err.details.get("maybe_told") is True
+        if err.details.get("maybe_told") is False:
+            try:
+                self.registry.delete_version_tag(r.model_name, r.model_version, Tag.PLATFORM_SENT)
+            except HokusaiError:
+                told = True  # still tagged: it stays
+        where = f"{r.model_name} version {r.model_version} stays in MLflow, tagged not registered"
+        if told:
+            tail = (
+                f"; {where} and {Tag.PLATFORM_SENT}: it is never removed, and re-running the same command adopts "
+                "it and sends the same registration with the same idempotency key (no other content can be "
+                "registered for this token until then)"
+            )
+        elif err.details.get("status") == UNCONFIRMED:
+            tail = f"; {where}"
+        else:
+            tail = f"; {where}, and re-running the same command adopts it without a second upload"
+        details = {**err.details, "model_name": r.model_name, "model_version": r.model_version}
+        details |= {"model_uri": r.model_uri, "mlflow_run_id": r.mlflow_run_id, "model_sha256": r.model_sha256}
+        return HokusaiError(err.category, err.message + tail, **details)
+
+
+def _refuse_unconfirmed(token_id: str, r: Registration, others: list[dict[str, Any]]) -> None:
+    """Another version of the token was sent and never confirmed: the site may hold it, so no
+    other version is sent (the site would hear of two) until that one is sent again."""
+    sent = [v for v in others if v["tags"].get(Tag.PLATFORM_SENT)]
+    if not sent:
+        return
+    v = min(sent, key=lambda v: int(v["version"]))
+    sha = str(v["tags"].get(Tag.SHA256, ""))[:12]
+    raise HokusaiError(
+        Category.INVALID_TOKEN_STATUS,
+        f"token {token_id}: {v['name']} version {v['version']} (sha256 {sha}) was sent to the Hokusai platform, "
+        "which did not confirm it and may have told the site; only that version can be sent for the token: "
+        f"re-run with the model it holds. Nothing was sent for {r.model_name} version {r.model_version}",
+        status=UNCONFIRMED,
+    )

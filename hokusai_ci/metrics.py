@@ -186,7 +186,7 @@ def _tidy(x: float) -> float:
 # written, and never changes the values it sends to get past them. A platform change is an edit
 # of this table and its version. Read from Hokusai-protocol/hokusai-data-pipeline:
 # src/validation/metrics.py (MetricValidator) and src/services/model_registry_hooks.py.
-PLATFORM_RULES_VERSION = "2026-11-29"
+PLATFORM_RULES_VERSION = "2026-12-06"
 PLATFORM_METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
     "accuracy": (0.0, 1.0),
     "auroc": (0.0, 1.0),
@@ -233,6 +233,16 @@ def _baseline_not_positive(g: GateResult) -> str | None:
     return None
 
 
+def _baseline_zero(g: GateResult) -> str | None:
+    if g.baseline != 0:
+        return None
+    return (
+        "it cannot take a baseline of 0 today: it tells the site the model was registered, then fails "
+        "dividing by the baseline and answers 502, so the site would hold a registration hokusai-ci "
+        "cannot confirm; use a non-zero baseline"
+    )
+
+
 def _below_baseline(g: GateResult) -> str | None:
     if g.value >= g.baseline:
         return None
@@ -252,6 +262,12 @@ PLATFORM_RULES: tuple[PlatformRule, ...] = (
         _out_of_range,
     ),
     PlatformRule("positive-baseline", "the baseline of mse, rmse and mae is above 0", _baseline_not_positive),
+    PlatformRule(
+        "baseline-not-zero",
+        "the baseline is not 0, for every metric: the platform tells the site, then fails dividing by "
+        "the baseline and answers 502",
+        _baseline_zero,
+    ),
     PlatformRule(
         "value-at-least-baseline",
         "the value is at least the baseline, for every metric: a lower-is-better metric that "

@@ -20,7 +20,7 @@ from hokusai_ci.progress import ProgressSink
 from hokusai_ci.redaction import display_url, redact_data
 from hokusai_ci.settings import Env
 from hokusai_ci.streaming import ModelSource
-from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest
+from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest, kept_for_the_platform
 
 log = logging.getLogger("hokusai_ci.mlflow")
 T = TypeVar("T")
@@ -99,6 +99,7 @@ class MlflowTracker:
                 sha256=v.tags.get(Tag.SHA256),
                 claim_id=v.tags.get(Tag.CLAIM),
                 status=v.tags.get(Tag.STATUS),
+                platform_sent=v.tags.get(Tag.PLATFORM_SENT),
             )
             for v in versions
         ]
@@ -170,6 +171,8 @@ class MlflowTracker:
         self._best_effort(lambda: self.client.set_terminated(model.run_id, "FAILED"))
 
     def discard(self, model: TrackedModel, reason: str) -> None:
+        if kept_for_the_platform(model):
+            return
         log.warning("removing %s version %s: %s", model.model_name, model.model_version, reason)
         self._best_effort(
             lambda: self.client.set_model_version_tag(

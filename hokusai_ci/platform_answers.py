@@ -16,8 +16,11 @@ _MAX_DETAIL = 200
 
 
 def detail(body: Any, secrets: tuple[str, ...] = (), default: str = "no detail") -> str:
-    """The server's `detail`: a string, or FastAPI's list of validation errors."""
-    raw = body.get("detail") if isinstance(body, dict) else None
+    """The server's `detail`: a string, or FastAPI's list of validation errors. An answer from
+    another layer (its rate limiter) may carry only `message` or `error`: that is shown then."""
+    raw = None
+    if isinstance(body, dict):
+        raw = next((body[k] for k in ("detail", "message", "error") if body.get(k) is not None), None)
     if isinstance(raw, list):
         parts = []
         for item in raw[:3]:
@@ -38,9 +41,18 @@ def is_platform_answer(body: Any) -> bool:
     return isinstance(body, dict) and "detail" in body and "error_code" not in body
 
 
-def key_problem(status: int, body: Any, where: str, secrets: tuple[str, ...] = ()) -> str | None:
-    """The explanation of a refused key (401, 402, 403 REGISTRY_ADMIN_REQUIRED), or None."""
+def key_problem(
+    status: int, body: Any, where: str, secrets: tuple[str, ...] = (), credential: str | None = None
+) -> str | None:
+    """The explanation of a refused key (401, 402, 403 REGISTRY_ADMIN_REQUIRED), or None.
+    `credential` names the variable whose value was sent when it was not the API key (the
+    user's own MLFLOW_TRACKING_TOKEN wins over the key for MLflow)."""
     said = detail(body, secrets)
+    if credential is not None and status in (401, 403):
+        return (
+            f"{where} refused the token in {credential}: {said} (HTTP {status}); it is sent instead of the "
+            f"Hokusai API key when set: correct it, or unset {credential} so the API key is used"
+        )
     if status == 401:
         return (
             f"{where} rejected the API key: {said} (HTTP 401); check HOKUSAI_API_KEY (a missing, "

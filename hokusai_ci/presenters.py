@@ -103,9 +103,11 @@ def status_text(t: TokenView) -> str:
         rows.append(("sha256", t.model_sha256 or "-"))
     if t.metric:
         rows.append(("metric", gate_line(t.metric)))
-    rows.append(("created", _when(t.created_at)))
+    rows.append(("created", _when(t.created_at) if t.created_at else "not known here (only the Hokusai site knows)"))
     if t.registered_at:
         rows.append(("registered", _when(t.registered_at)))
+    elif t.status == "registered":
+        rows.append(("registered", "at a time not recorded"))
     for e in t.events or []:
         detail = f"{e.delivery_status}, {e.attempts} attempt(s)"
         if e.last_error:

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 from hokusai_ci import __version__
@@ -454,8 +455,7 @@ def _check_token(req: RegistrationRequest, token: TokenRecord | None, where: str
             Category.INVALID_TOKEN_STATUS,
             f"token {tid} is already registered: {token.model_name} version {token.model_version} "
             f"(run {token.mlflow_run_id}, sha256 {str(token.model_sha256)[:12]}, "
-            f"{token.metric_name}={token.metric_value:g}, registered {token.registered_at:%Y-%m-%d %H:%M:%S} UTC)"
-            + tail,
+            f"{token.metric_name}={token.metric_value:g}, registered {_at(token.registered_at)})" + tail,
             status=token.status.value,
         )
     raise HokusaiError(
@@ -463,6 +463,10 @@ def _check_token(req: RegistrationRequest, token: TokenRecord | None, where: str
         f"token {tid} is in status {token.status.value!r}; only draft tokens can be registered",
         status=token.status.value,
     )
+
+
+def _at(when: datetime | None) -> str:
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC" if when else "at a time not recorded"
 
 
 def _quick_sha(req: RegistrationRequest) -> str | None:
@@ -573,9 +577,15 @@ def _fill_registered(result: RegistrationResult, ports: Ports, token_id: str) ->
 
 
 def _fail(result: RegistrationResult, err: HokusaiError) -> None:
+    for name in _KEPT:  # a version the failure left in MLflow (API mode: the platform did not accept it)
+        if getattr(result, name) is None and isinstance(err.details.get(name), str):
+            setattr(result, name, err.details[name])
     result.error = ErrorInfo.of(err)
     if result.status != "registered":  # exit 9 keeps "registered": the model is in the registry
         result.status = "error"
+
+
+_KEPT = ("model_version", "model_uri", "mlflow_run_id", "model_sha256")
 
 
 def _cancelled_message(req: RegistrationRequest, category: Category, result: RegistrationResult) -> str:

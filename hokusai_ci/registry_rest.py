@@ -6,7 +6,8 @@ validates the API key before anything is written: its refusals (401 key, 402 bal
 REGISTRY_ADMIN_REQUIRED) are verdicts, exit 10, never retried. Every call here is idempotent
 (a search, a set-tag), so 429, 502, 503 and dropped connections are retried within a small
 budget, honouring Retry-After (the proxy answers 503 with `Retry-After: 1` while its key
-service is slow).
+service is slow); a platform 503 that outlasts them is its outage (exit 9, as for the
+notification), and an answer that is not MLflow's JSON says the URL may not be an MLflow server.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.http_retry import MAX_DELAY, backoff, retry_after_seconds
 from hokusai_ci.platform_answers import detail, is_platform_answer, key_problem
 from hokusai_ci.redaction import display_url, redact
+from hokusai_ci.settings import Env
 from hokusai_ci.tracking import Status, Tag
 
 TRANSIENT = (429, 502, 503, 504)
@@ -41,9 +43,11 @@ class RegistryRest:
         *,
         attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
+        credential: str | None = None,
     ) -> None:
         self.base = uri.rstrip("/")
         self.token = token
+        self.credential = credential  # the variable `token` came from, when it is not the API key
         self.timeout = timeout
         self.attempts = attempts
         self.sleep = sleep
@@ -75,17 +79,24 @@ class RegistryRest:
     def _answer(self, response: Any, path: str, where: str, attempts: int) -> dict[str, Any]:
         status = response.status_code
         if status < 400:
-            data: dict[str, Any] = response.json() if response.content else {}
-            return data
+            return self._data(response, path, where)
         try:
             body = response.json()
         except ValueError:
             body = None
         secrets = (self.token,) if self.token else ()
+        proxy = f"the Hokusai MLflow proxy at {display_url(self.base)}"
         if is_platform_answer(body):
-            verdict = key_problem(status, body, f"the Hokusai MLflow proxy at {display_url(self.base)}", secrets)
+            verdict = key_problem(status, body, proxy, secrets, self.credential)
             if verdict is not None:
                 raise HokusaiError(Category.PLATFORM_REJECTED, verdict, http_status=status)
+            if status in TRANSIENT:  # the platform's outage (its key service), as for the notification
+                raise HokusaiError(
+                    Category.EVENT_DELIVERY_FAILED,
+                    f"{proxy} could not take the request: {detail(body, secrets)} (HTTP {status}) after "
+                    f"{attempts} attempt(s); the platform's outage, nothing was uploaded: try again later",
+                    http_status=status,
+                )
         if status in (401, 403):
             raise HokusaiError(
                 Category.MLFLOW_ERROR,
@@ -98,6 +109,21 @@ class RegistryRest:
             Category.MLFLOW_ERROR,
             f"{where} answered HTTP {status} to {path}{said}{retried}",
         )
+
+    def _data(self, response: Any, path: str, where: str) -> dict[str, Any]:
+        """MLflow answers JSON objects; anything else is another kind of server at that URL."""
+        try:
+            data = response.json() if response.content else {}
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            kind = response.headers.get("Content-Type") or "no content type"
+            raise HokusaiError(
+                Category.MLFLOW_ERROR,
+                f"{where} answered {path} with something that is not MLflow's JSON (HTTP {response.status_code}, "
+                f"{kind}): is this an MLflow server? Check --mlflow-uri ({Env.MLFLOW_TRACKING_URI})",
+            )
+        return data
 
     def versions(self, filter_string: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -123,6 +149,9 @@ class RegistryRest:
         """The live versions of a token the platform accepted (tagged notified), oldest first."""
         accepted = [v for v in live_versions(self.token_versions(token_id)) if notified(v)]
         return sorted(accepted, key=lambda v: int(v["version"]))
+
+    def delete_version_tag(self, name: str, version: str, key: str) -> None:
+        self._call("DELETE", "model-versions/delete-tag", json={"name": name, "version": version, "key": key})
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
         """Set one tag; its value goes through the redaction layer like every value written."""

@@ -39,7 +39,7 @@ from hokusai_ci.mlflow_http import MlflowApiError, MlflowHttp, mlflow_error
 from hokusai_ci.progress import FileMeter, ProgressSink
 from hokusai_ci.redaction import display_url, redact_data
 from hokusai_ci.streaming import HashingReader, ModelSource
-from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest
+from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest, kept_for_the_platform
 
 log = logging.getLogger("hokusai_ci.mlflow")
 
@@ -189,6 +189,8 @@ class RestTracker:
         self._best_effort(lambda: self.http.call("POST", "runs/update", json=status))
 
     def discard(self, model: TrackedModel, reason: str) -> None:
+        if kept_for_the_platform(model):
+            return
         log.warning("removing %s version %s: %s", model.model_name, model.model_version, reason)
         ref = {"name": model.model_name, "version": model.model_version}
         self._best_effort(
@@ -380,6 +382,7 @@ class RestTracker:
             sha256=tags.get(Tag.SHA256),
             claim_id=tags.get(Tag.CLAIM),
             status=tags.get(Tag.STATUS),
+            platform_sent=tags.get(Tag.PLATFORM_SENT),
         )
 
     def _tracked(self, name: str, version: str, run_id: str, **extra: Any) -> TrackedModel:

@@ -133,7 +133,7 @@ class TokenView(BaseModel):
     mlflow_run_id: str | None = None
     model_sha256: str | None = None
     metric: GateResult | None = None
-    created_at: datetime
+    created_at: datetime | None  # null when only the Hokusai site knows it (API mode)
     registered_at: datetime | None = None
     lease_expires_at: datetime | None = None
     events: list[EventInfo] | None = None

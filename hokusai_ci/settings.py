@@ -179,6 +179,12 @@ class Settings(BaseModel):
         hokusai = {_origin(DEFAULT_API_MLFLOW_URI), _origin(self.api_url)}
         return where in hokusai or any(_trusted(where, entry) for entry in self.trust_hosts)
 
+    def is_platform_registry(self, url: str) -> bool:
+        """Whether `url` is the platform's own MLflow (the default registry, or the configured
+        API's host): only a version there can be found by the platform."""
+        where = _origin(url)
+        return where is not None and where in {_origin(DEFAULT_API_MLFLOW_URI), _origin(self.api_url)}
+
     @property
     def sqlite_path(self) -> Path:
         return self.home / "hokusai.db"

@@ -47,7 +47,7 @@ class TokenRecord(BaseModel):
     metric_value: float | None = None
     baseline: float | None = None
     direction: str | None = None
-    created_at: datetime
+    created_at: datetime | None  # None: not known here (API mode: tokens are created on the site)
     updated_at: datetime
     registered_at: datetime | None = None
     lease_owner: str | None = None

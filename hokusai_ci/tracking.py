@@ -10,6 +10,7 @@ no state tag: MLflow's own run status (FINISHED, FAILED) says how a run ended.
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -34,7 +35,11 @@ class Tag:
     STATUS = f"{TAG_PREFIX}status"  # not_registered | registered | superseded
     CLAIM = f"{TAG_PREFIX}claim_id"
     NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration
+    ACCEPTED_AT = f"{TAG_PREFIX}accepted_at"  # when it accepted it (ISO 8601, UTC): the registration time
     PLATFORM_ANSWER = f"{TAG_PREFIX}platform_answer"  # what it accepted: the body's digest, its model id
+    # set before the notification leaves, to its idempotency key: the platform may tell the site
+    # and still fail, so a version that carries it is never removed or superseded
+    PLATFORM_SENT = f"{TAG_PREFIX}platform_sent"
     MANAGED = f"{TAG_PREFIX}managed"
     ATTESTATION_URI = f"{TAG_PREFIX}attestation_uri"  # the signed registration statement's artifact
     ATTESTATION_SHA256 = f"{TAG_PREFIX}attestation_sha256"  # digest of that bundle
@@ -60,6 +65,21 @@ class TrackedModel(BaseModel):
     status: str | None = None  # tag hokusai.status
     files: tuple[ModelFile, ...] = ()  # per-file digests of what was sent (upload only)
     artifact_uri: str | None = None  # the version's run's artifact root (read back by verify)
+    platform_sent: str | None = None  # tag hokusai.platform_sent: the site may know this version
+
+
+def kept_for_the_platform(model: TrackedModel) -> bool:
+    """A version the Hokusai platform was sent is never removed: the site may have been told."""
+    if model.platform_sent is None:
+        return False
+    logging.getLogger("hokusai_ci").warning(
+        "keeping %s version %s: it was sent to the Hokusai platform (%s %s), which may have told the site",
+        model.model_name,
+        model.model_version,
+        Tag.PLATFORM_SENT,
+        model.platform_sent,
+    )
+    return True
 
 
 class UploadRequest(BaseModel):
@@ -92,7 +112,8 @@ class Tracker(Protocol):
         """End the version's run as FINISHED or FAILED (FAILED is best effort: it never raises)."""
 
     def discard(self, model: TrackedModel, reason: str) -> None:
-        """Tag the version superseded and delete it (the caller has checked nothing points to it)."""
+        """Tag the version superseded and delete it (the caller has checked nothing points to it);
+        a version tagged `hokusai.platform_sent` is kept (`kept_for_the_platform`)."""
 
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
         """Store these signature bundles as artifacts of the version's run, under `hokusai/`

@@ -35,7 +35,7 @@ from hokusai_ci.attestation import (
 )
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
-from hokusai_ci.hokusai_api import PlatformAnswer, body_sha256, signed_payload
+from hokusai_ci.hokusai_api import PlatformAnswer, body_sha256, expected_model_id, signed_payload
 from hokusai_ci.results import ErrorInfo
 from hokusai_ci.store import TokenRecord, TokenStatus
 from hokusai_ci.tracking import TAG_PREFIX, Status, Tag, TrackedModel, VersionReader
@@ -455,7 +455,9 @@ def _check_platform(
         answer = PlatformAnswer.from_tag(raw)
     except ValueError as exc:
         raise Failed(f"tag {Tag.PLATFORM_ANSWER} is {_shown(raw)}, not a recorded answer ({exc})") from None
-    expected = body_sha256(signed_payload(p))
+    # the registry fields are sent only when the model is in the platform's registry
+    bodies = [body_sha256(signed_payload(p, in_platform_registry=inside)) for inside in (True, False)]
+    expected = answer.body_sha256 if answer.body_sha256 in bodies else bodies[0]
     if answer.body_sha256 != expected:
         raise Failed(
             f"tag {Tag.PLATFORM_ANSWER} records body sha256 {answer.body_sha256[:12]}…; the notification the "
@@ -466,6 +468,12 @@ def _check_platform(
     if others:
         raise Failed(
             f"token {p.token_id} was also accepted by the platform for {', '.join(others)} (tag {Tag.NOTIFIED}=true)"
+        )
+    server_id = expected_model_id(p.model_name, p.model_version, p.token_id)
+    if answer.model_id is not None and answer.model_id != server_id:
+        raise Failed(
+            f"tag {Tag.PLATFORM_ANSWER} records model_id {_shown(answer.model_id)}; the platform builds it as "
+            f"<model_name>/<version>/<token_id>, {server_id!r} for this registration"
         )
     result.platform_model_id = answer.model_id
     said = f"model_id {answer.model_id}" if answer.model_id else "no model_id"

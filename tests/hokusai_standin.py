@@ -17,14 +17,25 @@ does on the paths hokusai-ci uses:
 - a notification its validator refuses (a metric outside its list or range, a non-positive
   baseline for an error metric, `current_value < baseline_value` for any metric, whatever the
   direction) or sent while its event publisher is down: 502 `Failed to emit model registration
-  event`.
+  event`, nothing delivered;
+- a baseline of 0 that passes the validator: `model_registered` is delivered to the site (recorded
+  in `emitted`), then the server fails dividing by the baseline in its own log line: the same 502;
+- `primary_metric`, `eval_spec`, `scorer_ref` or `benchmark_spec_id` sent: the server tags the
+  version in its own MLflow (the one behind `/api/mlflow`) first; a version it cannot find there
+  (the model lives in another MLflow) answers that 502 every time, nothing delivered.
+
+Its rate limiter, in front of the notification: 429 `{"error": "Rate limit exceeded"}` with
+`Retry-After` (no `detail`). The server ignores `Idempotency-Key`: every request it acts on
+is a delivery.
 
 Keys are validated by a separate `KeyService` (a real HTTP server, as upstream calls an external
 key service), so "slow" and "down" are real stalls and a real stopped server. Every request is
 recorded in `seen`, so tests can prove a verdict was not retried. Two knobs stand for what only
 the platform's internals decide: `publisher_failures` (the next N emits fail, as when its queue
-is down), `require` (fields a stricter platform version would require, to produce a 422) and
-`model_id` (what an acceptance answers as the platform's id).
+is down), `lost_answers` (the next N emits are delivered, then the handler fails: 502),
+`rate_limited` (the next N requests answer 429 with `Retry-After: retry_after`), `require`
+(fields a stricter platform version would require, to produce a 422) and `model_id` (what an
+acceptance answers as the platform's id).
 """
 
 from __future__ import annotations
@@ -179,6 +190,15 @@ def hook_accepts(metric_name: str, baseline: float, current: float) -> bool:
     return current >= baseline
 
 
+def completes(metric_name: str, baseline: float, current: float) -> bool:
+    """Whether a notification with these values ends in 200: the validator accepts it and the
+    log line after publishing does not divide by a zero baseline."""
+    return hook_accepts(metric_name, baseline, current) and baseline != 0
+
+
+REGISTRY_FIELDS = ("primary_metric", "eval_spec", "scorer_ref", "benchmark_spec_id")
+
+
 def require_write(request: Request) -> list[str]:
     """Upstream `require_model_event_write_auth`: a dependency, so it runs before the body's
     validation and after the key's."""
@@ -199,6 +219,7 @@ class Seen:
     status: int
     at: float
     body: bytes = b""
+    idempotency_key: str | None = None
 
 
 @dataclass
@@ -209,6 +230,9 @@ class HokusaiStandIn:
     seen: list[Seen] = field(default_factory=list)
     emitted: list[dict[str, Any]] = field(default_factory=list)
     publisher_failures: int = 0
+    lost_answers: int = 0
+    rate_limited: int = 0
+    retry_after: int = 60
     require: tuple[str, ...] = ()
     model_id: str | None = None  # the `model_id` an acceptance answers (default: name/version/token)
     port: int = 0
@@ -290,6 +314,28 @@ class HokusaiStandIn:
         request.state.scopes = rights["scopes"]
         return None
 
+    def _rate_limit(self) -> Response | None:
+        with self._lock:
+            if self.rate_limited <= 0:
+                return None
+            self.rate_limited -= 1
+        headers = {"Retry-After": str(self.retry_after)}
+        return JSONResponse({"error": "Rate limit exceeded"}, status_code=429, headers=headers)
+
+    def _tag_in_own_registry(self, payload: RegistrationEvent) -> bool:
+        """Upstream tags the version with the registry fields in its own MLflow; False when
+        that MLflow does not hold the version."""
+        tags = {name: getattr(payload, name) for name in REGISTRY_FIELDS if getattr(payload, name) is not None}
+        for key, value in tags.items():
+            answer = requests.post(
+                f"{self.mlflow_url}/api/2.0/mlflow/model-versions/set-tag",
+                json={"name": payload.model_name, "version": payload.version, "key": key, "value": value},
+                timeout=30,
+            )
+            if answer.status_code != 200:
+                return False
+        return True
+
     def app(self) -> FastAPI:
         app = FastAPI()
         standin = self
@@ -297,11 +343,13 @@ class HokusaiStandIn:
         @app.middleware("http")
         async def auth(request: Request, call_next: Any) -> Response:
             body = await request.body() if request.url.path == NOTIFY_PATH else b""
-            refused = await standin._authenticate(request)
+            limited = standin._rate_limit() if request.url.path == NOTIFY_PATH else None
+            refused = limited or await standin._authenticate(request)
             response: Response = refused if refused is not None else await call_next(request)
+            key = request.headers.get("idempotency-key")
             with standin._lock:
                 standin.seen.append(
-                    Seen(request.method, request.url.path, response.status_code, time.monotonic(), body)
+                    Seen(request.method, request.url.path, response.status_code, time.monotonic(), body, key)
                 )
             return response
 
@@ -324,11 +372,19 @@ class HokusaiStandIn:
             current = payload.current_value if payload.current_value is not None else payload.baseline_value
             if not hook_accepts(payload.metric_name, payload.baseline_value, current):
                 raise HTTPException(502, EMIT_FAILED)
+            if not standin._tag_in_own_registry(payload):
+                raise HTTPException(502, EMIT_FAILED)
             with standin._lock:
                 if standin.publisher_failures > 0:
                     standin.publisher_failures -= 1
                     raise HTTPException(502, EMIT_FAILED)
                 standin.emitted.append(payload.model_dump(exclude_unset=True))
+            if payload.baseline_value == 0:  # upstream: the log line after publishing divides by it
+                raise HTTPException(502, EMIT_FAILED)
+            with standin._lock:
+                if standin.lost_answers > 0:
+                    standin.lost_answers -= 1
+                    raise HTTPException(502, EMIT_FAILED)
             model_id = standin.model_id or f"{payload.model_name}/{payload.version}/{payload.token_id}"
             return {
                 "status": "ok",

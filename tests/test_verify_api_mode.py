@@ -125,6 +125,15 @@ def test_a_removed_or_altered_answer_fails_naming_the_tag(
     assert garbled.code == 11 and failed_checks(garbled.json()) == ["platform_answer"]
     assert garbled.json()["error"]["message"].startswith(f"platform_answer: tag {ANSWER} is 'accepted', not a recorded")
 
+    # the digest is right but the model_id is not the one the server builds for this registration
+    forged = PlatformAnswer.from_tag(original).model_copy(update={"model_id": "hokusai-OTHER/7/OTHER"})
+    c.set_model_version_tag("hokusai-AV-TAG", "1", ANSWER, forged.tag_value())
+    falsified = verify(uri, public)
+    assert falsified.code == 11, falsified.out + falsified.err
+    assert f"platform_answer: tag {ANSWER} records model_id 'hokusai-OTHER/7/OTHER'" in falsified.err
+    assert "'hokusai-AV-TAG/1/AV-TAG' for this registration" in falsified.err
+    assert "hokusai-OTHER/7/OTHER" not in falsified.out.replace("records model_id 'hokusai-OTHER/7/OTHER'", "")
+
     c.set_model_version_tag("hokusai-AV-TAG", "1", ANSWER, original)
     assert verify(uri, public).code == 0
 
@@ -204,7 +213,8 @@ PREDICATE = RegistrationPredicate(
     tool_version="0",
     registered_at=datetime(2026, 1, 1, tzinfo=UTC),
 )
-GOOD = PlatformAnswer(body_sha256=body_sha256(signed_payload(PREDICATE)), model_id="m-1").tag_value()
+SERVER_ID = "hokusai-AV-H/1/AV-H"  # the server builds <model_name>/<version>/<token_id>
+GOOD = PlatformAnswer(body_sha256=body_sha256(signed_payload(PREDICATE)), model_id=SERVER_ID).tag_value()
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
@@ -216,7 +226,9 @@ json_values = st.recursive(
     notified=st.none() | st.text(max_size=200), answer=st.none() | st.text(max_size=300) | json_values.map(json.dumps)
 )
 @example(notified="true", answer=GOOD)
-@example(notified="true", answer=GOOD.replace("m-1", "m-2"))
+@example(notified="true", answer=GOOD.replace(SERVER_ID, "hokusai-AV-H/2/AV-H"))
+@example(notified="true", answer=GOOD.replace(SERVER_ID, "m-1"))
+@example(notified="true", answer=PlatformAnswer.from_tag(GOOD).model_copy(update={"model_id": None}).tag_value())
 def test_any_recorded_answer_passes_only_when_it_is_the_signed_one(notified: str | None, answer: str | None) -> None:
     tags = {k: v for k, v in ((NOTIFIED, notified), (ANSWER, answer)) if v is not None}
     result = VerificationResult()
@@ -230,7 +242,9 @@ def test_any_recorded_answer_passes_only_when_it_is_the_signed_one(notified: str
         assert notified == "true" and answer is not None
         recorded = PlatformAnswer.from_tag(answer)
         assert recorded.body_sha256 == PlatformAnswer.from_tag(GOOD).body_sha256
-        assert f"model_id {recorded.model_id}" in detail and result.platform_model_id == recorded.model_id
+        assert recorded.model_id in (None, SERVER_ID)  # a falsified id never passes
+        said = f"model_id {recorded.model_id}" if recorded.model_id else "no model_id"
+        assert said in detail and result.platform_model_id == recorded.model_id
 
 
 @given(model_id=json_values)
