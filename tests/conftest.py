@@ -154,11 +154,11 @@ _NEEDS_IMAGE = pytest.StashKey[bool]()
 # runs and threads on 127.0.0.1 only. A module that starts a server itself says `servers` once.
 DOCKER_FIXTURES = frozenset({"docker_engine", "image"})
 SERVER_FIXTURES = frozenset({"mlflow_server", "postgres", "pg_db", "own_postgres", "stack", "hokusai"})
-TIERS = ("fast", "servers", "docker")
+TIERS = {"fast": "no server process, no Docker", "servers": "real server processes", "docker": "a Docker engine"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for tier, what in zip(TIERS, ("no server process, no Docker", "real server processes", "a Docker engine")):
+    for tier, what in TIERS.items():
         config.addinivalue_line("markers", f"{tier}: {what} (applied from the fixtures a test uses)")
 
 
