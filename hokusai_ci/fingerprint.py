@@ -66,6 +66,7 @@ def list_model_files(path: Path, links_within: Sequence[Path] = ()) -> list[Mode
     root = _resolve(str(path), str(path))
     top = _stat(str(path), root)
     if stat.S_ISREG(top.st_mode):
+        _check_name(path.name, str(path))
         return [_regular(path.name, str(path), root, top)]
     if not stat.S_ISDIR(top.st_mode):
         raise refused(str(path), f"is {_kind(top.st_mode)}; give a regular file or a directory")
@@ -92,6 +93,7 @@ def _walk(
         display = os.path.join(show, rel)
         if CONTROL.search(name):
             raise refused(display, "has a control character (such as a line break) in its name; rename it")
+        _check_name(name, display)
         full = os.path.join(directory, name)
         real, st = _follow(full, display, allowed)
         if stat.S_ISDIR(st.st_mode):
@@ -104,6 +106,16 @@ def _walk(
         else:
             where = f" (links to {real})" if real != full else ""
             raise refused(display, f"is {_kind(st.st_mode)}{where}; a model holds only regular files and folders")
+
+
+def _check_name(name: str, display: str) -> None:
+    """A name that is not UTF-8 cannot be an MLflow artifact path or a tag; it is refused in
+    preflight, before the claim, rather than failing half-way through the upload."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = display.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise refused(shown, "has a name that is not valid UTF-8; rename it (e.g. with `convmv`)") from None
 
 
 def _follow(full: str, display: str, allowed: tuple[str, ...]) -> tuple[str, os.stat_result]:

@@ -76,6 +76,12 @@ class FakeTracker:
         self.discarded.append(model)
         self.versions.pop(model.model_version, None)
 
+    def running(self, token_id: str) -> list[tuple[str, str | None]]:
+        return [(run, None) for run, status in self.runs.items() if status == "RUNNING"]
+
+    def end_run(self, run_id: str, status: str) -> None:
+        self.runs[run_id] = status
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> SqlTokenStore:
@@ -149,7 +155,7 @@ def test_a_loser_removes_its_own_version_when_another_was_registered(store: SqlT
     tracker.during_upload = another_run_registers_other_content
     result = register(request(model_file), ports(store, tracker))
     assert result.error is not None and result.error.exit_code == 4
-    assert "this run's version was removed" in result.error.message
+    assert "this run's upload (hokusai-TOK version 1) was deleted" in result.error.message
     assert [m.model_version for m in tracker.discarded] == ["1"]
     assert tracker.runs["run1"] == "FAILED"
     assert [e.event_type for e in store.events_for("TOK")] == []  # no event for a registration that did not win
