@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hokusai_ci.errors import HokusaiError, invalid_input
+from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.progress import NoProgress, ProgressSink
 from hokusai_ci.validation import CONTROL
 
@@ -115,7 +115,12 @@ def _check_name(name: str, display: str) -> None:
         name.encode("utf-8")
     except UnicodeEncodeError:
         shown = display.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise refused(shown, "has a name that is not valid UTF-8; rename it (e.g. with `convmv`)") from None
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"model-path: {shown} has a name that is not valid UTF-8 (its bytes shown escaped); rename it, "
+            "e.g. with `convmv`",
+            field="model-path",
+        ) from None
 
 
 def _follow(full: str, display: str, allowed: tuple[str, ...]) -> tuple[str, os.stat_result]:

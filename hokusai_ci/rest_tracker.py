@@ -97,7 +97,9 @@ class RestTracker:
         except requests.RequestException as exc:
             raise mlflow_error(self.uri, action, None, _reason(exc), exc) from None
         except OSError as exc:
-            raise mlflow_error(self.uri, action, None, f"{exc.__class__.__name__}: {exc.strerror or exc}") from None
+            raise mlflow_error(
+                self.uri, action, None, f"{exc.__class__.__name__}: {exc.strerror or exc}", exc
+            ) from None
         except (KeyError, TypeError, ValueError) as exc:  # an answer that is not MLflow's
             raise mlflow_error(
                 self.uri,
