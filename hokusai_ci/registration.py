@@ -204,7 +204,10 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports, attempt: At
             same = _same_content(earlier, hashed) if hashed else None
             # this run holds the token's only live claim: a run of it still RUNNING in MLflow was
             # left by a run that died (before its version existed, or one MLflow created late)
-            _end_orphans(tracker, req.token_id, keep={same.run_id} if same else set())
+            _best_effort(
+                "end the token's runs left running",
+                lambda: _end_orphans(tracker, req.token_id, keep={same.run_id} if same else set()),
+            )
             if same is not None:
                 tracked = _adopt(tracker, same, req, checked, claim_id, ports)
             else:
@@ -509,7 +512,11 @@ def _repair_tracker(req: RegistrationRequest, token: TokenRecord, ports: Ports) 
     if named is not None and named.status != Status.REGISTERED:
         tracker.tag(named, {Tag.STATUS: Status.REGISTERED})
         done.append(f"tagged {named.model_name} version {named.model_version} {Tag.STATUS}={Status.REGISTERED}")
-    ended = _end_orphans(tracker, req.token_id, keep=set(), finished=token.mlflow_run_id)
+    ended: list[str] = []
+    _best_effort(  # a server without run search still gets its tag repaired
+        "end the token's runs left running",
+        lambda: ended.extend(_end_orphans(tracker, req.token_id, keep=set(), finished=token.mlflow_run_id)),
+    )
     if ended:
         done.append(f"ended {len(ended)} MLflow run(s) left running")
     return done
