@@ -29,6 +29,7 @@ from hokusai_ci.store import TokenStatus, utcnow
 from tests.conftest import register_args, run_cli
 from tests.fault_proxy import FaultProxy
 from tests.servers import MlflowServer, WebhookReceiver
+from tests.test_action_entrypoint import parse_outputs, run_entry, runner  # noqa: F401 (fixture)
 from tests.test_faults import Cli, create, reached, run_status, status, versions
 
 SET_TAG = "/api/2.0/mlflow/model-versions/set-tag"
@@ -121,6 +122,33 @@ def test_mlflow_refusing_the_final_tag_exits_8_as_registered_and_a_rerun_repairs
     again = run_cli(*args)
     assert again.code == 0, again.err
     assert "was already registered" in again.json()["message"]
+    [v] = versions(mlflow_server, token)
+    assert v.tags["hokusai.status"] == "registered"
+    assert run_status(mlflow_server, v.run_id) == "FINISHED"
+
+
+def test_the_action_reports_a_refused_final_tag_as_registered_and_its_rerun_repairs_it(
+    runner: dict[str, str],  # noqa: F811
+    proxy: FaultProxy,
+    mlflow_server: MlflowServer,
+) -> None:
+    token = "ACTION-503"
+    create(token)
+    runner.pop("HOKUSAI_MOCK_MODE")
+    runner.update({"INPUT_TOKEN-ID": token, "INPUT_MLFLOW-URI": proxy.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"})
+    proxy.add("POST", SET_TAG, "error", status=503, times=0)
+    first = run_entry(runner)
+    assert first.returncode == 8, first.stderr
+    summary = Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "Registered hokusai\\-ACTION\\-503 version 1" in summary and "re-running the job finishes" in summary
+    assert "nothing was registered" not in summary + first.stderr
+    assert parse_outputs(Path(runner["GITHUB_OUTPUT"]))["model-version"] == "1"
+    [v] = versions(mlflow_server, token)
+    assert v.tags["hokusai.status"] == "not_registered"
+
+    runner["INPUT_MLFLOW-URI"] = mlflow_server.url
+    again = run_entry(runner)
+    assert again.returncode == 0, again.stderr
     [v] = versions(mlflow_server, token)
     assert v.tags["hokusai.status"] == "registered"
     assert run_status(mlflow_server, v.run_id) == "FINISHED"
