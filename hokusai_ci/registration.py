@@ -480,14 +480,16 @@ def resume(
     try:
         done += _repair_tracker(req, token, ports)
     except HokusaiError as err:
-        unfinished.append(f"finish its MLflow records ({err.message})")
+        unfinished.append(f"check or finish the version's tag and run ({err.message})")
     model = f"{token.model_name} version {token.model_version}"
     if done:
         log.info("token %s was registered by an earlier run (%s); this run: %s", req.token_id, model, "; ".join(done))
     _check_finished(req, None, unfinished, result, model)
+    quick = _quick_sha(req) if done and token.model_sha256 is not None else None
+    if not done or (quick is not None and quick != token.model_sha256):
+        result.status, result.reused_existing_version = "error", False  # exit 4, as before
     if not done:
         _check_token(req, token, ports.store)  # exit 4: already registered, nothing to do
-    quick = _quick_sha(req) if token.model_sha256 is not None else None
     if quick is not None and quick != token.model_sha256:
         raise HokusaiError(
             Category.INVALID_TOKEN_STATUS,
