@@ -91,9 +91,9 @@ def _walk(
             continue
         rel = prefix + name
         display = os.path.join(show, rel)
+        _check_name(name, display)
         if CONTROL.search(name):
             raise refused(display, "has a control character (such as a line break) in its name; rename it")
-        _check_name(name, display)
         full = os.path.join(directory, name)
         real, st = _follow(full, display, allowed)
         if stat.S_ISDIR(st.st_mode):

@@ -11,6 +11,7 @@ import base64
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,9 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mlflow import MlflowClient
 
 from hokusai_ci import sql_store
+from hokusai_ci.errors import HokusaiError
+from hokusai_ci.fingerprint import list_model_files
 from hokusai_ci.inputs import build_request
 from hokusai_ci.progress import NoProgress
 from hokusai_ci.registration import Ports, register
@@ -245,3 +250,32 @@ def test_a_full_disk_under_hokusai_home_in_local_mode_says_so_and_frees_the_toke
         assert released or "hokusai token release --token-id LOCALFULL --force" in message
     finally:
         subprocess.run(["umount", "-l", str(home)], check=False)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.binary(min_size=1, max_size=40).filter(
+        lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b"..")
+    )
+)
+def test_every_file_name_is_listed_as_utf8_or_refused_naming_it(name: bytes, tmp_path: Path) -> None:
+    """Any bytes a file name can hold: valid UTF-8 is listed as is, anything else is an input
+    error (exit 2) naming the file with its bytes escaped, never a crash later in the upload."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    with open(os.path.join(os.fsencode(folder), name), "wb") as fh:
+        fh.write(b"x")
+    try:
+        decoded = name.decode("utf-8")
+    except UnicodeDecodeError:
+        with pytest.raises(HokusaiError) as refused:
+            list_model_files(folder)
+        assert refused.value.exit_code == 2 and "not valid UTF-8" in refused.value.message
+        assert name.decode("utf-8", "backslashreplace") in refused.value.message
+        refused.value.message.encode("utf-8")  # printable as it is: no lone surrogate
+        return
+    try:
+        listed = list_model_files(folder)
+    except HokusaiError as err:  # control characters have their own refusal
+        assert err.exit_code == 2 and "control character" in err.message
+        return
+    assert [f.relpath for f in listed] == [decoded]
