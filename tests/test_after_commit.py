@@ -184,6 +184,26 @@ def test_a_run_mlflow_created_after_the_client_gave_up_is_ended_by_the_next_run(
     assert sorted(r.info.status for r in token_runs(mlflow_server, token)) == ["FINISHED", "KILLED"]
 
 
+def test_a_run_mlflow_would_not_let_fail_is_ended_by_the_next_run(
+    proxy: FaultProxy, mlflow_server: MlflowServer, model_file: Path
+) -> None:
+    """MLflow goes away during the upload (every PUT and the run's own FAILED update refused):
+    the run cannot end its MLflow run, so the next run of the token does."""
+    token = "AFTER-DEAD-UPLOAD"
+    create(token)
+    proxy.add("PUT", "/api/2.0/mlflow-artifacts/artifacts/", "error", status=503, times=0)
+    proxy.add("POST", "/api/2.0/mlflow/runs/update", "error", status=503, times=0)
+    env = {"MLFLOW_TRACKING_URI": proxy.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    first = run_cli(*register_args(token, model_file, "auroc", "0.8", "0.9"), env=env)
+    assert first.code == 8, first.err
+    [left] = token_runs(mlflow_server, token)
+    assert left.info.status == "RUNNING"
+
+    again = run_cli(*register_args(token, model_file, "auroc", "0.8", "0.9"))
+    assert again.code == 0, again.err
+    assert run_status(mlflow_server, left.info.run_id) == "KILLED"
+
+
 def test_leases_use_the_postgresql_clock_not_the_runners(
     pg_db: str, model_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
