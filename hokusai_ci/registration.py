@@ -231,9 +231,9 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports, attempt: At
                 event_id=_event_namer(ports, req.token_id, fp.sha256),
                 attestation=attestation,
             )
+            completing = True  # from here the store (or, in API mode, the platform) may hold it
             won = ports.notifier is None or ports.notifier.notify(req.token_id, registration)
             if won:
-                completing = True
                 won = _retrying(
                     lambda: ports.store.complete(req.token_id, claim_id, registration, events),
                     ports.store_retry_seconds,
