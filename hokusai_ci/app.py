@@ -19,7 +19,7 @@ from hokusai_ci.progress import Progress
 from hokusai_ci.redaction import display_url, install_log_redaction
 from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, failed_result
 from hokusai_ci.settings import Env, Settings
-from hokusai_ci.store import TokenStatus, TokenStore, utcnow
+from hokusai_ci.store import TokenStatus, TokenStore, store_now
 
 if TYPE_CHECKING:
     from hokusai_ci.verification import VerificationResult
@@ -187,7 +187,7 @@ def release_token(settings: Settings, token_id: Any, force: Any = False) -> Rele
                 status=token.status.value,
             )
         expires = token.lease_expires_at
-        live = expires is not None and expires > utcnow()
+        live = expires is not None and expires > store_now(store)
         until = f"{expires:%Y-%m-%d %H:%M:%S} UTC" if expires else "an unknown time"
         if live and not forced:
             raise HokusaiError(

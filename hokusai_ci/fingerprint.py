@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hokusai_ci.errors import HokusaiError, invalid_input
+from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.progress import NoProgress, ProgressSink
 from hokusai_ci.validation import CONTROL
 
@@ -66,6 +66,7 @@ def list_model_files(path: Path, links_within: Sequence[Path] = ()) -> list[Mode
     root = _resolve(str(path), str(path))
     top = _stat(str(path), root)
     if stat.S_ISREG(top.st_mode):
+        _check_name(path.name, str(path))
         return [_regular(path.name, str(path), root, top)]
     if not stat.S_ISDIR(top.st_mode):
         raise refused(str(path), f"is {_kind(top.st_mode)}; give a regular file or a directory")
@@ -90,6 +91,7 @@ def _walk(
             continue
         rel = prefix + name
         display = os.path.join(show, rel)
+        _check_name(name, display)
         if CONTROL.search(name):
             raise refused(display, "has a control character (such as a line break) in its name; rename it")
         full = os.path.join(directory, name)
@@ -104,6 +106,21 @@ def _walk(
         else:
             where = f" (links to {real})" if real != full else ""
             raise refused(display, f"is {_kind(st.st_mode)}{where}; a model holds only regular files and folders")
+
+
+def _check_name(name: str, display: str) -> None:
+    """A name that is not UTF-8 cannot be an MLflow artifact path or a tag; it is refused in
+    preflight, before the claim, rather than failing half-way through the upload."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = display.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"model-path: {shown} has a name that is not valid UTF-8 (its bytes shown escaped); rename it, "
+            "e.g. with `convmv`",
+            field="model-path",
+        ) from None
 
 
 def _follow(full: str, display: str, allowed: tuple[str, ...]) -> tuple[str, os.stat_result]:

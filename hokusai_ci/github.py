@@ -159,7 +159,7 @@ def summary_markdown(r: RegistrationResult) -> str:
     if r.mode == GATE_ONLY_MODE:
         lines += ["", "Gate only: the token was **not checked** and nothing was uploaded or written."]
     if r.error is not None:
-        fix = "" if r.status != "registered" else " The model is registered; only delivery failed."
+        fix = "" if r.status != "registered" else " The model is registered; re-running the job finishes what is left."
         lines += ["", f"**{md(r.error.title)}** (exit {r.error.exit_code}): {md(r.error.message[:2000])}{fix}"]
     if r.metric is not None:
         lines += ["", *_metric_table(r.metric)]

@@ -3,10 +3,12 @@ MLflow's own client reads them from the environment, without importing mlflow (>
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.redaction import display_url
@@ -48,6 +50,11 @@ def mlflow_error(
         attempts = int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")) + 1
         reason = f"no progress for {timeout} s on each of {attempts} attempt(s)"
         hint = "check that the server is up and not overloaded, or raise HOKUSAI_STALL_TIMEOUT"
+    full = _no_space(exc) if exc is not None else None
+    if full is not None:
+        local = urlsplit(uri).path if uri.startswith("file:") else None
+        reason = f"no space left on {full or local or 'the disk it writes to'}"
+        hint = "free space there (or set HOKUSAI_HOME to a larger disk for a local store), then re-run"
     if len(reason) > 300:
         reason = reason[:300] + "…"
     if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
@@ -57,6 +64,18 @@ def mlflow_error(
         f"could not {action} MLflow at {display_url(uri)}: {code + ': ' if code else ''}{reason}; {hint}",
         mlflow_uri=display_url(uri),
     )
+
+
+def _no_space(exc: BaseException) -> str | None:
+    """The path of a write that found the disk full (a local store under HOKUSAI_HOME; empty
+    when the error names none), if that is what failed: the fix is free space, not the server
+    or credentials."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return str(seen.filename or "")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def is_stall(exc: BaseException, text: str) -> bool:

@@ -181,6 +181,23 @@ class MlflowTracker:
         )
         self._best_effort(lambda: self.client.delete_model_version(model.model_name, model.model_version))
 
+    def running(self, token_id: str) -> list[tuple[str, str | None]]:
+        def search() -> list[tuple[str, str | None]]:
+            found = self.client.get_experiment_by_name(self.experiment)
+            if found is None:
+                return []
+            runs = self.client.search_runs(
+                [found.experiment_id],
+                filter_string=f"tags.`{Tag.TOKEN}` = '{token_id}' and attributes.status = 'RUNNING'",
+                max_results=1000,
+            )
+            return [(r.info.run_id, r.data.tags.get(Tag.CLAIM)) for r in runs]
+
+        return self._call("search the runs in", search)
+
+    def end_run(self, run_id: str, status: str) -> None:
+        self._best_effort(lambda: self.client.set_terminated(run_id, status))
+
     # -- signatures and verification ----------------------------------------------------
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
         """Beside `model/`, by the model's route (`artifact_repo`: S3 direct, local, or MLflow's

@@ -60,6 +60,12 @@ class MockTracker:
     def discard(self, model: TrackedModel, reason: str) -> None:
         return None
 
+    def running(self, token_id: str) -> list[tuple[str, str | None]]:
+        return []
+
+    def end_run(self, run_id: str, status: str) -> None:
+        return None
+
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
         """Signing is real in mock mode (offline with a key); only storing is simulated."""
         return f"mock:runs/{model.run_id}/hokusai"

@@ -7,7 +7,9 @@ Three phases, each a function that returns what it produced:
   for) → notify the platform → complete (token and outbox in one transaction). A heartbeat renews the claim
   while the run works; every failure, signal included, goes through one cleanup path that
   releases the claim and keeps the uploaded version for the next run to adopt.
-- announce: deliver the stored events to the console and the webhook.
+- after the commit the registration is done: `settle` tags the version registered and ends its
+  run, `announce` delivers the stored events. Whatever of that a failure or a signal leaves
+  undone, a re-run of the same command finishes (`resume`), and `events replay` sends events.
 
 `register` never raises a `HokusaiError`: it returns the result with `error` set.
 """
@@ -43,7 +45,16 @@ from hokusai_ci.metrics import GateResult, gate
 from hokusai_ci.notifier import Notifier
 from hokusai_ci.progress import ProgressSink
 from hokusai_ci.results import ErrorInfo, EventInfo, RegistrationResult
-from hokusai_ci.store import DeliveryStatus, EventRecord, Registration, TokenRecord, TokenStatus, TokenStore, utcnow
+from hokusai_ci.store import (
+    DeliveryStatus,
+    EventRecord,
+    Registration,
+    TokenRecord,
+    TokenStatus,
+    TokenStore,
+    store_now,
+    utcnow,
+)
 from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, Tracker, UploadRequest
 
@@ -83,6 +94,15 @@ class Committed:
     fingerprint: Fingerprint  # the digests of what was registered
     events: list[EventRecord]
     attestation: Attestation | None = None
+    earlier: tuple[TrackedModel, ...] = ()  # the token's versions found before the upload
+
+
+@dataclass
+class Attempt:
+    """What this run has done so far, for the one place that reports how it ended."""
+
+    committed: Committed | None = None  # set once the token store holds the registration
+    release_note: str = ""  # why the token is not draft again after a failure, and what frees it
 
 
 def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
@@ -90,9 +110,13 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
     result = RegistrationResult(
         token_id=request.token_id, model_name=request.model_name, token_store=ports.store.describe()
     )
+    attempt = Attempt()
     try:
         result.metric = gate(request.metric, request.metric_value, request.baseline)
-        checked = preflight(request, result.metric, ports)
+        token = ports.store.get(request.token_id)
+        if token is not None and token.status is TokenStatus.REGISTERED and not request.dry_run:
+            return resume(request, token, ports, result)
+        checked = preflight(request, result.metric, ports, token)
         result.model_bytes = checked.source.total_bytes
         if request.dry_run:
             fp = _hash(request, ports)
@@ -100,26 +124,35 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
             result.status = "dry_run"
             result.message = _dry_run_message(request, checked, fp)
             return result
-        committed = commit(request, checked, ports)
-        result.model_sha256 = committed.fingerprint.sha256
-        _fill(result, committed.tracked)
-        result.attestation = committed.attestation
-        result.status = "registered"
+        committed = commit(request, checked, ports, attempt)
+        _registered(result, committed)
+        unfinished = settle(checked.tracker, committed, ports)
         result.events = announce(committed.events, ports)
-        _check_delivered(request, committed, result)
+        _check_finished(request, committed.tracked, unfinished, result)
     except HokusaiError as err:
-        if err.details.get("status") == TokenStatus.REGISTERED.value:
+        if attempt.committed is not None:
+            _registered(result, attempt.committed)
+        elif err.details.get("status") == TokenStatus.REGISTERED.value:
             _fill_registered(result, ports, request.token_id)
         _fail(result, err)
     except (KeyboardInterrupt, Cancelled) as exc:
+        if attempt.committed is not None:
+            _registered(result, attempt.committed)
         category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
-        _fail(result, HokusaiError(category, _cancelled_message(request, category, result)))
+        _fail(result, HokusaiError(category, _cancelled_message(request, category, result, attempt.release_note)))
     return result
 
 
+def _registered(result: RegistrationResult, committed: Committed) -> None:
+    result.model_sha256 = committed.fingerprint.sha256
+    _fill(result, committed.tracked)
+    result.attestation = committed.attestation
+    result.status = "registered"
+
+
 # -- preflight: nothing is written ----------------------------------------------------------
-def preflight(req: RegistrationRequest, outcome: GateResult, ports: Ports) -> Checked:
-    _check_token(req, ports.store.get(req.token_id), ports.store.describe())
+def preflight(req: RegistrationRequest, outcome: GateResult, ports: Ports, token: TokenRecord | None) -> Checked:
+    _check_token(req, token, ports.store)
     if not outcome.passed:
         raise HokusaiError(
             Category.PERFORMANCE_BELOW_BASELINE,
@@ -151,14 +184,18 @@ def _dry_run_message(req: RegistrationRequest, checked: Checked, fp: Fingerprint
 
 
 # -- commit: claim → upload or adopt → notify → complete --------------------------------------
-def commit(req: RegistrationRequest, checked: Checked, ports: Ports) -> Committed:
+def commit(req: RegistrationRequest, checked: Checked, ports: Ports, attempt: Attempt) -> Committed:
     tracker = checked.tracker
     assert tracker is not None
     claim_id = uuid.uuid4().hex
     if not ports.store.claim(req.token_id, claim_id, ports.lease_seconds):
-        _check_token(req, ports.store.get(req.token_id), ports.store.describe())
-        raise HokusaiError(Category.INVALID_TOKEN_STATUS, f"token {req.token_id} was claimed by another run")
+        _check_token(req, ports.store.get(req.token_id), ports.store)
+        raise HokusaiError(
+            Category.INVALID_TOKEN_STATUS,
+            f"token {req.token_id} was claimed by another run a moment ago; nothing was uploaded by this run",
+        )
     tracked: TrackedModel | None = None
+    completing = False
     with Heartbeat(ports.store, req.token_id, claim_id, ports.lease_seconds):
         try:
             earlier = tracker.find(req.token_id)
@@ -166,6 +203,12 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports) -> Committe
             # otherwise the upload hashes the bytes as it sends them (one read of the model)
             hashed = _hash(req, ports) if earlier else None
             same = _same_content(earlier, hashed) if hashed else None
+            # this run holds the token's only live claim: a run of it still RUNNING in MLflow was
+            # left by a run that died (before its version existed, or one MLflow created late)
+            _best_effort(
+                "end the token's runs left running",
+                lambda: _end_orphans(tracker, req.token_id, keep={same.run_id} if same else set()),
+            )
             if same is not None:
                 tracked = _adopt(tracker, same, req, checked, claim_id, ports)
             else:
@@ -189,6 +232,7 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports) -> Committe
                 event_id=_event_namer(ports, req.token_id, fp.sha256),
                 attestation=attestation,
             )
+            completing = True  # from here the store (or, in API mode, the platform) may hold it
             won = ports.notifier is None or ports.notifier.notify(req.token_id, registration)
             if won:
                 won = _retrying(
@@ -196,14 +240,49 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports) -> Committe
                     ports.store_retry_seconds,
                     f"recording token {req.token_id} as registered",
                 )
-        except BaseException:
-            _abandon(ports, tracker, req.token_id, claim_id, tracked)
+        except BaseException as exc:
+            if completing and tracked is not None and _stored(ports.store, req.token_id, tracked):
+                # the store committed although its answer was lost: the registration is done
+                attempt.committed = Committed(tracked, fp, events, attestation, tuple(earlier))
+                if not isinstance(exc, HokusaiError):
+                    raise
+                log.warning("%s; the token store did record the registration", exc.message)
+                return attempt.committed
+            attempt.release_note = _abandon(ports, tracker, req.token_id, claim_id, tracked)
+            if isinstance(exc, HokusaiError) and attempt.release_note:
+                raise HokusaiError(exc.category, exc.message + attempt.release_note, **exc.details) from None
             raise
     assert tracked is not None
     if not won:
         _lost(ports, tracker, req.token_id, claim_id, tracked)
-    _settle(tracker, tracked, earlier)
-    return Committed(tracked, fp, events, attestation)
+    attempt.committed = Committed(tracked, fp, events, attestation, tuple(earlier))
+    return attempt.committed
+
+
+def _stored(store: TokenStore, token_id: str, tracked: TrackedModel) -> bool:
+    """Whether the token store holds this run's registration (a commit whose answer was lost)."""
+    try:
+        token = store.get(token_id)
+    except Exception:
+        return False
+    return (
+        token is not None
+        and token.status is TokenStatus.REGISTERED
+        and (token.model_name, token.model_version, token.mlflow_run_id)
+        == (tracked.model_name, tracked.model_version, tracked.run_id)
+    )
+
+
+def _end_orphans(tracker: Tracker, token_id: str, keep: set[str], finished: str | None = None) -> list[str]:
+    """End the token's runs left RUNNING by runs that died: `finished` (the registered version's
+    run) as FINISHED, the others as KILLED; `keep` is left alone. Returns the runs ended."""
+    ended = []
+    for run_id, _claim in tracker.running(token_id):
+        if run_id in keep:
+            continue
+        tracker.end_run(run_id, "FINISHED" if run_id == finished else "KILLED")
+        ended.append(run_id)
+    return ended
 
 
 def _as_sent(source: ModelSource, tracked: TrackedModel) -> Fingerprint:
@@ -293,24 +372,31 @@ def registration_predicate(
     )
 
 
-def _abandon(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, tracked: TrackedModel | None) -> None:
+def _abandon(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, tracked: TrackedModel | None) -> str:
     """The one cleanup path of a failed or cancelled commit: the version stays (tagged not
     registered) for the next run to adopt or remove, its run is marked failed, and the claim is
-    released so the token is draft again at once."""
-    if tracked is not None:  # still tagged not_registered: only `_settle` tags a version registered
+    released so the token is draft again at once. Returns what to tell the user when the claim
+    could not be released (empty when it was)."""
+    if tracked is not None:  # still tagged not_registered: only `settle` tags a version registered
         _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
+    else:  # a run MLflow created although its answer never came back is this run's too
+        _best_effort("end this run's MLflow run", lambda: _end_own_runs(tracker, token_id, claim_id))
     try:
         _retrying(lambda: ports.store.release(token_id, claim_id), min(ports.store_retry_seconds, 10), "release")
     except (HokusaiError, KeyboardInterrupt, Cancelled) as err:
         reason = err.message if isinstance(err, HokusaiError) else "interrupted"
-        log.warning(
-            "could not release the claim on token %s (%s); it expires within %ss, or run "
-            "`hokusai token release --token-id %s`",
-            token_id,
-            reason,
-            ports.lease_seconds,
-            token_id,
+        log.warning("could not release the claim on token %s (%s)", token_id, reason)
+        return (
+            f"; the claim on token {token_id} could not be released, so it stays registering until its lease "
+            f"ends (within {ports.lease_seconds}s), or run `hokusai token release --token-id {token_id} --force`"
         )
+    return ""
+
+
+def _end_own_runs(tracker: Tracker, token_id: str, claim_id: str) -> None:
+    for run_id, claim in tracker.running(token_id):
+        if claim == claim_id:
+            tracker.end_run(run_id, "FAILED")
 
 
 def _lost(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, tracked: TrackedModel) -> None:
@@ -323,36 +409,120 @@ def _lost(ports: Ports, tracker: Tracker, token_id: str, claim_id: str, tracked:
         tracked.model_version,
     )
     registered = winner is not None and winner.status is TokenStatus.REGISTERED
-    if names_ours:
-        what = "it adopted this run's version"  # and owns it now: its tags and run are left alone
+    mine = f"{tracked.model_name} version {tracked.model_version}"
+    if names_ours:  # the winner owns this run's version now: its tags and run are left alone
+        message = (
+            f"another run registered token {token_id} first, with the model this run uploaded ({mine}): "
+            "it adopted this run's version, so the upload is the registered model and nothing is left to do"
+        )
     elif registered:
+        assert winner is not None
         _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
         tracker.discard(tracked, f"another run registered token {token_id} first")
-        what = "this run's version was removed"
+        message = (
+            f"another run registered token {token_id} first ({winner.model_name} version {winner.model_version}); "
+            f"this run's upload ({mine}) was deleted, since a registered token keeps the model it has"
+        )
     else:
         _best_effort("mark the run failed", lambda: tracker.finish(tracked, ok=False))
-        what = "this run's version is kept for the run that holds the claim"
-    raise HokusaiError(
-        Category.INVALID_TOKEN_STATUS,
-        f"another run registered token {token_id} first"
-        + (f" ({winner.model_name} version {winner.model_version})" if winner and winner.model_version else "")
-        + f"; {what}",
-    )
+        message = (
+            f"another run took over token {token_id} while this one worked; this run's upload ({mine}) is kept, "
+            "not registered, so that run can reuse it if its model is the same"
+        )
+    raise HokusaiError(Category.INVALID_TOKEN_STATUS, message)
 
 
-def _settle(tracker: Tracker, tracked: TrackedModel, earlier: list[TrackedModel]) -> None:
+def settle(tracker: Tracker | None, committed: Committed, ports: Ports) -> list[str]:
     """After the token store committed: the version says registered, its run finished, and the
-    token's other versions (left by runs that failed, with other content) are removed."""
-    _best_effort(
-        "tag the version registered",
-        lambda: tracker.tag(tracked, {Tag.STATUS: Status.REGISTERED}),
-    )
-    _best_effort("end the run", lambda: tracker.finish(tracked, ok=True))
-    for other in earlier:
+    token's other versions (left by runs that failed, with other content) are removed. The
+    registration is done whatever happens here; returns the steps MLflow did not take, which
+    a re-run of the same command takes (`resume`)."""
+    assert tracker is not None
+    tracked = committed.tracked
+    unfinished = []
+    try:
+        tracker.tag(tracked, {Tag.STATUS: Status.REGISTERED})
+    except Exception as exc:
+        unfinished.append(f"tag the version {Tag.STATUS}={Status.REGISTERED} ({_reason(exc)})")
+    try:
+        tracker.finish(tracked, ok=True)
+    except Exception as exc:
+        unfinished.append(f"end its MLflow run ({_reason(exc)})")
+    for other in committed.earlier:
         if (other.model_name, other.model_version) != (tracked.model_name, tracked.model_version):
             # its run failed, or was killed and never ended: either way it did not register
             tracker.finish(other, ok=False)  # best effort by contract when failing
             tracker.discard(other, f"version {tracked.model_version} was registered for the token instead")
+    return unfinished
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, HokusaiError) else f"{exc.__class__.__name__}: {exc}"
+
+
+def resume(
+    req: RegistrationRequest, token: TokenRecord, ports: Ports, result: RegistrationResult
+) -> RegistrationResult:
+    """A re-run of a registered token finishes what the run that registered it left undone (a
+    signal, MLflow down after the commit): the version's `registered` tag, its run's end, the
+    token's runs left RUNNING, undelivered events. Every step is idempotent. Exit 0 when
+    it finished something for the same model, else exit 4 as for any registered token."""
+    _fill_registered(result, ports, req.token_id)
+    result.status = "registered"
+    result.reused_existing_version = True
+    done: list[str] = []
+    pending = ports.store.pending_events(req.token_id) if ports.webhook is not None else []
+    if pending:
+        result.events = deliver(pending, ports.store, ports.console, ports.webhook)
+        delivered = sum(1 for e in result.events if e.delivery_status == "delivered")
+        if delivered:
+            done.append(f"delivered {delivered} pending event(s)")
+    unfinished: list[str] = []
+    try:
+        done += _repair_tracker(req, token, ports)
+    except HokusaiError as err:
+        unfinished.append(f"check or finish the version's tag and run ({err.message})")
+    model = f"{token.model_name} version {token.model_version}"
+    if done:
+        log.info("token %s was registered by an earlier run (%s); this run: %s", req.token_id, model, "; ".join(done))
+    _check_finished(req, None, unfinished, result, model)
+    quick = _quick_sha(req) if done and token.model_sha256 is not None else None
+    if not done or (quick is not None and quick != token.model_sha256):
+        result.status, result.reused_existing_version = "error", False  # exit 4, as before
+    if not done:
+        _check_token(req, token, ports.store)  # exit 4: already registered, nothing to do
+    if quick is not None and quick != token.model_sha256:
+        raise HokusaiError(
+            Category.INVALID_TOKEN_STATUS,
+            f"token {req.token_id} is already registered with another model ({model}): a registered token keeps "
+            f"its model; this run only finished what the registering run left ({'; '.join(done)})",
+            status=token.status.value,
+        )
+    result.message = f"token {req.token_id} was already registered ({model}); this run {'; '.join(done)}"
+    return result
+
+
+def _repair_tracker(req: RegistrationRequest, token: TokenRecord, ports: Ports) -> list[str]:
+    tracker = ports.tracker()
+    if tracker is None:
+        return []
+    tracker.check()
+    done = []
+    versions = tracker.find(req.token_id)
+    named = next(
+        (v for v in versions if (v.model_name, v.model_version) == (token.model_name, token.model_version)), None
+    )
+    if named is not None and named.status != Status.REGISTERED:
+        tracker.tag(named, {Tag.STATUS: Status.REGISTERED})
+        done.append(f"tagged {named.model_name} version {named.model_version} {Tag.STATUS}={Status.REGISTERED}")
+    ended: list[str] = []
+    _best_effort(  # a server without run search still gets its tag repaired
+        "end the token's runs left running",
+        lambda: ended.extend(_end_orphans(tracker, req.token_id, keep=set(), finished=token.mlflow_run_id)),
+    )
+    if ended:
+        done.append(f"ended {len(ended)} MLflow run(s) left running")
+    return done
 
 
 class Heartbeat:
@@ -410,21 +580,43 @@ def deliver(
     return infos
 
 
-def _check_delivered(req: RegistrationRequest, committed: Committed, result: RegistrationResult) -> None:
+def _check_finished(
+    req: RegistrationRequest,
+    tracked: TrackedModel | None,
+    unfinished: list[str],
+    result: RegistrationResult,
+    model: str = "",
+) -> None:
+    """After the commit: exit 8 when MLflow did not take a step, 9 when an event was not
+    delivered; either way the token is registered and a re-run of the same command finishes."""
+    model = model or (f"{tracked.model_name} version {tracked.model_version}" if tracked else "")
     failed = [e for e in result.events if e.delivery_status == "failed"]
+    events = (
+        f"; {len(failed)} event(s) were not delivered ({failed[0].last_error}) and are kept in the outbox"
+        if failed
+        else ""
+    )
+    if unfinished:
+        raise HokusaiError(
+            Category.MLFLOW_ERROR,
+            f"token {req.token_id} is registered ({model}), but MLflow did not take the last steps: could not "
+            + "; could not ".join(unfinished)
+            + events
+            + "; re-run the same command to finish them",
+        )
     if failed:
-        t = committed.tracked
         raise HokusaiError(
             Category.EVENT_DELIVERY_FAILED,
-            f"token {req.token_id} is registered ({t.model_name} version {t.model_version}) but "
+            f"token {req.token_id} is registered ({model}) but "
             f"{len(failed)} event(s) were not delivered: {failed[0].last_error}; they are kept in the outbox "
-            "(`hokusai events replay` sends them again)",
+            "(`hokusai events replay` or a re-run of the same command sends them again)",
         )
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _check_token(req: RegistrationRequest, token: TokenRecord | None, where: str) -> None:
+def _check_token(req: RegistrationRequest, token: TokenRecord | None, store: TokenStore) -> None:
     tid = req.token_id
+    where = store.describe()
     if token is None:
         raise HokusaiError(
             Category.TOKEN_NOT_FOUND,
@@ -434,7 +626,7 @@ def _check_token(req: RegistrationRequest, token: TokenRecord | None, where: str
     if token.status is TokenStatus.DRAFT:
         return
     if token.status is TokenStatus.REGISTERING:
-        if token.lease_expires_at is not None and token.lease_expires_at < utcnow():
+        if token.lease_expires_at is not None and token.lease_expires_at < store_now(store):
             return  # the run holding it died; the claim will take over
         raise HokusaiError(
             Category.INVALID_TOKEN_STATUS,
@@ -588,13 +780,17 @@ def _fail(result: RegistrationResult, err: HokusaiError) -> None:
 _KEPT = ("model_version", "model_uri", "mlflow_run_id", "model_sha256")
 
 
-def _cancelled_message(req: RegistrationRequest, category: Category, result: RegistrationResult) -> str:
+def _cancelled_message(req: RegistrationRequest, category: Category, result: RegistrationResult, note: str) -> str:
     signal_name = "SIGTERM" if category is Category.TERMINATED else "SIGINT"
     if result.status == "registered":
         return (
-            f"stopped by {signal_name} while delivering events; token {req.token_id} is registered and "
-            "the undelivered events stay in the outbox (`hokusai events replay` sends them)"
+            f"stopped by {signal_name} after token {req.token_id} was registered ({result.model_name} version "
+            f"{result.model_version}); re-run the same command to finish what is left (the version's "
+            f"{Tag.STATUS}={Status.REGISTERED} tag, the end of its MLflow run, the events in the outbox, which "
+            "`hokusai events replay` also sends)"
         )
+    if note:
+        return f"stopped by {signal_name}; nothing was registered{note}; then re-run to resume"
     return (
         f"stopped by {signal_name}; nothing was registered and token {req.token_id} is draft again "
         "(an uploaded version is kept for the next run with the same content); re-run to resume"

@@ -7,11 +7,12 @@ server does not proxy is written to directly (s3_upload.py); any other store (GC
 ...) through MLflow's own artifact repositories.
 
 Requests of one registration: the raw MlflowClient's 8 steps, minus its `runs/get` before an
-upload, plus the three calls marked * (the lookup that makes a re-run adopt an earlier upload,
-the search for duplicates of the version, and the one tag that marks the version registered once
-the token store committed), so 10:
+upload, plus the four calls marked * (the lookup that makes a re-run adopt an earlier upload,
+the search for runs a dead run left RUNNING, the search for duplicates of the version, and the
+one tag that marks the version registered once the token store committed), so 11:
   check            GET  experiments/get-by-name          (POST experiments/create the first time)
   find*            GET  model-versions/search            (versions of the token)
+  running*         POST runs/search                      (the token's runs still RUNNING)
   upload           POST runs/create                      (tags)
                    PUT  mlflow-artifacts/artifacts/...   (one per file)
                    POST runs/log-batch                   (params, metric, sha256 tag)
@@ -96,7 +97,9 @@ class RestTracker:
         except requests.RequestException as exc:
             raise mlflow_error(self.uri, action, None, _reason(exc), exc) from None
         except OSError as exc:
-            raise mlflow_error(self.uri, action, None, f"{exc.__class__.__name__}: {exc.strerror or exc}") from None
+            raise mlflow_error(
+                self.uri, action, None, f"{exc.__class__.__name__}: {exc.strerror or exc}", exc
+            ) from None
         except (KeyError, TypeError, ValueError) as exc:  # an answer that is not MLflow's
             raise mlflow_error(
                 self.uri,
@@ -199,6 +202,26 @@ class RestTracker:
             )
         )
         self._best_effort(lambda: self.http.call("DELETE", "model-versions/delete", json=ref))
+
+    def running(self, token_id: str) -> list[tuple[str, str | None]]:
+        with self._step("search the runs in"):
+            experiment_id = self._experiment_id or self._lookup_experiment()
+            if experiment_id is None:
+                return []
+            found = self.http.call(
+                "POST",
+                "runs/search",
+                json={
+                    "experiment_ids": [experiment_id],
+                    "filter": f"tags.`{Tag.TOKEN}` = '{token_id}' and attributes.status = 'RUNNING'",
+                    "max_results": 1000,
+                },
+            ).get("runs", [])
+        return [(str(r["info"]["run_id"]), _tags_of(r.get("data", {})).get(Tag.CLAIM)) for r in found]
+
+    def end_run(self, run_id: str, status: str) -> None:
+        update = {"run_id": run_id, "status": status, "end_time": int(time.time() * 1000)}
+        self._best_effort(lambda: self.http.call("POST", "runs/update", json=update))
 
     # -- upload --------------------------------------------------------------------------
     def _send(self, artifact_uri: str, model: ModelSource, progress: ProgressSink) -> list[ModelFile]:

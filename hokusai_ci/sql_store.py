@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -253,9 +253,18 @@ class SqlTokenStore:
         assert record is not None
         return record
 
+    def now(self) -> datetime:
+        """The store's clock, which every lease is computed and compared with: runners whose
+        clocks disagree still agree on whether a claim is live. PostgreSQL's `now()`; SQLite is
+        one machine's file, so its clock is that machine's."""
+        if self.dialect == "sqlite":
+            return utcnow()
+        row = self._exec("SELECT now() AS now").fetchone()
+        return datetime.fromisoformat(str(dict(row)["now"])).astimezone(UTC)
+
     def claim(self, token_id: str, owner: str, lease_seconds: int) -> bool:
-        now = utcnow()
         with self._tx():
+            now = self.now()
             cur = self._exec(
                 "UPDATE tokens SET status = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ? "
                 "WHERE token_id = ? AND (status = ? OR (status = ? AND lease_expires_at < ?))",
@@ -274,7 +283,7 @@ class SqlTokenStore:
 
     def renew(self, token_id: str, owner: str, lease_seconds: int) -> bool:
         """Extend a claim this run still holds; False once another run took it over."""
-        now = utcnow()
+        now = self.now()
         cur = self._exec(
             "UPDATE tokens SET lease_expires_at = ?, updated_at = ? "
             "WHERE token_id = ? AND status = ? AND lease_owner = ?",

@@ -19,6 +19,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def store_now(store: object) -> datetime:
+    """The clock a store's leases are computed with (its own `now()` when it has one, as
+    PostgreSQL does), so whether a claim is live never depends on this machine's clock."""
+    now = getattr(store, "now", None)
+    return now() if callable(now) else utcnow()
+
+
 class TokenStatus(StrEnum):
     DRAFT = "draft"
     REGISTERING = "registering"

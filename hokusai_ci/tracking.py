@@ -5,7 +5,8 @@ it is in the flow: `not_registered` from creation until the token store committe
 `registered` after (the one tag written once the store committed), `superseded` once removed.
 A `not_registered` version left by a run that died or failed is adopted by the next run with the same content
 (which re-tags it with its own claim) and removed by a run with other content. Runs carry
-no state tag: MLflow's own run status (FINISHED, FAILED) says how a run ended.
+no state tag: MLflow's own run status (FINISHED, FAILED, KILLED) says how a run ended; one left
+RUNNING by a run that died is ended by the next run of its token.
 """
 
 from __future__ import annotations
@@ -114,6 +115,12 @@ class Tracker(Protocol):
     def discard(self, model: TrackedModel, reason: str) -> None:
         """Tag the version superseded and delete it (the caller has checked nothing points to it);
         a version tagged `hokusai.platform_sent` is kept (`kept_for_the_platform`)."""
+
+    def running(self, token_id: str) -> list[tuple[str, str | None]]:
+        """The token's MLflow runs that never ended (status RUNNING), as (run id, claim id)."""
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """End a run that was left RUNNING: FINISHED, FAILED or KILLED (never raises)."""
 
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
         """Store these signature bundles as artifacts of the version's run, under `hokusai/`

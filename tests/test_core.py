@@ -76,6 +76,12 @@ class FakeTracker:
         self.discarded.append(model)
         self.versions.pop(model.model_version, None)
 
+    def running(self, token_id: str) -> list[tuple[str, str | None]]:
+        return [(run, None) for run, status in self.runs.items() if status == "RUNNING"]
+
+    def end_run(self, run_id: str, status: str) -> None:
+        self.runs[run_id] = status
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> SqlTokenStore:
@@ -84,9 +90,15 @@ def store(tmp_path: Path) -> SqlTokenStore:
     return s
 
 
-def ports(store: SqlTokenStore, tracker: FakeTracker, lease_seconds: int = 120) -> Ports:
+def ports(
+    store: SqlTokenStore, tracker: FakeTracker, lease_seconds: int = 120, store_retry_seconds: float = 60
+) -> Ports:
     return Ports(
-        store=store, tracker=lambda: tracker, progress=lambda label, total: NoProgress(), lease_seconds=lease_seconds
+        store=store,
+        tracker=lambda: tracker,
+        progress=lambda label, total: NoProgress(),
+        lease_seconds=lease_seconds,
+        store_retry_seconds=store_retry_seconds,
     )
 
 
@@ -149,7 +161,7 @@ def test_a_loser_removes_its_own_version_when_another_was_registered(store: SqlT
     tracker.during_upload = another_run_registers_other_content
     result = register(request(model_file), ports(store, tracker))
     assert result.error is not None and result.error.exit_code == 4
-    assert "this run's version was removed" in result.error.message
+    assert "this run's upload (hokusai-TOK version 1) was deleted" in result.error.message
     assert [m.model_version for m in tracker.discarded] == ["1"]
     assert tracker.runs["run1"] == "FAILED"
     assert [e.event_type for e in store.events_for("TOK")] == []  # no event for a registration that did not win
@@ -186,6 +198,40 @@ def test_a_signal_releases_the_claim_and_the_next_run_adopts_the_version(
     assert again.status == "registered" and again.reused_existing_version and again.model_version == "1"
     assert len(tracker.uploads) == 1 and tracker.runs["run1"] == "FINISHED"
     assert tracker.tags["1"]["hokusai.status"] == "registered"
+
+
+@pytest.mark.parametrize(
+    ("after_commit", "code"),
+    [(Cancelled, 143), (KeyboardInterrupt, 130), (HokusaiError(Category.DATABASE_CONNECTION_FAILED, "lost"), 0)],
+    ids=["sigterm", "sigint", "answer-lost"],
+)
+def test_a_failure_once_the_store_committed_is_registered_and_a_rerun_finishes(
+    store: SqlTokenStore, model_file: Path, after_commit: BaseException | type[BaseException], code: int
+) -> None:
+    """The store commits, then its answer never arrives (a signal, a dropped connection): the
+    token is registered, so the run must neither release nor fail anything, nor say otherwise."""
+    tracker = FakeTracker()
+    real_complete = store.complete
+
+    def committed_then_lost(*args: object) -> bool:
+        real_complete(*args)  # type: ignore[arg-type]
+        raise after_commit
+
+    store.complete = committed_then_lost  # type: ignore[method-assign]
+    result = register(request(model_file), ports(store, tracker, store_retry_seconds=0))
+    store.complete = real_complete  # type: ignore[method-assign]
+    assert result.status == "registered" and result.model_version == "1"
+    assert (result.error.exit_code if result.error else 0) == code
+    token = store.get("TOK")
+    assert token is not None and token.status is TokenStatus.REGISTERED
+    if code:
+        assert result.error is not None and "nothing was registered" not in result.error.message
+        assert "after token TOK was registered (hokusai-TOK version 1)" in result.error.message
+        assert tracker.runs["run1"] == "RUNNING" and tracker.tags["1"]["hokusai.status"] == "not_registered"
+        again = register(request(model_file), ports(store, tracker))
+        assert again.error is None and again.status == "registered" and again.model_version == "1"
+    assert tracker.runs["run1"] == "FINISHED" and tracker.tags["1"]["hokusai.status"] == "registered"
+    assert len(tracker.uploads) == 1
 
 
 def test_a_run_with_other_content_removes_an_abandoned_version(
