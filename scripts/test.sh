@@ -45,7 +45,7 @@ echo "== action, workflows, Dockerfile"
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest ($tier)"
 markers=()
-[ "$tier" = fast ] && markers=(-m fast)
+[ "$tier" = fast ] && markers=(-m fast -n auto)
 status=0
 .venv/bin/python -m pytest -q -p no:cacheprovider "${markers[@]}" "$@" || status=$?
 echo "== $tier: ${SECONDS} s in all on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
