@@ -195,8 +195,11 @@ class Model:
         def action(settings: Any, fmt: str) -> str:
             from hokusai_ci import app, presenters
             from hokusai_ci.results import error_of
+            from hokusai_ci.settings import Env
 
             check_report()  # before anything is written: exit 2 if the report could not be written
+            if os.environ.get(Env.CONTAINER) == "true" and os.environ.get(Env.CI) == "true":
+                app.refuse_empty_local_store(settings, app.SECRET_FOR_DOCKER)
             result = app.register(
                 settings,
                 token_id=token_id,
@@ -556,6 +559,8 @@ def _main(args: list[str]) -> None:
             if not rest:  # `hokusai`, `hokusai model`: say what there is, as a usage error
                 print(usage.group_help(node, root_options=not node.path), file=sys.stderr)
             where = " ".join(("hokusai", *node.path))
+            if rest and rest[0].startswith("-"):  # `hokusai --verison`, `hokusai -V`
+                raise usage.unknown_group_option(node, rest[0])
             raise usage.UsageError(
                 "command", rest[0] if rest else None, f"`{where}` needs a command: {', '.join(node.children())}"
             )

@@ -301,6 +301,7 @@ def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> Registrat
     )
     _mask_configured(masks, settings)
     configure_logging(settings.log_level)
+    app.refuse_empty_local_store(settings, app.SECRET_STEP)
     print("::group::Register model")
     try:
         return app.register(
@@ -315,10 +316,10 @@ def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> Registrat
 
 def _gate_only(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
     """A pull request's gate: no settings, store, MLflow or secret is read."""
-    from hokusai_ci.gate import gate_only
+    from hokusai_ci.gate import gate_only, platform_rules_apply
 
     configure_logging("DEBUG" if debug else "INFO")
-    return gate_only(**_verdict_inputs(inputs))
+    return gate_only(platform=platform_rules_apply(has_db_config="db-config" in inputs), **_verdict_inputs(inputs))
 
 
 def _verdict_inputs(inputs: Mapping[str, str]) -> dict[str, Any]:

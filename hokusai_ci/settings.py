@@ -10,6 +10,7 @@ import difflib
 import json
 import os
 import re
+import tempfile
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,6 +54,8 @@ class Env:
     SIGN = "HOKUSAI_SIGN"  # key | keyless | off
     SIGNING_KEY = "HOKUSAI_SIGNING_KEY"  # the PEM private key itself (a CI secret), not a path
     SIGSTORE_TRUST_CONFIG = "HOKUSAI_SIGSTORE_TRUST_CONFIG"  # keyless against a private Sigstore
+    CONTAINER = "HOKUSAI_CONTAINER"  # set by the image's entrypoint: this run is the container
+    CI = "CI"  # "true" on every hosted CI (GitHub, GitLab, CircleCI, ...)
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -231,7 +234,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
     if "log_level" in values:
         level = str(values["log_level"]).strip().upper()
         if level not in LOG_LEVELS:
-            raise invalid_input(Env.LOG_LEVEL, values["log_level"], f"use one of {', '.join(LOG_LEVELS)}")
+            shown = "log-level" if "log_level" in flags else Env.LOG_LEVEL  # where it was set
+            raise invalid_input(shown, values["log_level"], f"use one of {', '.join(LOG_LEVELS)}")
         values["log_level"] = level
     for url_field in ("mlflow_uri", "webhook_url", "api_url"):
         if url_field in values:
@@ -254,6 +258,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         raise invalid_input(
             Env.DB_HOST, None, f"{Env.DB_PASSWORD} is set but no database is: set its host (or a url in --db-config)"
         )
+    if values["mode"] == "api" and "home" not in values and env.get(Env.CONTAINER) == "true":
+        values["home"] = Path(tempfile.gettempdir()) / "hokusai"  # not a root-owned folder in a mounted workspace
     values.update(_signing_values(flags, env))
     try:
         settings = Settings(**values)
@@ -396,15 +402,25 @@ def _signing_values(flags: Mapping[str, Any], env: Mapping[str, str]) -> dict[st
     return out
 
 
-def _select_mode(env: Mapping[str, str], has_db: bool, has_key: bool, has_mlflow: bool = False) -> tuple[Mode, str]:
+def mode_without_secrets(env: Mapping[str, str], has_db_config: bool = False) -> Mode:
+    """The mode a registration with this environment would run in, decided by the same rule
+    as `load_settings` but without reading or requiring any secret or file: for `model gate`,
+    which stands for that registration in a pull request (HOKUSAI_MODE=api needs no key there)."""
+    has_db = has_db_config or bool(env.get(Env.DB_CONFIG) or env.get(Env.DB_HOST))
+    return _select_mode(env, has_db, bool(env.get(Env.API_KEY)), need_secrets=False)[0]
+
+
+def _select_mode(
+    env: Mapping[str, str], has_db: bool, has_key: bool, has_mlflow: bool = False, *, need_secrets: bool = True
+) -> tuple[Mode, str]:
     """Explicit and printed: HOKUSAI_MODE, then HOKUSAI_MOCK_MODE, then what is configured."""
     forced = env.get(Env.MODE, "").strip().lower()
     if forced:
         if forced not in MODES:
             raise invalid_input(Env.MODE, env[Env.MODE], f"use one of {', '.join(MODES)}")
-        if forced == "database" and not has_db:
+        if forced == "database" and not has_db and need_secrets:
             raise invalid_input(Env.MODE, forced, "database mode needs --db-config or HOKUSAI_DB_HOST")
-        if forced == "api" and not has_key:
+        if forced == "api" and not has_key and need_secrets:
             raise invalid_input(Env.MODE, forced, "API mode needs HOKUSAI_API_KEY")
         return forced, f"{Env.MODE}={forced}"  # type: ignore[return-value]
     if Env.MOCK_MODE in env:

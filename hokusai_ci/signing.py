@@ -38,6 +38,7 @@ def build_signer(
     """The signer a registration asked for, checked before anything is written (exit 2)."""
     if method == "off":
         return None
+    require_extra("sign", method, SIGN_MODULES)
     if method == "key":
         if not key_pem:
             raise invalid_input("sign", "key", "give the private key with --sign-key FILE or HOKUSAI_SIGNING_KEY")
@@ -46,6 +47,26 @@ def build_signer(
         check_keyless(env)
         return KeylessSigner(trust_config)
     raise invalid_input("sign", method, "use key, keyless or off")
+
+
+SIGN_MODULES = ("model_signing", "sigstore", "cryptography")  # what the `sign` extra installs
+# Not on PyPI: an extra is installed from a clone of the repository (or from it on GitHub).
+EXTRA_INSTALL = "pip install '.[{extra}]' in a clone of hokusai/register-model (the Docker image includes it)"
+
+
+def require_extra(extra: str, asked: str, modules: tuple[str, ...]) -> None:
+    """An optional feature asked for without its extra installed is an input error found in
+    preflight (exit 2), before anything is uploaded: never a `ModuleNotFoundError` after it."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise invalid_input(
+            extra,
+            asked,
+            f"this installation lacks the {extra!r} extra ({missing[0]} is not installed); "
+            + EXTRA_INSTALL.format(extra=extra),
+        )
 
 
 def check_keyless(env: Mapping[str, str]) -> None:

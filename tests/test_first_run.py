@@ -1,0 +1,157 @@
+"""The first errors a new user meets: each names what was typed or what is missing and how to
+fix it, exits 2 before anything is written, and reads the same through every face (the Action
+entry point, the container's CLI, the CLI)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hokusai_ci import cli
+from tests.conftest import REPO, register_args, run_cli
+from tests.test_action_entrypoint import parse_outputs, run_entry, runner  # noqa: F401 (fixture)
+
+
+def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    out, err = capsys.readouterr()
+    return int(exit_.value.code or 0), out, err
+
+
+# -- no API key in CI ---------------------------------------------------------------------------
+def test_the_action_without_an_api_key_says_the_secret_is_missing(runner: dict[str, str]) -> None:  # noqa: F811
+    """The README workflow with the secret not set: a fresh runner, no key, no database. Not
+    "Token Not Found" and `token create` (which cannot help on a runner): the missing secret."""
+    del runner["HOKUSAI_MOCK_MODE"]
+    proc = run_entry(runner)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    error = next(line for line in proc.stdout.splitlines() if line.startswith("::error"))
+    assert error.startswith("::error title=Invalid Input::HOKUSAI_API_KEY is missing: no Hokusai API key or database")
+    assert "secrets.HOKUSAI_API_KEY" in error and "token create" not in proc.stdout + proc.stderr
+    assert parse_outputs(Path(runner["GITHUB_OUTPUT"]))["error-category"] == "invalid_input"
+    runner["HOKUSAI_MODE"] = "local"  # the embedded store on purpose: the old answer, honestly
+    assert run_entry(runner).returncode == 3
+
+
+def test_the_container_in_ci_without_an_api_key_says_the_secret_is_missing(model_file: Path, tmp_path: Path) -> None:
+    """`docker run -e HOKUSAI_API_KEY IMAGE model register …` with the variable unset in the job:
+    the image's entry point, CI=true."""
+    args = register_args("XRAY", model_file, "auroc", "0.8", "0.9")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "entrypoint.py"), *args],
+        env={**_clean_env(), "CI": "true", "HOKUSAI_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "HOKUSAI_API_KEY is missing" in proc.stderr and "-e HOKUSAI_API_KEY" in proc.stderr
+    assert "token create" not in proc.stderr and not (tmp_path / "home").exists()
+    outside_ci = run_cli(*args, cwd=tmp_path)  # a laptop: the local store, as documented
+    assert outside_ci.code == 3 and "token create" in outside_ci.err
+
+
+def test_the_container_keeps_the_api_mode_store_out_of_the_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hokusai_ci.settings import load_settings
+
+    monkeypatch.delenv("HOKUSAI_HOME")
+    env = {"HOKUSAI_API_KEY": "hk_test_" + "k" * 24, "HOKUSAI_CONTAINER": "true"}
+    home = load_settings({}, env).home
+    assert home.is_absolute() and home.name == "hokusai" and not str(home).startswith(str(Path.cwd()))
+    assert str(load_settings({}, {**env, "HOKUSAI_HOME": "/srv/h"}).home) == "/srv/h"  # set: kept
+    assert str(load_settings({}, {k: v for k, v in env.items() if k != "HOKUSAI_CONTAINER"}).home) == ".hokusai"
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "HOKUSAI_", "GITHUB_"))}
+
+
+# -- optional features checked in preflight -----------------------------------------------------
+def test_signing_without_the_sign_extra_is_refused_before_the_upload(model_file: Path, tmp_path: Path) -> None:
+    """model_signing made unimportable, as in an installation without the extra."""
+    assert run_cli("token", "create", "--token-id", "SIGNX").code == 0
+    key = tmp_path / "k.pem"
+    key.write_text("-----BEGIN EC PRIVATE KEY-----\nnot read\n-----END EC PRIVATE KEY-----\n")
+    code = "import sys; sys.modules['model_signing'] = None\nfrom hokusai_ci.cli import main; main(sys.argv[1:])"
+    args = [*register_args("SIGNX", model_file, "auroc", "0.8", "0.9"), "--sign-key", str(key)]
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "sign='key' is invalid: this installation lacks the 'sign' extra (model_signing is not installed)" in (
+        proc.stderr
+    )
+    assert "pip install '.[sign]'" in proc.stderr
+    assert run_cli("model", "status", "--token-id", "SIGNX", "--output", "json").json()["status"] == "draft"
+    assert not (tmp_path / "home" / "mlruns").exists()  # nothing uploaded
+
+
+# -- one mode decision --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"HOKUSAI_DB_HOST": "127.0.0.1", "HOKUSAI_DB_PORT": "9"},
+        {"HOKUSAI_MOCK_MODE": "true"},
+        {"HOKUSAI_DB_CONFIG": "/nonexistent/db.yaml"},
+    ],
+)
+def test_gate_decides_the_mode_as_register_does(env: dict[str, str], model_file: Path, tmp_path: Path) -> None:
+    """An API key with a database (or mock mode): register runs in that mode and never asks the
+    platform, so the gate applies only the baseline (an improved mse passes)."""
+    env = {**env, "HOKUSAI_API_KEY": "hk_test_" + "k" * 24}
+    args = ["model", "gate", "--token-id", "XRAY", "--model-path", str(model_file), "--metric", "mse"]
+    r = run_cli(*args, "--baseline", "0.12", "--metric-value", "0.10", "--output", "json", env=env, cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert r.json()["status"] == "gate_only"
+    forced = run_cli(*args, "--baseline", "0.12", "--metric-value", "0.10", env={**env, "HOKUSAI_MODE": "api"})
+    assert forced.code == 10, forced.err  # API mode stated: the platform's rules
+
+
+# -- what the user typed ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("--verison", "--version"), ("-V", "--version"), ("-v", "--version"), ("--hlep", "--help")],
+)
+def test_top_level_typos_are_named(typo: str, meant: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = in_process([typo], capsys)
+    assert code == 2
+    assert err.strip() == f"error: Invalid Input: unknown option {typo} for `hokusai`; did you mean {meant}?"
+    code, _, err = in_process(["model", "--hlep"], capsys)
+    assert code == 2 and "unknown option --hlep for `hokusai model`; did you mean --help?" in err
+
+
+def test_an_option_without_its_value_is_named_as_typed(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = in_process(["model", "register", "--token-id", "X", "--metric-value"], capsys)
+    assert code == 2 and "None" not in err
+    assert "--metric-value is given without a value (nothing follows it): write --metric-value VALUE" in err
+    code, _, err = in_process(["model", "register", "--metric-value", "--token-id", "X"], capsys)
+    assert "--metric-value is given without a value ('--token-id' follows it, an option)" in err
+
+
+def test_a_bad_log_level_names_the_option_or_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = in_process(["model", "status", "--token-id", "X", "--log-level", "verbose"], capsys)
+    assert code == 2 and "log-level='verbose' is invalid: use one of DEBUG" in err and "HOKUSAI_LOG_LEVEL" not in err
+    r = run_cli("model", "status", "--token-id", "X", env={"HOKUSAI_LOG_LEVEL": "verbose"})
+    assert r.code == 2 and "HOKUSAI_LOG_LEVEL='verbose' is invalid" in r.err
+
+
+def test_a_token_left_registering_names_the_command_that_frees_it(model_file: Path, tmp_path: Path) -> None:
+    """A job killed mid-run leaves its claim; the message names the command, and that command,
+    run as printed, frees the token."""
+    from hokusai_ci.sql_store import SqlTokenStore
+
+    assert run_cli("token", "create", "--token-id", "KILLED").code == 0
+    store = SqlTokenStore.sqlite(tmp_path / "home" / "hokusai.db")
+    assert store.claim("KILLED", "killed-job", 3600)
+    store.close()
+    blocked = run_cli(*register_args("KILLED", model_file, "auroc", "0.8", "0.9"))
+    assert blocked.code == 4, blocked.err
+    command = "hokusai token release --token-id KILLED --force"
+    assert f"if that run was killed, `{command}` frees the token now" in blocked.err
+    assert run_cli(*command.split()[1:]).code == 0
+    assert run_cli(*register_args("KILLED", model_file, "auroc", "0.8", "0.9")).code == 0
