@@ -55,6 +55,11 @@ def _run(
         from hokusai_ci.app import configure_logging
         from hokusai_ci.settings import Env, load_settings
 
+        for name, value in config.items():
+            if value == "":  # `--db-config ""` would otherwise silently mean the environment or default
+                flag = name.replace("_", "-")
+                raise invalid_input(flag, "", f"give a value, or leave --{flag} out for the default")
+
         environ = None if reads_settings else {k: v for k, v in os.environ.items() if k == Env.LOG_LEVEL}
         settings = load_settings(config, environ)
         configure_logging(settings.log_level)
@@ -188,7 +193,9 @@ class Model:
             from hokusai_ci.validation import check_report_target
 
             report_ok = False
-            if dotenv_report not in (None, ""):
+            if dotenv_report == "":
+                raise invalid_input("dotenv-report", "", "give a file path, or leave --dotenv-report out")
+            if dotenv_report is not None:
                 check_report_target("dotenv-report", str(dotenv_report))
                 report_ok = True
 

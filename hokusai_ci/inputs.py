@@ -127,7 +127,7 @@ def parse_flag(field: str, value: Any) -> bool:
         return value
     if value is None:
         return False
-    word = str(value).strip().lower()
+    word = str(value).strip(" \t").lower()  # spaces only: a line break is refused, not dropped
     if word not in TRUE_WORDS:
         raise invalid_input(field, value, "use true or false")
     return TRUE_WORDS[word]
@@ -250,7 +250,9 @@ def build_request(
         metrics_sha = hashlib.sha256(Path(metrics_path).expanduser().read_bytes()).hexdigest()
     check_range(resolved, "metric-value", value)
     gate(resolved, value, base)  # derived numbers (delta, ratio) must be finite too
-    name = check_model_name(model_name) if model_name not in (None, "") else f"hokusai-{token}"
+    if model_name == "":  # typed empty: never silently the default name
+        raise invalid_input("model-name", "", f"give a name, or leave --model-name out for hokusai-{token}")
+    name = check_model_name(model_name) if model_name is not None else f"hokusai-{token}"
     return RegistrationRequest(
         token_id=token,
         model_path=path,

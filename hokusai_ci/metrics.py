@@ -149,6 +149,13 @@ def gate(metric: Metric, value: float, baseline: float) -> GateResult:
             "is beyond ±1.8e308; check both numbers",
             field="metric-value",
         )
+    if relative is None and baseline != 0:
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"baseline={baseline!r} is too close to zero: the relative delta {delta:g}/{abs(baseline):g} is beyond "
+            "±1.8e308; give the baseline as measured (0 when there is none)",
+            field="baseline",
+        )
     return GateResult(
         name=metric.name,
         value=value,
@@ -163,7 +170,7 @@ def gate(metric: Metric, value: float, baseline: float) -> GateResult:
 
 def _relative(delta: float, baseline: float) -> float | None:
     """delta / |baseline|; None where it means nothing: a zero baseline, or one so tiny that the
-    ratio overflows (a baseline of 5e-324 is zero for any practical purpose)."""
+    ratio overflows (a baseline of 5e-324, which `gate` refuses: it is no measured baseline)."""
     if baseline == 0:
         return None
     try:

@@ -232,9 +232,9 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
             values[field] = env[var]
 
     if "log_level" in values:
-        level = str(values["log_level"]).strip().upper()
+        shown = "log-level" if "log_level" in flags else Env.LOG_LEVEL  # where it was set
+        level = check_no_control(shown, str(values["log_level"])).strip().upper()
         if level not in LOG_LEVELS:
-            shown = "log-level" if "log_level" in flags else Env.LOG_LEVEL  # where it was set
             raise invalid_input(shown, values["log_level"], f"use one of {', '.join(LOG_LEVELS)}")
         values["log_level"] = level
     for url_field in ("mlflow_uri", "webhook_url", "api_url"):
@@ -393,7 +393,7 @@ def _signing_values(flags: Mapping[str, Any], env: Mapping[str, str]) -> dict[st
     elif env.get(Env.SIGNING_KEY, "").strip():
         out["signing_key"] = SecretStr(env[Env.SIGNING_KEY])
     method = str(flags.get("sign") or env.get(Env.SIGN) or ("key" if "signing_key" in out else "off"))
-    method = method.strip().lower()
+    method = check_no_control("sign" if flags.get("sign") else Env.SIGN, method).strip().lower()
     if method not in SIGN_METHODS:
         raise invalid_input("sign", method, f"use one of {', '.join(SIGN_METHODS)}")
     out["sign"] = method
@@ -414,7 +414,7 @@ def _select_mode(
     env: Mapping[str, str], has_db: bool, has_key: bool, has_mlflow: bool = False, *, need_secrets: bool = True
 ) -> tuple[Mode, str]:
     """Explicit and printed: HOKUSAI_MODE, then HOKUSAI_MOCK_MODE, then what is configured."""
-    forced = env.get(Env.MODE, "").strip().lower()
+    forced = check_no_control(Env.MODE, env.get(Env.MODE, "")).strip().lower()
     if forced:
         if forced not in MODES:
             raise invalid_input(Env.MODE, env[Env.MODE], f"use one of {', '.join(MODES)}")
@@ -424,7 +424,7 @@ def _select_mode(
             raise invalid_input(Env.MODE, forced, "API mode needs HOKUSAI_API_KEY")
         return forced, f"{Env.MODE}={forced}"  # type: ignore[return-value]
     if Env.MOCK_MODE in env:
-        word = env[Env.MOCK_MODE].strip().lower()
+        word = check_no_control(Env.MOCK_MODE, env[Env.MOCK_MODE]).strip().lower()
         if word not in ("true", "false", "1", "0"):
             raise invalid_input(Env.MOCK_MODE, env[Env.MOCK_MODE], "use true, false, 1 or 0")
         if word in ("true", "1"):
@@ -504,6 +504,17 @@ def _database_values(config_path: str | None, env: Mapping[str, str]) -> Databas
                 "db-config port is invalid (value not shown): give a whole number from 1 to 65535",
                 field="db-config port",
             ) from None
+    if data.get("url") and (
+        parts := sorted(k for k in ("host", "port", "database", "username", "password") if k in data)
+    ):
+        where = {k: by_env[k] if by_env[k] in env else "db-config" for k in parts}
+        named = ", ".join(f"{k} ({where[k]})" for k in parts)
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"db-config url is invalid (value not shown): the url names the database and {named} too; "
+            "give either the url or host/port/database/username/password",
+            field="db-config url",
+        )
     if not data.get("host") and not data.get("url"):
         if (data.keys() - {"password"}) or config_path:  # a db-config that configures no database
             field = "db-config host" if config_path else Env.DB_HOST

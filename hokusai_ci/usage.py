@@ -207,12 +207,14 @@ def check(command: Command, argv: list[str]) -> dict[str, str | bool]:
             value, i = argv[i], i + 1
         else:
             following = argv[i] if i < len(argv) else None
-            got = "nothing follows it" if following is None else f"{following!r} follows it, an option"
+            name = option.flag.lstrip("-")
+            shown = (
+                f"{option.flag} is given without a value" if following is None else f"{name}={following!r} is invalid"
+            )
             raise UsageError(
-                option.flag.lstrip("-"),
+                name,
                 following,
-                f"{option.flag} is given without a value ({got}): write {option.flag} VALUE; "
-                f"for a value starting with '-' write {option.flag}=VALUE",
+                f"{shown}: write {option.flag} VALUE; for a value starting with '-' write {option.flag}=VALUE",
             )
         values[option.name] = value
     if free:

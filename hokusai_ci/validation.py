@@ -117,6 +117,9 @@ def check_report_target(field: str, value: str) -> Path:
         raise invalid_input(field, value, f"cannot be written ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
         raise invalid_input(field, value, "is a folder; give a file path")
+    if (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) and not os.path.samefile(path, os.devnull):
+        # a device opens for writing and may still refuse every byte (/dev/full), after the run
+        raise invalid_input(field, value, f"is a device, not a file; give a file path (or {os.devnull} to discard)")
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC))
     except OSError as exc:

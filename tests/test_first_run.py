@@ -128,9 +128,9 @@ def test_top_level_typos_are_named(typo: str, meant: str, capsys: pytest.Capture
 def test_an_option_without_its_value_is_named_as_typed(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = in_process(["model", "register", "--token-id", "X", "--metric-value"], capsys)
     assert code == 2 and "None" not in err
-    assert "--metric-value is given without a value (nothing follows it): write --metric-value VALUE" in err
+    assert "--metric-value is given without a value: write --metric-value VALUE" in err
     code, _, err = in_process(["model", "register", "--metric-value", "--token-id", "X"], capsys)
-    assert "--metric-value is given without a value ('--token-id' follows it, an option)" in err
+    assert "metric-value='--token-id' is invalid: write --metric-value VALUE" in err
 
 
 def test_a_bad_log_level_names_the_option_or_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,3 +155,85 @@ def test_a_token_left_registering_names_the_command_that_frees_it(model_file: Pa
     assert f"if that run was killed, `{command}` frees the token now" in blocked.err
     assert run_cli(*command.split()[1:]).code == 0
     assert run_cli(*register_args("KILLED", model_file, "auroc", "0.8", "0.9")).code == 0
+
+
+# -- nothing typed means nothing silently -------------------------------------------------------
+@pytest.fixture
+def mock_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOKUSAI_MOCK_MODE", "true")
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        ("--model-name", "model-name=''"),
+        ("--db-config", "db-config=''"),
+        ("--mlflow-uri", "mlflow-uri=''"),
+        ("--dotenv-report", "dotenv-report=''"),
+    ],
+)
+def test_an_explicit_empty_value_is_refused_not_the_default(
+    option: str, named: str, model_file: Path, mock_mode: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [*register_args("EMPTY", model_file, "auroc", "0.8", "0.9"), option, "", "--output", "json"]
+    code, out, err = in_process(args, capsys)
+    assert code == 2, err
+    assert f"{named} is invalid" in err and "leave" in err
+    assert '"model_version": null' in out or '"status": "error"' in out  # nothing registered
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("HOKUSAI_MODE", "mock\n"), ("HOKUSAI_MOCK_MODE", "true\n"), ("HOKUSAI_LOG_LEVEL", "INFO\r\n")],
+)
+def test_a_trailing_line_break_in_a_setting_is_refused(variable: str, value: str, model_file: Path) -> None:
+    r = run_cli(*register_args("CRLF", model_file, "auroc", "0.8", "0.9"), env={variable: value})
+    assert r.code == 2, r.err
+    assert f"{variable}=" in r.err and "control character U+000" in r.err
+
+
+def test_a_trailing_line_break_in_a_flag_value_is_refused(model_file: Path, mock_mode: None) -> None:
+    r = run_cli(*register_args("CRLF", model_file, "auroc", "0.8", "0.9"), "--dry-run=true\n")
+    assert r.code == 2 and "dry-run='true\\n' is invalid" in r.err, r.err
+
+
+def test_a_db_config_with_both_url_and_host_is_refused(tmp_path: Path, model_file: Path) -> None:
+    config = tmp_path / "db.json"
+    config.write_text('{"url": "sqlite:///%s", "host": "db.example.com"}' % (tmp_path / "t.db"))
+    r = run_cli("token", "create", "--token-id", "BOTH", "--db-config", str(config))
+    assert r.code == 2, r.err
+    assert "db-config url is invalid (value not shown): the url names the database and host (db-config) too" in r.err
+    assert not (tmp_path / "t.db").exists()
+    config.write_text('{"url": "sqlite:///%s"}' % (tmp_path / "t.db"))
+    r = run_cli("token", "create", "--token-id", "BOTH", "--db-config", str(config), env={"HOKUSAI_DB_USER": "me"})
+    assert r.code == 2 and "username (HOKUSAI_DB_USER)" in r.err, r.err
+
+
+def test_a_sqlite_url_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "db.json"
+    config.write_text('{"url": "sqlite:///%s"}' % (tmp_path / "typo" / "deeper" / "t.db"))
+    r = run_cli("token", "create", "--token-id", "SQL", "--db-config", str(config))
+    assert r.code == 2, r.err
+    assert f"the folder {str(tmp_path / 'typo' / 'deeper')!r} does not exist; create it first" in r.err
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "typo" / "deeper").mkdir(parents=True)
+    assert run_cli("token", "create", "--token-id", "SQL", "--db-config", str(config)).code == 0
+
+
+def test_a_report_target_that_opens_but_cannot_be_written_is_refused_first(model_file: Path, tmp_path: Path) -> None:
+    assert run_cli("token", "create", "--token-id", "FULL").code == 0
+    r = run_cli(*register_args("FULL", model_file, "auroc", "0.8", "0.9"), "--dotenv-report", "/dev/full")
+    assert r.code == 2, r.err
+    assert "dotenv-report='/dev/full' is invalid: is a device, not a file" in r.err
+    assert run_cli("model", "status", "--token-id", "FULL", "--output", "json").json()["status"] == "draft"
+    ok = run_cli(*register_args("FULL", model_file, "auroc", "0.8", "0.9"), "--dotenv-report", "/dev/null")
+    assert ok.code == 0, ok.err
+
+
+@pytest.mark.parametrize("baseline", ["5e-324", "1e-320"])
+def test_an_overflowing_relative_delta_is_refused(baseline: str, model_file: Path, mock_mode: None) -> None:
+    r = run_cli(*register_args("TINY", model_file, "loss_gain", baseline, "1e10"), "--direction", "higher")
+    assert r.code == 2, r.err
+    assert f"baseline={float(baseline)!r} is too close to zero" in r.err
+    zero = run_cli(*register_args("TINY", model_file, "r2", "0", "0.5"), "--output", "json")
+    assert zero.code == 0 and zero.json()["metric"]["relative_delta"] is None  # no baseline to compare: none
