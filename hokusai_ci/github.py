@@ -77,9 +77,10 @@ def command_escape(text: str) -> str:
 
 
 def log_escape(text: str) -> str:
-    """A plain log line: command escaping, and the legacy `##[command]` prefix (which the runner
-    finds anywhere in a line) broken, so no text of ours or a library's can run a command."""
-    return command_escape(text).replace("##[", "##%5B")
+    """A plain log line: line breaks escaped (a message cannot start a `::command::` line) and
+    the legacy `##[command]` prefix (which the runner finds anywhere in a line) broken. Nothing
+    more: the runner shows plain lines as printed, so `%` stays `%` (3.66%, not 3.66%25)."""
+    return text.replace("\r", "%0D").replace("\n", "%0A").replace("##[", "##%5B")
 
 
 def property_escape(text: str) -> str:

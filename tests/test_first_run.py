@@ -237,3 +237,17 @@ def test_an_overflowing_relative_delta_is_refused(baseline: str, model_file: Pat
     assert f"baseline={float(baseline)!r} is too close to zero" in r.err
     zero = run_cli(*register_args("TINY", model_file, "r2", "0", "0.5"), "--output", "json")
     assert zero.code == 0 and zero.json()["metric"]["relative_delta"] is None  # no baseline to compare: none
+
+
+# -- the Action's log and job summary -----------------------------------------------------------
+def test_action_log_lines_show_a_percent_as_printed(runner: dict[str, str]) -> None:  # noqa: F811
+    """Plain lines are escaped only as the runner needs (CR, LF); workflow commands keep `%25`."""
+    proc = run_entry(runner)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plain = [line for line in proc.stdout.splitlines() if not line.startswith("::")]
+    assert any("delta +0.03 (+3.66%)" in line for line in plain), proc.stdout
+    assert "%25" not in "\n".join(plain)
+    runner["INPUT_METRIC-VALUE"], runner["INPUT_TOKEN-ID"] = "0.80", "BELOW"
+    failed = run_entry(runner)
+    error = next(line for line in failed.stdout.splitlines() if line.startswith("::error"))
+    assert "delta -0.02, -2.44%25)" in error, failed.stdout  # a workflow command's data stays escaped
