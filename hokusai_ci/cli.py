@@ -267,8 +267,9 @@ class Model:
         """Gate only, for pull requests: check the inputs and the metric against the baseline.
 
         Needs no token store, no MLflow and no secret. The token is not checked and nothing is
-        uploaded or written; exit 0 when the metric meets the baseline, 6 when it does not. With
-        HOKUSAI_MODE=api (or an API key set) the Hokusai platform's own rules apply too (exit 10).
+        uploaded or written; exit 0 when the metric meets the baseline, 6 when it does not. In API
+        mode, decided as for register (HOKUSAI_MODE=api, which needs no key here, or an API key with
+        no database and no mock mode), the Hokusai platform's own rules apply too (exit 10).
 
         Args:
             token_id: Token id the model is meant for, e.g. XRAY (required).

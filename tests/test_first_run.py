@@ -251,3 +251,39 @@ def test_action_log_lines_show_a_percent_as_printed(runner: dict[str, str]) -> N
     failed = run_entry(runner)
     error = next(line for line in failed.stdout.splitlines() if line.startswith("::error"))
     assert "delta -0.02, -2.44%25)" in error, failed.stdout  # a workflow command's data stays escaped
+
+
+def _rendered(env: dict[str, str]) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(Path(env["GITHUB_STEP_SUMMARY"]).read_text())
+
+
+def test_the_summary_has_no_empty_table_header(runner: dict[str, str]) -> None:  # noqa: F811
+    assert run_entry(runner).returncode == 0
+    summary = Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "| | |" not in summary and "<th></th>" not in _rendered(runner)
+    assert "- **Model URI**: `models:/hokusai-XRAY/1`" in summary and "- **Mode**: mock" in summary
+
+
+def test_a_gate_only_input_error_is_not_headed_gate_failed(runner: dict[str, str]) -> None:  # noqa: F811
+    runner["INPUT_GATE-ONLY"], runner["INPUT_METRIC-VALUE"] = "true", "high"
+    proc = run_entry(runner)
+    assert proc.returncode == 2
+    summary = Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "### ❌ Gate not run for token XRAY: an input was refused" in summary and "Gate failed" not in summary
+    runner["INPUT_BASELINE"] = ""  # refused before the gate-only path starts: still the gate's report
+    assert run_entry(runner).returncode == 2
+    assert Path(runner["GITHUB_STEP_SUMMARY"]).read_text().count("Gate not run for token XRAY") == 2
+
+
+def test_a_platform_refusal_in_a_pull_request_gate_reads_as_one(runner: dict[str, str]) -> None:  # noqa: F811
+    """An improved mse meets the baseline and the platform refuses it (value below baseline)."""
+    del runner["HOKUSAI_MOCK_MODE"]
+    runner.update({"HOKUSAI_MODE": "api", "INPUT_GATE-ONLY": "true", "INPUT_METRIC": "mse"})
+    runner.update({"INPUT_BASELINE": "0.12", "INPUT_METRIC-VALUE": "0.10"})
+    assert run_entry(runner).returncode == 10
+    summary = Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "### ❌ Gate failed for token XRAY: the Hokusai platform would refuse this result" in summary
+    assert "| ✅ passed |" not in summary and "meets the baseline; ❌ the platform's rules" in summary
+    assert summary.count("not checked") == 1, summary  # the gate-only sentence, once
