@@ -22,6 +22,7 @@ from typing import Any
 from hokusai_ci.attestation import BUNDLE_MEDIA_TYPE, PAYLOAD_TYPE, Signer, SignMethod, dsse_pae, sha256_hex
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import Fingerprint
+from hokusai_ci.validation import require_extra
 
 SUPPORTED_CURVES = ("secp256r1", "secp384r1", "secp521r1")  # what model_signing accepts
 KEYLESS_PERMISSION = "permissions: id-token: write"
@@ -50,23 +51,6 @@ def build_signer(
 
 
 SIGN_MODULES = ("model_signing", "sigstore", "cryptography")  # what the `sign` extra installs
-# Not on PyPI: an extra is installed from a clone of the repository (or from it on GitHub).
-EXTRA_INSTALL = "pip install '.[{extra}]' in a clone of hokusai/register-model (the Docker image includes it)"
-
-
-def require_extra(extra: str, asked: str, modules: tuple[str, ...]) -> None:
-    """An optional feature asked for without its extra installed is an input error found in
-    preflight (exit 2), before anything is uploaded: never a `ModuleNotFoundError` after it."""
-    import importlib.util
-
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
-    if missing:
-        raise invalid_input(
-            extra,
-            asked,
-            f"this installation lacks the {extra!r} extra ({missing[0]} is not installed); "
-            + EXTRA_INSTALL.format(extra=extra),
-        )
 
 
 def check_keyless(env: Mapping[str, str]) -> None:

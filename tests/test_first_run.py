@@ -7,12 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hokusai_ci import cli
 from tests.conftest import REPO, register_args, run_cli
 from tests.test_action_entrypoint import parse_outputs, run_entry, runner  # noqa: F401 (fixture)
+from tests.test_s3 import s3_env, stack  # noqa: F401 (fixtures)
 
 
 def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -74,12 +76,16 @@ def _clean_env() -> dict[str, str]:
 
 
 # -- optional features checked in preflight -----------------------------------------------------
+# The CLI in a process where a module cannot be imported, as in an installation without its extra.
+_WITHOUT = "import sys; sys.modules[{module!r}] = None\nfrom hokusai_ci.cli import main; main(sys.argv[1:])"
+
+
 def test_signing_without_the_sign_extra_is_refused_before_the_upload(model_file: Path, tmp_path: Path) -> None:
     """model_signing made unimportable, as in an installation without the extra."""
     assert run_cli("token", "create", "--token-id", "SIGNX").code == 0
     key = tmp_path / "k.pem"
     key.write_text("-----BEGIN EC PRIVATE KEY-----\nnot read\n-----END EC PRIVATE KEY-----\n")
-    code = "import sys; sys.modules['model_signing'] = None\nfrom hokusai_ci.cli import main; main(sys.argv[1:])"
+    code = _WITHOUT.format(module="model_signing")
     args = [*register_args("SIGNX", model_file, "auroc", "0.8", "0.9"), "--sign-key", str(key)]
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2, proc.stderr
@@ -287,3 +293,72 @@ def test_a_platform_refusal_in_a_pull_request_gate_reads_as_one(runner: dict[str
     assert "### ❌ Gate failed for token XRAY: the Hokusai platform would refuse this result" in summary
     assert "| ✅ passed |" not in summary and "meets the baseline; ❌ the platform's rules" in summary
     assert summary.count("not checked") == 1, summary  # the gate-only sentence, once
+
+
+def test_the_action_declares_every_status_it_reports() -> None:
+    import typing
+
+    import yaml
+
+    from hokusai_ci.results import RegistrationResult
+
+    declared = yaml.safe_load((REPO / "action.yml").read_text())["outputs"]["status"]["description"]
+    statuses = typing.get_args(RegistrationResult.model_fields["status"].annotation)
+    assert statuses and all(s in declared.replace(",", " ").split() for s in statuses), declared
+
+
+# -- the README as printed ----------------------------------------------------------------------
+def test_the_readme_names_one_repository_and_installable_extras() -> None:
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    repos = set(re.findall(r"git\+https://github\.com/([\w.-]+/[\w.-]+)", readme))
+    repos |= set(re.findall(r"uses: ([\w.-]+/[\w.-]+)@v1", readme))
+    assert repos == {"hokusai/register-model"}, repos
+    assert not re.search(r"pip install ['\"]hokusai-ci\[[\w,]+\]['\"]", readme)  # not on PyPI: fails as printed
+
+
+def test_a_failed_python_api_call_carries_its_result_as_documented(model_file: Path) -> None:
+    from hokusai_ci.api import ModelRegistry
+    from hokusai_ci.errors import HokusaiError
+    from hokusai_ci.results import RegistrationResult
+
+    assert "`.result` (what was known when it failed" in (REPO / "README.md").read_text()
+    registry = ModelRegistry()
+    registry.create_token("PYAPI")
+    with pytest.raises(HokusaiError) as failed:
+        registry.register_model(
+            token_id="PYAPI", model_path=str(model_file), metric_name="auroc", metric_value=0.5, baseline_value=0.82
+        )
+    assert isinstance(failed.value.result, RegistrationResult) and failed.value.result.metric is not None
+    assert "result" not in failed.value.details
+
+
+def test_s3_without_the_s3_extra_is_refused_before_a_run_is_created(
+    stack: tuple[Any, Any],  # noqa: F811
+    s3_env: dict[str, str],  # noqa: F811
+    model_file: Path,
+) -> None:
+    """A real MLflow server whose artifact root is a bucket it does not proxy; boto3 made
+    unimportable, as in an installation without the extra."""
+    import requests
+
+    mlflow = stack[0]
+    assert run_cli("token", "create", "--token-id", "S3FIRST").code == 0
+    first = run_cli(*register_args("S3FIRST", model_file, "accuracy", "0.8", "0.85"), "--mlflow-uri", mlflow.url)
+    assert first.code == 0, first.err  # the experiment exists now, its artifact root in the bucket
+
+    def runs() -> int:
+        found = requests.post(f"{mlflow.url}/api/2.0/mlflow/runs/search", json={"experiment_ids": ["1"]}, timeout=30)
+        return len(found.json().get("runs", []))
+
+    before = runs()
+    assert run_cli("token", "create", "--token-id", "S3NOEXTRA").code == 0
+    args = [*register_args("S3NOEXTRA", model_file, "accuracy", "0.8", "0.85"), "--mlflow-uri", mlflow.url]
+    code = _WITHOUT.format(module="boto3")
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "s3='s3://" in proc.stderr and "lacks the 's3' extra (boto3 is not installed)" in proc.stderr
+    assert "pip install '.[s3]'" in proc.stderr
+    assert runs() == before  # no run, nothing uploaded
+    assert run_cli("model", "status", "--token-id", "S3NOEXTRA", "--output", "json").json()["status"] == "draft"
