@@ -504,10 +504,11 @@ def _database_values(config_path: str | None, env: Mapping[str, str]) -> Databas
                 "db-config port is invalid (value not shown): give a whole number from 1 to 65535",
                 field="db-config port",
             ) from None
-    if data.get("url") and (
-        parts := sorted(k for k in ("host", "port", "database", "username", "password") if k in data)
-    ):
-        where = {k: by_env[k] if by_env[k] in env else "db-config" for k in parts}
+    # A url and a host name two databases; the file's other parts would be silently ignored. (The
+    # HOKUSAI_DB_* parts other than the host may be job-wide variables: the url wins over them.)
+    where = {k: by_env[k] if by_env[k] in env else "db-config" for k in DB_PARTS if k in data}
+    parts = [k for k, source in where.items() if k == "host" or source == "db-config"]
+    if data.get("url") and parts:
         named = ", ".join(f"{k} ({where[k]})" for k in parts)
         raise HokusaiError(
             Category.INVALID_INPUT,
@@ -528,6 +529,7 @@ def _database_values(config_path: str | None, env: Mapping[str, str]) -> Databas
 
 
 DB_KEYS = tuple(DatabaseConfig.model_fields)
+DB_PARTS = ("host", "port", "database", "username", "password")  # the url's alternative
 
 
 def _check_db_values(data: Mapping[str, Any]) -> None:

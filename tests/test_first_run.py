@@ -210,9 +210,12 @@ def test_a_db_config_with_both_url_and_host_is_refused(tmp_path: Path, model_fil
     assert r.code == 2, r.err
     assert "db-config url is invalid (value not shown): the url names the database and host (db-config) too" in r.err
     assert not (tmp_path / "t.db").exists()
+    config.write_text('{"url": "sqlite:///%s", "username": "me"}' % (tmp_path / "t.db"))
+    r = run_cli("token", "create", "--token-id", "BOTH", "--db-config", str(config))
+    assert r.code == 2 and "username (db-config)" in r.err, r.err
     config.write_text('{"url": "sqlite:///%s"}' % (tmp_path / "t.db"))
-    r = run_cli("token", "create", "--token-id", "BOTH", "--db-config", str(config), env={"HOKUSAI_DB_USER": "me"})
-    assert r.code == 2 and "username (HOKUSAI_DB_USER)" in r.err, r.err
+    r = run_cli("token", "create", "--token-id", "BOTH", "--db-config", str(config), env={"HOKUSAI_DB_HOST": "db"})
+    assert r.code == 2 and "host (HOKUSAI_DB_HOST)" in r.err, r.err
 
 
 def test_a_sqlite_url_in_a_missing_folder_is_refused(tmp_path: Path) -> None:

@@ -201,8 +201,7 @@ def test_derived_numbers_are_finite_and_every_payload_matches_its_schema(
     try:
         outcome = gate(metric, value, baseline)
     except HokusaiError as err:
-        assert err.category is Category.INVALID_INPUT
-        assert "too far apart" in err.message or "too close to zero" in err.message  # a ratio beyond ±1.8e308
+        assert err.category is Category.INVALID_INPUT and "too far apart" in err.message
         return
     schemas = {s["title"]: s for s in json_schemas().values()}
     for event in build_events(
