@@ -132,6 +132,8 @@ def unknown_group_option(group: Group, word: str) -> UsageError:
     option meant, as for a command's options (`--verison`, and `-V` for --version)."""
     options = ["--help", *([] if group.path else ["--version"])]
     name = word.partition("=")[0]
+    if name in options:
+        return UsageError("option", word, f"{name} takes no value: write {name} alone")
     short = [o for o in options if len(name) == 2 and o[2] == name[1].lower()]
     hint = suggest(name, options) or (f"; did you mean {short[0]}?" if short else "")
     where = " ".join(("hokusai", *group.path))

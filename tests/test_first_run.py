@@ -129,6 +129,8 @@ def test_top_level_typos_are_named(typo: str, meant: str, capsys: pytest.Capture
     assert err.strip() == f"error: Invalid Input: unknown option {typo} for `hokusai`; did you mean {meant}?"
     code, _, err = in_process(["model", "--hlep"], capsys)
     assert code == 2 and "unknown option --hlep for `hokusai model`; did you mean --help?" in err
+    code, _, err = in_process(["--version=1"], capsys)
+    assert code == 2 and "--version takes no value: write --version alone" in err
 
 
 def test_an_option_without_its_value_is_named_as_typed(capsys: pytest.CaptureFixture[str]) -> None:
