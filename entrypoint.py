@@ -23,6 +23,9 @@ def main(argv: list[str]) -> int:
         argv = ["--help"]
     if argv[0] in CLI_WORDS or argv[0].startswith("--"):
         from hokusai_ci.cli import main as cli
+        from hokusai_ci.settings import Env
+
+        os.environ[Env.CONTAINER] = "true"  # API mode keeps its store in a temp folder; CI needs a key
 
         cli(argv)
         return 0

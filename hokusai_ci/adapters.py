@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hokusai_ci.errors import invalid_input
 from hokusai_ci.events import EventSink
 from hokusai_ci.notifier import Notifier
 from hokusai_ci.redaction import display_url
@@ -70,7 +71,12 @@ def _sql_store(settings: Settings, *, read_only: bool) -> SqlTokenStore:
     if db is None:
         return SqlTokenStore.sqlite(settings.sqlite_path, read_only=read_only)
     if db.dialect == "sqlite":
-        return SqlTokenStore.sqlite(db.sqlite_path(), read_only=read_only)
+        path = db.sqlite_path()
+        if not read_only and not path.parent.is_dir():  # a typo in the path must not create folders
+            raise invalid_input(
+                "db-config url", f"sqlite:{path}", f"the folder {str(path.parent)!r} does not exist; create it first"
+            )
+        return SqlTokenStore.sqlite(path, read_only=read_only)
     password = db.password.get_secret_value() if db.password else None
     return SqlTokenStore.postgresql(db.dsn(), db.describe(), password)
 

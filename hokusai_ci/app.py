@@ -65,6 +65,25 @@ def describe_endpoints(settings: Settings, *, mlflow: bool = True) -> None:
         log.info("webhook: %s", display_url(settings.webhook_url))
 
 
+SECRET_STEP = "`api-key: ${{ secrets.HOKUSAI_API_KEY }}` under `with:`"
+SECRET_FOR_DOCKER = "`-e HOKUSAI_API_KEY` with the variable set in the job (a masked CI variable)"
+
+
+def refuse_empty_local_store(settings: Settings, how_to_set: str) -> None:
+    """On a fresh CI runner or container the embedded local token store is empty: falling back
+    to it would report "token not found" and suggest `token create`, which cannot help there.
+    The usual cause is a missing secret, so say that (exit 2). HOKUSAI_MODE=local still works."""
+    if settings.mode != "local" or settings.mode_reason.startswith(Env.MODE):
+        return
+    raise HokusaiError(
+        Category.INVALID_INPUT,
+        f"{Env.API_KEY} is missing: no Hokusai API key or database is configured, and this fresh CI "
+        f"environment has no local token store; pass the repository secret with {how_to_set}, "
+        f"or configure a database (db-config); {Env.MODE}=local uses an embedded store on purpose",
+        field=Env.API_KEY,
+    )
+
+
 def register(settings: Settings, **raw: Any) -> RegistrationResult:
     """Validate raw inputs (as typed by a user), then register. Returns the result, with
     `error` set on failure."""

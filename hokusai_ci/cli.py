@@ -55,6 +55,11 @@ def _run(
         from hokusai_ci.app import configure_logging
         from hokusai_ci.settings import Env, load_settings
 
+        for name, value in config.items():
+            if value == "":  # `--db-config ""` would otherwise silently mean the environment or default
+                flag = name.replace("_", "-")
+                raise invalid_input(flag, "", f"give a value, or leave --{flag} out for the default")
+
         environ = None if reads_settings else {k: v for k, v in os.environ.items() if k == Env.LOG_LEVEL}
         settings = load_settings(config, environ)
         configure_logging(settings.log_level)
@@ -188,15 +193,20 @@ class Model:
             from hokusai_ci.validation import check_report_target
 
             report_ok = False
-            if dotenv_report not in (None, ""):
+            if dotenv_report == "":
+                raise invalid_input("dotenv-report", "", "give a file path, or leave --dotenv-report out")
+            if dotenv_report is not None:
                 check_report_target("dotenv-report", str(dotenv_report))
                 report_ok = True
 
         def action(settings: Any, fmt: str) -> str:
             from hokusai_ci import app, presenters
             from hokusai_ci.results import error_of
+            from hokusai_ci.settings import Env
 
             check_report()  # before anything is written: exit 2 if the report could not be written
+            if os.environ.get(Env.CONTAINER) == "true" and os.environ.get(Env.CI) == "true":
+                app.refuse_empty_local_store(settings, app.SECRET_FOR_DOCKER)
             result = app.register(
                 settings,
                 token_id=token_id,
@@ -257,8 +267,9 @@ class Model:
         """Gate only, for pull requests: check the inputs and the metric against the baseline.
 
         Needs no token store, no MLflow and no secret. The token is not checked and nothing is
-        uploaded or written; exit 0 when the metric meets the baseline, 6 when it does not. With
-        HOKUSAI_MODE=api (or an API key set) the Hokusai platform's own rules apply too (exit 10).
+        uploaded or written; exit 0 when the metric meets the baseline, 6 when it does not. In API
+        mode, decided as for register (HOKUSAI_MODE=api, which needs no key here, or an API key with
+        no database and no mock mode), the Hokusai platform's own rules apply too (exit 10).
 
         Args:
             token_id: Token id the model is meant for, e.g. XRAY (required).
@@ -556,6 +567,8 @@ def _main(args: list[str]) -> None:
             if not rest:  # `hokusai`, `hokusai model`: say what there is, as a usage error
                 print(usage.group_help(node, root_options=not node.path), file=sys.stderr)
             where = " ".join(("hokusai", *node.path))
+            if rest and rest[0].startswith("-"):  # `hokusai --verison`, `hokusai -V`
+                raise usage.unknown_group_option(node, rest[0])
             raise usage.UsageError(
                 "command", rest[0] if rest else None, f"`{where}` needs a command: {', '.join(node.children())}"
             )

@@ -16,17 +16,17 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.inputs import build_request
 from hokusai_ci.metrics import gate, platform_refusal
 from hokusai_ci.results import ErrorInfo, RegistrationResult
-from hokusai_ci.settings import Env
+from hokusai_ci.settings import mode_without_secrets
 
 GATE_ONLY_MODE = "gate-only"  # the `mode` of a gate-only result
 NOT_CHECKED = "gate only: the token was not checked and nothing was uploaded or written"
 
 
-def platform_rules_apply(env: Mapping[str, str] | None = None) -> bool:
-    """Whether the registration this gate stands for goes through the Hokusai platform: API mode
-    forced (`HOKUSAI_MODE=api`, no secret needed) or an API key present."""
-    env = os.environ if env is None else env
-    return env.get(Env.MODE, "").strip().lower() == "api" or bool(env.get(Env.API_KEY))
+def platform_rules_apply(env: Mapping[str, str] | None = None, has_db_config: bool = False) -> bool:
+    """Whether the registration this gate stands for goes through the Hokusai platform: the
+    same mode decision as `model register` (API mode forced with HOKUSAI_MODE=api, which needs
+    no secret here, or an API key with no database and no mock mode)."""
+    return mode_without_secrets(os.environ if env is None else env, has_db_config) == "api"
 
 
 def gate_only(*, platform: bool | None = None, **raw: Any) -> RegistrationResult:

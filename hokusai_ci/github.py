@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
-from hokusai_ci.gate import GATE_ONLY_MODE
-from hokusai_ci.inputs import parse_flag
+from hokusai_ci.gate import GATE_ONLY_MODE, NOT_CHECKED
+from hokusai_ci.inputs import TRUE_WORDS, parse_flag
 from hokusai_ci.metrics import GateResult
 from hokusai_ci.redaction import (
     MIN_SECRET_LENGTH,
@@ -77,9 +77,10 @@ def command_escape(text: str) -> str:
 
 
 def log_escape(text: str) -> str:
-    """A plain log line: command escaping, and the legacy `##[command]` prefix (which the runner
-    finds anywhere in a line) broken, so no text of ours or a library's can run a command."""
-    return command_escape(text).replace("##[", "##%5B")
+    """A plain log line: line breaks escaped (a message cannot start a `::command::` line) and
+    the legacy `##[command]` prefix (which the runner finds anywhere in a line) broken. Nothing
+    more: the runner shows plain lines as printed, so `%` stays `%` (3.66%, not 3.66%25)."""
+    return text.replace("\r", "%0D").replace("\n", "%0A").replace("##[", "##%5B")
 
 
 def property_escape(text: str) -> str:
@@ -152,6 +153,10 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines.append(f"### ☑️ Dry run passed for token {token}: nothing was written{simulated}")
     elif r.status == "gate_only":
         lines.append(f"### ☑️ Gate passed for token {token}")
+    elif r.mode == GATE_ONLY_MODE and r.metric is None:  # refused before any comparison
+        lines.append(f"### ❌ Gate not run for token {token}: an input was refused")
+    elif r.mode == GATE_ONLY_MODE and _platform_refused(r):  # the baseline is met; the platform's rules are not
+        lines.append(f"### ❌ Gate failed for token {token}: the Hokusai platform would refuse this result")
     elif r.mode == GATE_ONLY_MODE:
         lines.append(f"### ❌ Gate failed for token {token}")
     else:
@@ -160,9 +165,10 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines += ["", "Gate only: the token was **not checked** and nothing was uploaded or written."]
     if r.error is not None:
         fix = "" if r.status != "registered" else " The model is registered; re-running the job finishes what is left."
-        lines += ["", f"**{md(r.error.title)}** (exit {r.error.exit_code}): {md(r.error.message[:2000])}{fix}"]
+        message = r.error.message.removesuffix(f"; {NOT_CHECKED}")  # said once, above
+        lines += ["", f"**{md(r.error.title)}** (exit {r.error.exit_code}): {md(message[:2000])}{fix}"]
     if r.metric is not None:
-        lines += ["", *_metric_table(r.metric)]
+        lines += ["", *_metric_table(r.metric, _platform_refused(r))]
     rows = [
         ("Model", f"{md(r.model_name)} v{md(r.model_version)}" if r.model_version else md(r.model_name or "")),
         ("Model URI", code_span(r.model_uri) if r.model_uri else ""),
@@ -172,8 +178,8 @@ def summary_markdown(r: RegistrationResult) -> str:
         ("Mode", md(r.mode or "")),
     ]
     shown = [(k, v) for k, v in rows if v]
-    if shown:
-        lines += ["", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in shown]]
+    if shown:  # a list: a two-column table would need a header row, rendered as an empty grey bar
+        lines += ["", *[f"- **{k}**: {v}" for k, v in shown]]
     if r.attestation is not None:
         lines += ["", *_attestation_lines(r)]
     if r.events:
@@ -181,6 +187,10 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines += [f"| {md(e.event_type)} | {md(e.delivery_status)} | {e.attempts} |" for e in r.events]
     text = "\n".join(lines) + "\n"
     return text[:SUMMARY_LIMIT]
+
+
+def _platform_refused(r: RegistrationResult) -> bool:
+    return r.error is not None and r.error.category == Category.PLATFORM_REJECTED.slug
 
 
 def _attestation_lines(r: RegistrationResult) -> list[str]:
@@ -201,9 +211,11 @@ def _attestation_lines(r: RegistrationResult) -> list[str]:
     ]
 
 
-def _metric_table(g: GateResult) -> list[str]:
+def _metric_table(g: GateResult, platform_refused: bool = False) -> list[str]:
     rel = "" if g.relative_delta is None else f" ({g.relative_delta:+.2%})"
     verdict = "✅ passed" if g.passed else "❌ below baseline"
+    if platform_refused:
+        verdict = "✅ meets the baseline; ❌ the platform's rules"
     return [
         "| Metric | Value | Baseline | Better | Delta | Gate |",
         "|---|---|---|---|---|---|",
@@ -276,6 +288,8 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     except Exception as exc:
         result = failed_result(internal_error(exc))
     result.token_id = result.token_id or inputs.get("token-id")
+    if result.mode is None and TRUE_WORDS.get(inputs.get("gate-only", "").lower()):
+        result.mode = GATE_ONLY_MODE  # refused before the gate ran: still reported as the gate
     if result.error is not None:
         print(f"::error title={property_escape(result.error.title)}::{command_escape(redact(result.error.message))}")
     text = presenters.registration_text(result)
@@ -301,6 +315,7 @@ def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> Registrat
     )
     _mask_configured(masks, settings)
     configure_logging(settings.log_level)
+    app.refuse_empty_local_store(settings, app.SECRET_STEP)
     print("::group::Register model")
     try:
         return app.register(
@@ -315,10 +330,10 @@ def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> Registrat
 
 def _gate_only(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
     """A pull request's gate: no settings, store, MLflow or secret is read."""
-    from hokusai_ci.gate import gate_only
+    from hokusai_ci.gate import gate_only, platform_rules_apply
 
     configure_logging("DEBUG" if debug else "INFO")
-    return gate_only(**_verdict_inputs(inputs))
+    return gate_only(platform=platform_rules_apply(has_db_config="db-config" in inputs), **_verdict_inputs(inputs))
 
 
 def _verdict_inputs(inputs: Mapping[str, str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import PSEUDO_ROOTS, inside, list_model_files
-from hokusai_ci.metrics import Metric, check_range, gate, resolve_metric
+from hokusai_ci.metrics import Metric, check_range, check_relative, gate, resolve_metric
 from hokusai_ci.settings import parse_json_or_yaml, read_input_file
 from hokusai_ci.validation import check_path_text, parse_number, refuse_control
 
@@ -127,7 +127,7 @@ def parse_flag(field: str, value: Any) -> bool:
         return value
     if value is None:
         return False
-    word = str(value).strip().lower()
+    word = str(value).strip(" \t").lower()  # spaces only: a line break is refused, not dropped
     if word not in TRUE_WORDS:
         raise invalid_input(field, value, "use true or false")
     return TRUE_WORDS[word]
@@ -249,8 +249,10 @@ def build_request(
         value = read_metrics_file(metrics_path, key)
         metrics_sha = hashlib.sha256(Path(metrics_path).expanduser().read_bytes()).hexdigest()
     check_range(resolved, "metric-value", value)
-    gate(resolved, value, base)  # derived numbers (delta, ratio) must be finite too
-    name = check_model_name(model_name) if model_name not in (None, "") else f"hokusai-{token}"
+    check_relative(gate(resolved, value, base))  # derived numbers (delta, ratio) must be finite too
+    if model_name == "":  # typed empty: never silently the default name
+        raise invalid_input("model-name", "", f"give a name, or leave --model-name out for hokusai-{token}")
+    name = check_model_name(model_name) if model_name is not None else f"hokusai-{token}"
     return RegistrationRequest(
         token_id=token,
         model_path=path,

@@ -161,9 +161,22 @@ def gate(metric: Metric, value: float, baseline: float) -> GateResult:
     )
 
 
+def check_relative(outcome: GateResult) -> None:
+    """A typed baseline so close to zero that the relative delta overflows is no measured
+    baseline: refused (exit 2) rather than reported with a null relative delta."""
+    if outcome.relative_delta is None and outcome.baseline != 0:
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"baseline={outcome.baseline!r} is too close to zero: the relative delta "
+            f"{outcome.delta:g}/{abs(outcome.baseline):g} is beyond ±1.8e308; give the baseline as measured "
+            "(0 when there is none)",
+            field="baseline",
+        )
+
+
 def _relative(delta: float, baseline: float) -> float | None:
     """delta / |baseline|; None where it means nothing: a zero baseline, or one so tiny that the
-    ratio overflows (a baseline of 5e-324 is zero for any practical purpose)."""
+    ratio overflows (a baseline of 5e-324, which user input may not give: see `check_relative`)."""
     if baseline == 0:
         return None
     try:

@@ -632,7 +632,9 @@ def _check_token(req: RegistrationRequest, token: TokenRecord | None, store: Tok
             Category.INVALID_TOKEN_STATUS,
             f"token {tid} is being registered by another run (status registering until "
             f"{token.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC); wait for it, then check "
-            f"`hokusai model status --token-id {tid}`",
+            f"`hokusai model status --token-id {tid}`; if that run was killed, "
+            f"`hokusai token release --token-id {tid} --force` frees the token now "
+            "(a run after the lease expires takes the claim over by itself)",
             status=token.status.value,
         )
     if token.status is TokenStatus.REGISTERED:

@@ -79,6 +79,7 @@ class RestTracker:
         self.http = http or MlflowHttp(uri)
         self._experiment_id: str | None = None
         self._looked_up = False  # check() already asked for the experiment
+        self._artifact_location = ""  # the experiment's artifact root, once looked up
         self._local = threading.local()
 
     def describe(self) -> str:
@@ -113,6 +114,11 @@ class RestTracker:
         with self._step("reach"):
             self._experiment_id = self._lookup_experiment()
             self._looked_up = True
+        if self._artifact_location.startswith("s3://"):  # written directly: boto3 is needed
+            from hokusai_ci.s3_upload import S3_MODULES
+            from hokusai_ci.validation import require_extra
+
+            require_extra("s3", display_url(self._artifact_location), S3_MODULES)
 
     def find(self, token_id: str) -> list[TrackedModel]:
         with self._step("search"):
@@ -316,6 +322,7 @@ class RestTracker:
             if exc.code == "RESOURCE_DOES_NOT_EXIST":
                 return None
             raise
+        self._artifact_location = str(found["experiment"].get("artifact_location", ""))
         return str(found["experiment"]["experiment_id"])
 
     def _create_experiment(self) -> str:

@@ -23,6 +23,9 @@ from hokusai_ci.progress import ProgressSink
 from hokusai_ci.redaction import display_url
 from hokusai_ci.rest_tracker import UPLOAD_WORKERS
 from hokusai_ci.streaming import HashingReader, ModelSource
+from hokusai_ci.validation import EXTRA_INSTALL
+
+S3_MODULES = ("boto3",)  # what the `s3` extra installs
 
 PART = 8 * 1024 * 1024
 MAX_PARTS = 10_000  # S3's limit on parts per upload
@@ -37,7 +40,7 @@ def _client() -> Any:
         raise HokusaiError(
             Category.INVALID_INPUT,
             "the MLflow server stores artifacts in S3 and this installation has no S3 support; "
-            "install it with `pip install 'hokusai-ci[s3]'` (the Docker image includes it)",
+            + EXTRA_INSTALL.format(extra="s3"),
         ) from None
     endpoint = os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
     style = os.environ.get("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE") or ("path" if endpoint else "auto")

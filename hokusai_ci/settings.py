@@ -10,6 +10,7 @@ import difflib
 import json
 import os
 import re
+import tempfile
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,6 +56,8 @@ class Env:
     SIGN = "HOKUSAI_SIGN"  # key | keyless | off
     SIGNING_KEY = "HOKUSAI_SIGNING_KEY"  # the PEM private key itself (a CI secret), not a path
     SIGSTORE_TRUST_CONFIG = "HOKUSAI_SIGSTORE_TRUST_CONFIG"  # keyless against a private Sigstore
+    CONTAINER = "HOKUSAI_CONTAINER"  # set by the image's entrypoint: this run is the container
+    CI = "CI"  # "true" on every hosted CI (GitHub, GitLab, CircleCI, ...)
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -237,9 +240,10 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
             values[field] = env[var]
 
     if "log_level" in values:
-        level = str(values["log_level"]).strip().upper()
+        shown = "log-level" if "log_level" in flags else Env.LOG_LEVEL  # where it was set
+        level = check_no_control(shown, str(values["log_level"])).strip().upper()
         if level not in LOG_LEVELS:
-            raise invalid_input(Env.LOG_LEVEL, values["log_level"], f"use one of {', '.join(LOG_LEVELS)}")
+            raise invalid_input(shown, values["log_level"], f"use one of {', '.join(LOG_LEVELS)}")
         values["log_level"] = level
     for url_field in ("mlflow_uri", "webhook_url", "api_url"):
         if url_field in values:
@@ -264,6 +268,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         raise invalid_input(
             Env.DB_HOST, None, f"{Env.DB_PASSWORD} is set but no database is: set its host (or a url in --db-config)"
         )
+    if values["mode"] == "api" and "home" not in values and env.get(Env.CONTAINER) == "true":
+        values["home"] = Path(tempfile.gettempdir()) / "hokusai"  # not a root-owned folder in a mounted workspace
     values.update(_signing_values(flags, env))
     try:
         settings = Settings(**values)
@@ -402,7 +408,7 @@ def _signing_values(flags: Mapping[str, Any], env: Mapping[str, str]) -> dict[st
     elif env.get(Env.SIGNING_KEY, "").strip():
         out["signing_key"] = SecretStr(env[Env.SIGNING_KEY])
     method = str(flags.get("sign") or env.get(Env.SIGN) or ("key" if "signing_key" in out else "off"))
-    method = method.strip().lower()
+    method = check_no_control("sign" if flags.get("sign") else Env.SIGN, method).strip().lower()
     if method not in SIGN_METHODS:
         raise invalid_input("sign", method, f"use one of {', '.join(SIGN_METHODS)}")
     out["sign"] = method
@@ -411,19 +417,29 @@ def _signing_values(flags: Mapping[str, Any], env: Mapping[str, str]) -> dict[st
     return out
 
 
-def _select_mode(env: Mapping[str, str], has_db: bool, has_key: bool, has_mlflow: bool = False) -> tuple[Mode, str]:
+def mode_without_secrets(env: Mapping[str, str], has_db_config: bool = False) -> Mode:
+    """The mode a registration with this environment would run in, decided by the same rule
+    as `load_settings` but without reading or requiring any secret or file: for `model gate`,
+    which stands for that registration in a pull request (HOKUSAI_MODE=api needs no key there)."""
+    has_db = has_db_config or bool(env.get(Env.DB_CONFIG) or env.get(Env.DB_HOST))
+    return _select_mode(env, has_db, bool(env.get(Env.API_KEY)), need_secrets=False)[0]
+
+
+def _select_mode(
+    env: Mapping[str, str], has_db: bool, has_key: bool, has_mlflow: bool = False, *, need_secrets: bool = True
+) -> tuple[Mode, str]:
     """Explicit and printed: HOKUSAI_MODE, then HOKUSAI_MOCK_MODE, then what is configured."""
-    forced = env.get(Env.MODE, "").strip().lower()
+    forced = check_no_control(Env.MODE, env.get(Env.MODE, "")).strip().lower()
     if forced:
         if forced not in MODES:
             raise invalid_input(Env.MODE, env[Env.MODE], f"use one of {', '.join(MODES)}")
-        if forced == "database" and not has_db:
+        if forced == "database" and not has_db and need_secrets:
             raise invalid_input(Env.MODE, forced, "database mode needs --db-config or HOKUSAI_DB_HOST")
-        if forced == "api" and not has_key:
+        if forced == "api" and not has_key and need_secrets:
             raise invalid_input(Env.MODE, forced, "API mode needs HOKUSAI_API_KEY")
         return forced, f"{Env.MODE}={forced}"  # type: ignore[return-value]
     if Env.MOCK_MODE in env:
-        word = env[Env.MOCK_MODE].strip().lower()
+        word = check_no_control(Env.MOCK_MODE, env[Env.MOCK_MODE]).strip().lower()
         if word not in ("true", "false", "1", "0"):
             raise invalid_input(Env.MOCK_MODE, env[Env.MOCK_MODE], "use true, false, 1 or 0")
         if word in ("true", "1"):
@@ -504,6 +520,18 @@ def _database_values(config_path: str | None, env: Mapping[str, str]) -> Databas
                 "db-config port is invalid (value not shown): give a whole number from 1 to 65535",
                 field="db-config port",
             ) from None
+    # A url and a host name two databases; the file's other parts would be silently ignored. (The
+    # HOKUSAI_DB_* parts other than the host may be job-wide variables: the url wins over them.)
+    where = {k: by_env[k] if by_env[k] in env else "db-config" for k in DB_PARTS if k in data}
+    parts = [k for k, source in where.items() if k == "host" or source == "db-config"]
+    if data.get("url") and parts:
+        named = ", ".join(f"{k} ({where[k]})" for k in parts)
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"db-config url is invalid (value not shown): the url names the database and {named} too; "
+            "give either the url or host/port/database/username/password",
+            field="db-config url",
+        )
     if not data.get("host") and not data.get("url"):
         if (data.keys() - {"password"}) or config_path:  # a db-config that configures no database
             field = "db-config host" if config_path else Env.DB_HOST
@@ -517,6 +545,7 @@ def _database_values(config_path: str | None, env: Mapping[str, str]) -> Databas
 
 
 DB_KEYS = tuple(DatabaseConfig.model_fields)
+DB_PARTS = ("host", "port", "database", "username", "password")  # the url's alternative
 
 
 def _check_db_values(data: Mapping[str, Any]) -> None:

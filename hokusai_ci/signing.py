@@ -22,6 +22,7 @@ from typing import Any
 from hokusai_ci.attestation import BUNDLE_MEDIA_TYPE, PAYLOAD_TYPE, Signer, SignMethod, dsse_pae, sha256_hex
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import Fingerprint
+from hokusai_ci.validation import require_extra
 
 SUPPORTED_CURVES = ("secp256r1", "secp384r1", "secp521r1")  # what model_signing accepts
 KEYLESS_PERMISSION = "permissions: id-token: write"
@@ -38,6 +39,7 @@ def build_signer(
     """The signer a registration asked for, checked before anything is written (exit 2)."""
     if method == "off":
         return None
+    require_extra("sign", method, SIGN_MODULES)
     if method == "key":
         if not key_pem:
             raise invalid_input("sign", "key", "give the private key with --sign-key FILE or HOKUSAI_SIGNING_KEY")
@@ -46,6 +48,9 @@ def build_signer(
         check_keyless(env)
         return KeylessSigner(trust_config)
     raise invalid_input("sign", method, "use key, keyless or off")
+
+
+SIGN_MODULES = ("model_signing", "sigstore", "cryptography")  # what the `sign` extra installs
 
 
 def check_keyless(env: Mapping[str, str]) -> None:

@@ -127,6 +127,21 @@ def suggest(word: str, choices: list[str]) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
+def unknown_group_option(group: Group, word: str) -> UsageError:
+    """A group takes only --help (and the top level --version): name the word typed and the
+    option meant, as for a command's options (`--verison`, and `-V` for --version)."""
+    options = ["--help", *([] if group.path else ["--version"])]
+    name = word.partition("=")[0]
+    if name in options:
+        return UsageError("option", word, f"{name} takes no value: write {name} alone")
+    short = [o for o in options if len(name) == 2 and o[2] == name[1].lower()]
+    hint = suggest(name, options) or (f"; did you mean {short[0]}?" if short else "")
+    where = " ".join(("hokusai", *group.path))
+    return UsageError(
+        "option", word, f"unknown option {name} for `{where}`{hint or f'; `{where} --help` lists its commands'}"
+    )
+
+
 def resolve(tree: Group, argv: list[str]) -> tuple[Group | Command, list[str]]:
     """Walk the command words; return the group or command they name and the words left."""
     node: Group = tree
@@ -194,11 +209,14 @@ def check(command: Command, argv: list[str]) -> dict[str, str | bool]:
             value, i = argv[i], i + 1
         else:
             following = argv[i] if i < len(argv) else None
+            name = option.flag.lstrip("-")
+            shown = (
+                f"{option.flag} is given without a value" if following is None else f"{name}={following!r} is invalid"
+            )
             raise UsageError(
-                option.flag.lstrip("-"),
+                name,
                 following,
-                f"{option.flag.lstrip('-')}={following!r} is invalid: {option.flag} needs a value; "
-                f"for a value starting with '-' write {option.flag}=VALUE",
+                f"{shown}: write {option.flag} VALUE; for a value starting with '-' write {option.flag}=VALUE",
             )
         values[option.name] = value
     if free:

@@ -117,8 +117,30 @@ def check_report_target(field: str, value: str) -> Path:
         raise invalid_input(field, value, f"cannot be written ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
         raise invalid_input(field, value, "is a folder; give a file path")
+    if (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) and not os.path.samefile(path, os.devnull):
+        # a device opens for writing and may still refuse every byte (/dev/full), after the run
+        raise invalid_input(field, value, f"is a device, not a file; give a file path (or {os.devnull} to discard)")
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC))
     except OSError as exc:
         raise invalid_input(field, value, f"cannot be written ({exc.strerror or exc})") from None
     return path
+
+
+# Not on PyPI: an extra is installed from a clone of the repository (or from it on GitHub).
+EXTRA_INSTALL = "pip install '.[{extra}]' in a clone of hokusai/register-model (the Docker image includes it)"
+
+
+def require_extra(extra: str, asked: str, modules: tuple[str, ...]) -> None:
+    """An optional feature asked for without its extra installed is an input error found in
+    preflight (exit 2), before anything is uploaded: never a `ModuleNotFoundError` after it."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise invalid_input(
+            extra,
+            asked,
+            f"this installation lacks the {extra!r} extra ({missing[0]} is not installed); "
+            + EXTRA_INSTALL.format(extra=extra),
+        )

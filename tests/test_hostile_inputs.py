@@ -138,10 +138,11 @@ def test_any_token_id(mock_home: Path, token: str) -> None:
 @FAST
 @given(name=HOSTILE)
 @example(name="model\n")
+@example(name="")  # typed empty: refused, never silently the default name
 def test_any_model_name(mock_home: Path, name: str) -> None:
     code, _, err = run(*register(mock_home, ("model-name", name)))
     assert_answered(code, err)
-    if name == "" or MODEL_NAME.fullmatch(name):
+    if MODEL_NAME.fullmatch(name):
         assert code == 0, err
     else:
         assert code == 2 and "model-name=" in err, err
@@ -507,12 +508,12 @@ def test_an_unwritable_dotenv_report_stops_before_anything_is_written(mock_home:
         assert store_state(mock_home) == "absent"
 
 
-def test_a_dotenv_report_failing_late_keeps_the_registration_exit_code(mock_home: Path) -> None:
-    """/dev/full opens fine in the preflight and fails on write (ENOSPC), like a disk filling up."""
-    code, out, err = run(*register(mock_home, ("dry-run", "false")), "--dotenv-report=/dev/full")
-    assert code == 0, err
-    assert err.strip().splitlines() == ["error: Report Not Written: dotenv-report='/dev/full': No space left on device"]
-    assert "Registered" in out
+def test_a_device_as_dotenv_report_is_refused_before_anything_is_written(mock_home: Path) -> None:
+    """/dev/full opens fine and fails on every write (ENOSPC): a device is refused up front."""
+    code, _, err = run(*register(mock_home, ("dry-run", "false")), "--dotenv-report=/dev/full")
+    assert code == 2, err
+    assert "dotenv-report='/dev/full' is invalid: is a device, not a file" in err
+    assert store_state(mock_home) == "absent"
 
 
 def action_env(home: Path, **inputs: str) -> dict[str, str]:
@@ -561,11 +562,10 @@ def test_unwritable_action_report_targets(mock_home: Path) -> None:
     assert code == 2 and "::error title=Invalid Input::GITHUB_OUTPUT=" in out and "is a folder" in out
     assert not (mock_home / "summary.md").exists() and store_state(mock_home) == "absent"
     env = action_env(mock_home)
-    env["GITHUB_OUTPUT"] = "/dev/full"
+    env["GITHUB_OUTPUT"] = "/dev/full"  # opens, then refuses every byte: refused before the run
     code, out = action(env)
-    assert code == 0, out
-    assert "::error title=Report Not Written::GITHUB_OUTPUT: No space left on device" in out
-    assert "Registered" in (mock_home / "summary.md").read_text()
+    assert code == 2 and "::error title=Invalid Input::GITHUB_OUTPUT='/dev/full' is invalid: is a device" in out
+    assert not (mock_home / "summary.md").exists() and store_state(mock_home) == "absent"
 
 
 ACTION_INPUTS = st.sampled_from(["token-id", "model-name", "baseline", "metric-value", "metric", "dry-run"])

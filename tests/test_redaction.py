@@ -272,7 +272,7 @@ except ValueError:
     lines = proc.stderr.splitlines()
     assert proc.returncode == 0 and len(lines) == 3, proc.stderr
     assert not [line for line in lines if line.lstrip().startswith("::")]
-    assert lines[0] == "hokusai: 50%25 done%0A::warning::forged%0D%0Aat http://u:***@h/"
+    assert lines[0] == "hokusai: 50% done%0A::warning::forged%0D%0Aat http://u:***@h/"
     assert "library says%0A::error::forged too ##%5Berror]legacy" in lines[1]
     assert "cnryLogPw" not in proc.stderr and "Traceback" in lines[2] and "ValueError: boom http://u:***@h/" in lines[2]
 
