@@ -45,6 +45,7 @@ from hokusai_ci.results import ErrorInfo, EventInfo, RegistrationResult
 from hokusai_ci.store import DeliveryStatus, EventRecord, Registration, TokenRecord, TokenStatus, TokenStore, utcnow
 from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, Tracker, UploadRequest
+from hokusai_ci.validation import escape_control
 
 log = logging.getLogger("hokusai_ci")
 T = TypeVar("T")
@@ -481,7 +482,7 @@ def _same_content(earlier: list[TrackedModel], fp: Fingerprint) -> TrackedModel 
 
 def _tags(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Ports) -> dict[str, str]:
     outcome = checked.gate
-    return {
+    tags = {
         Tag.TOKEN: req.token_id,
         Tag.METRIC: outcome.name,
         Tag.METRIC_VALUE: repr(outcome.value),
@@ -490,6 +491,7 @@ def _tags(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Port
         Tag.CLAIM: claim_id,
         **ports.ci_tags,
     }
+    return {key: escape_control(value) for key, value in tags.items()}  # no tag value holds a line break
 
 
 def _upload_request(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Ports) -> UploadRequest:
