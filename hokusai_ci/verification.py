@@ -337,7 +337,7 @@ def _signer_text(trust: Trust) -> str:
     return "given public key" if trust.public_key else f"identity {trust.identity} (issuer {trust.issuer})"
 
 
-def _bundle_material(bundle: bytes, name: str) -> tuple[dict[str, Any], bool]:
+def _bundle_material(bundle: bytes, name: str, kind: str = "a Sigstore bundle") -> tuple[dict[str, Any], bool]:
     """A Sigstore bundle's JSON and whether it is keyless (a certificate) or key-signed. Read
     before any signature check, so a bundle of the wrong kind never sends keyless verification to
     the network; a hostile document (not JSON, nested past the recursion limit) is just not a bundle."""
@@ -346,7 +346,7 @@ def _bundle_material(bundle: bytes, name: str) -> tuple[dict[str, Any], bool]:
         material = doc["verificationMaterial"]
         keyless = "certificate" in material or "x509CertificateChain" in material
     except (ValueError, KeyError, TypeError, RecursionError):
-        raise Failed(f"{name} is not a Sigstore bundle") from None
+        raise Failed(f"{name} is not {kind}") from None
     return doc, keyless
 
 
@@ -447,7 +447,7 @@ def _check_model_signature(
     if not sig.is_file():
         raise Failed(f"the model signature {MODEL_SIGNATURE_FILE} is missing")
     raw = sig.read_bytes()
-    _same_kind(_bundle_material(raw, MODEL_SIGNATURE_FILE)[1], trust, MODEL_SIGNATURE_FILE)
+    _same_kind(_bundle_material(raw, MODEL_SIGNATURE_FILE, "a model_signing bundle")[1], trust, MODEL_SIGNATURE_FILE)
     try:
         signed = model_signature_digests(raw)
     except (ValueError, KeyError, TypeError, RecursionError):
