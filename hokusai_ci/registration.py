@@ -217,8 +217,10 @@ def _adopt(
 ) -> TrackedModel:
     """Reuse a version an earlier run uploaded for the same content. Its claim is dead: this
     run holds the token's only live claim. It is re-tagged with this run's values first, so
-    the version, the token record and the events say the same thing."""
+    the version, the token record and the events say the same thing; provenance an earlier
+    run left (this run has none, or less) is blanked, so no tag claims a CI run the statement does not."""
     tags = _tags(req, checked, claim_id, ports)
+    tags |= {key: "" for key in Tag.CI if key not in tags}
     tracker.tag(same, tags)
     log.info("reusing %s version %s uploaded earlier for this content", same.model_name, same.model_version)
     return same.model_copy(update={"reused": True, "claim_id": claim_id})

@@ -42,6 +42,8 @@ class Tag:
     # version tags the signed statement does not cover (written before or after signing, or a
     # pointer verify cannot check): `model verify` reports them, and fails on any other unsigned one
     UNSIGNED = frozenset({CLAIM, NOTIFIED, PLATFORM_ANSWER, ATTESTATION_URI})
+    # the CI provenance (`hokusai.ci`, `hokusai.commit`, ...): an empty value says "none"
+    CI = tuple(f"{TAG_PREFIX}{name}" for name in ("ci", "repository", "commit", "ref", "workflow", "run_url"))
 
 
 class Status:

@@ -553,8 +553,8 @@ def _unsigned_tags(tags: dict[str, str], signed: set[str], ci: set[str]) -> list
     hokusai-ci never writes."""
     reported = []
     for key in sorted(tags):
-        if not key.lower().startswith(TAG_PREFIX) or key in signed:
-            continue
+        if not key.lower().startswith(TAG_PREFIX) or key in signed or (key in ci and tags[key] == ""):
+            continue  # an empty CI tag says "none", as the statement does (a run adopting a version writes it)
         if key in Tag.UNSIGNED:
             reported.append(key)
         elif key in ci:
