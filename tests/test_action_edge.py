@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
+from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.github import check_within_workspace
 from hokusai_ci.validation import CONTROL, escape_control
 from tests.conftest import register_args, run_cli
 from tests.servers import MlflowServer
@@ -103,3 +106,25 @@ def test_escaped_text_has_no_control_character_and_keeps_the_rest(text: str) -> 
     escaped = escape_control(text)
     assert CONTROL.search(escaped) is None
     assert (escaped == text) == (CONTROL.search(text) is None)
+
+
+SEGMENTS = st.lists(st.sampled_from(["..", ".", "models", "escape", "model.pkl", "etc", "passwd", ""]), max_size=8)
+
+
+@given(parts=SEGMENTS, absolute=st.booleans())
+def test_no_accepted_path_resolves_outside_the_workspace(tmp_path_factory: pytest.TempPathFactory,
+                                                         parts: list[str], absolute: bool) -> None:  # fmt: skip
+    """Whatever `..`, `.` and links a path input combines, an accepted one resolves inside."""
+    root = tmp_path_factory.mktemp("ws")
+    workspace = root / "workspace"
+    (workspace / "models").mkdir(parents=True)
+    (workspace / "escape").symlink_to(root)
+    value = ("/" if absolute else "") + "/".join(parts) or "."
+    full = value if absolute else str(workspace / value)
+    try:
+        check_within_workspace({"model-path": full}, {"model-path": value}, workspace)
+    except HokusaiError as err:
+        assert err.category is Category.INVALID_INPUT and err.details["field"] == "model-path"
+        assert not Path(full).resolve().is_relative_to(workspace.resolve()) or not value.strip()
+        return
+    assert Path(full).resolve().is_relative_to(workspace.resolve())
