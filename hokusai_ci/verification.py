@@ -398,8 +398,8 @@ def _trust_root(trust: Trust, load: Callable[[], T]) -> T:
     from sigstore._internal.tuf import DEFAULT_TUF_URL
 
     offline = (
-        "give a Sigstore client trust config file (JSON) with --trust-config FILE or HOKUSAI_SIGSTORE_TRUST_CONFIG "
-        "(e.g. written by `sigstore` on a connected machine), or verify with --public-key for key signatures"
+        "give a Sigstore client trust config file (JSON) with --trust-config FILE or HOKUSAI_SIGSTORE_TRUST_CONFIG, "
+        "or verify with --public-key for key signatures"
     )
     try:
         return load()
