@@ -255,3 +255,22 @@ def test_a_bad_identity_is_refused_before_anything_is_read(tmp_path: Path) -> No
     assert v.code == 2, v.err
     assert "error: Invalid Input: identity='javascript:alert(1)' is invalid: must be an https:// URL or an " \
         "e-mail address" in v.err  # fmt: skip
+
+
+def test_with_a_trust_config_file_keyless_verification_runs_offline(tmp_path: Path, network: Listener) -> None:
+    """The way out the unreachable message names: the trust root from a file, no connection."""
+    from tests.test_signing_keyless_action import SIGSTORE_STORE
+
+    config = {
+        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+        "trustedRoot": json.loads((SIGSTORE_STORE / "trusted_root.json").read_text()),
+        "signingConfig": json.loads((SIGSTORE_STORE / "signing_config.v0.2.json").read_text()),
+    }
+    (tmp_path / "trust.json").write_text(json.dumps(config))
+    model, bundle = keyless_looking_copy(tmp_path / "copy")
+    v = run_cli("model", "verify", "--model-path", str(model), "--bundle", str(bundle), *KEYLESS,
+                "--trust-config", str(tmp_path / "trust.json"), "--output", "json",
+                env=network.env(tmp_path / "sigstore-home"))  # fmt: skip
+    assert v.code == 11, v.out + v.err  # the made-up certificate is judged, offline, and refused
+    assert v.json()["error"]["message"].startswith("registration_signature: keyless signature not verified")
+    assert network.connections == 0
