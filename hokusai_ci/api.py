@@ -91,10 +91,12 @@ class ModelRegistry:
         public_key: str | os.PathLike[str] | None = None,
         identity: str | None = None,
         issuer: str | None = None,
+        trust_config: str | os.PathLike[str] | None = None,
     ) -> VerificationResult:
         """Verify a registered version (or a local copy with its bundle) against its signatures.
-        Returns the result when every check holds; raises `HokusaiError` (exit code 11,
-        `.result` the same result object with each check's verdict) when one fails."""
+        Returns the result when every check holds; raises `HokusaiError` (exit code 11, or 3 when
+        the token store has no record; `.result` the same result object with each check's
+        verdict) when one fails. `trust_config`: Sigstore's trust root from a file (offline)."""
         return app.verify(
             self.settings,
             model_uri=model_uri,
@@ -104,6 +106,7 @@ class ModelRegistry:
             public_key=None if public_key is None else os.fspath(public_key),
             identity=identity,
             issuer=issuer,
+            trust_config=None if trust_config is None else os.fspath(trust_config),
         )
 
     def status(self, token_id: str) -> TokenView:

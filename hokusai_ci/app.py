@@ -303,9 +303,11 @@ def verify(
     public_key: Any = None,
     identity: Any = None,
     issuer: Any = None,
+    trust_config: Any = None,
 ) -> VerificationResult:
     """Verify a registered version (by model URI or token) or a local copy and its bundles.
-    Raises `HokusaiError` (VERIFICATION_FAILED, exit 11, `.result` set) when a check fails."""
+    Raises `HokusaiError` (`.result` set) when a check fails: VERIFICATION_FAILED (exit 11) when
+    something differs from what was signed, TOKEN_NOT_FOUND when the token store has no record."""
     from pathlib import Path
 
     from hokusai_ci import verification
@@ -317,7 +319,9 @@ def verify(
         raise invalid_input(chosen[1], given[chosen[1]], f"--{chosen[0]} was given too; {what}, not several")
     if not chosen:
         raise invalid_input("model-uri", None, what)
-    trust = verification.trust_from(public_key, identity, issuer, settings.sigstore_trust_config)
+    trust = verification.trust_from(
+        public_key, identity, issuer, str(trust_config) if trust_config else settings.sigstore_trust_config
+    )
     if chosen == ["model-path"]:
         if model_path in (None, "") or bundle in (None, ""):
             missing = "bundle" if bundle in (None, "") else "model-path"
@@ -327,7 +331,8 @@ def verify(
     else:
         result = _verify_registered(settings, model_uri, token_id, trust)
     if result.error is not None:
-        err = HokusaiError(Category.VERIFICATION_FAILED, result.error.message)
+        category = next(c for c in Category if c.slug == result.error.category)
+        err = HokusaiError(category, result.error.message)
         err.result = result
         raise err
     return result
@@ -362,6 +367,7 @@ def _verify_registered(settings: Settings, model_uri: Any, token_id: Any, trust:
             adapters.store.get,
             mode=settings.mode,
             accepted=adapters.accepted_versions,
+            token_store=adapters.store.describe(),
         )
     finally:
         adapters.close()

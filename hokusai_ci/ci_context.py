@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from hokusai_ci.redaction import display_url, redact
 from hokusai_ci.tracking import TAG_PREFIX
+from hokusai_ci.validation import escape_control
 
 
 def ci_tags(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -46,8 +47,9 @@ def ci_tags(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         found = {"ci": "jenkins", "commit": get("GIT_COMMIT"), "ref": get("GIT_BRANCH"), "run_url": get("BUILD_URL")}
     else:
         return {}
-    # CI variables can carry credentials (a clone URL with a job token): tags and events get none
+    # CI variables can carry credentials (a clone URL with a job token): tags and events get none;
+    # and line breaks (a workflow named `wf⏎::warning::…`): tags, statement and events get them escaped
     run_url = found.get("run_url")
     if run_url:  # shown without user, password or query, like every URL the tool prints
         found["run_url"] = display_url(run_url)
-    return {f"{TAG_PREFIX}{k}": redact(v) for k, v in found.items() if v}
+    return {f"{TAG_PREFIX}{k}": escape_control(redact(v)) for k, v in found.items() if v}

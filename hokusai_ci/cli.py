@@ -317,6 +317,7 @@ class Model:
         public_key: str | None = None,
         identity: str | None = None,
         issuer: str | None = None,
+        trust_config: str | None = None,
         mlflow_uri: str | None = None,
         db_config: str | None = None,
         output: str = "text",
@@ -327,7 +328,9 @@ class Model:
         Downloads the version's files and signature bundles, re-hashes every file, verifies the
         model signature (OpenSSF model_signing format) and the registration statement, and
         compares the version's tags and the token record with the signed statement. Exit 0
-        when every check holds, 11 naming the first file, tag or field that differs.
+        when every check holds, 11 naming the first file, tag or field that differs; 13 when the
+        version does not exist, 3 when the token store has no record of the token, 14 when
+        Sigstore's trust root cannot be fetched.
 
         Args:
             model_uri: The registered version, models:/NAME/VERSION.
@@ -338,6 +341,7 @@ class Model:
             public_key: The signer's EC public key (PEM file), for key signatures.
             identity: Keyless: the expected signer identity (the workflow, e.g. https://github.com/ORG/REPO/.github/workflows/ci.yml@refs/heads/main).
             issuer: Keyless: the expected OIDC issuer (https://token.actions.githubusercontent.com on GitHub).
+            trust_config: Keyless: a Sigstore client trust config file (JSON) instead of fetching Sigstore's trust root, e.g. offline (default: $HOKUSAI_SIGSTORE_TRUST_CONFIG).
             mlflow_uri: MLflow tracking URI (default: $MLFLOW_TRACKING_URI; API mode: the Hokusai registry; else a local store).
         """
 
@@ -354,6 +358,7 @@ class Model:
                 public_key=public_key,
                 identity=identity,
                 issuer=issuer,
+                trust_config=trust_config,
             )
             return presenters.to_json(result) if fmt == "json" else presenters.verification_text(result)
 

@@ -26,6 +26,8 @@ class Category(Enum):
     PLATFORM_REJECTED = (10, "Platform Rejected")
     VERIFICATION_FAILED = (11, "Verification Failed")  # `model verify`: a file, tag or field differs
     SIGNING_FAILED = (12, "Signing Failed")  # signing was asked for and could not be done
+    MODEL_NOT_FOUND = (13, "Model Not Found")  # `model verify`: no such version where it looked
+    TRUST_ROOT_UNREACHABLE = (14, "Trust Root Unreachable")  # keyless verify: Sigstore's root not fetched
     INTERRUPTED = (130, "Interrupted")  # SIGINT (Ctrl-C), 128 + 2
     TERMINATED = (143, "Terminated")  # SIGTERM, how CI systems cancel a job, 128 + 15
 

@@ -51,6 +51,7 @@ OPTIONAL = (
     "job-summary",
     "gate-only",
     "links-within",
+    "allowed-folder",
     "sign",
 )
 SECRETS = {s.action_input: s.env for s in SECRET_SETTINGS if s.action_input}
@@ -272,9 +273,11 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
         missing = [name for name in REQUIRED if name not in inputs]
         if missing:
             raise invalid_input(missing[0], "", f"input '{missing[0]}' is required: add it under `with:`")
+        given = dict(inputs)
         for name in PATH_INPUTS:
             if name in inputs and not os.path.isabs(inputs[name]):
                 inputs[name] = str(workspace / inputs[name])
+        check_within_workspace(inputs, given, workspace)
         wants_summary = parse_flag("job-summary", inputs.get("job-summary", "true"))
         if parse_flag("gate-only", inputs.get("gate-only", "false")):
             result = _gate_only(inputs, debug)
@@ -297,6 +300,38 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
         print(log_escape(redact(line)))
     _report(env, result, wants_summary)
     return result.exit_code
+
+
+def check_within_workspace(inputs: Mapping[str, str], given: Mapping[str, str], workspace: Path) -> None:
+    """Path inputs name files of the checked-out repository: `../../etc/passwd` or `/etc/passwd`
+    (or a link in the workspace pointing there) would register, hash or parse a file of the
+    machine. Each must resolve inside GITHUB_WORKSPACE, or inside the one folder the
+    `allowed-folder` input names (a model downloaded elsewhere, a Hugging Face cache)."""
+    from hokusai_ci.validation import check_path_text
+
+    roots = [workspace.resolve()]
+    if "allowed-folder" in inputs:
+        allowed = check_path_text("allowed-folder", inputs["allowed-folder"])
+        folder = (workspace / allowed).resolve()
+        if folder == Path("/") or folder.parts[:2] in (("/", "proc"), ("/", "sys"), ("/", "dev")):
+            raise invalid_input(
+                "allowed-folder", inputs["allowed-folder"], "name a folder of models, not / or a kernel folder"
+            )
+        roots.append(folder)
+    for name in PATH_INPUTS:
+        if name not in inputs:
+            continue
+        try:
+            real = check_path_text(name, inputs[name]).resolve()
+        except (OSError, RuntimeError):  # a link loop
+            raise invalid_input(name, given[name], "cannot be resolved (a loop of links?)") from None
+        if not any(real == root or root in real.parents for root in roots):
+            raise invalid_input(
+                name,
+                given[name],
+                f"resolves to {str(real)!r}, outside the workspace {str(roots[0])!r}: name a path inside "
+                "GITHUB_WORKSPACE, or allow one folder outside it with the `allowed-folder` input",
+            )
 
 
 def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> RegistrationResult:

@@ -217,7 +217,10 @@ class MlflowTracker:
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise HokusaiError(
-                    Category.VERIFICATION_FAILED, f"models:/{name}/{version} does not exist in {self.describe()}"
+                    Category.MODEL_NOT_FOUND,
+                    f"models:/{name}/{version} does not exist in the registry at {self.describe()}: check the model "
+                    "name and version number (`hokusai model status --token-id X` names a token's version), and "
+                    "--mlflow-uri or MLFLOW_TRACKING_URI",
                 ) from None
             raise self._error("read the model version from", exc) from None
         except Exception as exc:

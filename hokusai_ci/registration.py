@@ -57,6 +57,7 @@ from hokusai_ci.store import (
 )
 from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, Tracker, UploadRequest
+from hokusai_ci.validation import escape_control
 
 log = logging.getLogger("hokusai_ci")
 T = TypeVar("T")
@@ -296,8 +297,10 @@ def _adopt(
 ) -> TrackedModel:
     """Reuse a version an earlier run uploaded for the same content. Its claim is dead: this
     run holds the token's only live claim. It is re-tagged with this run's values first, so
-    the version, the token record and the events say the same thing."""
+    the version, the token record and the events say the same thing; provenance an earlier
+    run left (this run has none, or less) is blanked, so no tag claims a CI run the statement does not."""
     tags = _tags(req, checked, claim_id, ports)
+    tags |= {key: "" for key in Tag.CI if key not in tags}
     tracker.tag(same, tags)
     log.info("reusing %s version %s uploaded earlier for this content", same.model_name, same.model_version)
     return same.model_copy(update={"reused": True, "claim_id": claim_id})
@@ -679,7 +682,7 @@ def _same_content(earlier: list[TrackedModel], fp: Fingerprint) -> TrackedModel 
 
 def _tags(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Ports) -> dict[str, str]:
     outcome = checked.gate
-    return {
+    tags = {
         Tag.TOKEN: req.token_id,
         Tag.METRIC: outcome.name,
         Tag.METRIC_VALUE: repr(outcome.value),
@@ -688,6 +691,7 @@ def _tags(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Port
         Tag.CLAIM: claim_id,
         **ports.ci_tags,
     }
+    return {key: escape_control(value) for key, value in tags.items()}  # no tag value holds a line break
 
 
 def _upload_request(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Ports) -> UploadRequest:

@@ -45,6 +45,11 @@ class Tag:
     ATTESTATION_URI = f"{TAG_PREFIX}attestation_uri"  # the signed registration statement's artifact
     ATTESTATION_SHA256 = f"{TAG_PREFIX}attestation_sha256"  # digest of that bundle
     MODEL_SIGNATURE_SHA256 = f"{TAG_PREFIX}model_signature_sha256"  # digest of the model_signing bundle
+    # version tags the signed statement does not cover (written before or after signing, or a
+    # pointer verify cannot check): `model verify` reports them, and fails on any other unsigned one
+    UNSIGNED = frozenset({CLAIM, NOTIFIED, ACCEPTED_AT, PLATFORM_ANSWER, PLATFORM_SENT, ATTESTATION_URI})
+    # the CI provenance (`hokusai.ci`, `hokusai.commit`, ...): an empty value says "none"
+    CI = tuple(f"{TAG_PREFIX}{name}" for name in ("ci", "repository", "commit", "ref", "workflow", "run_url"))
 
 
 class Status:

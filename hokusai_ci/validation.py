@@ -36,6 +36,13 @@ def refuse_control(field: str, value: str) -> str:
     return value
 
 
+def escape_control(value: str) -> str:
+    """Text the tool does not choose (a CI variable) as it may be stored and shown: each control
+    character written as `\\uXXXX`, so a line break cannot start a `::command::` line in a log
+    that prints the value, and the value still says what it held."""
+    return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+
+
 def check_path_text(field: str, value: str) -> Path:
     """A path as typed: no control characters and within the kernel's length limits, so the
     file system's own errors (ENAMETOOLONG) never reach the user as a crash."""

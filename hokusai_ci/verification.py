@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel
 
@@ -39,6 +40,7 @@ from hokusai_ci.hokusai_api import PlatformAnswer, body_sha256, expected_model_i
 from hokusai_ci.results import ErrorInfo
 from hokusai_ci.store import TokenRecord, TokenStatus
 from hokusai_ci.tracking import TAG_PREFIX, Status, Tag, TrackedModel, VersionReader
+from hokusai_ci.validation import CONTROL
 
 MODEL_URI = re.compile(r"models:/([A-Za-z0-9][A-Za-z0-9._-]{0,127})/([0-9]{1,12})")
 CheckName = Literal[
@@ -52,6 +54,7 @@ CheckName = Literal[
     "token_record",
 ]
 CHECKS: tuple[CheckName, ...] = get_args(CheckName)
+T = TypeVar("T")
 Verdict = Literal["passed", "failed", "skipped"]
 # API mode's view of the platform: (model name, version) of each live version of a token it accepted
 AcceptedVersions = Callable[[str], list[tuple[str, str]]]
@@ -95,7 +98,34 @@ class Trust:
 
 
 class Failed(Exception):
-    """One check's failure: its message names the file, tag or field."""
+    """One check's failure: its message names the file, tag or field. Exit 11 (differs from what
+    was signed) unless the check could not compare: a record absent where the tool looked."""
+
+    def __init__(self, message: str, category: Category = Category.VERIFICATION_FAILED) -> None:
+        super().__init__(message)
+        self.category = category
+
+
+# Sigstore identities are an e-mail address or a URI (a workflow, a Kubernetes service account);
+# an issuer is an https URL. Anything else (a line break, `javascript:`) is a typo or an attack.
+_EMAIL = re.compile(r"[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_HTTPS = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?")
+MAX_IDENTITY = 1024
+
+
+def _check_signer(field: str, value: str, email: bool) -> str:
+    example = {
+        "identity": "https://github.com/ORG/REPO/.github/workflows/ci.yml@refs/heads/main (or an e-mail address)",
+        "issuer": "https://token.actions.githubusercontent.com",
+    }[field]
+    bad = CONTROL.search(value)
+    if bad:
+        shown = f"U+{ord(bad.group()):04X}"
+        raise invalid_input(field, value, f"contains the control character {shown}; give e.g. {example}")
+    if len(value) > MAX_IDENTITY or not (_HTTPS.fullmatch(value) or (email and _EMAIL.fullmatch(value))):
+        kind = "an https:// URL or an e-mail address" if email else "an https:// URL"
+        raise invalid_input(field, value[:200], f"must be {kind} of at most {MAX_IDENTITY} characters, e.g. {example}")
+    return value
 
 
 def trust_from(
@@ -111,6 +141,11 @@ def trust_from(
         _load_public_key(pem, public_key)
         return Trust(public_key=pem)
     if identity and issuer:
+        if trust_config:
+            from hokusai_ci.settings import read_input_file
+
+            read_input_file("trust-config", trust_config)
+        identity, issuer = _check_signer("identity", identity, True), _check_signer("issuer", issuer, False)
         return Trust(identity=identity, issuer=issuer, trust_config=trust_config)
     missing = "issuer" if identity else "identity" if issuer else "public-key"
     raise invalid_input(
@@ -131,9 +166,11 @@ def verify_registry(
     *,
     mode: str = "local",
     accepted: AcceptedVersions | None = None,
+    token_store: str = "the token store",
 ) -> VerificationResult:
-    """Verify a registered version on the server, and the token record that names it; with
-    `accepted` (API mode), the platform's recorded answer too."""
+    """Verify a registered version on the server, and the token record that names it (in
+    `token_store`, as it is named in messages); with `accepted` (API mode), the platform's
+    recorded answer too."""
     match = MODEL_URI.fullmatch(model_uri)
     if match is None:
         raise invalid_input("model-uri", model_uri, "use models:/NAME/VERSION, e.g. models:/hokusai-XRAY/1")
@@ -160,7 +197,9 @@ def verify_registry(
         result.token_id = token_id
         checker.run(
             "token_record",
-            lambda: _check_token(predicate, token(token_id) if token and token_id else None, token is not None),
+            lambda: _check_token(
+                predicate, token(token_id) if token and token_id else None, token is not None, token_store
+            ),
             needs=predicate,
         )
     return checker.finish()
@@ -173,6 +212,15 @@ def verify_local(model_path: Path, bundle: Path, model_signature: Path | None, t
     if not bundle.is_file():
         raise invalid_input("bundle", str(bundle), f"no such file; give the downloaded {REGISTRATION_FILE}")
     sig = model_signature or bundle.with_name(MODEL_SIGNATURE_FILE)
+    if model_signature is not None and not sig.is_file():
+        raise invalid_input("model-signature", str(sig), f"no such file; give the downloaded {MODEL_SIGNATURE_FILE}")
+    if not sig.is_file():
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"model-signature is missing: no {MODEL_SIGNATURE_FILE} beside --bundle (looked for {str(sig)!r}); "
+            f"download it from the version's {ATTESTATION_DIR}/ folder, or give it with --model-signature FILE",
+            field="model-signature",
+        )
     result = VerificationResult(source="local", signing_method=trust.method)
     checker = _Checker(result)
     checker.run("signed", lambda: f"{bundle.name} present")
@@ -199,7 +247,7 @@ def _verify_files(
         payload = _verified_payload(bundle, trust)
         try:
             predicate = parse_statement(payload)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise Failed(f"the signed statement is not a valid registration statement: {exc}") from None
         result.predicate = predicate
         return f"statement {digest[:12]}… signed by the {_signer_text(trust)}"
@@ -233,6 +281,7 @@ def _verify_files(
 class _Checker:
     def __init__(self, result: VerificationResult) -> None:
         self.result = result
+        self.categories: dict[str, Category] = {}
 
     def run(self, name: CheckName, check: Callable[[], str], needs: object = True) -> None:
         if needs is None:
@@ -241,9 +290,10 @@ class _Checker:
         try:
             self.result.checks.append(CheckResult(name=name, verdict="passed", detail=check()))
         except Failed as exc:
-            self.fail(name, str(exc))
+            self.fail(name, str(exc), exc.category)
 
-    def fail(self, name: CheckName, detail: str) -> None:
+    def fail(self, name: CheckName, detail: str, category: Category = Category.VERIFICATION_FAILED) -> None:
+        self.categories[name] = category
         self.result.checks.append(CheckResult(name=name, verdict="failed", detail=detail))
 
     def skip(self, name: CheckName, detail: str) -> None:
@@ -253,7 +303,10 @@ class _Checker:
         failed = [c for c in self.result.checks if c.verdict == "failed"]
         self.result.verified = not failed
         if failed:
-            err = HokusaiError(Category.VERIFICATION_FAILED, f"{failed[0].name}: {failed[0].detail}")
+            # a difference from what was signed outranks a record that could not be found
+            mismatch = [c for c in failed if self.categories[c.name] is Category.VERIFICATION_FAILED]
+            first = (mismatch or failed)[0]
+            err = HokusaiError(self.categories[first.name], f"{first.name}: {first.detail}")
             self.result.error = ErrorInfo.of(err)
         return self.result
 
@@ -284,20 +337,35 @@ def _signer_text(trust: Trust) -> str:
     return "given public key" if trust.public_key else f"identity {trust.identity} (issuer {trust.issuer})"
 
 
-def _verified_payload(bundle: bytes, trust: Trust) -> bytes:
-    """The DSSE payload, once its signature verifies for the trusted signer."""
+def _bundle_material(bundle: bytes, name: str, kind: str = "a Sigstore bundle") -> tuple[dict[str, Any], bool]:
+    """A Sigstore bundle's JSON and whether it is keyless (a certificate) or key-signed. Read
+    before any signature check, so a bundle of the wrong kind never sends keyless verification to
+    the network; a hostile document (not JSON, nested past the recursion limit) is just not a bundle."""
     try:
         doc = json.loads(bundle)
         material = doc["verificationMaterial"]
-    except (ValueError, KeyError, TypeError):
-        raise Failed(f"{REGISTRATION_FILE} is not a Sigstore bundle") from None
-    keyless = "certificate" in material or "x509CertificateChain" in material
+        keyless = "certificate" in material or "x509CertificateChain" in material
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise Failed(f"{name} is not {kind}") from None
+    return doc, keyless
+
+
+def _same_kind(keyless: bool, trust: Trust, name: str) -> None:
+    if trust.public_key is None and not keyless:
+        raise Failed(
+            f"{name} is signed with a key, not keyless: keyless verification (--identity, --issuer) can never "
+            "accept a key signature, so Sigstore was not contacted; verify with --public-key"
+        )
+    if trust.public_key is not None and keyless:
+        raise Failed(f"{name} is signed keyless: verify with --identity and --issuer")
+
+
+def _verified_payload(bundle: bytes, trust: Trust) -> bytes:
+    """The DSSE payload, once its signature verifies for the trusted signer."""
+    doc, keyless = _bundle_material(bundle, REGISTRATION_FILE)
+    _same_kind(keyless, trust, REGISTRATION_FILE)
     if trust.public_key is None:
-        if not keyless:
-            raise Failed("signed with a key, not keyless: verify with --public-key")
         return _verified_keyless(bundle, trust)
-    if keyless:
-        raise Failed("signed keyless: verify with --identity and --issuer")
     return _verified_with_key(doc, trust.public_key)
 
 
@@ -323,16 +391,42 @@ def _verified_with_key(doc: dict[str, Any], public_pem: bytes) -> bytes:
     return payload
 
 
+def _trust_root(trust: Trust, load: Callable[[], T]) -> T:
+    """Load Sigstore's trust root: from the given file, or fetched through TUF (the network).
+    Neither failure is a difference from what was signed: an unusable file is an input error
+    (exit 2), an unreachable TUF repository is TRUST_ROOT_UNREACHABLE; both say how to run offline."""
+    from sigstore._internal.tuf import DEFAULT_TUF_URL
+
+    offline = (
+        "give a Sigstore client trust config file (JSON) with --trust-config FILE or HOKUSAI_SIGSTORE_TRUST_CONFIG, "
+        "or verify with --public-key for key signatures"
+    )
+    try:
+        return load()
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200] or exc.__class__.__name__
+        if trust.trust_config:
+            raise invalid_input("trust-config", trust.trust_config, f"not a Sigstore trust config ({reason})") from None
+        raise HokusaiError(
+            Category.TRUST_ROOT_UNREACHABLE,
+            f"keyless verification needs Sigstore's trust root, and it could not be fetched from {DEFAULT_TUF_URL} "
+            f"({exc.__class__.__name__}: {reason}); to verify offline, {offline}",
+        ) from None
+
+
 def _verified_keyless(bundle: bytes, trust: Trust) -> bytes:
     from sigstore.models import Bundle, ClientTrustConfig
     from sigstore.verify import Verifier, policy
 
-    try:
-        config = (
+    config = _trust_root(
+        trust,
+        lambda: (
             ClientTrustConfig.from_json(Path(trust.trust_config).read_text())
             if trust.trust_config
             else ClientTrustConfig.production()
-        )
+        ),
+    )
+    try:
         verifier = Verifier(trusted_root=config.trusted_root)
         _type, payload = verifier.verify_dsse(
             Bundle.from_json(bundle), policy.Identity(identity=str(trust.identity), issuer=str(trust.issuer))
@@ -352,6 +446,14 @@ def _check_model_signature(
 
     if not sig.is_file():
         raise Failed(f"the model signature {MODEL_SIGNATURE_FILE} is missing")
+    raw = sig.read_bytes()
+    _same_kind(_bundle_material(raw, MODEL_SIGNATURE_FILE, "a model_signing bundle")[1], trust, MODEL_SIGNATURE_FILE)
+    try:
+        signed = model_signature_digests(raw)
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise Failed(f"{MODEL_SIGNATURE_FILE} is not a model_signing bundle") from None
+    if not only_signed:
+        _no_unsigned_files(folder, signed)
     with tempfile.TemporaryDirectory(prefix="hokusai-key-") as tmp:
         config = verifying.Config().set_ignore_unsigned_files(only_signed)
         if trust.public_key is not None:
@@ -359,15 +461,13 @@ def _check_model_signature(
             key_file.write_bytes(trust.public_key)
             config.use_elliptic_key_verifier(public_key=key_file)
         else:
-            config.use_sigstore_verifier(
-                identity=str(trust.identity),
-                oidc_issuer=str(trust.issuer),
-                trust_config=Path(trust.trust_config) if trust.trust_config else None,
+            trust_file = Path(trust.trust_config) if trust.trust_config else None
+            _trust_root(
+                trust,
+                lambda: config.use_sigstore_verifier(
+                    identity=str(trust.identity), oidc_issuer=str(trust.issuer), trust_config=trust_file
+                ),
             )
-        try:
-            signed = model_signature_digests(sig.read_bytes())
-        except (ValueError, KeyError, TypeError):
-            raise Failed(f"{MODEL_SIGNATURE_FILE} is not a model_signing bundle") from None
         try:
             config.verify(folder, sig)
         except Exception as exc:
@@ -381,6 +481,18 @@ def _check_model_signature(
                     raise Failed(f"file {name!r} differs from the signed model (sha256 {actual[name][:12]}…)") from None
             raise Failed(f"the model signature does not verify: {' '.join(str(exc).split())[:300]}") from None
     return f"{len(signed)} file(s) match the model_signing signature"
+
+
+def _no_unsigned_files(folder: Path, signed: dict[str, str]) -> None:
+    """Every file the folder holds must be signed. model_signing (and the model's digest) leave
+    out top-level `.git*` entries, and registration never uploads them, so one found in a stored
+    model was planted: a `.git/config` can run commands in a checkout of it."""
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            rel = Path(root, name).relative_to(folder).as_posix()
+            if rel not in signed:
+                raise Failed(f"file {rel!r} is not in the signed model")
 
 
 def _check_digest(predicate: RegistrationPredicate | None, downloaded: Fingerprint) -> str:
@@ -429,7 +541,27 @@ def _check_tags(predicate: RegistrationPredicate | None, tracked: TrackedModel, 
         if not _same(value, expected):
             shown = "missing" if value is None else repr(value)
             raise Failed(f"tag {tag} is {shown}; the signed statement says {expected!r}")
-    return f"{len(wanted)} tags of {p.model_uri} match the statement"
+    unsigned = _unsigned_tags(tags, {tag for tag, _ in wanted}, {TAG_PREFIX + k for k in ci})
+    told = f"; not covered by the signature: {', '.join(unsigned)}" if unsigned else ""
+    return f"{len(wanted)} tags of {p.model_uri} match the statement{told}"
+
+
+def _unsigned_tags(tags: dict[str, str], signed: set[str], ci: set[str]) -> list[str]:
+    """Every `hokusai.*` tag on the version (any case: `Hokusai.commit` reads the same to a
+    person) is covered by the statement, or is one the tool writes unsigned, and then reported.
+    Anything else was added after signing: a CI tag the statement has no value for, or a name
+    hokusai-ci never writes."""
+    reported = []
+    for key in sorted(tags):
+        if not key.lower().startswith(TAG_PREFIX) or key in signed or (key in ci and tags[key] == ""):
+            continue  # an empty CI tag says "none", as the statement does (a run adopting a version writes it)
+        if key in Tag.UNSIGNED:
+            reported.append(key)
+        elif key in ci:
+            raise Failed(f"tag {key} is {_shown(tags[key])}, added after signing: the signed statement has no value")
+        else:
+            raise Failed(f"tag {key} is {_shown(tags[key])}: not a tag hokusai-ci writes, and not signed")
+    return reported
 
 
 def _check_platform(
@@ -487,13 +619,19 @@ def _shown(value: str | None) -> str:
     return repr(value) if len(value) <= 80 else repr(value[:80]) + "…"
 
 
-def _check_token(predicate: RegistrationPredicate | None, token: TokenRecord | None, looked: bool) -> str:
+def _check_token(
+    predicate: RegistrationPredicate | None, token: TokenRecord | None, looked: bool, where: str = "the token store"
+) -> str:
     assert predicate is not None
     p = predicate
     if not looked:
         return "not checked: no token store"
-    if token is None:
-        raise Failed(f"token {p.token_id} does not exist in the token store")
+    if token is None:  # not a difference: this machine's store may not be the one that registered it
+        raise Failed(
+            f"token {p.token_id} has no record in {where}, the token store this machine is configured with; "
+            "verify where the registering store is configured (--db-config, HOKUSAI_DB_CONFIG, or API mode)",
+            Category.TOKEN_NOT_FOUND,
+        )
     if token.status not in (TokenStatus.REGISTERED, TokenStatus.DEPLOYED):  # deployed stays verifiable
         raise Failed(
             f"token {p.token_id} field status is {token.status.value!r}; the signed registration needs it "
