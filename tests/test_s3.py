@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 from hokusai_ci.fingerprint import fingerprint
 from tests.conftest import REPO, Run, register_args, run_cli
 from tests.fault_proxy import FaultProxy
+from tests.rss import launch, peak_bytes
 from tests.s3_stack import BUCKET, SECRET_KEY, MlflowOnS3, S3Server
 from tests.servers import PostgresServer, WebhookReceiver
 from tests.test_signing import flip_byte, keypair
@@ -344,3 +345,33 @@ def test_many_ci_jobs_at_once_on_postgresql_mlflow_and_s3(
         status = run_cli("model", "status", "--token-id", token, "--output", "json", env=env).json()
         assert status["status"] == "registered"
         assert [e["delivery_status"] for e in status["events"]] == ["delivered", "delivered"]
+
+
+MIB = 1024 * 1024
+RSS_BOUND = 100_000_000  # bytes: the S3 route's peak memory, whatever the model's size
+
+
+def test_peak_memory_on_the_s3_route_stays_under_100_mb_whatever_the_model_size(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The real `model register` process sends a 192 MiB file in parts and 16 files of a part
+    each: holding parts in flight (boto3 buffering a stream that cannot seek, 188 MiB at 1 GiB)
+    or whole files would pass the bound; the route holds no part in memory."""
+    mlflow, s3 = stack
+    model = tmp_path / "model"
+    (model / "shards").mkdir(parents=True)
+    big_file(model / "weights.bin", 192 * MIB)
+    for i in range(16):
+        big_file(model / "shards" / f"{i:02d}.bin", 8 * MIB)
+    run_cli("token", "create", "--token-id", "S3RSS")
+    record = tmp_path / "peak"
+    with (tmp_path / "out.json").open("w") as out, (tmp_path / "err.txt").open("w") as err:
+        cli = [sys.executable, "-m", "hokusai_ci", *reg("S3RSS", model, mlflow.url)]
+        code = launch(cli, record, cwd=REPO, stdout=out, stderr=err).wait(timeout=600)
+    assert code == 0, (tmp_path / "err.txt").read_text()
+    peak = peak_bytes(record)
+    print(f"peak RSS of model register, 320 MiB to S3: {peak / MIB:.0f} MiB")  # 82-84 MiB here
+    assert peak <= RSS_BOUND, f"{peak / MIB:.0f} MiB"
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["model_sha256"] == fingerprint(model).sha256
+    assert sha256_of(stored(s3, out["mlflow_run_id"]) / "weights.bin") == sha256_of(model / "weights.bin")
