@@ -141,7 +141,7 @@ class _File:
         while left:
             block = fh.read(min(READ, left))
             if not block:
-                raise OSError(f"{self.path} is shorter than when it was listed ({self.size} bytes): it changed")
+                raise FileChanged(f"{self.path} is shorter than the {self.size} bytes listed")
             self.sha256.update(block)
             md5.update(block)
             left -= len(block)
@@ -210,7 +210,8 @@ def upload_s3(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> 
                 digest = upload.put() if f.size <= part else upload.put_parts(parts, part)
             except Exception as exc:
                 action = f"upload the model to the artifact store {artifact_uri}"
-                raise _error(Category.MLFLOW_ERROR, action, exc) from None
+                fix = CHANGED_FIX if _changed(exc) else None
+                raise _error(Category.MLFLOW_ERROR, action, exc, fix) from None
             return ModelFile(f.relpath, f.size, digest)
 
         # Small files go up several at a time; a large one at a time, its parts in parallel.
@@ -239,13 +240,27 @@ def put_small(artifact_uri: str, folder: str, files: dict[str, bytes]) -> None:
             raise _error(Category.SIGNING_FAILED, f"store the signatures in the artifact store {target}", exc) from None
 
 
-def _error(category: Category, action: str, exc: BaseException) -> HokusaiError:
-    """One line naming the bucket (and endpoint), the step and boto3's reason; redacted."""
+class FileChanged(OSError):
+    """A model file was shorter when sent than when listed."""
+
+
+CHANGED_FIX = "a model file changed while it was uploaded; re-run once nothing writes to the model"
+
+
+def _changed(exc: BaseException) -> bool:
+    """The file changed between its hashing and its sending: shorter, or refused by the bucket
+    because its bytes differ from the Content-MD5 of those hashed."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return isinstance(exc, FileChanged) or code == "BadDigest"
+
+
+def _error(category: Category, action: str, exc: BaseException, fix: str | None = None) -> HokusaiError:
+    """One line naming the bucket (and endpoint), the step, boto3's reason and the fix; redacted."""
     endpoint = os.environ.get("MLFLOW_S3_ENDPOINT_URL")
     where = f" at {display_url(endpoint)}" if endpoint else ""
     reason = " ".join(str(exc).split())[:300]
     return HokusaiError(
         category,
         f"could not {action}{where}: {exc.__class__.__name__}: {reason}; "
-        "check that the S3 endpoint is reachable and the AWS credentials may write to the bucket",
+        + (fix or "check that the S3 endpoint is reachable and the AWS credentials may write to the bucket"),
     )
