@@ -443,9 +443,9 @@ def test_s3_progress_counts_the_bytes_sent_not_the_bytes_read(
 def test_a_file_that_changes_while_its_parts_go_up_is_refused_and_nothing_is_stored(
     stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Parts are sent from the file after it was hashed, each with its Content-MD5: bytes that
-    changed in between are refused by the bucket (BadDigest), the multipart upload is aborted,
-    and the digest recorded is never one of bytes other than those sent."""
+    """Parts are sent from the file after it was hashed: bytes that changed in between (their
+    CRC-32 as sent differs from the one hashed) fail the upload, the multipart upload is
+    aborted, and no digest is recorded for bytes other than those sent."""
     s3 = stack[1]
     model = big_file(tmp_path / "model.bin", 24 * MIB)
     link = slow_link(s3, MIB)
@@ -472,7 +472,7 @@ def test_a_file_that_changes_while_its_parts_go_up_is_refused_and_nothing_is_sto
         link.stop()
     assert len(failure) == 1 and isinstance(failure[0], HokusaiError), failure
     assert failure[0].category is Category.MLFLOW_ERROR
-    assert "BadDigest" in str(failure[0]) and SECRET_KEY not in str(failure[0])
+    assert "the bytes sent differ from the bytes hashed" in str(failure[0]) and SECRET_KEY not in str(failure[0])
     assert str(failure[0]).endswith("re-run once nothing writes to the model")
     assert s3.client().list_objects_v2(Bucket=BUCKET, Prefix="changed/").get("Contents", []) == []
     assert s3.client().list_multipart_uploads(Bucket=BUCKET, Prefix="changed/").get("Uploads", []) == []
