@@ -476,3 +476,24 @@ def test_a_file_that_changes_while_its_parts_go_up_is_refused_and_nothing_is_sto
     assert str(failure[0]).endswith("re-run once nothing writes to the model")
     assert s3.client().list_objects_v2(Bucket=BUCKET, Prefix="changed/").get("Contents", []) == []
     assert s3.client().list_multipart_uploads(Bucket=BUCKET, Prefix="changed/").get("Uploads", []) == []
+
+
+def test_a_part_cut_mid_send_is_sent_again_and_counted_once(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection cut 3 MiB into a part: boto3 sends the part again from its start, the body
+    starts its CRC-32 over (no false "changed"), the display never passes the file's size and
+    ends at it, and the stored bytes are the file's."""
+    s3 = stack[1]
+    model = big_file(tmp_path / "model.bin", 24 * MIB)
+    cut = SlowLink(s3.port, "cut", path=f"/{BUCKET}/retried/", method="PUT", after_bytes=3 * MIB).start()
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", cut.url)
+    shown = Shown()
+    try:
+        sent = upload_s3(f"s3://{BUCKET}/retried", ModelSource.of(model), shown)
+    finally:
+        cut.stop()
+    assert cut.hits == 1
+    assert sent[0].sha256 == sha256_of(model) == sha256_of(s3.data / BUCKET / "retried" / "model" / "model.bin")
+    running = [sum(n for _, n in shown.steps[: i + 1]) for i in range(len(shown.steps))]
+    assert max(running) == running[-1] == 24 * MIB
