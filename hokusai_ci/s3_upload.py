@@ -235,7 +235,7 @@ def upload_s3(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> 
                 digest = upload.put() if f.size <= part else upload.put_parts(parts, part)
             except Exception as exc:
                 action = f"upload the model to the artifact store {artifact_uri}"
-                fix = CHANGED_FIX if _changed(exc) else None
+                fix = CHANGED_FIX if isinstance(exc, FileChanged) else None
                 raise _error(Category.MLFLOW_ERROR, action, exc, fix) from None
             return ModelFile(f.relpath, f.size, digest)
 
@@ -266,15 +266,10 @@ def put_small(artifact_uri: str, folder: str, files: dict[str, bytes]) -> None:
 
 
 class FileChanged(OSError):
-    """A model file's bytes when sent differ from those listed or hashed."""
+    """A model file changed between its listing, its hashing and its sending."""
 
 
 CHANGED_FIX = "a model file changed while it was uploaded; re-run once nothing writes to the model"
-
-
-def _changed(exc: BaseException) -> bool:
-    """The file changed between its listing, its hashing and its sending."""
-    return isinstance(exc, FileChanged)
 
 
 def _error(category: Category, action: str, exc: BaseException, fix: str | None = None) -> HokusaiError:
