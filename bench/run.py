@@ -18,7 +18,11 @@ slow whichever command came next):
   memory           peak RSS of `model register` of 100 MiB vs 1 GiB (flat means ~1.0)
 
 All against one local MLflow server (started here unless --mlflow-uri is given).
-Usage: python bench/run.py [--rounds 5] [--gib] [--readme README.md] [--tiny]
+With --s3, instead: `model register` straight to an S3 bucket (`rclone serve s3`, an MLflow
+server with `--no-serve-artifacts` in front) vs boto3's own `upload_file` of the same file
+(bench/boto3_upload.py), time and peak RSS, each command under a launcher that reports its
+child alone (tests/rss.py).
+Usage: python bench/run.py [--rounds 5] [--gib] [--s3] [--readme README.md] [--tiny]
 """
 
 from __future__ import annotations
@@ -35,12 +39,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.s3_stack import S3Server
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 PY = sys.executable
 MIB = 1024 * 1024
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+S3_BEGIN, S3_END = "<!-- bench-s3:begin -->", "<!-- bench-s3:end -->"
 
 
 def installed_copy(work: Path) -> Path:
@@ -67,8 +76,12 @@ class Bench:
         self.rows: list[str] = []
         self.n = 0
 
-    def run(self, cmd: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, int]:
-        """Wall seconds and peak RSS (KiB) of one child (wait4: each child counts alone)."""
+    def run(self, cmd: list[str], ok: tuple[int, ...] = (0,), launched: bool = False) -> tuple[float, int]:
+        """Wall seconds and peak RSS (KiB) of one child (wait4: each child counts alone);
+        `launched`: both as a small launcher measures them, so that the peak is the command's
+        even when this process is the larger (Linux keeps a peak across exec)."""
+        if launched:
+            return self._launched(cmd, ok)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=self.env, cwd=self.work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         assert proc.stderr is not None
@@ -78,6 +91,17 @@ class Bench:
         if os.waitstatus_to_exitcode(status) not in ok:
             raise SystemExit(f"{' '.join(cmd)} failed: {err.decode()[-800:]}")
         return elapsed, usage.ru_maxrss
+
+    def _launched(self, cmd: list[str], ok: tuple[int, ...]) -> tuple[float, int]:
+        from tests.rss import launch, measured
+
+        record = self.work / "measured"
+        proc = launch(cmd, record, env=self.env, cwd=self.work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, err = proc.communicate()
+        if proc.returncode not in ok:
+            raise SystemExit(f"{' '.join(cmd)} failed: {err.decode()[-800:]}")
+        rss, seconds = measured(record)
+        return seconds, rss // 1024
 
     def settle(self) -> None:
         """Before each timed command: the uploads of the one before are deleted and the disk
@@ -93,22 +117,42 @@ class Bench:
         self.run([PY, "-m", "hokusai_ci", "token", "create", "--token-id", token])
         return token
 
-    def register(self, model: Path) -> Callable[[], tuple[float, int]]:
+    def register(self, model: Path, launched: bool = False) -> Callable[[], tuple[float, int]]:
         def go() -> tuple[float, int]:
             token = self.token()
             return self.run([PY, "-m", "hokusai_ci", "model", "register", "--token-id", token, "--model-path",
                              str(model), "--metric", "auroc", "--baseline", "0.8", "--metric-value", "0.9",
-                             "--mlflow-uri", self.uri])  # fmt: skip
+                             "--mlflow-uri", self.uri], launched=launched)  # fmt: skip
 
         return go
 
-    def compare(self, title: str, cases: dict[str, Callable[[], tuple[float, int]]], ratio: str = "time") -> None:
-        """Interleave the cases for `rounds` rounds; the first case is ours, the last the anchor."""
+    def compare(
+        self, title: str, cases: dict[str, Callable[[], tuple[float, int]]], ratio: str = "time", memory: str = ""
+    ) -> None:
+        """Interleave the cases for `rounds` rounds; the first case is ours, the last the anchor.
+        With `memory`, rows under that title give each case's peak RSS too."""
         times: dict[str, list[float]] = {k: [] for k in cases}
+        peaks: dict[str, list[float]] = {k: [] for k in cases}
         for _ in range(self.rounds):
             for name, fn in cases.items():
                 self.settle()
-                times[name].append(fn()[0])
+                seconds, rss = fn()
+                times[name].append(seconds)
+                peaks[name].append(rss / 1024)
+        self._rows(title, times, ratio)
+        if memory:
+            self._memory_rows(memory, peaks)
+
+    def _memory_rows(self, title: str, peaks: dict[str, list[float]]) -> None:
+        anchor = list(peaks)[-1]
+        base = statistics.median(peaks[anchor])
+        for name, values in peaks.items():
+            med = statistics.median(values)
+            rel = "anchor" if name == anchor else f"{med / base:.2f}x the anchor's peak"
+            self._row(f"| {title} | {name} | {med:.0f} MiB RSS | {min(values):.0f}–{max(values):.0f} MiB | {rel} |")
+
+    def _rows(self, title: str, times: dict[str, list[float]], ratio: str) -> None:
+        cases = list(times)
         med = {k: statistics.median(v) for k, v in times.items()}
         anchor = list(cases)[-1]
         print(f"== {title}")
@@ -245,6 +289,56 @@ def workers_through_latency(bench: Bench, model: Path, delay: float, counts: lis
         proxy.stop()
 
 
+class S3Bench(Bench):
+    """Between timed commands the bucket is emptied through the S3 API (the server's own view
+    of its folder would go stale if files vanished under it) and the disk synced."""
+
+    def __init__(self, work: Path, uri: str, rounds: int, s3: S3Server) -> None:
+        super().__init__(work, uri, rounds)
+        self.s3, self.client = s3, s3.client()
+        self.env.update(s3.env())
+
+    def settle(self) -> None:
+        from tests.s3_stack import BUCKET
+
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=BUCKET, Delete={"Objects": keys})
+        os.sync()
+
+    def upload_file(self, model: Path) -> Callable[[], tuple[float, int]]:
+        from tests.s3_stack import BUCKET
+
+        def go() -> tuple[float, int]:
+            self.n += 1
+            script = str(REPO / "bench" / "boto3_upload.py")
+            return self.run([PY, script, str(model), BUCKET, f"boto3/{self.n}/{model.name}"], launched=True)
+
+        return go
+
+
+def s3_route(work: Path, rounds: int, size: int) -> list[str]:
+    """`model register` straight to a bucket vs boto3's `upload_file` of the same file."""
+    from tests.s3_stack import MlflowOnS3, S3Server
+
+    s3 = S3Server.start(work / "s3")
+    try:
+        mlflow = MlflowOnS3.start(work / "mlflow-s3", f"sqlite:///{work / 'mlflow-s3.db'}", s3)
+        try:
+            bench = S3Bench(work, mlflow.url, rounds, s3)
+            model = make_file(work / "model.bin", size)
+            title = f"S3, {size // MIB} MiB"
+            bench.compare(title, {"hokusai model register": bench.register(model, launched=True),
+                                  "boto3 upload_file": bench.upload_file(model)},
+                          memory=f"{title}, peak memory")  # fmt: skip
+            return bench.rows
+        finally:
+            mlflow.stop()
+    finally:
+        s3.kill()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
@@ -253,6 +347,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--tiny", action="store_true", help="tiny sizes, one round: checks that the script runs")
     ap.add_argument("--mlflow-uri", help="use this server instead of starting one")
+    ap.add_argument("--s3", action="store_true", help="only the S3 route, --large-mib MiB, vs boto3's upload_file")
     ap.add_argument("--readme", type=Path, help="rewrite the Benchmarks table in this README")
     args = ap.parse_args()
     large, small_mem, big_mem, files = args.large_mib * MIB, 100 * MIB, 1024 * MIB, args.files
@@ -260,6 +355,17 @@ def main() -> None:
         args.rounds, large, small_mem, big_mem, files = 1, 2 * MIB, MIB, 2 * MIB, 20
     work = Path(tempfile.mkdtemp(prefix="hokusai-bench-"))
     load_before = os.getloadavg()[0]
+    if args.s3:
+        try:
+            rows = s3_route(work, args.rounds, large)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        conditions = _conditions(load_before)
+        print(f"== conditions: {conditions}")
+        if args.readme:
+            command = f"python bench/run.py --s3 --large-mib {args.large_mib} --rounds {args.rounds}"
+            write_readme(args.readme, rows, args.rounds, conditions, command, (S3_BEGIN, S3_END))
+        return
     try:
         with mlflow_server(args.mlflow_uri, work) as (uri, artifacts):
             bench = Bench(work, uri, args.rounds, artifacts)
@@ -314,10 +420,7 @@ def main() -> None:
             flat = f"| peak memory | ratio | {ratio:.2f}x for {big_mem // small_mem}x the size | | |"
             print("  " + flat)
             bench.rows.append(flat)
-        conditions = (
-            f"{os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} at the start and "
-            f"{os.getloadavg()[0]:.1f} at the end, {time.strftime('%Y-%m-%d', time.gmtime())}"
-        )
+        conditions = _conditions(load_before)
         print(f"== conditions: {conditions}")
         if args.readme:
             write_readme(args.readme, bench.rows, args.rounds, conditions)
@@ -325,17 +428,32 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def write_readme(readme: Path, rows: list[str], rounds: int, conditions: str) -> None:
+def _conditions(load_before: float) -> str:
+    return (
+        f"{os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} at the start and "
+        f"{os.getloadavg()[0]:.1f} at the end, {time.strftime('%Y-%m-%d', time.gmtime())}"
+    )
+
+
+def write_readme(
+    readme: Path,
+    rows: list[str],
+    rounds: int,
+    conditions: str,
+    command: str = "python bench/run.py --gib",
+    markers: tuple[str, str] = (BEGIN, END),
+) -> None:
+    begin, end = markers
     text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{readme} has no {BEGIN} ... {END} block to rewrite")
+    if begin not in text or end not in text:
+        raise SystemExit(f"{readme} has no {begin} ... {end} block to rewrite")
     table = "\n".join(
-        [f"Medians of {rounds} interleaved rounds (min–max), `python bench/run.py --gib --readme README.md`",
+        [f"Medians of {rounds} interleaved rounds (min–max), `{command} --readme README.md`",
          f"({conditions}):", "",
          "| comparison | command | median | min–max | vs anchor |", "|---|---|---|---|---|", *rows]
     )  # fmt: skip
-    head, rest = text.split(BEGIN, 1)
-    readme.write_text(f"{head}{BEGIN}\n{table}\n{END}{rest.split(END, 1)[1]}")
+    head, rest = text.split(begin, 1)
+    readme.write_text(f"{head}{begin}\n{table}\n{end}{rest.split(end, 1)[1]}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ from hokusai_ci.progress import ProgressSink
 CHUNK = 1024 * 1024
 # Below this a helper thread costs more than it saves; the file is hashed inline.
 THREADED_ABOVE = 8 * 1024 * 1024
-_QUEUE_CHUNKS = 4  # chunks waiting to be hashed: memory stays at 4 chunks (4 MiB at most) whatever the size
+# Reads waiting to be hashed. Each read is at most CHUNK, whatever the caller asks, so the queue
+# holds 4 MiB at most whatever the file's size.
+_QUEUE_CHUNKS = 4
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,15 @@ class HashingReader:
 
     `read(n)` returns up to `chunk` bytes whatever `n` is: the size of each write is the
     caller's choice (a streaming PUT measured its own, rest_tracker.PUT_CHUNK), not the HTTP
-    stack's. With `exact=True` it honours `n` (multipart uploads cut parts by what `read`
-    returns). `len()` gives the remaining size so the request carries a Content-Length (no
-    chunked encoding).
+    stack's; `chunk` is capped at CHUNK, which bounds the hashing queue. `len()` gives the
+    remaining size so the request carries a Content-Length (no chunked encoding).
     """
 
-    def __init__(self, path: Path, progress: ProgressSink, chunk: int = CHUNK, exact: bool = False) -> None:
+    def __init__(self, path: Path, progress: ProgressSink, chunk: int = CHUNK) -> None:
         self._fh: BinaryIO = path.open("rb", buffering=0)
         self._size = self._remaining = path.stat().st_size
         self._progress = progress
-        self._chunk = chunk
-        self._exact = exact
+        self._chunk = min(chunk, CHUNK)
         self._hash = hashlib.sha256()
         self._queue: queue.Queue[bytes | None] | None = None
         self._thread: threading.Thread | None = None
@@ -82,12 +82,7 @@ class HashingReader:
             self._hash.update(block)
 
     def read(self, n: int | None = -1) -> bytes:
-        if self._exact and n is not None and n >= 0:
-            block = self._fh.read(n)
-        elif self._exact:
-            block = self._fh.read()  # the whole rest: only asked for by callers that want it
-        else:
-            block = self._fh.read(self._chunk)
+        block = self._fh.read(self._chunk)
         if block:
             if self._queue is not None:
                 self._queue.put(block)

@@ -31,3 +31,28 @@ def test_bench_runs_and_rewrites_the_readme_table(mlflow_server: MlflowServer, t
     assert "| register 2 MiB | time beyond the anchor's |" in table  # with the budget 0.95x allows
     assert "CPUs, 1-minute load average" in table  # the conditions the figures were measured in
     assert not list(tmp_path.glob("hokusai-bench-*"))  # its scratch directory is removed
+
+
+def test_bench_s3_route_runs_and_rewrites_its_own_table(tmp_path: Path) -> None:
+    """`--s3` starts its own bucket and MLflow server, compares `model register` with boto3's
+    `upload_file` in time and peak memory, and rewrites only the S3 table."""
+    readme = tmp_path / "README.md"
+    readme.write_text((REPO / "README.md").read_text())
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--s3", "--tiny", "--readme", str(readme)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = readme.read_text()
+    table = text.split("<!-- bench-s3:begin -->")[1].split("<!-- bench-s3:end -->")[0]
+    assert "| S3, 2 MiB | boto3 upload_file |" in table and "| anchor |" in table
+    rss = [
+        line for line in table.splitlines() if line.startswith("| S3, 2 MiB, peak memory | hokusai model register |")
+    ]
+    assert len(rss) == 1 and int(rss[0].split("|")[3].split()[0]) > 20  # MiB: a real process was measured
+    main_table = "<!-- bench:begin -->", "<!-- bench:end -->"
+    before = (REPO / "README.md").read_text()
+    assert (
+        text.split(main_table[0])[1].split(main_table[1])[0] == before.split(main_table[0])[1].split(main_table[1])[0]
+    )
+    assert not list(tmp_path.glob("hokusai-bench-*"))

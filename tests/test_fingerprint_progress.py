@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import tracemalloc
 from pathlib import Path
 
 from hokusai_ci.fingerprint import fingerprint
-from hokusai_ci.progress import Progress
+from hokusai_ci.progress import NoProgress, Progress
+from hokusai_ci.streaming import CHUNK, HashingReader
 
 
 def test_file_digest_is_plain_sha256(model_file: Path) -> None:
@@ -111,3 +113,27 @@ def test_a_cloned_model_repository_leaves_its_git_metadata_out(model_dir: Path, 
     stored = next(Path(os.environ["HOKUSAI_HOME"], "mlruns").glob(f"*/{r.json()['mlflow_run_id']}/artifacts/model"))
     assert sorted(str(p.relative_to(stored)) for p in stored.rglob("*") if p.is_file()) == listed
     assert not any("ghp_CANARY" in p.read_text(errors="replace") for p in stored.rglob("*") if p.is_file())
+
+
+def test_the_hashing_queue_holds_4_mib_at_most_whatever_read_size_is_asked(tmp_path: Path) -> None:
+    """Reads of 8 MiB asked through a reader with an 8 MiB chunk: each read still hands the
+    hashing thread at most 1 MiB, so the memory Python allocates while a 64 MiB file streams
+    stays at the 4 queued reads, the one being hashed and the one returned (a queue of 8 MiB
+    reads held 48 MiB), and the digest is the file's."""
+    path = tmp_path / "model.bin"
+    with path.open("wb") as fh:
+        for _ in range(64):
+            fh.write(os.urandom(CHUNK))
+    longest = 0
+    tracemalloc.start()
+    try:
+        with HashingReader(path, NoProgress(), chunk=8 * CHUNK) as reader:
+            while block := reader.read(8 * CHUNK):
+                longest = max(longest, len(block))
+            digest = reader.hexdigest()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 6 * CHUNK + 256 * 1024, f"{peak / CHUNK:.1f} MiB"
+    assert longest == CHUNK
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()

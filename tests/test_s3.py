@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,9 +19,15 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from hokusai_ci import s3_upload
+from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import fingerprint
+from hokusai_ci.s3_upload import upload_s3
+from hokusai_ci.streaming import ModelSource
 from tests.conftest import REPO, Run, register_args, run_cli
 from tests.fault_proxy import FaultProxy
+from tests.faults import FaultProxy as SlowLink
+from tests.rss import launch, peak_bytes
 from tests.s3_stack import BUCKET, SECRET_KEY, MlflowOnS3, S3Server
 from tests.servers import PostgresServer, WebhookReceiver
 from tests.test_signing import flip_byte, keypair
@@ -344,3 +351,149 @@ def test_many_ci_jobs_at_once_on_postgresql_mlflow_and_s3(
         status = run_cli("model", "status", "--token-id", token, "--output", "json", env=env).json()
         assert status["status"] == "registered"
         assert [e["delivery_status"] for e in status["events"]] == ["delivered", "delivered"]
+
+
+MIB = 1024 * 1024
+RSS_BOUND = 100_000_000  # bytes: the S3 route's peak memory, whatever the model's size
+# the most a connection's kernel send buffer holds (tcp_wmem's maximum) and the slow link's own
+# receive buffer: bytes a client has handed over that have not yet left
+SEND_BUFFER = int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2]) + 64 * 1024
+
+
+def test_peak_memory_on_the_s3_route_stays_under_100_mb_whatever_the_model_size(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The real `model register` process sends a 192 MiB file in parts and 16 files of a part
+    each: holding parts in flight (boto3 buffering a stream that cannot seek, 188 MiB at 1 GiB)
+    or whole files would pass the bound; the route holds no part in memory."""
+    mlflow, s3 = stack
+    model = tmp_path / "model"
+    (model / "shards").mkdir(parents=True)
+    big_file(model / "weights.bin", 192 * MIB)
+    for i in range(16):
+        big_file(model / "shards" / f"{i:02d}.bin", 8 * MIB)
+    run_cli("token", "create", "--token-id", "S3RSS")
+    record = tmp_path / "peak"
+    with (tmp_path / "out.json").open("w") as out, (tmp_path / "err.txt").open("w") as err:
+        cli = [sys.executable, "-m", "hokusai_ci", *reg("S3RSS", model, mlflow.url)]
+        code = launch(cli, record, cwd=REPO, stdout=out, stderr=err).wait(timeout=600)
+    assert code == 0, (tmp_path / "err.txt").read_text()
+    peak = peak_bytes(record)
+    print(f"peak RSS of model register, 320 MiB to S3: {peak / MIB:.0f} MiB")  # 82-84 MiB here
+    assert peak <= RSS_BOUND, f"{peak / MIB:.0f} MiB"
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["model_sha256"] == fingerprint(model).sha256
+    assert sha256_of(stored(s3, out["mlflow_run_id"]) / "weights.bin") == sha256_of(model / "weights.bin")
+
+
+class Shown:
+    """A progress display that records when it was told of each byte."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[float, int]] = []
+
+    def advance(self, nbytes: int) -> None:
+        self.steps.append((time.monotonic(), nbytes))
+
+    def finish(self) -> None:
+        return None
+
+    def by(self, moment: float) -> int:
+        return sum(n for t, n in self.steps if t <= moment)
+
+    def when(self, total: int) -> float:
+        """When the display first reached `total` bytes."""
+        done = 0
+        for t, n in self.steps:
+            done += n
+            if done >= total:
+                return t
+        raise AssertionError(f"the display stopped at {done} of {total} bytes")
+
+
+def slow_link(s3: S3Server, rate: int) -> SlowLink:
+    """The S3 server behind a link carrying each connection's uploads at `rate` bytes/s."""
+    return SlowLink(s3.port, "slow", path=f"/{BUCKET}/", method="PUT", times=None, rate=rate).start()
+
+
+def test_s3_progress_counts_the_bytes_sent_not_the_bytes_read(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through a link carrying 6 MiB/s, 24 MiB in 3 parts over one connection take about 4 s:
+    the display follows what has left (boto3's callback), so 2 s in it shows at most what the
+    link carried plus what the kernel's send buffer holds, and it reaches 100% as the upload
+    ends, not as soon as the file has been read (which takes a moment)."""
+    model = big_file(tmp_path / "model.bin", 24 * MIB)
+    link = slow_link(stack[1], 6 * MIB)
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", link.url)
+    monkeypatch.setattr(s3_upload, "PART_WORKERS", 1)  # one connection: one send buffer of slack
+    shown = Shown()
+    try:
+        start = time.monotonic()
+        sent = upload_s3(f"s3://{BUCKET}/progress", ModelSource.of(model), shown)
+        ended = time.monotonic()
+    finally:
+        link.stop()
+    assert sent[0].sha256 == sha256_of(model) and sum(n for _, n in shown.steps) == 24 * MIB
+    assert shown.by(start + 2) <= 2 * 6 * MIB + SEND_BUFFER, shown.by(start + 2)
+    early = ended - shown.when(24 * MIB)
+    assert early < SEND_BUFFER / (6 * MIB) + 0.5, f"100% shown {early:.1f} s before the end"
+
+
+def test_a_file_that_changes_while_its_parts_go_up_is_refused_and_nothing_is_stored(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts are sent from the file after it was hashed: bytes that changed in between (their
+    CRC-32 as sent differs from the one hashed) fail the upload, the multipart upload is
+    aborted, and no digest is recorded for bytes other than those sent."""
+    s3 = stack[1]
+    model = big_file(tmp_path / "model.bin", 24 * MIB)
+    link = slow_link(s3, MIB)
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", link.url)
+    shown = Shown()
+    failure: list[BaseException] = []
+
+    def upload() -> None:
+        try:
+            upload_s3(f"s3://{BUCKET}/changed", ModelSource.of(model), shown)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=upload)
+    try:
+        thread.start()
+        while link.hits < 3 and thread.is_alive():  # each part is hashed before it connects
+            time.sleep(0.05)
+        with model.open("r+b") as fh:  # the last MiB, 7 MiB into the third part: not sent yet
+            fh.seek(23 * MIB)
+            fh.write(os.urandom(MIB))
+        thread.join(60)
+    finally:
+        link.stop()
+    assert len(failure) == 1 and isinstance(failure[0], HokusaiError), failure
+    assert failure[0].category is Category.MLFLOW_ERROR
+    assert "the bytes sent differ from the bytes hashed" in str(failure[0]) and SECRET_KEY not in str(failure[0])
+    assert str(failure[0]).endswith("re-run once nothing writes to the model")
+    assert s3.client().list_objects_v2(Bucket=BUCKET, Prefix="changed/").get("Contents", []) == []
+    assert s3.client().list_multipart_uploads(Bucket=BUCKET, Prefix="changed/").get("Uploads", []) == []
+
+
+def test_a_part_cut_mid_send_is_sent_again_and_counted_once(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection cut 3 MiB into a part: boto3 sends the part again from its start, the body
+    starts its CRC-32 over (no false "changed"), the display never passes the file's size and
+    ends at it, and the stored bytes are the file's."""
+    s3 = stack[1]
+    model = big_file(tmp_path / "model.bin", 24 * MIB)
+    cut = SlowLink(s3.port, "cut", path=f"/{BUCKET}/retried/", method="PUT", after_bytes=3 * MIB).start()
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", cut.url)
+    shown = Shown()
+    try:
+        sent = upload_s3(f"s3://{BUCKET}/retried", ModelSource.of(model), shown)
+    finally:
+        cut.stop()
+    assert cut.hits == 1
+    assert sent[0].sha256 == sha256_of(model) == sha256_of(s3.data / BUCKET / "retried" / "model" / "model.bin")
+    running = [sum(n for _, n in shown.steps[: i + 1]) for i in range(len(shown.steps))]
+    assert max(running) == running[-1] == 24 * MIB
