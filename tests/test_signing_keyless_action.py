@@ -198,11 +198,14 @@ def test_any_unusable_key_text_is_invalid_input_and_never_echoed(
     text = f"-----BEGIN EC PRIVATE KEY-----\n{body}\n-----END EC PRIVATE KEY-----" if wrap else body
     if not text.strip() or "\x00" in text:
         return  # empty means "no key" (signing off); environment values cannot hold NUL
+    expected = "HOKUSAI_SIGNING_KEY='(hidden)' is invalid"
+    if any(len(line.strip()) >= 4 and line.strip() in expected for line in text.splitlines()):
+        return  # a secret that is a word of the message itself is redacted from it too (documented)
     monkeypatch.setenv("HOKUSAI_SIGNING_KEY", text)
     with pytest.raises(HokusaiError) as info:
         _signer(load_settings({}))
     assert info.value.category is Category.INVALID_INPUT
-    assert info.value.message.startswith("HOKUSAI_SIGNING_KEY='(hidden)' is invalid")
+    assert info.value.message.startswith(expected)
     if len(body.strip()) >= 8:
         assert body.strip() not in redact(info.value.message)
         assert redact(f"leaked: {text}") == "leaked: ***"
