@@ -66,9 +66,7 @@ _SECRET_NAME = re.compile(r"token|key|secret|passw|pwd|sig|auth|credential|sessi
 _AUTH_HEADER = re.compile(
     r"(?P<name>\b(?:Proxy-)?Authorization[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\r\n\"',;}]{1,1024})", re.IGNORECASE
 )
-_CREDENTIAL = re.compile(
-    r"(?P<scheme>\b(?P<kind>Basic|Bearer|Token)\s+)(?P<value>[A-Za-z0-9+/=._~-]{4,2048})", re.IGNORECASE
-)
+_CREDENTIAL = re.compile(r"(?P<scheme>\b(?P<kind>Basic|Bearer)\s+)(?P<value>[A-Za-z0-9+/=._~-]{4,2048})", re.IGNORECASE)
 
 
 def remember(*values: str | None) -> None:

@@ -39,7 +39,7 @@ from tests.test_faults import Cli, create, reached, run_status, status, versions
 
 SET_TAG = "/api/2.0/mlflow/model-versions/set-tag"
 CREATE_RUN = "/api/2.0/mlflow/runs/create"
-SECRET = {"HOKUSAI_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"after-commit-receiver").decode()}
+SECRET = {"HOKUSAI_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"after-commit-receiver-signing-key").decode()}
 
 
 @pytest.fixture(autouse=True)
@@ -141,6 +141,7 @@ def test_the_action_reports_a_refused_final_tag_as_registered_and_its_rerun_repa
     create(token)
     runner.pop("HOKUSAI_MOCK_MODE")
     runner.update({"INPUT_TOKEN-ID": token, "INPUT_MLFLOW-URI": proxy.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"})
+    runner["HOKUSAI_MODE"] = "local"  # the token store on this runner, on purpose
     proxy.add("POST", SET_TAG, "error", status=503, times=0)
     first = run_entry(runner)
     assert first.returncode == 8, first.stderr
