@@ -22,7 +22,7 @@ With --s3, instead: `model register` straight to an S3 bucket (`rclone serve s3`
 server with `--no-serve-artifacts` in front) vs boto3's own `upload_file` of the same file
 (bench/boto3_upload.py), time and peak RSS, each command under a launcher that reports its
 child alone (tests/rss.py).
-Usage: python bench/run.py [--rounds 5] [--gib] [--s3] [--readme README.md] [--tiny]
+Usage: python bench/run.py [--rounds 5] [--gib] [--s3] [--readme docs/benchmarks.md] [--tiny]
 """
 
 from __future__ import annotations
@@ -348,7 +348,7 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="tiny sizes, one round: checks that the script runs")
     ap.add_argument("--mlflow-uri", help="use this server instead of starting one")
     ap.add_argument("--s3", action="store_true", help="only the S3 route, --large-mib MiB, vs boto3's upload_file")
-    ap.add_argument("--readme", type=Path, help="rewrite the Benchmarks table in this README")
+    ap.add_argument("--readme", type=Path, help="rewrite the Benchmarks tables in this page (docs/benchmarks.md)")
     args = ap.parse_args()
     large, small_mem, big_mem, files = args.large_mib * MIB, 100 * MIB, 1024 * MIB, args.files
     if args.tiny:
@@ -448,7 +448,7 @@ def write_readme(
     if begin not in text or end not in text:
         raise SystemExit(f"{readme} has no {begin} ... {end} block to rewrite")
     table = "\n".join(
-        [f"Medians of {rounds} interleaved rounds (min–max), `{command} --readme README.md`",
+        [f"Medians of {rounds} interleaved rounds (min–max), `{command} --readme docs/benchmarks.md`",
          f"({conditions}):", "",
          "| comparison | command | median | min–max | vs anchor |", "|---|---|---|---|---|", *rows]
     )  # fmt: skip

@@ -16,6 +16,35 @@ import pytest
 from tests.servers import MlflowServer, PostgresServer, WebhookReceiver
 
 REPO = Path(__file__).resolve().parents[1]
+# The documentation a reader meets, in reading order: the README, then the reference pages.
+DOC_PAGES = [
+    REPO / "README.md",
+    *(
+        REPO / "docs" / f"{name}.md"
+        for name in (
+            "cli",
+            "action",
+            "container",
+            "exit-codes",
+            "modes",
+            "reliability",
+            "configuration",
+            "verify",
+            "storage",
+            "events",
+            "security",
+            "benchmarks",
+            "development",
+        )
+    ),
+]
+
+
+def docs_text() -> str:
+    """The README and every docs page, as one text: where a test looks for what the docs say."""
+    return "\n".join(page.read_text() for page in DOC_PAGES)
+
+
 # Variables a developer's shell might carry that would point tests at the wrong place.
 _SCRUB = [k for k in os.environ if k.startswith(("HOKUSAI_", "MLFLOW_", "GITHUB_", "GITLAB_", "CIRCLE"))] + [
     "JENKINS_URL",

@@ -34,7 +34,7 @@ from hokusai_ci.metrics import (
     resolve_metric,
 )
 from hokusai_ci.store import Registration
-from tests.conftest import REPO, register_args, run_cli
+from tests.conftest import docs_text, register_args, run_cli
 from tests.hokusai_standin import (
     EMIT_FAILED,
     NOTIFY_PATH,
@@ -414,8 +414,8 @@ def test_every_payload_the_client_builds_fits_the_platform_schema(
 
 
 def test_the_readme_lists_the_platform_rules() -> None:
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("### API mode") : text.index("### Mock mode")]
+    text = docs_text()
+    section = text[text.index("## API mode") : text.index("## Mock mode")]
     assert PLATFORM_RULES_VERSION in section
     for rule in PLATFORM_RULES:
         assert rule.summary in section, rule.rule_id

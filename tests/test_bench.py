@@ -14,7 +14,7 @@ from tests.servers import MlflowServer
 
 def test_bench_runs_and_rewrites_the_readme_table(mlflow_server: MlflowServer, tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
-    readme.write_text((REPO / "README.md").read_text())
+    readme.write_text((REPO / "docs" / "benchmarks.md").read_text())
     proc = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run.py"), "--tiny", "--mlflow-uri", mlflow_server.url,
          "--readme", str(readme)],
@@ -37,7 +37,7 @@ def test_bench_s3_route_runs_and_rewrites_its_own_table(tmp_path: Path) -> None:
     """`--s3` starts its own bucket and MLflow server, compares `model register` with boto3's
     `upload_file` in time and peak memory, and rewrites only the S3 table."""
     readme = tmp_path / "README.md"
-    readme.write_text((REPO / "README.md").read_text())
+    readme.write_text((REPO / "docs" / "benchmarks.md").read_text())
     proc = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run.py"), "--s3", "--tiny", "--readme", str(readme)],
         capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp_path)},
@@ -51,7 +51,7 @@ def test_bench_s3_route_runs_and_rewrites_its_own_table(tmp_path: Path) -> None:
     ]
     assert len(rss) == 1 and int(rss[0].split("|")[3].split()[0]) > 20  # MiB: a real process was measured
     main_table = "<!-- bench:begin -->", "<!-- bench:end -->"
-    before = (REPO / "README.md").read_text()
+    before = (REPO / "docs" / "benchmarks.md").read_text()
     assert (
         text.split(main_table[0])[1].split(main_table[1])[0] == before.split(main_table[0])[1].split(main_table[1])[0]
     )

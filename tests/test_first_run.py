@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from hokusai_ci import cli
-from tests.conftest import REPO, register_args, run_cli
+from tests.conftest import REPO, docs_text, register_args, run_cli
 from tests.test_action_entrypoint import parse_outputs, run_entry, runner  # noqa: F401 (fixture)
 from tests.test_s3 import s3_env, stack  # noqa: F401 (fixtures)
 
@@ -316,7 +316,7 @@ def test_the_action_declares_every_status_it_reports() -> None:
 def test_the_readme_names_one_repository_and_installable_extras() -> None:
     import re
 
-    readme = (REPO / "README.md").read_text()
+    readme = docs_text()
     repos = set(re.findall(r"git\+https://github\.com/([\w.-]+/[\w.-]+)", readme))
     repos |= set(re.findall(r"uses: ([\w.-]+/[\w.-]+)@v1", readme))
     assert repos == {"hokusai/register-model"}, repos
@@ -328,7 +328,7 @@ def test_a_failed_python_api_call_carries_its_result_as_documented(model_file: P
     from hokusai_ci.errors import HokusaiError
     from hokusai_ci.results import RegistrationResult
 
-    assert "`.result` (what was known when it failed" in (REPO / "README.md").read_text()
+    assert "`.result` (what was known when it failed" in docs_text()
     registry = ModelRegistry()
     registry.create_token("PYAPI")
     with pytest.raises(HokusaiError) as failed:

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import file_sha256, fingerprint, list_model_files, upload_path
 from hokusai_ci.progress import NoProgress
-from tests.conftest import REPO, register_args, run_cli
+from tests.conftest import REPO, docs_text, register_args, run_cli
 from tests.servers import MlflowServer
 
 
@@ -142,8 +142,8 @@ def hugging_face_cache(root: Path) -> tuple[Path, Path, dict[str, bytes]]:
 
 
 def readme_block(heading: str) -> str:
-    """The first ```bash block under a README heading, as printed."""
-    text = (REPO / "README.md").read_text()
+    """The first ```bash block under a heading of the docs, as printed."""
+    text = docs_text()
     section = text[text.index(f"\n{heading}\n") :]
     return section[section.index("```bash\n") + 8 : section.index("\n```", section.index("```bash\n"))]
 
@@ -168,7 +168,7 @@ def test_hugging_face_cache_registers_with_links_within(mlflow_server: MlflowSer
     snapshot, blobs, files = hugging_face_cache(tmp_path / "cache")
     hub = snapshot.parents[2]
     assert run_cli("token", "create", "--token-id", "BERT").code == 0
-    snippet = readme_block("### Model-folder links")
+    snippet = readme_block("## Model-folder links")
     assert "--links-within models--acme--tiny-bert/blobs" in snippet
     env = {"MLFLOW_TRACKING_URI": mlflow_server.url, "HOKUSAI_LOG_LEVEL": "ERROR"}
     without = run_shell(re.sub(r"\s*--links-within \S+ \\", "", snippet), hub, env)

@@ -1,4 +1,4 @@
-"""Every code block of README.md, exercised as a reader would use it.
+"""Every code block of README.md and docs/, exercised as a reader would use it.
 
 Shell blocks run, in order, as printed: the install from a copy of the repository into a fresh
 venv, then the commands with that venv's `hokusai`, in a scratch folder holding the model file the
@@ -35,7 +35,7 @@ from markdown_it import MarkdownIt
 
 from hokusai_ci import cli, usage
 from hokusai_ci.schema_files import result_schemas
-from tests.conftest import REPO
+from tests.conftest import DOC_PAGES, REPO
 
 MARK = re.compile(r"<!--\s*(illustrative|slow):\s*(.+?)\s*-->", re.S)
 # Blocks that are only parsed, by their first line: a new mark must be added here, with its reason.
@@ -49,7 +49,7 @@ MARKED = {
     "version: 2.1": "illustrative",  # CircleCI job, registry pull
     "export HOKUSAI_API_KEY=hk_live_…": "illustrative",  # hosted API
     "python bench/action_startup.py --rounds 2": "slow",
-    ".venv/bin/python bench/run.py --gib --readme README.md": "slow",
+    ".venv/bin/python bench/run.py --gib --readme docs/benchmarks.md": "slow",
 }
 
 
@@ -60,6 +60,7 @@ class Block:
     line: int
     mark: str | None
     reason: str | None
+    page: str = "README.md"
 
     @property
     def first_line(self) -> str:
@@ -68,7 +69,12 @@ class Block:
 
 
 def readme_blocks() -> list[Block]:
-    tokens = MarkdownIt("commonmark").parse((REPO / "README.md").read_text())
+    """Every fenced block of the README and the docs pages, in reading order."""
+    return [block for page in DOC_PAGES for block in page_blocks(page)]
+
+
+def page_blocks(page: Path) -> list[Block]:
+    tokens = MarkdownIt("commonmark").parse(page.read_text())
     found: list[Block] = []
     for i, token in enumerate(tokens):
         if token.type != "fence":
@@ -82,6 +88,7 @@ def readme_blocks() -> list[Block]:
                 line=(token.map or [0])[0] + 1,
                 mark=match.group(1) if match else None,
                 reason=match.group(2) if match else None,
+                page=str(page.relative_to(REPO)),
             )
         )
     return found
@@ -91,7 +98,7 @@ BLOCKS = readme_blocks()
 
 
 def block_id(block: Block) -> str:
-    return f"L{block.line}-{block.lang}"
+    return f"{block.page}:L{block.line}-{block.lang}"
 
 
 def test_marked_blocks_are_the_known_ones_and_say_why() -> None:
@@ -100,7 +107,7 @@ def test_marked_blocks_are_the_known_ones_and_say_why() -> None:
     for block in BLOCKS:
         if block.mark:
             assert block.reason and len(block.reason) > 10, block.first_line
-            print(f"README line {block.line} ({block.mark}): {block.reason}")
+            print(f"{block.page} line {block.line} ({block.mark}): {block.reason}")
 
 
 # ---- every `hokusai …` command line, in any block, against the CLI's signatures
@@ -320,3 +327,31 @@ def test_shell_blocks_run_as_printed(tmp_path: Path) -> None:
     listing = _run_shell("hokusai model list --output json", work, env).stdout
     assert [t["token_id"] for t in json.loads(listing)] == ["XRAY"]
     assert sorted(p.name for p in work.iterdir()) == [".hokusai", "checkpoints"]
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation but '-' and '_' dropped, spaces as '-'."""
+    tokens = MarkdownIt("commonmark").parse(page.read_text())
+    return {
+        re.sub(r"[^\w\- ]", "", tokens[i + 1].content.strip().lower()).replace(" ", "-")
+        for i, token in enumerate(tokens)
+        if token.type == "heading_open"
+    }
+
+
+def test_every_link_between_the_pages_resolves() -> None:
+    """A newcomer follows links from the README into docs/ and back: each relative link names a
+    file of the repository, and each #anchor a heading of that page."""
+    checked = 0
+    for page in DOC_PAGES:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path_text, _, anchor = target.partition("#")
+            path = (page.parent / path_text).resolve() if path_text else page
+            assert path.exists(), f"{page.name}: {target} names no file"
+            if anchor:
+                assert anchor in _anchors(path), f"{page.name}: {target} names no heading of {path.name}"
+            checked += 1
+    assert checked > 40

@@ -31,7 +31,7 @@ from hokusai_ci.redaction import (
     remember,
 )
 from hokusai_ci.settings import DEFAULT_API_MLFLOW_URI, load_settings
-from tests.conftest import REPO, register_args, run_cli
+from tests.conftest import REPO, docs_text, register_args, run_cli
 from tests.servers import Receiver
 
 secret_values = st.text(min_size=MIN_SECRET_LENGTH, max_size=40).filter(lambda s: "\x00" not in s)
@@ -278,8 +278,8 @@ except ValueError:
 
 
 def test_the_readme_says_where_every_secret_setting_goes() -> None:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("### Where each secret may go", 1)[1].split("\n## ", 1)[0]
+    readme = docs_text()
+    section = readme.split("## Where each secret may go", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     for setting in SECRET_SETTINGS:
         [row] = [r for r in rows if f"`{setting.env}`" in r.split("|")[1]]

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from mlflow import MlflowClient
 
 from hokusai_ci.verification import CHECKS
-from tests.conftest import REPO, Run, register_args, run_cli
+from tests.conftest import REPO, Run, docs_text, register_args, run_cli
 from tests.servers import MlflowServer, WebhookReceiver
 
 MODEL_SIGNING_CLI = Path(sys.executable).with_name("model_signing")
@@ -309,9 +309,9 @@ def test_unusable_key_exits_2_before_anything_is_written(
 
 
 def readme_section(title: str) -> str:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = text.index(f"## {title}\n")
-    return text[start : text.index("\n## ", start + 1)]
+    text = docs_text()
+    start = text.index(f"\n# {title}\n")
+    return text[start : text.index("\n# ", start + 1)]
 
 
 def code_blocks(section: str, lang: str) -> list[str]:
