@@ -1,0 +1,203 @@
+"""Each measurable metric's value and its confidence interval, with numpy alone.
+
+One method per metric, each linear or n log n in the rows, so 10M rows stay cheap:
+- auroc: DeLong's variance by the mid-rank algorithm (Sun & Xu 2014) over ONE sort of the scores:
+  the positives and negatives taken from the sorted order are already sorted, so their own
+  mid-ranks need no second sort. Twice a mid-rank is an integer, so the rank sums are exact in
+  int64 and the value is the correctly rounded quotient of two exact integers (no drift at
+  large n, and never 1.0000001). Bounds are clamped to [0, 1].
+- accuracy, precision, recall, f1: a function of the four confusion counts alone, so a
+  multinomial draw of the counts is exactly the row bootstrap; 2000 draws cost the same at any n.
+- mse, mae: the central limit theorem on the per-row losses; rmse from the mse bounds.
+- r2: a seeded bootstrap over the rows' sufficient sums (residual², centred target, its square).
+  Up to R2_GROUPS rows it resamples rows; beyond, the rows are first dealt at random into
+  R2_GROUPS groups and the groups are resampled (exchangeable group sums: the same variance to
+  O(1/groups)), which keeps 10M rows to a fraction of a second.
+
+Two-sided intervals are at `level`; the one-sided bound the gate uses is at `level` too (the
+95% lower bound is the 5th percentile, not the 2.5th). Every random draw comes from
+numpy's PCG64 seeded with the recorded seed: the same inputs give bit-identical output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+
+BOOTSTRAP_REPLICATES = 2000
+R2_REPLICATES = 1000
+R2_GROUPS = 20_000
+_R2_CHUNK = 25  # replicates drawn at once: 25 x 20,000 x 4 sums = 16 MB
+
+COUNT_METRICS = ("accuracy", "precision", "recall", "f1")
+BINARY_METRICS = ("auroc", *COUNT_METRICS)
+REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
+MEASURABLE = (*BINARY_METRICS, *REGRESSION_METRICS)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric's value, its two-sided interval at `level`, and both one-sided bounds at `level`."""
+
+    value: float
+    low: float
+    high: float
+    lower_bound: float
+    upper_bound: float
+    method: str
+
+
+def estimate(
+    metric: str, predictions: FloatArray, labels: FloatArray, *, level: float, seed: int, threshold: float | None = None
+) -> Estimate:
+    """The estimate for one metric name of MEASURABLE; inputs are already checked (refusals.py)."""
+    if metric == "auroc":
+        return auroc(predictions, labels == 1, level)
+    if metric in COUNT_METRICS:
+        predicted = predictions >= threshold if threshold is not None else predictions == 1
+        return count_metric(metric, confusion(predicted, labels == 1), level, seed)
+    if metric in ("mse", "rmse", "mae"):
+        return loss_metric(metric, predictions, labels, level)
+    if metric == "r2":
+        return r2(predictions, labels, level, seed)
+    raise ValueError(f"not a measurable metric: {metric}")
+
+
+# -- AUROC: DeLong by mid-ranks -------------------------------------------------------------------
+def midranks2(sorted_values: FloatArray) -> IntArray:
+    """Twice the 1-based mid-rank of each element of an ascending array (ties share the mean
+    rank): a tie group at positions [start, end) holds ranks start+1..end, twice their mean is
+    start + end + 1, an integer."""
+    n = sorted_values.size
+    new = np.empty(n, dtype=np.bool_)
+    new[:1] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], n)
+    return np.repeat(starts + ends + 1, ends - starts)
+
+
+def auroc(scores: FloatArray, positive: BoolArray, level: float) -> Estimate:
+    order = np.argsort(scores, kind="stable")
+    ranked = scores[order]
+    is_pos = positive[order]
+    del order
+    m = int(np.count_nonzero(is_pos))
+    n = ranked.size - m
+    all2 = midranks2(ranked)
+    pos2, neg2 = all2[is_pos], all2[~is_pos]
+    del all2
+    within_pos2, within_neg2 = midranks2(ranked[is_pos]), midranks2(ranked[~is_pos])
+    numerator = int(pos2.sum(dtype=np.int64)) - m * (m + 1)  # twice the Mann-Whitney U, exact
+    value = numerator / (2 * m * n)
+    v10 = (pos2 - within_pos2) / (2.0 * n)  # per positive: share of negatives below it, ties 1/2
+    v01 = 1.0 - (neg2 - within_neg2) / (2.0 * m)  # per negative: share of positives above it
+    variance = float(v10.var(ddof=1)) / m + float(v01.var(ddof=1)) / n
+    return _normal(value, math.sqrt(max(variance, 0.0)), level, "DeLong (mid-ranks)", 0.0, 1.0)
+
+
+# -- counts: accuracy, precision, recall, F1 ------------------------------------------------------
+def confusion(predicted: BoolArray, positive: BoolArray) -> tuple[int, int, int, int]:
+    """(tp, fp, fn, tn)."""
+    tp = int(np.count_nonzero(predicted & positive))
+    fp = int(np.count_nonzero(predicted)) - tp
+    fn = int(np.count_nonzero(positive)) - tp
+    return tp, fp, fn, int(predicted.size) - tp - fp - fn
+
+
+def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
+    """num / den, 0 where den is 0 (scikit-learn's zero_division default)."""
+    out = np.zeros_like(num, dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+COUNT_STATISTIC: dict[str, Callable[[FloatArray], FloatArray]] = {
+    "accuracy": lambda c: (c[..., 0] + c[..., 3]) / c.sum(axis=-1),
+    "precision": lambda c: _ratio(c[..., 0], c[..., 0] + c[..., 1]),
+    "recall": lambda c: _ratio(c[..., 0], c[..., 0] + c[..., 2]),
+    "f1": lambda c: _ratio(2 * c[..., 0], 2 * c[..., 0] + c[..., 1] + c[..., 2]),
+}
+
+
+def count_metric(metric: str, counts: tuple[int, int, int, int], level: float, seed: int) -> Estimate:
+    """The statistic of the counts, and a percentile interval from a multinomial bootstrap of
+    them (the counts of a row bootstrap are distributed exactly so)."""
+    statistic = COUNT_STATISTIC[metric]
+    observed = np.asarray(counts, dtype=np.float64)
+    rows = int(observed.sum())
+    draws = np.random.default_rng(seed).multinomial(rows, observed / rows, size=BOOTSTRAP_REPLICATES)
+    value = float(statistic(observed))
+    return _percentile(value, statistic(draws.astype(np.float64)), level, "bootstrap of confusion counts")
+
+
+# -- regression ---------------------------------------------------------------------------------
+def loss_metric(metric: str, predictions: FloatArray, targets: FloatArray, level: float) -> Estimate:
+    """Mean loss with a CLT interval; rmse is the square root of the mse and of its bounds."""
+    diff = predictions - targets
+    losses = np.abs(diff) if metric == "mae" else np.square(diff)
+    del diff
+    mean = float(np.mean(losses))
+    se = float(np.std(losses, ddof=1)) / math.sqrt(losses.size) if losses.size > 1 else 0.0
+    est = _normal(mean, se, level, "normal approximation (CLT) of per-row losses", 0.0, None)
+    if metric != "rmse":
+        return est
+    root = math.sqrt
+    bounds = (root(est.value), root(est.low), root(est.high), root(est.lower_bound), root(est.upper_bound))
+    return Estimate(*bounds, "normal approximation (CLT) of per-row squared errors, square root of its bounds")
+
+
+def r2_value(predictions: FloatArray, targets: FloatArray) -> float:
+    residual = float(np.sum(np.square(targets - predictions)))
+    total = float(np.sum(np.square(targets - np.mean(targets))))
+    return 1.0 - residual / total
+
+
+def r2(predictions: FloatArray, targets: FloatArray, level: float, seed: int) -> Estimate:
+    rng = np.random.default_rng(seed)
+    centred = targets - np.mean(targets)
+    parts = (np.ones_like(centred), centred, np.square(centred), np.square(targets - predictions))
+    n = centred.size
+    if n <= R2_GROUPS:
+        sums = np.stack(parts, axis=1)
+    else:
+        group = rng.integers(0, R2_GROUPS, size=n)
+        sums = np.stack([np.bincount(group, weights=p, minlength=R2_GROUPS) for p in parts], axis=1)
+        del group
+    del parts, centred
+    k = sums.shape[0]
+    samples = np.empty(R2_REPLICATES, dtype=np.float64)
+    for start in range(0, R2_REPLICATES, _R2_CHUNK):
+        picks = rng.integers(0, k, size=(min(_R2_CHUNK, R2_REPLICATES - start), k))
+        s = sums[picks].sum(axis=1)  # (replicates, 4): rows, sum y, sum y^2, sum residual^2
+        total = s[:, 2] - np.square(s[:, 1]) / s[:, 0]
+        samples[start : start + len(picks)] = 1.0 - _ratio(s[:, 3], total)
+    method = "bootstrap of rows" if n <= R2_GROUPS else f"bootstrap of rows dealt into {R2_GROUPS} random groups"
+    return _percentile(r2_value(predictions, targets), samples, level, method)
+
+
+# -- interval shapes ----------------------------------------------------------------------------
+def _normal(value: float, se: float, level: float, method: str, lo: float | None, hi: float | None) -> Estimate:
+    one = NormalDist().inv_cdf(level) * se
+    two = NormalDist().inv_cdf((1 + level) / 2) * se
+
+    def clamp(x: float) -> float:
+        x = max(x, lo) if lo is not None else x
+        return min(x, hi) if hi is not None else x
+
+    return Estimate(value, clamp(value - two), clamp(value + two), clamp(value - one), clamp(value + one), method)
+
+
+def _percentile(value: float, samples: FloatArray, level: float, method: str) -> Estimate:
+    q = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2, 1 - level, level])
+    low, high, lower, upper = (float(x) for x in q)
+    return Estimate(value, low, high, lower, upper, f"{method} ({samples.size} seeded draws, percentile)")
