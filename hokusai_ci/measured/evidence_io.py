@@ -175,7 +175,7 @@ class Table:
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 raise refuse(
-                    f"{self.path.name}{self._column(name)} data row {row + 1}: {values[row]!r} is not a finite "
+                    f"{self.path.name}{self._column(name)} data row {row + 1}: {float(values[row])!r} is not a finite "
                     "number (NaN and infinity cannot be measured); fix or remove the row",
                     self.field,
                 )
@@ -260,6 +260,21 @@ class TextTable(Table):
 
     def _locate(self, columns: list[str], indices: list[int], numeric: bool) -> HokusaiError:
         """Read the file again in Python to name the first line numpy refused, and why."""
+        limit = csv.field_size_limit()
+        try:
+            csv.field_size_limit(1 << 30)  # numpy reads fields of any length; so must this second look
+            found = self._first_bad_line(columns, indices, numeric)
+        except csv.Error:
+            found = None
+        finally:
+            csv.field_size_limit(limit)
+        return found or refuse(
+            f"{self.path.name} could not be read as {'CSV' if self.delimiter == ',' else 'TSV'} with a header row; "
+            "check its quoting and delimiters",
+            self.field,
+        )
+
+    def _first_bad_line(self, columns: list[str], indices: list[int], numeric: bool) -> HokusaiError | None:
         with self.path.open(encoding=self.encoding, newline="") as f:
             reader = csv.reader(f, delimiter=self.delimiter, quotechar='"')
             for row in reader:
@@ -276,11 +291,7 @@ class TextTable(Table):
                     if numeric and not _is_number(row[index]):
                         what = "is empty" if not row[index].strip() else f"holds {_show(row[index])}, not a number"
                         return refuse(f"{where} column {name!r} {what}; fix or remove the line", self.field)
-        return refuse(
-            f"{self.path.name} could not be read as {'CSV' if self.delimiter == ',' else 'TSV'} with a header row; "
-            "check its quoting and delimiters",
-            self.field,
-        )
+        return None
 
 
 def _is_number(text: str) -> bool:
@@ -297,7 +308,11 @@ class NpyTable(Table):
 
     def __init__(self, path: Path, field: str) -> None:
         super().__init__(path, field)
+        with path.open("rb") as f:
+            magic = f.read(6)
         try:
+            if magic != b"\x93NUMPY":
+                raise ValueError("no .npy header")
             self.array = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
             reason = "it holds Python objects" if "pickle" in str(err) else "it is not a .npy file numpy can read"

@@ -32,7 +32,7 @@ def check_evidence(metric: str, evidence: Evidence, threshold: float | None) -> 
         _label_predictions(metric, evidence, threshold)
     if metric == "r2" and np.all(evidence.labels == evidence.labels[0]):
         raise refuse(
-            f"{evidence.labels_file.name}: every target is {evidence.labels[0]!r}, so R² is undefined; "
+            f"{evidence.labels_file.name}: every target is {float(evidence.labels[0])!r}, so R² is undefined; "
             "measure on rows whose targets vary",
             "labels",
         )
@@ -69,7 +69,7 @@ def _label_predictions(metric: str, evidence: Evidence, threshold: float | None)
     if outside.any():
         row = int(np.flatnonzero(outside)[0])
         raise refuse(
-            f"{name} data row {row + 1}: the score {preds[row]!r} is not a probability in [0, 1], which "
+            f"{name} data row {row + 1}: the score {float(preds[row])!r} is not a probability in [0, 1], which "
             f"{metric} with --threshold needs; give probabilities",
             "predictions",
         )
@@ -79,4 +79,4 @@ def _only_zero_one(values: FloatArray, file: str, what: str, field: str, fix: st
     other = (values != 0.0) & (values != 1.0)
     if other.any():
         row = int(np.flatnonzero(other)[0])
-        raise refuse(f"{file} data row {row + 1}: the {what} {values[row]!r} is not 0 or 1; {fix}", field)
+        raise refuse(f"{file} data row {row + 1}: the {what} {float(values[row])!r} is not 0 or 1; {fix}", field)
