@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.measured import MeasuredGate, measure
-from hokusai_ci.measured.evidence_io import load_evidence
+from hokusai_ci.measured.evidence_io import ParquetTable, _arrow_to_numpy, load_evidence
 from hokusai_ci.metrics import resolve_metric
 from tests.conftest import REPO
 
@@ -169,6 +169,34 @@ def test_csv_tsv_npy_and_parquet_give_the_same_verdict(tmp_path: Path) -> None:
             csv_result.rows,
             csv_result.positives,
         )
+
+
+def test_parquet_numbers_of_every_type_and_chunking_read_exactly(tmp_path: Path) -> None:
+    """Parquet columns are read from pyarrow's buffers (its to_numpy would import pandas): every
+    numeric type, booleans, sliced and multi-chunk columns come back as written."""
+    values = [0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0]
+    columns = {f"c_{t}": pa.array(values, type=t) for t in (pa.int8(), pa.uint16(), pa.int32(), pa.int64(),
+                                                             pa.float16(), pa.float32(), pa.float64())}  # fmt: skip
+    columns["c_bool"] = pa.array([bool(v) for v in values])
+    path = tmp_path / "types.parquet"
+    pq.write_table(pa.table(columns), path, row_group_size=4)  # three row groups: three chunks
+    table = ParquetTable(path, "predictions")
+    for name in columns:
+        assert table.numbers([name])[0].tolist() == [float(v) for v in values], name
+    floats = pa.chunked_array([pa.array([5.0, 6.0, 7.0, 8.0]).slice(1, 2), pa.array([9.0])])
+    assert _arrow_to_numpy(floats).tolist() == [6.0, 7.0, 9.0]
+    bits = [False] * 9 + [True, False, True]  # a slice starting inside the second byte of the bitmap
+    bools = pa.chunked_array([pa.array(bits).slice(9), pa.array([True, False]).slice(1)])
+    assert _arrow_to_numpy(bools).tolist() == [True, False, True, False]
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from hokusai_ci.measured.evidence_io import ParquetTable\n"
+        f"ParquetTable(Path({str(path)!r}), 'predictions').numbers(['c_double', 'c_bool'])\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_two_files_join_by_id_whatever_the_row_order(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from sklearn import metrics as sk
 
 from hokusai_ci.measured import measure
-from hokusai_ci.measured.intervals import COUNT_METRICS, auroc, estimate, midranks2, r2_value
+from hokusai_ci.measured.intervals import COUNT_METRICS, auroc, estimate, r2_value, tie_bounds
 from hokusai_ci.metrics import resolve_metric
 
 TOLERANCE = 1e-12
@@ -103,9 +103,10 @@ def test_delong_variance_by_mid_ranks_equals_the_definition() -> None:
     assert compared > 150
 
 
-def test_mid_ranks_of_ties() -> None:
-    assert midranks2(np.array([1.0, 2.0, 2.0, 2.0, 5.0, 5.0])).tolist() == [2, 6, 6, 6, 11, 11]
-    assert midranks2(np.array([-0.0, 0.0])).tolist() == [3, 3]  # -0.0 == 0.0: one tie
+def test_tie_groups() -> None:
+    assert tie_bounds(np.array([1.0, 2.0, 2.0, 2.0, 5.0, 5.0])).tolist() == [0, 1, 4, 6]
+    assert tie_bounds(np.array([-0.0, 0.0])).tolist() == [0, 2]  # -0.0 == 0.0: one tie
+    assert auroc(np.array([0.0, -0.0, 1.0, 0.5]), np.array([True, False, True, False]), 0.95).value == 0.625
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@
 
 One method per metric, each linear or n log n in the rows, so 10M rows stay cheap:
 - auroc: DeLong's variance by the mid-rank algorithm (Sun & Xu 2014) over ONE sort of the scores:
-  the positives and negatives taken from the sorted order are already sorted, so their own
-  mid-ranks need no second sort. Twice a mid-rank is an integer, so the rank sums are exact in
-  int64 and the value is the correctly rounded quotient of two exact integers (no drift at
+  the within-class mid-ranks follow from the same sorted order (counts of each class at the tie
+  groups' bounds), so no second sort. Twice a mid-rank is an integer, so the rank sums are exact
+  in int64 and the value is the correctly rounded quotient of two exact integers (no drift at
   large n, and never 1.0000001). Bounds are clamped to [0, 1].
 - accuracy, precision, recall, f1: a function of the four confusion counts alone, so a
   multinomial draw of the counts is exactly the row bootstrap; 2000 draws cost the same at any n.
@@ -25,13 +25,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
+IntArray = npt.NDArray[np.signedinteger[Any]]
 
 BOOTSTRAP_REPLICATES = 2000
 R2_REPLICATES = 1000
@@ -73,37 +74,58 @@ def estimate(
 
 
 # -- AUROC: DeLong by mid-ranks -------------------------------------------------------------------
-def midranks2(sorted_values: FloatArray) -> IntArray:
-    """Twice the 1-based mid-rank of each element of an ascending array (ties share the mean
-    rank): a tie group at positions [start, end) holds ranks start+1..end, twice their mean is
-    start + end + 1, an integer."""
+_GROUPS_AT_ONCE = 1 << 20  # tie groups summed per step: bounded memory at any n
+
+
+def tie_bounds(sorted_values: FloatArray) -> IntArray:
+    """Where each group of equal values starts in an ascending array, then its length."""
     n = sorted_values.size
     edge = np.empty(n + 1, dtype=np.bool_)
     edge[0] = edge[n] = True
     np.not_equal(sorted_values[1:], sorted_values[:-1], out=edge[1:n])
-    bounds = np.flatnonzero(edge)  # each tie group's start, then n
-    if bounds.size == n + 1:  # no ties: the ranks are 1..n
-        return np.arange(2, 2 * n + 1, 2, dtype=np.int64)
-    return np.repeat(bounds[:-1] + bounds[1:] + 1, np.diff(bounds))
+    return np.flatnonzero(edge)
 
 
 def auroc(scores: FloatArray, positive: BoolArray, level: float) -> Estimate:
+    """DeLong's structural components come from the mid-ranks, which depend only on each row's
+    tie group in the one sorted order: with N(k) and P(k) the negatives and positives among the
+    first k sorted rows, a positive in the group [s, e) has twice its overall mid-rank minus
+    twice its mid-rank among positives equal to N(s) + N(e) (negatives below it, ties counted
+    half, times two), and a negative has 2m - P(s) - P(e) likewise. So every sum runs over the
+    tie groups, in slices, with integers where exactness matters."""
     order = np.argsort(scores)  # ties in any order: mid-ranks depend on the values alone
-    ranked = scores[order]
-    is_pos = positive[order]
-    del order
-    m = int(np.count_nonzero(is_pos))
-    n = ranked.size - m
-    all2 = midranks2(ranked)
-    pos2, neg2 = all2[is_pos], all2[~is_pos]
-    del all2
-    within_pos2, within_neg2 = midranks2(ranked[is_pos]), midranks2(ranked[~is_pos])
-    numerator = int(pos2.sum(dtype=np.int64)) - m * (m + 1)  # twice the Mann-Whitney U, exact
-    value = numerator / (2 * m * n)
-    v10 = (pos2 - within_pos2) / (2.0 * n)  # per positive: share of negatives below it, ties 1/2
-    v01 = 1.0 - (neg2 - within_neg2) / (2.0 * m)  # per negative: share of positives above it
-    variance = float(v10.var(ddof=1)) / m + float(v01.var(ddof=1)) / n
+    is_pos, ranked = positive[order], scores[order]
+    del order  # peak memory: ~18 bytes a row beyond the inputs
+    bounds = tie_bounds(ranked)
+    del ranked
+    pos_upto = np.empty(bounds.size, dtype=np.int64)  # P at each group bound
+    pos_upto[0] = 0
+    pos_upto[1:] = np.cumsum(is_pos, dtype=np.int32 if is_pos.size < 2**31 else np.int64)[bounds[1:] - 1]
+    del is_pos
+    m = int(pos_upto[-1])
+    n = int(bounds[-1]) - m
+    twice_u = 0
+    for lo in range(0, bounds.size - 1, _GROUPS_AT_ONCE):
+        p, x, _, _ = _group_slice(bounds, pos_upto, lo, m)
+        twice_u += int(np.dot(np.diff(p), x))  # exact: at most 2mn, far below 2^63
+    value = twice_u / (2 * m * n)  # the Mann-Whitney U over mn, correctly rounded
+    ss10 = ss01 = 0.0
+    for lo in range(0, bounds.size - 1, _GROUPS_AT_ONCE):
+        p, x, neg, y = _group_slice(bounds, pos_upto, lo, m)
+        ss10 += float(np.dot(np.diff(p), np.square(x / (2.0 * n) - value)))
+        ss01 += float(np.dot(np.diff(neg), np.square(y / (2.0 * m) - value)))
+    variance = ss10 / (m - 1) / m + ss01 / (n - 1) / n
     return _normal(value, math.sqrt(max(variance, 0.0)), level, "DeLong (mid-ranks)", 0.0, 1.0)
+
+
+def _group_slice(
+    bounds: IntArray, pos_upto: IntArray, lo: int, m: int
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """For the tie groups from lo in one slice: P and N at their bounds, and per group
+    2n*V10 (of each positive in it) and 2m*V01 (of each negative in it)."""
+    p = pos_upto[lo : lo + _GROUPS_AT_ONCE + 1]
+    neg = bounds[lo : lo + _GROUPS_AT_ONCE + 1] - p
+    return p, neg[:-1] + neg[1:], neg, 2 * m - p[:-1] - p[1:]
 
 
 # -- counts: accuracy, precision, recall, F1 ------------------------------------------------------
