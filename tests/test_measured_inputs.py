@@ -115,6 +115,36 @@ def test_any_well_formed_table_reads_back_exactly(
     assert evidence.labels.tolist() == [float(y) for _, y, _ in values]
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.lists(st.tuples(finite, st.sampled_from([0, 1])), min_size=1, max_size=50),
+    score_type=st.sampled_from(["f8", "f4", "i8", "u1"]),
+    chunk=st.integers(1, 50),
+)
+def test_npy_and_parquet_read_back_exactly(
+    tmp_path: Path, values: list[tuple[float, int]], score_type: str, chunk: int
+) -> None:
+    dtype = np.dtype(score_type)
+    if dtype.kind == "f":
+        with np.errstate(over="ignore"):  # float32 turns the largest doubles into inf: drop those
+            scores = np.array([s for s, _ in values]).astype(dtype)
+        scores = scores[np.isfinite(scores)]
+    else:
+        scores = np.arange(len(values), dtype=dtype)
+    labels = np.array([y for _, y in values][: scores.size], dtype=np.int8)
+    if scores.size == 0:
+        return
+    expected = scores.astype(np.float64).tolist()
+    np.save(tmp_path / "p.npy", scores)
+    np.save(tmp_path / "y.npy", labels)
+    from_npy = load_evidence(tmp_path / "p.npy", tmp_path / "y.npy")
+    pq.write_table(pa.table({"p": scores, "y": labels}), tmp_path / "both.parquet", row_group_size=chunk)
+    from_parquet = load_evidence(tmp_path / "both.parquet", score_column="p", label_column="y")
+    for evidence in (from_npy, from_parquet):
+        assert evidence.predictions.tolist() == expected
+        assert evidence.labels.tolist() == labels.astype(np.float64).tolist()
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cell=st.text(max_size=30), row=st.integers(0, len(SCORES) - 1))
 def test_hostile_text_in_a_cell_is_read_or_refused_in_one_line(tmp_path: Path, cell: str, row: int) -> None:
