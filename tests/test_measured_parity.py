@@ -104,8 +104,9 @@ def test_delong_variance_by_mid_ranks_equals_the_definition() -> None:
 
 
 def test_tie_groups() -> None:
-    assert tie_bounds(np.array([1.0, 2.0, 2.0, 2.0, 5.0, 5.0])).tolist() == [0, 1, 4, 6]
-    assert tie_bounds(np.array([-0.0, 0.0])).tolist() == [0, 2]  # -0.0 == 0.0: one tie
+    values = np.array([5.0, 2.0, 1.0, 2.0, 5.0, 2.0])
+    assert tie_bounds(values, np.argsort(values)).tolist() == [0, 1, 4, 6]
+    assert tie_bounds(np.array([-0.0, 0.0]), np.arange(2)).tolist() == [0, 2]  # -0.0 == 0.0: one tie
     assert auroc(np.array([0.0, -0.0, 1.0, 0.5]), np.array([True, False, True, False]), 0.95).value == 0.625
 
 

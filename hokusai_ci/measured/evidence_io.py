@@ -252,9 +252,9 @@ class TextTable(Table):
             raise self._locate(columns, indices, numeric=dtype is np.float64) from None
 
     def _numbers(self, columns: list[str]) -> list[FloatArray]:
-        # one contiguous row per column: a strided column view would be copied again by every sort
-        table = np.ascontiguousarray(self._load(columns, np.float64).T)
-        return list(table)
+        # one read per column: each its own contiguous array, so a column no longer needed can be
+        # freed (a two-column read is ~8% faster but holds both columns in one block)
+        return [np.ascontiguousarray(self._load([c], np.float64)[:, 0]) for c in columns]
 
     def _ids(self, column: str) -> npt.NDArray[Any]:
         return np.char.strip(self._load([column], str)[:, 0])
