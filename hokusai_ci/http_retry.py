@@ -50,12 +50,15 @@ class RetryPolicy:
 
 
 def _unsent(exc: Exception) -> bool:
-    """The connection was never made, so the server cannot have seen the request."""
+    """The connection was never made (or its TLS handshake failed), so the server cannot have
+    seen the request."""
     import requests
     from urllib3.exceptions import NewConnectionError
 
     if isinstance(exc, requests.ConnectTimeout):
         return True
+    if isinstance(exc, requests.exceptions.SSLError):  # the TLS handshake failed: no request byte left
+        return any(word in str(exc).lower() for word in ("handshake", "certificate", "wrong version number"))
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
 

@@ -231,6 +231,7 @@ class RestTracker:
 
     # -- upload --------------------------------------------------------------------------
     def _send(self, artifact_uri: str, model: ModelSource, progress: ProgressSink) -> list[ModelFile]:
+        self._refuse_foreign_http(artifact_uri)
         if not artifact_uri.startswith(PROXIED):
             from hokusai_ci.artifact_repo import upload_with_repository
 
@@ -290,10 +291,23 @@ class RestTracker:
         except HokusaiError as err:
             raise HokusaiError(Category.SIGNING_FAILED, err.message) from None
         if not artifact_uri.startswith(PROXIED):
+            self._refuse_foreign_http(artifact_uri)
             from hokusai_ci.artifact_repo import store_files
 
             store_files(artifact_uri, ATTESTATION_DIR, files)
         return attestation_folder(artifact_uri)
+
+    def _refuse_foreign_http(self, artifact_uri: str) -> None:
+        """An http(s) artifact root on another host than the server: MLflow's own client would send
+        it the server's credentials (and the API key), so nothing is sent there."""
+        if artifact_uri.split(":", 1)[0].lower() in ("http", "https") and not self.http.same_origin(artifact_uri):
+            raise HokusaiError(
+                Category.MLFLOW_ERROR,
+                f"the MLflow server at {display_url(self.uri)} names {display_url(artifact_uri)} as this run's "
+                "artifact store, another host than the server; hokusai-ci sends the server's credentials to no "
+                "other host: have the server proxy artifacts (`mlflow server --serve-artifacts`)",
+                mlflow_uri=display_url(self.uri),
+            )
 
     def _session_http(self) -> MlflowHttp:
         """One HTTP session per upload thread (a `requests.Session` is not thread-safe)."""

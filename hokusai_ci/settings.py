@@ -349,16 +349,17 @@ def _remember_secrets(s: Settings) -> None:
     )
 
 
-def _origin(url: str) -> tuple[str, int] | None:
-    """Host and port of an http(s) URL with one reading; None for any other (never trusted)."""
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """Scheme, host and port of an http(s) URL with one reading; None for any other (never
+    trusted). The scheme counts: `http://registry.hokus.ai:443/` is not the registry."""
     parsed = same_reading(url)
-    return None if parsed is None else (parsed.host, parsed.port)
+    return None if parsed is None else parsed.origin
 
 
-def _trusted(where: tuple[str, int], entry: str) -> bool:
-    """A HOKUSAI_TRUST_HOSTS entry: `host` (any port) or `host:port`."""
+def _trusted(where: tuple[str, str, int], entry: str) -> bool:
+    """A HOKUSAI_TRUST_HOSTS entry: `host` (any port) or `host:port`, over the scheme the user gave."""
     parts = urlsplit("//" + entry)
-    return parts.hostname == where[0] and (parts.port is None or parts.port == where[1])
+    return parts.hostname == where[1] and (parts.port is None or parts.port == where[2])
 
 
 def _trust_hosts(value: str) -> tuple[str, ...]:
@@ -454,12 +455,19 @@ def _select_mode(
 
 
 def _check_api_key(key: str) -> SecretStr:
-    if not key.startswith(API_KEY_PREFIXES) or len(key) < 12 or any(c.isspace() for c in key):
-        shown = key[:8] + "…" if key.startswith(API_KEY_PREFIXES) else "(hidden)"
+    """A key is sent in an HTTP header: printable ASCII, no space, one of the site's prefixes."""
+    shown = key[:8] + "…" if key.startswith(API_KEY_PREFIXES) else "(hidden)"
+    if not key.startswith(API_KEY_PREFIXES) or len(key) < 12:
         raise invalid_input(
             Env.API_KEY,
             shown,
             f"a Hokusai API key starts with {', '.join(API_KEY_PREFIXES)}; copy it again from the site",
+        )
+    if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+        raise invalid_input(
+            Env.API_KEY,
+            shown,
+            "it holds a space, a line break or a character that is not ASCII; copy it again from the site",
         )
     return SecretStr(key)
 

@@ -68,24 +68,31 @@ def verify(
     *,
     tolerance: int = TOLERANCE_SECONDS,
     now: float | None = None,
+    allow_unstamped: bool = False,
 ) -> dict[str, Any]:
-    """Check a delivery and return the event. Standard Webhooks headers, when present, are
-    checked with the timestamp window (rejecting replays of old requests); otherwise
-    `X-Hokusai-Signature` is checked. Raises WebhookVerificationError."""
+    """Check a delivery and return the event. The Standard Webhooks headers are checked with the
+    timestamp window (rejecting replays of old requests). `X-Hokusai-Signature` alone carries no
+    timestamp, so a recorded delivery could be replayed for ever: it is accepted only with
+    `allow_unstamped=True`. Every failure, malformed headers included, raises
+    WebhookVerificationError."""
     lower = {k.lower(): v for k, v in headers.items()}
     if "webhook-signature" in lower:
         msg_id, stamp = lower.get("webhook-id", ""), lower.get("webhook-timestamp", "")
-        if not msg_id or not stamp.isdigit():
+        if not msg_id or not (stamp.isascii() and stamp.isdigit()):
             raise WebhookVerificationError("missing webhook-id or webhook-timestamp")
         current = time.time() if now is None else now
         if abs(current - int(stamp)) > tolerance:
             raise WebhookVerificationError("timestamp outside the tolerance window (replayed or clock skew)")
         expected = standard_signature(body, secret, msg_id, int(stamp)).split(",", 1)[1]
         offered = [s.split(",", 1)[1] for s in lower["webhook-signature"].split() if s.startswith("v1,")]
-        if not any(hmac.compare_digest(expected, sig) for sig in offered):
+        if not any(hmac.compare_digest(expected.encode(), sig.encode()) for sig in offered):
             raise WebhookVerificationError("signature mismatch")
     elif "x-hokusai-signature" in lower:
-        if not hmac.compare_digest(hokusai_signature(body, secret), lower["x-hokusai-signature"]):
+        if not allow_unstamped:
+            raise WebhookVerificationError(
+                "no webhook-timestamp: a request signed without one can be replayed (allow_unstamped=True accepts it)"
+            )
+        if not hmac.compare_digest(hokusai_signature(body, secret).encode(), lower["x-hokusai-signature"].encode()):
             raise WebhookVerificationError("signature mismatch")
     else:
         raise WebhookVerificationError("unsigned request")

@@ -7,12 +7,15 @@ Deliveries go to a real HTTP receiver on 127.0.0.1; signatures are checked both 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from hokusai_ci import webhooks
@@ -42,7 +45,27 @@ def test_hokusai_signature_is_hex_hmac_of_the_body() -> None:
     headers = webhooks.signed_headers(BODY, "s3cret", "evt-1")
     assert headers["X-Hokusai-Signature"] == "sha256=" + hmac.new(b"s3cret", BODY, hashlib.sha256).hexdigest()
     only_hokusai = {"X-Hokusai-Signature": headers["X-Hokusai-Signature"]}
-    assert webhooks.verify(BODY, only_hokusai, "s3cret")["event_id"] == "e1"
+    assert webhooks.verify(BODY, only_hokusai, "s3cret", allow_unstamped=True)["event_id"] == "e1"
+    with pytest.raises(webhooks.WebhookVerificationError, match="replayed"):  # no timestamp: replayable
+        webhooks.verify(BODY, only_hokusai, "s3cret")
+
+
+@given(
+    name=st.sampled_from(["webhook-signature", "webhook-timestamp", "webhook-id", "X-Hokusai-Signature"]),
+    value=st.one_of(
+        st.text(max_size=80),
+        st.text(max_size=40).map(lambda t: "v1," + t),
+        st.text(max_size=40).map(lambda t: "sha256=" + t),
+        st.sampled_from(["²", "١٢٣٤", "v1,é", "sha256=é", " 1 "]),
+    ),
+)
+def test_any_malformed_header_is_a_verification_error_never_a_crash(name: str, value: str) -> None:
+    """A receiver's handler catches WebhookVerificationError: no header value may raise anything else."""
+    headers = {**webhooks.signed_headers(BODY, "s3cret", "evt-1"), name: value}
+    if name == "X-Hokusai-Signature":  # the unstamped form alone
+        headers = {name: value}
+    with contextlib.suppress(webhooks.WebhookVerificationError):
+        webhooks.verify(BODY, headers, "s3cret", allow_unstamped=True)
 
 
 def test_verify_rejects_tampering_replays_and_unsigned() -> None:

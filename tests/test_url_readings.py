@@ -9,6 +9,8 @@ the key, and receives a request at all only when the tool logged that very host.
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from urllib3.util import parse_url
 from hokusai_ci.errors import HokusaiError
 from hokusai_ci.settings import load_settings
 from hokusai_ci.urls import read_http_url
-from tests.servers import Receiver
+from tests.servers import MlflowServer, Receiver
 from tests.test_hostile_inputs import run
 
 KEY = "hk_test_url_reading_canary_7f3a"
@@ -175,3 +177,123 @@ def test_artifact_uploads_to_another_host_carry_no_credentials(hosts: tuple[Mlfl
     http.send("GET", f"{trusted.base_url}/api/2.0/mlflow/experiments/search", True)
     assert attacker.received and "Authorization" not in attacker.received[0].headers
     assert trusted.received[0].headers.get("Authorization") == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    ("mlflow_uri", "api_url", "trusted"),
+    [
+        ("https://registry.hokus.ai/api/mlflow", None, True),
+        ("http://registry.hokus.ai:443/api/mlflow", None, False),  # the registry's port, in the clear
+        ("http://registry.hokus.ai/api/mlflow", None, False),
+        ("http://127.0.0.1:8443/api/mlflow", "https://127.0.0.1:8443", False),
+        ("https://127.0.0.1:8443/api/mlflow", "https://127.0.0.1:8443", True),
+    ],
+)
+def test_the_key_goes_only_over_the_scheme_of_the_trusted_origin(
+    mlflow_uri: str, api_url: str | None, trusted: bool
+) -> None:
+    env = {
+        "HOKUSAI_API_KEY": KEY,
+        "MLFLOW_TRACKING_URI": mlflow_uri,
+        **({"HOKUSAI_API_URL": api_url} if api_url else {}),
+    }
+    assert (load_settings({}, env).registry_token() == KEY) is trusted
+
+
+@given(key=st.text(min_size=4, max_size=40).filter(lambda k: not (k.isascii() and k.isprintable()) or " " in k))
+def test_an_api_key_that_cannot_be_a_header_is_refused_before_anything_is_sent(key: str) -> None:
+    """A key goes in an HTTP header: a non-ASCII or unprintable one would fail after the upload."""
+    with pytest.raises(HokusaiError) as caught:
+        load_settings({}, {"HOKUSAI_API_KEY": "hk_test_" + key})
+    assert caught.value.exit_code == 2 and "HOKUSAI_API_KEY" in str(caught.value)
+
+
+def test_a_failed_tls_handshake_counts_as_nothing_sent(hosts: tuple[MlflowLike, MlflowLike]) -> None:
+    """https:// to a server that speaks plain HTTP: the handshake fails before any request byte
+    leaves, so the platform notification may be retried and nothing is pinned as sent."""
+    from hokusai_ci.http_retry import _unsent
+
+    trusted, _ = hosts
+    assert trusted.server is not None
+    try:
+        requests.post(f"https://127.0.0.1:{trusted.server.server_address[1]}/x", data=b"{}", timeout=10)
+    except requests.RequestException as exc:
+        assert _unsent(exc), repr(exc)
+    else:
+        raise AssertionError("a plain-HTTP server completed a TLS handshake")
+
+
+class ArtifactRootRewriter:
+    """A reverse proxy in front of the real MLflow server that answers `runs/create` with another
+    host as the run's artifact root: what a compromised or misconfigured server could say."""
+
+    def __init__(self, upstream: str, artifact_root: str) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                sent = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                answer = requests.request(self.command, upstream + self.path, data=body, headers=sent, timeout=60)
+                content = answer.content
+                if self.path.startswith("/api/2.0/mlflow/runs/create") and answer.ok:
+                    run = answer.json()
+                    run["run"]["info"]["artifact_uri"] = f"{proxy.artifact_root}/{run['run']['info']['run_id']}"
+                    content = json.dumps(run).encode()
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.artifact_root = artifact_root
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("credential", ["token", "basic"])
+def test_an_artifact_root_on_another_host_gets_no_credential_and_nothing_is_sent_there(
+    credential: str,
+    hosts: tuple[MlflowLike, MlflowLike],
+    mlflow_server: MlflowServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server names `http://<other host>/…` as the run's artifact root: MLflow's own client
+    would PUT the model there with the server's credentials. The registration stops (exit 8,
+    naming both hosts) and the other host receives nothing."""
+    _, attacker = hosts
+    attacker.received.clear()
+    proxy = ArtifactRootRewriter(mlflow_server.url, f"{attacker.base_url}/stolen")
+    try:
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "m.pkl").write_bytes(b"model bytes")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        if credential == "token":  # MLflow's bearer token (the API key takes this path in API mode)
+            monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", KEY)
+        else:
+            monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ci-user")
+            monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", KEY)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", proxy.url)
+        assert run("token", "create", "--token-id", "ROOT")[0] == 0
+        code, _, err = run(
+            "model", "register", "--token-id", "ROOT", "--model-path", "m.pkl", "--metric", "auroc",
+            "--baseline", "0.8", "--metric-value", "0.9",
+        )  # fmt: skip
+    finally:
+        proxy.stop()
+    assert code == 8 and "another host than the server" in err, err
+    assert not attacker.received, attacker.received
+    assert KEY not in err
