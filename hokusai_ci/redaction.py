@@ -30,6 +30,9 @@ from urllib.parse import quote, quote_plus, unquote, urljoin, urlsplit, urlunspl
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4
+# the public prefixes of secret formats: a value that is only its prefix hides nothing, and masking
+# it would blank the prefix out of every message that explains the format
+PUBLIC_PREFIXES = frozenset({"whsec_", "hk_live_", "hk_test_", "hk_dev_"})
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def fragments(secret: str) -> set[str]:
     spelled = set()
     for part in parts:
         spelled |= {part, quote(part, safe=""), quote_plus(part, safe=""), json.dumps(part, ensure_ascii=False)[1:-1]}
-    return {s for s in spelled if len(s) >= MIN_SECRET_LENGTH}
+    return {s for s in spelled if len(s) >= MIN_SECRET_LENGTH and s not in PUBLIC_PREFIXES}
 
 
 def short_lines(secret: str) -> list[int]:

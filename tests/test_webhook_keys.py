@@ -47,3 +47,11 @@ def test_an_empty_whsec_key_stops_the_command_before_anything_is_written(monkeyp
     monkeypatch.setenv("HOKUSAI_WEBHOOK_SECRET", "whsec_")
     code, _, err = run("model", "status", "--token-id", "WH")
     assert code == 2 and "the signing key is 0 bytes" in err and err.count("\n") == 1, err
+
+
+def test_an_empty_whsec_key_is_explained_with_its_prefix_intact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The value `whsec_` is only the format's public prefix: the refusal that explains the format
+    keeps the prefix readable (the value itself is never shown)."""
+    monkeypatch.setenv("HOKUSAI_WEBHOOK_SECRET", "whsec_")
+    code, _, err = run("model", "status", "--token-id", "WH")
+    assert code == 2 and "whsec_ followed by the output of `openssl rand -base64 32`" in err, err
