@@ -225,6 +225,12 @@ class MlflowTracker:
             raise self._error("read the model version from", exc) from None
         except Exception as exc:
             raise self._error("read the model version from", exc) from None
+        if not v.run_id or str(v.version) != str(version):  # an answer with no version in it
+            raise HokusaiError(
+                Category.MLFLOW_ERROR,
+                f"the server at {self.describe()} answered without models:/{name}/{version} in its answer: "
+                "is this an MLflow server? check --mlflow-uri or MLFLOW_TRACKING_URI",
+            )
         tags = dict(v.tags)
         run = self._call("read the version's run from", lambda: self.client.get_run(str(v.run_id)))
         tracked = self._tracked(

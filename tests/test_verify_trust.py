@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.verification import trust_from
 from tests.conftest import run_cli
-from tests.servers import MlflowServer
+from tests.servers import MlflowServer, Receiver
 from tests.test_signing import client, failed_checks, keypair, register_signed, server_file, verify
 
 
@@ -274,3 +275,29 @@ def test_with_a_trust_config_file_keyless_verification_runs_offline(tmp_path: Pa
     assert v.code == 11, v.out + v.err  # the made-up certificate is judged, offline, and refused
     assert v.json()["error"]["message"].startswith("registration_signature: keyless signature not verified")
     assert network.connections == 0
+
+
+class NotMlflow(Receiver):
+    """A web server that answers every path with JSON that is not MLflow's (or an empty 307)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+        return self.status, ({"ok": True} if self.status == 200 else {}), {}
+
+
+@pytest.mark.parametrize("status", [200, 307])
+def test_verify_against_a_server_that_is_not_mlflow_is_exit_8_not_a_signature_failure(
+    status: int, tmp_path: Path
+) -> None:
+    server = NotMlflow(status).start()
+    try:
+        _, public = keypair(tmp_path)
+        r = run_cli("model", "verify", "--model-uri", "models:/hokusai-X/1", "--public-key", str(public),
+                    "--mlflow-uri", server.base_url)  # fmt: skip
+    finally:
+        server.stop()
+    assert r.code == Category.MLFLOW_ERROR.exit_code == 8, r.err
+    assert "is this an MLflow server?" in r.err or "MLflow" in r.err, r.err
