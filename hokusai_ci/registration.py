@@ -453,8 +453,10 @@ def settle(tracker: Tracker | None, committed: Committed, ports: Ports) -> list[
         unfinished.append(f"end its MLflow run ({_reason(exc)})")
     for other in committed.earlier:
         if (other.model_name, other.model_version) != (tracked.model_name, tracked.model_version):
-            # its run failed, or was killed and never ended: either way it did not register
-            tracker.finish(other, ok=False)  # best effort by contract when failing
+            # its run failed, or was killed and never ended: either way it did not register; a
+            # duplicate made by a retried create shares the registered version's run, which stays FINISHED
+            if other.run_id != tracked.run_id:
+                tracker.finish(other, ok=False)  # best effort by contract when failing
             tracker.discard(other, f"version {tracked.model_version} was registered for the token instead")
     return unfinished
 

@@ -309,3 +309,21 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(HokusaiError) as info:
         SqlTokenStore.sqlite(path)
     assert info.value.exit_code == 7 and "upgrade hokusai-ci" in info.value.message
+
+
+def test_a_duplicate_version_on_the_registered_run_leaves_that_run_finished(
+    store: SqlTokenStore, model_file: Path
+) -> None:
+    """A retried `model-versions/create` made two versions of one run; the re-run adopts one and
+    removes the other, and the run under the registered version stays FINISHED, not FAILED."""
+    tracker = FakeTracker(during_upload=lambda: (_ for _ in ()).throw(Cancelled()))
+    assert register(request(model_file), ports(store, tracker)).error is not None
+    first = tracker.versions["1"]
+    duplicate = first.model_copy(update={"model_version": "2", "model_uri": f"models:/{first.model_name}/2"})
+    tracker.versions["2"], tracker.tags["2"] = duplicate, dict(tracker.tags["1"])
+    tracker.during_upload = None
+    result = register(request(model_file), ports(store, tracker))
+    assert result.error is None and result.status == "registered"
+    kept = result.model_version
+    assert [m.model_version for m in tracker.discarded] == [{"1": "2", "2": "1"}[kept]]
+    assert tracker.runs["run1"] == "FINISHED"
