@@ -83,6 +83,28 @@ def pg_db(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
     return postgres.create_database(name)
 
 
+@pytest.fixture(scope="session")
+def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    """One S3 bucket (rclone) and an MLflow server writing artifacts there, for the session."""
+    from tests.s3_stack import MlflowOnS3, S3Server
+
+    root = tmp_path_factory.mktemp("s3stack")
+    s3 = S3Server.start(root / "s3")
+    mlflow = MlflowOnS3.start(root / "mlflow", postgres.create_database("mlflow_on_s3"), s3)
+    yield mlflow, s3
+    mlflow.stop()
+    s3.kill()
+
+
+@pytest.fixture
+def s3_env(stack: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The bucket's credentials and endpoint in the environment, for the CLI and the checks."""
+    env: dict[str, str] = stack[1].env()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
 @pytest.fixture
 def webhook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver().start()

@@ -14,7 +14,6 @@ import pytest
 from hokusai_ci import cli
 from tests.conftest import REPO, docs_text, register_args, run_cli
 from tests.test_action_entrypoint import parse_outputs, run_entry, runner  # noqa: F401 (fixture)
-from tests.test_s3 import s3_env, stack  # noqa: F401 (fixtures)
 
 
 def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -340,8 +339,8 @@ def test_a_failed_python_api_call_carries_its_result_as_documented(model_file: P
 
 
 def test_s3_without_the_s3_extra_is_refused_before_a_run_is_created(
-    stack: tuple[Any, Any],  # noqa: F811
-    s3_env: dict[str, str],  # noqa: F811
+    stack: tuple[Any, Any],
+    s3_env: dict[str, str],
     model_file: Path,
 ) -> None:
     """A real MLflow server whose artifact root is a bucket it does not proxy; boto3 made

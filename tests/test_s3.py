@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,27 +28,10 @@ from tests.fault_proxy import FaultProxy
 from tests.faults import FaultProxy as SlowLink
 from tests.rss import launch, peak_bytes
 from tests.s3_stack import BUCKET, SECRET_KEY, MlflowOnS3, S3Server
-from tests.servers import PostgresServer, WebhookReceiver
+from tests.servers import WebhookReceiver
 from tests.test_signing import flip_byte, keypair
 
 GIB = 1024 * 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlflowOnS3, S3Server]]:
-    root = tmp_path_factory.mktemp("s3stack")
-    s3 = S3Server.start(root / "s3")
-    mlflow = MlflowOnS3.start(root / "mlflow", postgres.create_database("mlflow_on_s3"), s3)
-    yield mlflow, s3
-    mlflow.stop()
-    s3.kill()
-
-
-@pytest.fixture
-def s3_env(stack: tuple[MlflowOnS3, S3Server], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for key, value in stack[1].env().items():
-        monkeypatch.setenv(key, value)  # for the MlflowClient used to check, and the CLI
-    return stack[1].env()
 
 
 def reg(token: str, model: Path, uri: str) -> list[str]:
