@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
@@ -30,17 +31,7 @@ def registry_config(config: HttpConfig) -> HttpConfig:
     """The registry's retry budget: three attempts whatever MLflow's own retry setting, a
     shorter first backoff, a 500 final (an answer, not an outage), and the stall timeout for
     the connection too."""
-    return HttpConfig(
-        timeout=config.timeout,
-        retries=2,
-        backoff=0.5,
-        connect_timeout=config.timeout,
-        retry_status=TRANSIENT,
-        token=config.token,
-        basic=config.basic,
-        verify=config.verify,
-        client_cert=config.client_cert,
-    )
+    return replace(config, retries=2, backoff=0.5, connect_timeout=config.timeout, retry_status=TRANSIENT)
 
 
 def notified(version: dict[str, Any]) -> bool:
