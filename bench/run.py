@@ -260,7 +260,7 @@ def write_sizes(bench: Bench, model: Path, sizes_kib: list[int]) -> None:
 
 def workers_through_latency(bench: Bench, model: Path, delay: float, counts: list[int]) -> None:
     """Upload one directory with each worker count through a proxy adding `delay` per request."""
-    from hokusai_ci import rest_tracker
+    from hokusai_ci import rest_tracker, streaming
     from hokusai_ci.progress import NoProgress
     from hokusai_ci.streaming import ModelSource
     from tests.proxy import CountingProxy
@@ -272,7 +272,7 @@ def workers_through_latency(bench: Bench, model: Path, delay: float, counts: lis
         times: dict[int, list[float]] = {n: [] for n in counts}
         for r in range(bench.rounds):
             for n in counts:
-                rest_tracker.UPLOAD_WORKERS = n
+                streaming.UPLOAD_WORKERS = n
                 start = time.perf_counter()
                 tracker._send(f"mlflow-artifacts:/workers/{n}/{r}", source, NoProgress())
                 times[n].append(time.perf_counter() - start)

@@ -7,7 +7,6 @@ Adapters get plain values (URLs, keys, paths), never the settings object, and he
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ from hokusai_ci.store import TokenStore
 from hokusai_ci.tracking import Tracker, VersionReader
 
 if TYPE_CHECKING:
+    from hokusai_ci.mlflow_http import HttpConfig
     from hokusai_ci.mlflow_tracking import MlflowTracker
 
 log = logging.getLogger("hokusai_ci")
@@ -85,11 +85,11 @@ def _mlflow(settings: Settings) -> Callable[[], Tracker | None]:
     uri, experiment = settings.effective_mlflow_uri, settings.experiment
 
     def make() -> Tracker | None:
-        _mlflow_environment(settings)
         if uri.startswith(("http://", "https://")):
+            from hokusai_ci.mlflow_http import MlflowHttp
             from hokusai_ci.rest_tracker import RestTracker  # no `import mlflow` on this path
 
-            return RestTracker(uri, experiment)
+            return RestTracker(uri, experiment, MlflowHttp(uri, http_config(settings)))
         return _mlflow_client(settings)
 
     return make
@@ -98,7 +98,6 @@ def _mlflow(settings: Settings) -> Callable[[], Tracker | None]:
 def version_reader(settings: Settings) -> VersionReader:
     """What `model verify` reads versions and downloads artifacts with: MLflow's own client,
     which knows every artifact store."""
-    _mlflow_environment(settings)
     return _mlflow_client(settings)
 
 
@@ -106,23 +105,21 @@ def _mlflow_client(settings: Settings) -> MlflowTracker:
     from hokusai_ci.app import quiet_mlflow
     from hokusai_ci.mlflow_tracking import MlflowTracker
 
-    tracker = MlflowTracker(settings.effective_mlflow_uri, settings.experiment)
+    tracker = MlflowTracker(settings.effective_mlflow_uri, settings.experiment, http_config(settings))
     quiet_mlflow()  # the tracker imported mlflow, which reset its loggers
     return tracker
 
 
-def _mlflow_environment(settings: Settings) -> None:
-    """Both trackers read MLflow's variables: the bearer token holds the API key only for a
-    Hokusai host (Settings.registry_token; a user's own token wins), and the request timeout
-    is the stall timeout."""
-    from hokusai_ci.mlflow_http import apply_env_defaults
+def http_config(settings: Settings) -> HttpConfig:
+    """How MLflow is reached, for either tracker and the registry: MLflow's own variables, with
+    the bearer token holding the API key only for a Hokusai host (Settings.registry_token; a
+    user's own token wins; None: no token at all, not even the variable's), and the stall
+    timeout and retries of the settings."""
+    from hokusai_ci.mlflow_http import HttpConfig
 
-    token = settings.registry_token()
-    if token:
-        os.environ[Env.MLFLOW_TRACKING_TOKEN] = token
-    else:
-        os.environ.pop(Env.MLFLOW_TRACKING_TOKEN, None)
-    apply_env_defaults(settings.stall_timeout, settings.mlflow_retries)
+    return HttpConfig.from_environ(
+        token=settings.registry_token(), timeout=settings.stall_timeout, retries=settings.mlflow_retries
+    )
 
 
 def _webhook(settings: Settings) -> tuple[EventSink | None, str | None]:
@@ -138,12 +135,13 @@ def _webhook(settings: Settings) -> tuple[EventSink | None, str | None]:
 def _api(settings: Settings, webhook: EventSink | None, target: str | None, *, read_only: bool) -> Adapters:
     from hokusai_ci.api_store import ApiTokenStore
     from hokusai_ci.hokusai_api import HokusaiApi, HokusaiNotifier
-    from hokusai_ci.registry_rest import RegistryRest
+    from hokusai_ci.mlflow_http import MlflowHttp
+    from hokusai_ci.registry_rest import RegistryRest, registry_config
 
     assert settings.api_key is not None
     uri = settings.effective_mlflow_uri
     credential = Env.MLFLOW_TRACKING_TOKEN if settings.mlflow_token is not None else None
-    registry = RegistryRest(uri, settings.registry_token(), timeout=settings.stall_timeout, credential=credential)
+    registry = RegistryRest(MlflowHttp(uri, registry_config(http_config(settings))), credential=credential)
     api = HokusaiApi(
         settings.api_url,
         settings.api_key.get_secret_value(),

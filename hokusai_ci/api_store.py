@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.registry_rest import RegistryRest, live_versions, notified
+from hokusai_ci.registry_rest import RegistryRest, notified
 from hokusai_ci.sql_store import SqlTokenStore
 from hokusai_ci.store import EventRecord, Registration, TokenRecord, TokenStatus, utcnow
 from hokusai_ci.tracking import Tag
@@ -80,7 +80,7 @@ class ApiTokenStore:
         self.local.close()
 
     def get(self, token_id: str) -> TokenRecord | None:
-        versions = live_versions(self.registry.token_versions(token_id))
+        versions = self.registry.live_versions(token_id)
         accepted = [v for v in versions if notified(v)]
         if accepted:
             first = min(accepted, key=lambda v: int(v["version"]))
@@ -126,7 +126,7 @@ class ApiTokenStore:
 
     def list_tokens(self, statuses: list[TokenStatus] | None = None) -> list[TokenRecord]:
         by_token: dict[str, list[dict[str, Any]]] = {}
-        for v in live_versions(self.registry.token_versions()):
+        for v in self.registry.live_versions():
             by_token.setdefault(v["tags"][Tag.TOKEN], []).append(v)
         records = []
         for token_id, versions in sorted(by_token.items()):

@@ -18,6 +18,7 @@ from urllib.request import url2pathname
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import ModelFile, file_sha256
+from hokusai_ci.mlflow_http import HttpConfig, mlflow_environ
 from hokusai_ci.progress import NoProgress, ProgressSink, heartbeat
 from hokusai_ci.redaction import display_url
 from hokusai_ci.streaming import HashingReader, ModelSource
@@ -30,15 +31,24 @@ def _local_root(artifact_uri: str) -> Path | None:
     return None
 
 
-def upload_with_repository(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> list[ModelFile]:
-    """Write `model` under `<artifact_uri>/model`; returns what was written, with digests."""
+def upload_with_repository(
+    artifact_uri: str, model: ModelSource, progress: ProgressSink, config: HttpConfig | None = None
+) -> list[ModelFile]:
+    """Write `model` under `<artifact_uri>/model`; returns what was written, with digests.
+    `config` gives the timeouts and retries of the stores written remotely."""
+    config = config or HttpConfig()
     local = _local_root(artifact_uri)
     if local is not None:
         return _copy_local(local / "model", model, progress)
     if artifact_uri.startswith("s3://"):
         from hokusai_ci.s3_upload import upload_s3
 
-        return upload_s3(artifact_uri, model, progress)
+        return upload_s3(artifact_uri, model, progress, config)
+    with mlflow_environ(config):
+        return _upload_with_mlflow(artifact_uri, model, progress)
+
+
+def _upload_with_mlflow(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> list[ModelFile]:
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     repo = get_artifact_repository(artifact_uri)
@@ -55,14 +65,14 @@ def upload_with_repository(artifact_uri: str, model: ModelSource, progress: Prog
     return sent
 
 
-def store_files(artifact_uri: str, folder: str, files: dict[str, bytes]) -> None:
+def store_files(artifact_uri: str, folder: str, files: dict[str, bytes], config: HttpConfig | None = None) -> None:
     """Write small files (the signature bundles) under `<artifact_uri>/<folder>`, by the model's
     route for this store. Any failure is a signing failure (exit 12): the version stays unsigned
     and unregistered, and the next run signs the version it adopts."""
     if artifact_uri.startswith("s3://"):
         from hokusai_ci.s3_upload import put_small
 
-        put_small(artifact_uri, folder, files)  # its errors name the bucket and the endpoint
+        put_small(artifact_uri, folder, files, config)  # its errors name the bucket and the endpoint
         return
     try:
         local = _local_root(artifact_uri)
@@ -71,10 +81,10 @@ def store_files(artifact_uri: str, folder: str, files: dict[str, bytes]) -> None
             for name, data in files.items():
                 (local / folder / name).write_bytes(data)
             return
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+        with mlflow_environ(config or HttpConfig()), tempfile.TemporaryDirectory(prefix="hokusai-sig-") as tmp:
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-        repo = get_artifact_repository(artifact_uri)
-        with tempfile.TemporaryDirectory(prefix="hokusai-sig-") as tmp:
+            repo = get_artifact_repository(artifact_uri)
             for name, data in files.items():
                 Path(tmp, name).write_bytes(data)
             repo.log_artifacts(tmp, folder)  # type: ignore[no-untyped-call]

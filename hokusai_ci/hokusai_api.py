@@ -39,7 +39,7 @@ from hokusai_ci.http_retry import PostOutcome, RetryPolicy, post_with_retries
 from hokusai_ci.metrics import GateResult, platform_refusal
 from hokusai_ci.platform_answers import detail, key_problem
 from hokusai_ci.redaction import display_url
-from hokusai_ci.registry_rest import RegistryRest, live_versions, notified
+from hokusai_ci.registry_rest import RegistryRest, notified
 from hokusai_ci.store import Registration
 from hokusai_ci.tracking import Tag
 
@@ -249,7 +249,7 @@ class HokusaiNotifier:
         try:
             others = [
                 v
-                for v in live_versions(self.registry.token_versions(token_id))
+                for v in self.registry.live_versions(token_id)
                 if (v["name"], str(v["version"])) != (r.model_name, r.model_version)
             ]
             if any(notified(v) for v in others):

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from hokusai_ci.artifact_repo import store_files, upload_with_repository
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.mlflow_http import apply_env_defaults, mlflow_error
+from hokusai_ci.mlflow_http import HttpConfig, mlflow_environ, mlflow_error
 from hokusai_ci.progress import ProgressSink
 from hokusai_ci.redaction import display_url, redact_data
 from hokusai_ci.settings import Env
@@ -27,13 +27,13 @@ T = TypeVar("T")
 
 
 class MlflowTracker:
-    def __init__(self, uri: str, experiment: str) -> None:
-        apply_env_defaults()
-        if uri.startswith("file:"):
-            # the embedded local store; MLflow keeps file stores behind an explicit opt-in
-            os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    """`config` is what MLflow's client is told (credentials, stall timeout, retries), through
+    the environment it reads, for the length of each call; without one, MLflow's variables."""
+
+    def __init__(self, uri: str, experiment: str, config: HttpConfig | None = None) -> None:
         self.uri = uri
         self.experiment = experiment
+        self.config = config or HttpConfig.from_environ()
         with self._mlflow_errors("connect to"):
             from mlflow import MlflowClient
 
@@ -44,14 +44,24 @@ class MlflowTracker:
 
     @contextmanager
     def _default_store(self) -> Iterator[None]:
-        """MLflow's registry file store reads versions through a client on the global tracking
+        """Every call into MLflow runs here, with its variables set from `config` (and put back
+        after: `mlflow_environ`).
+
+        MLflow's registry file store reads versions through a client on the global tracking
         URI (its own TODO says so); left to the default, MLflow 3 opens a sqlite store and
         creates ./mlflow.db in the working directory. For a file store, the global URI is this
         store while MLflow works, and is put back after (it is process-wide state, and
         MLflow mirrors it into the environment children inherit)."""
         if not self.uri.startswith("file:"):
-            yield
+            with mlflow_environ(self.config):
+                yield
             return
+        # the embedded local store; MLflow keeps file stores behind an explicit opt-in
+        with mlflow_environ(self.config, MLFLOW_ALLOW_FILE_STORE="true"), self._global_uri():
+            yield
+
+    @contextmanager
+    def _global_uri(self) -> Iterator[None]:
         import mlflow
 
         before = os.environ.get(Env.MLFLOW_TRACKING_URI)
@@ -78,7 +88,7 @@ class MlflowTracker:
             raise self._error(action, exc) from None
 
     def _error(self, action: str, exc: BaseException) -> HokusaiError:
-        return mlflow_error(self.uri, action, getattr(exc, "error_code", None), str(exc), exc)
+        return mlflow_error(self.uri, action, getattr(exc, "error_code", None), str(exc), exc, self.config)
 
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         with self._mlflow_errors(action):
@@ -120,7 +130,7 @@ class MlflowTracker:
         )
         try:
             with self._mlflow_errors("upload the model to"):
-                sent = upload_with_repository(run.info.artifact_uri, model, progress)
+                sent = upload_with_repository(run.info.artifact_uri, model, progress, self.config)
             sha256 = model.digest(sent)
             with self._mlflow_errors("log the run's parameters in"):
                 now = int(time.time() * 1000)
@@ -205,7 +215,7 @@ class MlflowTracker:
         from hokusai_ci.attestation import ATTESTATION_DIR, attestation_folder
 
         run = self._call("read the run's artifact location from", lambda: self.client.get_run(model.run_id))
-        store_files(run.info.artifact_uri, ATTESTATION_DIR, files)
+        store_files(run.info.artifact_uri, ATTESTATION_DIR, files, self.config)
         return attestation_folder(run.info.artifact_uri)
 
     def read_version(self, name: str, version: str) -> tuple[TrackedModel, dict[str, str]]:

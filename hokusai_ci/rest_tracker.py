@@ -26,7 +26,6 @@ one tag that marks the version registered once the token store committed), so 11
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,9 +33,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from hokusai_ci import streaming
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import ModelFile
-from hokusai_ci.mlflow_http import MlflowApiError, MlflowHttp, mlflow_error
+from hokusai_ci.mlflow_http import HttpConfig, MlflowApiError, MlflowHttp, mlflow_error, tags_of
 from hokusai_ci.progress import FileMeter, ProgressSink
 from hokusai_ci.redaction import display_url, redact_data
 from hokusai_ci.streaming import HashingReader, ModelSource
@@ -44,12 +44,6 @@ from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest, kept_f
 
 log = logging.getLogger("hokusai_ci.mlflow")
 
-# Parallel PUTs for a directory of many files, chosen from bench/run.py (200 files of 4 KiB, one
-# MLflow server worker, medians of 3): through a proxy adding 20 ms per request, 1/2/4/8/16/32
-# workers took 6.9/4.1/3.7/3.2/2.5/2.4 s; the gain stops at 16, where the server becomes the
-# bottleneck (the README's Benchmarks table has the latest run of 1/4/8/16). On loopback, with no
-# latency to hide, worker count made no clear difference.
-UPLOAD_WORKERS = 16
 # The size of each read, and so of each write, of a streaming PUT, chosen from bench/run.py (the
 # "write size" rows). On loopback MLflow's server CPU bounds the transfer, and it spends less of
 # it per byte when the client hands over a few KiB at a time than 1 MiB: across trial and
@@ -68,19 +62,16 @@ def _kv(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in tags.items()]
 
 
-def _tags_of(entity: dict[str, Any]) -> dict[str, str]:
-    return {t["key"]: t.get("value", "") for t in entity.get("tags", [])}
-
-
 class RestTracker:
+    """`http` is the client to use; without one, a client configured from MLflow's variables."""
+
     def __init__(self, uri: str, experiment: str, http: MlflowHttp | None = None) -> None:
         self.uri = uri
         self.experiment = experiment
-        self.http = http or MlflowHttp(uri)
+        self.http = http or MlflowHttp(uri, HttpConfig.from_environ())
         self._experiment_id: str | None = None
         self._looked_up = False  # check() already asked for the experiment
         self._artifact_location = ""  # the experiment's artifact root, once looked up
-        self._local = threading.local()
 
     def describe(self) -> str:
         return display_url(self.uri)
@@ -96,11 +87,10 @@ class RestTracker:
         except MlflowApiError as exc:
             raise mlflow_error(self.uri, action, exc.code, str(exc)) from None
         except requests.RequestException as exc:
-            raise mlflow_error(self.uri, action, None, _reason(exc), exc) from None
+            raise mlflow_error(self.uri, action, None, _reason(exc), exc, self.http.config) from None
         except OSError as exc:
-            raise mlflow_error(
-                self.uri, action, None, f"{exc.__class__.__name__}: {exc.strerror or exc}", exc
-            ) from None
+            reason = f"{exc.__class__.__name__}: {exc.strerror or exc}"
+            raise mlflow_error(self.uri, action, None, reason, exc, self.http.config) from None
         except (KeyError, TypeError, ValueError) as exc:  # an answer that is not MLflow's
             raise mlflow_error(
                 self.uri,
@@ -122,10 +112,7 @@ class RestTracker:
 
     def find(self, token_id: str) -> list[TrackedModel]:
         with self._step("search"):
-            versions = self._search(f"tags.`{Tag.TOKEN}` = '{token_id}'")
-        found = [self._from_version(v) for v in versions]
-        live = [m for m in found if m.status != Status.SUPERSEDED]
-        return sorted(live, key=lambda m: int(m.model_version))
+            return [self._from_version(v) for v in self.http.live_versions(token_id)]
 
     def upload(self, request: UploadRequest, model: ModelSource, progress: ProgressSink) -> TrackedModel:
         with self._step("create the experiment in"):
@@ -223,7 +210,7 @@ class RestTracker:
                     "max_results": 1000,
                 },
             ).get("runs", [])
-        return [(str(r["info"]["run_id"]), _tags_of(r.get("data", {})).get(Tag.CLAIM)) for r in found]
+        return [(str(r["info"]["run_id"]), tags_of(r.get("data", {})).get(Tag.CLAIM)) for r in found]
 
     def end_run(self, run_id: str, status: str) -> None:
         update = {"run_id": run_id, "status": status, "end_time": int(time.time() * 1000)}
@@ -235,7 +222,7 @@ class RestTracker:
         if not artifact_uri.startswith(PROXIED):
             from hokusai_ci.artifact_repo import upload_with_repository
 
-            return upload_with_repository(artifact_uri, model, progress)
+            return upload_with_repository(artifact_uri, model, progress, self.http.config)
         base = self._artifacts_url(artifact_uri)
 
         def put(f: ModelFile) -> ModelFile:
@@ -251,8 +238,7 @@ class RestTracker:
                 return readers[-1]
 
             try:
-                response = self._session_http().send("PUT", dest, True, data=body)
-                MlflowHttp.answer(response)
+                MlflowHttp.answer(self.http.send("PUT", dest, True, data=body), strict=False)
                 reader = readers[-1]
                 return ModelFile(f.relpath, reader.sent, reader.hexdigest())
             finally:
@@ -262,7 +248,7 @@ class RestTracker:
         if len(model.files) == 1:
             sent = [put(model.files[0])]
         else:
-            pool = ThreadPoolExecutor(max_workers=UPLOAD_WORKERS)
+            pool = ThreadPoolExecutor(max_workers=streaming.UPLOAD_WORKERS)
             try:
                 sent = list(pool.map(put, model.files))
             except BaseException:
@@ -287,14 +273,14 @@ class RestTracker:
                     base = self._artifacts_url(artifact_uri)
                     for name, data in files.items():
                         url = f"{base}/{ATTESTATION_DIR}/{name}"
-                        MlflowHttp.answer(self._session_http().send("PUT", url, True, data=data))
+                        MlflowHttp.answer(self.http.send("PUT", url, True, data=data), strict=False)
         except HokusaiError as err:
             raise HokusaiError(Category.SIGNING_FAILED, err.message) from None
         if not artifact_uri.startswith(PROXIED):
             self._refuse_foreign_http(artifact_uri)
             from hokusai_ci.artifact_repo import store_files
 
-            store_files(artifact_uri, ATTESTATION_DIR, files)
+            store_files(artifact_uri, ATTESTATION_DIR, files, self.http.config)
         return attestation_folder(artifact_uri)
 
     def _refuse_foreign_http(self, artifact_uri: str) -> None:
@@ -308,15 +294,6 @@ class RestTracker:
                 "other host: have the server proxy artifacts (`mlflow server --serve-artifacts`)",
                 mlflow_uri=display_url(self.uri),
             )
-
-    def _session_http(self) -> MlflowHttp:
-        """One HTTP session per upload thread (a `requests.Session` is not thread-safe)."""
-        if threading.current_thread() is threading.main_thread():
-            return self.http
-        http = getattr(self._local, "http", None)
-        if http is None:
-            http = self._local.http = MlflowHttp(self.uri)
-        return http
 
     def _artifacts_url(self, artifact_uri: str) -> str:
         """`mlflow-artifacts:/0/<run>/artifacts` → `<server>/api/2.0/mlflow-artifacts/artifacts/0/<run>/artifacts`
@@ -396,28 +373,15 @@ class RestTracker:
         """A POST sent twice may have created the version twice (an answer lost after the server
         acted, and the request resent by us or by a proxy in between): keep the lowest, delete
         the rest. Searched after every creation, since a resend by a proxy leaves no trace here."""
-        versions = self._search(f"name = '{name}' and tags.`{Tag.CLAIM}` = '{claim_id}'")
+        versions = self.http.search_versions(f"name = '{name}' and tags.`{Tag.CLAIM}` = '{claim_id}'")
         numbers = sorted({int(v["version"]) for v in versions} | {created})
         for extra in numbers[1:]:
             log.warning("deleting duplicate version %s of %s created by a retried request", extra, name)
             self.http.call("DELETE", "model-versions/delete", json={"name": name, "version": str(extra)})
         return str(numbers[0])
 
-    def _search(self, filter_string: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        page: str | None = None
-        while True:
-            params: dict[str, Any] = {"filter": filter_string, "max_results": 200}
-            if page:
-                params["page_token"] = page
-            data = self.http.call("GET", "model-versions/search", params=params)
-            found.extend(data.get("model_versions", []))
-            page = data.get("next_page_token")
-            if not page:
-                return found
-
     def _from_version(self, v: dict[str, Any]) -> TrackedModel:
-        tags = _tags_of(v)
+        tags = v["tags"]
         return self._tracked(
             str(v["name"]),
             str(v["version"]),

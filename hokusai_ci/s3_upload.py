@@ -37,10 +37,10 @@ from urllib.parse import urlsplit
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import ModelFile
+from hokusai_ci.mlflow_http import HttpConfig
 from hokusai_ci.progress import ProgressSink
 from hokusai_ci.redaction import display_url
-from hokusai_ci.rest_tracker import UPLOAD_WORKERS
-from hokusai_ci.streaming import ModelSource
+from hokusai_ci.streaming import UPLOAD_WORKERS, ModelSource
 from hokusai_ci.validation import EXTRA_INSTALL
 
 S3_MODULES = ("boto3",)  # what the `s3` extra installs
@@ -55,7 +55,8 @@ AHEAD = 2 * PART_WORKERS  # parts hashed and not yet sent: their bytes are still
 READ = 64 * 1024
 
 
-def _client() -> Any:
+def _client(config: HttpConfig) -> Any:
+    """A boto3 client with MLflow's S3 settings, and the retries and stall timeout of `config`."""
     try:
         import boto3
         from botocore.config import Config
@@ -68,13 +69,11 @@ def _client() -> Any:
         ) from None
     endpoint = os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
     style = os.environ.get("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE") or ("path" if endpoint else "auto")
-    retries = int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"))
-    timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120"))
     verify = os.environ.get("MLFLOW_S3_IGNORE_TLS", "").lower() not in ("1", "true", "yes")
     config = Config(
         s3={"addressing_style": style},
-        retries={"max_attempts": retries + 1, "mode": "standard"},
-        read_timeout=timeout,
+        retries={"max_attempts": config.retries + 1, "mode": "standard"},
+        read_timeout=config.timeout,
         connect_timeout=30,
         max_pool_connections=max(PART_WORKERS, UPLOAD_WORKERS),
     )
@@ -224,10 +223,12 @@ class _File:
         return str(answer["ETag"])
 
 
-def upload_s3(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> list[ModelFile]:
+def upload_s3(
+    artifact_uri: str, model: ModelSource, progress: ProgressSink, config: HttpConfig | None = None
+) -> list[ModelFile]:
     """Write `model` under `<artifact_uri>/model`; returns what was sent, with digests."""
     bucket, prefix = _location(artifact_uri, "model")
-    client = _client()
+    client = _client(config or HttpConfig())
     meter = SentBytes(progress)
     with ThreadPoolExecutor(max_workers=PART_WORKERS, thread_name_prefix="hokusai-s3-part") as parts:
 
@@ -254,12 +255,12 @@ def upload_s3(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> 
     return sent
 
 
-def put_small(artifact_uri: str, folder: str, files: dict[str, bytes]) -> None:
+def put_small(artifact_uri: str, folder: str, files: dict[str, bytes], config: HttpConfig | None = None) -> None:
     """Write small files (the signature bundles) as objects under `<artifact_uri>/<folder>`, each
     in one PUT; a failure is a signing failure (exit 12): the version stays unsigned and
     unregistered, for the next run to sign."""
     bucket, prefix = _location(artifact_uri, folder)
-    client = _client()
+    client = _client(config or HttpConfig())
     for name, data in files.items():
         try:
             client.put_object(Bucket=bucket, Key=prefix + name, Body=data)

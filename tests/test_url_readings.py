@@ -164,15 +164,12 @@ def test_each_setting_refuses_a_url_with_two_readings(variable: str, value: str)
 def test_artifact_uploads_to_another_host_carry_no_credentials(hosts: tuple[MlflowLike, MlflowLike]) -> None:
     """A server may name another host for artifacts (`mlflow-artifacts://host/...`): the session's
     credentials stay with the server they were configured for."""
-    from hokusai_ci.mlflow_http import MlflowHttp
+    from hokusai_ci.mlflow_http import HttpConfig, MlflowHttp
 
     trusted, attacker = hosts
     attacker.received.clear()
     trusted.received.clear()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_TOKEN", KEY)
-        mp.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        http = MlflowHttp(trusted.base_url)
+    http = MlflowHttp(trusted.base_url, HttpConfig(token=KEY, retries=0))
     http.send("PUT", f"{attacker.base_url}/api/2.0/mlflow-artifacts/artifacts/x", True, data=b"x")
     http.send("GET", f"{trusted.base_url}/api/2.0/mlflow/experiments/search", True)
     assert attacker.received and "Authorization" not in attacker.received[0].headers
