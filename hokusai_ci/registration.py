@@ -104,6 +104,7 @@ class Attempt:
 
     committed: Committed | None = None  # set once the token store holds the registration
     release_note: str = ""  # why the token is not draft again after a failure, and what frees it
+    told: TrackedModel | None = None  # the version the platform is being (or was) told of (API mode)
 
 
 def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
@@ -140,7 +141,8 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
         if attempt.committed is not None:
             _registered(result, attempt.committed)
         category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
-        _fail(result, HokusaiError(category, _cancelled_message(request, category, result, attempt.release_note)))
+        message = _cancelled_message(request, category, result, attempt.release_note, attempt.told)
+        _fail(result, HokusaiError(category, message))
     return result
 
 
@@ -234,6 +236,7 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports, attempt: At
                 attestation=attestation,
             )
             completing = True  # from here the store (or, in API mode, the platform) may hold it
+            attempt.told = tracked if ports.notifier is not None else None
             won = ports.notifier is None or ports.notifier.notify(req.token_id, registration)
             if won:
                 won = _retrying(
@@ -788,7 +791,9 @@ def _fail(result: RegistrationResult, err: HokusaiError) -> None:
 _KEPT = ("model_version", "model_uri", "mlflow_run_id", "model_sha256")
 
 
-def _cancelled_message(req: RegistrationRequest, category: Category, result: RegistrationResult, note: str) -> str:
+def _cancelled_message(
+    req: RegistrationRequest, category: Category, result: RegistrationResult, note: str, told: TrackedModel | None
+) -> str:
     signal_name = "SIGTERM" if category is Category.TERMINATED else "SIGINT"
     if result.status == "registered":
         return (
@@ -796,6 +801,12 @@ def _cancelled_message(req: RegistrationRequest, category: Category, result: Reg
             f"{result.model_version}); re-run the same command to finish what is left (the version's "
             f"{Tag.STATUS}={Status.REGISTERED} tag, the end of its MLflow run, the events in the outbox, which "
             "`hokusai events replay` also sends)"
+        )
+    if told is not None:  # the platform may have told the site: the version is kept, never undone
+        return (
+            f"stopped by {signal_name} while the Hokusai platform was being told of {told.model_name} version "
+            f"{told.model_version}: the platform may already hold this registration, so that version is kept; "
+            "re-run the same command, which sends the same notification again (never another version)"
         )
     if note:
         return f"stopped by {signal_name}; nothing was registered{note}; then re-run to resume"

@@ -327,3 +327,27 @@ def test_a_duplicate_version_on_the_registered_run_leaves_that_run_finished(
     kept = result.model_version
     assert [m.model_version for m in tracker.discarded] == [{"1": "2", "2": "1"}[kept]]
     assert tracker.runs["run1"] == "FINISHED"
+
+
+class SignalledWhileTelling:
+    """A platform that received the notification when a signal stopped the run: the site may
+    have been told, so nothing may say "nothing was registered"."""
+
+    def check(self, gate: object) -> None:
+        return None
+
+    def notify(self, token_id: str, registration: Registration) -> bool:
+        raise Cancelled()
+
+
+def test_a_signal_while_the_platform_is_told_never_says_nothing_was_registered(
+    store: SqlTokenStore, model_file: Path
+) -> None:
+    from dataclasses import replace
+
+    tracker = FakeTracker()
+    result = register(request(model_file), replace(ports(store, tracker), notifier=SignalledWhileTelling()))
+    assert result.error is not None and result.error.exit_code == 143
+    assert "nothing was registered" not in result.error.message
+    assert "may already hold this registration, so that version is kept" in result.error.message
+    assert "hokusai-TOK version 1" in result.error.message
