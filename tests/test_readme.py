@@ -355,3 +355,11 @@ def test_every_link_between_the_pages_resolves() -> None:
                 assert anchor in _anchors(path), f"{page.name}: {target} names no heading of {path.name}"
             checked += 1
     assert checked > 40
+
+
+def test_the_development_page_names_every_module() -> None:
+    """The code layout a newcomer reads names every module of the package, so a new one is placed."""
+    text = (REPO / "docs" / "development.md").read_text()
+    modules = {p.name for p in (REPO / "hokusai_ci").glob("*.py")} - {"__init__.py", "__main__.py"}
+    modules |= {f"{p.name}/" for p in (REPO / "hokusai_ci").iterdir() if (p / "__init__.py").exists()}
+    assert not {m for m in modules if f"`{m}`" not in text}
