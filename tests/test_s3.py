@@ -25,8 +25,7 @@ from hokusai_ci.fingerprint import fingerprint
 from hokusai_ci.s3_upload import upload_s3
 from hokusai_ci.streaming import ModelSource
 from tests.conftest import REPO, Run, register_args, run_cli
-from tests.fault_proxy import FaultProxy
-from tests.faults import FaultProxy as SlowLink
+from tests.fault_proxy import FaultProxy, Rule
 from tests.rss import launch, peak_bytes
 from tests.s3_stack import BUCKET, SECRET_KEY, MlflowOnS3, S3Server
 from tests.servers import PostgresServer, WebhookReceiver
@@ -411,9 +410,10 @@ class Shown:
         raise AssertionError(f"the display stopped at {done} of {total} bytes")
 
 
-def slow_link(s3: S3Server, rate: int) -> SlowLink:
-    """The S3 server behind a link carrying each connection's uploads at `rate` bytes/s."""
-    return SlowLink(s3.port, "slow", path=f"/{BUCKET}/", method="PUT", times=None, rate=rate).start()
+def slow_link(s3: S3Server, rate: int) -> tuple[FaultProxy, Rule]:
+    """The S3 server behind a link carrying each upload at `rate` bytes/s."""
+    link = FaultProxy(f"http://127.0.0.1:{s3.port}").start()
+    return link, link.add("PUT", f"/{BUCKET}/", "slow", times=0, rate=rate)
 
 
 def test_s3_progress_counts_the_bytes_sent_not_the_bytes_read(
@@ -424,7 +424,7 @@ def test_s3_progress_counts_the_bytes_sent_not_the_bytes_read(
     link carried plus what the kernel's send buffer holds, and it reaches 100% as the upload
     ends, not as soon as the file has been read (which takes a moment)."""
     model = big_file(tmp_path / "model.bin", 24 * MIB)
-    link = slow_link(stack[1], 6 * MIB)
+    link, _ = slow_link(stack[1], 6 * MIB)
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", link.url)
     monkeypatch.setattr(s3_upload, "PART_WORKERS", 1)  # one connection: one send buffer of slack
     shown = Shown()
@@ -448,7 +448,7 @@ def test_a_file_that_changes_while_its_parts_go_up_is_refused_and_nothing_is_sto
     aborted, and no digest is recorded for bytes other than those sent."""
     s3 = stack[1]
     model = big_file(tmp_path / "model.bin", 24 * MIB)
-    link = slow_link(s3, MIB)
+    link, slow = slow_link(s3, MIB)
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", link.url)
     shown = Shown()
     failure: list[BaseException] = []
@@ -462,7 +462,7 @@ def test_a_file_that_changes_while_its_parts_go_up_is_refused_and_nothing_is_sto
     thread = threading.Thread(target=upload)
     try:
         thread.start()
-        while link.hits < 3 and thread.is_alive():  # each part is hashed before it connects
+        while slow.hits < 3 and thread.is_alive():  # each part is hashed before it connects
             time.sleep(0.05)
         with model.open("r+b") as fh:  # the last MiB, 7 MiB into the third part: not sent yet
             fh.seek(23 * MIB)
@@ -486,13 +486,14 @@ def test_a_part_cut_mid_send_is_sent_again_and_counted_once(
     ends at it, and the stored bytes are the file's."""
     s3 = stack[1]
     model = big_file(tmp_path / "model.bin", 24 * MIB)
-    cut = SlowLink(s3.port, "cut", path=f"/{BUCKET}/retried/", method="PUT", after_bytes=3 * MIB).start()
-    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", cut.url)
+    link = FaultProxy(f"http://127.0.0.1:{s3.port}").start()
+    cut = link.add("PUT", f"/{BUCKET}/retried/", "cut", after_bytes=3 * MIB)
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", link.url)
     shown = Shown()
     try:
         sent = upload_s3(f"s3://{BUCKET}/retried", ModelSource.of(model), shown)
     finally:
-        cut.stop()
+        link.stop()
     assert cut.hits == 1
     assert sent[0].sha256 == sha256_of(model) == sha256_of(s3.data / BUCKET / "retried" / "model" / "model.bin")
     running = [sum(n for _, n in shown.steps[: i + 1]) for i in range(len(shown.steps))]

@@ -17,15 +17,15 @@ from mlflow import MlflowClient
 
 from hokusai_ci.fingerprint import fingerprint
 from tests.conftest import REPO, register_args, run_cli
-from tests.proxy import CountingProxy
+from tests.fault_proxy import FaultProxy
 from tests.servers import MlflowServer
 
 API = "/api/2.0/mlflow/"
 
 
 @pytest.fixture
-def proxy(mlflow_server: MlflowServer) -> Iterator[CountingProxy]:
-    p = CountingProxy(mlflow_server.url).start()
+def proxy(mlflow_server: MlflowServer) -> Iterator[FaultProxy]:
+    p = FaultProxy(mlflow_server.url).start()
     yield p
     p.stop()
 
@@ -34,7 +34,7 @@ def reg(token: str, model: Path, uri: str, *extra: str) -> list[str]:
     return [*register_args(token, model, "accuracy", "0.80", "0.85"), "--mlflow-uri", uri, "--output", "json", *extra]
 
 
-def calls(proxy: CountingProxy) -> list[str]:
+def calls(proxy: FaultProxy) -> list[str]:
     """`METHOD path` with the run-specific part of artifact paths cut off."""
     out = []
     for method, path in proxy.calls:
@@ -59,7 +59,7 @@ EXPECTED = [
 ]
 
 
-def test_a_registration_makes_only_the_listed_requests(proxy: CountingProxy, model_file: Path) -> None:
+def test_a_registration_makes_only_the_listed_requests(proxy: FaultProxy, model_file: Path) -> None:
     # a first registration creates the experiment; the second shows the steady state of every CI run
     for token in ("COUNT0", "COUNT1"):
         run_cli("token", "create", "--token-id", token)
@@ -130,10 +130,10 @@ def test_progress_meters_the_bytes_of_a_single_large_file_as_they_leave(
     assert not any(line.startswith("hashing:") for line in r.err.splitlines())  # read once, while sending
 
 
-def test_a_failed_put_is_retried_with_a_fresh_body_counted_once(proxy: CountingProxy, tmp_path: Path) -> None:
+def test_a_failed_put_is_retried_with_a_fresh_body_counted_once(proxy: FaultProxy, tmp_path: Path) -> None:
     model = tmp_path / "model.pkl"
     model.write_bytes(os.urandom(20 * 1024 * 1024))  # above progress.QUIET_BELOW: progress is shown
-    proxy.faults.append(("PUT", "/model/", 503))  # answered once the whole body was received
+    proxy.add("PUT", "/model/", "error", status=503, body=b"")  # answered once the whole body was received
     run_cli("token", "create", "--token-id", "RETRY")
     r = run_cli(*reg("RETRY", model, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
     assert r.code == 0, r.err
@@ -147,8 +147,8 @@ def test_a_failed_put_is_retried_with_a_fresh_body_counted_once(proxy: CountingP
     assert lines and lines[-1].startswith("uploading: 100% 20.0 MiB / 20.0 MiB") and lines[-1].endswith("done"), lines
 
 
-def test_an_upload_that_fails_marks_the_run_failed_and_names_the_step(proxy: CountingProxy, model_file: Path) -> None:
-    proxy.faults.extend([("PUT", "/model/", 502)] * 2)
+def test_an_upload_that_fails_marks_the_run_failed_and_names_the_step(proxy: FaultProxy, model_file: Path) -> None:
+    proxy.add("PUT", "/model/", "error", status=502, times=2, body=b"")
     run_cli("token", "create", "--token-id", "PUTFAIL")
     r = run_cli(
         *reg("PUTFAIL", model_file, proxy.url),
@@ -170,12 +170,12 @@ def test_an_upload_that_fails_marks_the_run_failed_and_names_the_step(proxy: Cou
 
 
 def test_bundles_the_server_refuses_are_a_signing_failure_and_the_rerun_signs(
-    proxy: CountingProxy, model_file: Path, tmp_path: Path
+    proxy: FaultProxy, model_file: Path, tmp_path: Path
 ) -> None:
     from tests.test_signing import keypair
 
     private, public = keypair(tmp_path)
-    proxy.faults.append(("PUT", "/hokusai/", 507))  # the server's disk is full: not retried
+    proxy.add("PUT", "/hokusai/", "error", status=507, body=b"")  # the server's disk is full: not retried
     run_cli("token", "create", "--token-id", "SIGPUT")
     r = run_cli(*reg("SIGPUT", model_file, proxy.url, "--sign-key", str(private)))
     assert r.code == 12, r.err
@@ -197,7 +197,7 @@ def test_bundles_the_server_refuses_are_a_signing_failure_and_the_rerun_signs(
     ],
 )  # fmt: skip
 def test_mlflow_auth_settings_are_honoured(
-    proxy: CountingProxy, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str | None
+    proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str | None
 ) -> None:
     from hokusai_ci.rest_tracker import RestTracker
 
@@ -207,10 +207,10 @@ def test_mlflow_auth_settings_are_honoured(
     assert proxy.auth == [expected]
 
 
-def test_a_run_is_not_created_twice_by_a_retry(proxy: CountingProxy, model_file: Path) -> None:
+def test_a_run_is_not_created_twice_by_a_retry(proxy: FaultProxy, model_file: Path) -> None:
     """runs/create cannot be repeated safely (a second run would be left behind): a 503 fails
     the step after one request, naming it, while an idempotent call would have been retried."""
-    proxy.faults.append(("POST", "runs/create", 503))
+    proxy.add("POST", "runs/create", "error", status=503, body=b"")
     run_cli("token", "create", "--token-id", "NORETRY")
     r = run_cli(*reg("NORETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
     assert r.code == 8, r.err
@@ -218,8 +218,8 @@ def test_a_run_is_not_created_twice_by_a_retry(proxy: CountingProxy, model_file:
     assert calls(proxy).count("POST runs/create") == 1
 
 
-def test_version_creation_is_retried_and_leaves_one_version(proxy: CountingProxy, model_file: Path) -> None:
-    proxy.faults.append(("POST", "model-versions/create", 502))
+def test_version_creation_is_retried_and_leaves_one_version(proxy: FaultProxy, model_file: Path) -> None:
+    proxy.add("POST", "model-versions/create", "error", status=502, body=b"")
     run_cli("token", "create", "--token-id", "VRETRY")
     r = run_cli(*reg("VRETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
     assert r.code == 0, r.err
@@ -228,10 +228,10 @@ def test_version_creation_is_retried_and_leaves_one_version(proxy: CountingProxy
     assert [(v.version, v.tags["hokusai.status"]) for v in versions] == [("1", "registered")]
 
 
-def test_a_version_created_twice_by_a_retry_is_removed(proxy: CountingProxy, model_file: Path) -> None:
+def test_a_version_created_twice_by_a_retry_is_removed(proxy: FaultProxy, model_file: Path) -> None:
     """The server created the version but its answer was lost: the retry creates a second one,
     which the search for duplicates finds and deletes."""
-    proxy.lost.append(("POST", "model-versions/create", 502))
+    proxy.add("POST", "model-versions/create", "error", after=True, status=502, body=b"")
     run_cli("token", "create", "--token-id", "VLOST")
     r = run_cli(*reg("VLOST", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
     assert r.code == 0, r.err
