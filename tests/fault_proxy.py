@@ -88,7 +88,7 @@ class _Body:
             return out
         if not self.left:
             return b""
-        block: bytes = self.rfile.read1(min(most, self.left))  # type: ignore[attr-defined]
+        block = self.rfile.read1(min(most, self.left))
         if not block:
             raise ConnectionError("the client closed the connection mid-body")
         self.left -= len(block)
@@ -162,7 +162,8 @@ class FaultProxy:
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # a short poll: stop() returns at once, not after half a second
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def calls(self) -> list[tuple[str, str]]:

@@ -51,10 +51,6 @@ def s3_env(stack: tuple[MlflowOnS3, S3Server], monkeypatch: pytest.MonkeyPatch) 
     return stack[1].env()
 
 
-def reg(token: str, model: Path, uri: str) -> list[str]:
-    return [*register_args(token, model, "accuracy", "0.80", "0.85"), "--mlflow-uri", uri, "--output", "json"]
-
-
 def stored(s3: S3Server, run_id: str, folder: str = "model") -> Path:
     """The folder where the S3 server keeps this run's objects under `artifacts/<folder>`."""
     found = list((s3.data / BUCKET / "mlflow").glob(f"*/{run_id}/artifacts/{folder}"))
@@ -98,7 +94,9 @@ def test_one_gib_file_goes_to_the_bucket_in_parts_with_the_digest_of_its_bytes(
     mlflow, s3 = stack
     model = big_file(tmp_path / "model.bin", GIB)
     run_cli("token", "create", "--token-id", "S3BIG")
-    r = run_cli(*reg("S3BIG", model, mlflow.url), timeout=600)
+    r = run_cli(
+        *register_args("S3BIG", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"), timeout=600
+    )
     assert r.code == 0, r.err
     out = r.json()
     on_server = stored(s3, out["mlflow_run_id"]) / "model.bin"
@@ -117,7 +115,9 @@ def test_two_thousand_files_go_up_in_parallel_and_match(
         (model / f"d{i % 25:02d}").mkdir(parents=True, exist_ok=True)
         (model / f"d{i % 25:02d}" / f"{i:05d}.bin").write_bytes(os.urandom(512 + i))
     run_cli("token", "create", "--token-id", "S3MANY")
-    r = run_cli(*reg("S3MANY", model, mlflow.url), timeout=600)
+    r = run_cli(
+        *register_args("S3MANY", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"), timeout=600
+    )
     assert r.code == 0, r.err
     out = r.json()
     back = Path(MlflowClient(tracking_uri=mlflow.url).download_artifacts(out["mlflow_run_id"], "model",
@@ -132,7 +132,8 @@ def test_s3_killed_mid_upload_then_rerun_gives_one_version_and_nothing_half_writ
     model = big_file(tmp_path / "model.bin", 400 * 1024 * 1024)
     run_cli("token", "create", "--token-id", "S3KILL")
     env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "hokusai_ci", *reg("S3KILL", model, mlflow.url)], cwd=REPO,
+    args = register_args("S3KILL", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json")
+    proc = subprocess.Popen([sys.executable, "-m", "hokusai_ci", *args], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert proc.stderr is not None
     for line in proc.stderr:  # CI progress lines: kill once a tenth has left
@@ -156,7 +157,9 @@ def test_s3_killed_mid_upload_then_rerun_gives_one_version_and_nothing_half_writ
     assert client.search_model_versions("name = 'hokusai-S3KILL'") == []
 
     time.sleep(0.5)
-    r = run_cli(*reg("S3KILL", model, mlflow.url), timeout=600)
+    r = run_cli(
+        *register_args("S3KILL", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"), timeout=600
+    )
     assert r.code == 0, r.err
     assert [v.version for v in client.search_model_versions("name = 'hokusai-S3KILL'")] == ["1"]
     assert sha256_of(stored(restarted, r.json()["mlflow_run_id"]) / "model.bin") == sha256_of(model)
@@ -167,7 +170,10 @@ def test_refused_s3_credentials_are_exit_8_naming_the_bucket_and_never_printed(
 ) -> None:
     wrong = "wrong-secret-canary-Qx93"
     run_cli("token", "create", "--token-id", "S3DENY")
-    r = run_cli(*reg("S3DENY", model_file, stack[0].url), env={"AWS_SECRET_ACCESS_KEY": wrong})
+    r = run_cli(
+        *register_args("S3DENY", model_file, "accuracy", "0.80", "0.85", mlflow_uri=stack[0].url, output="json"),
+        env={"AWS_SECRET_ACCESS_KEY": wrong},
+    )
     assert r.code == 8, r.err
     message = r.json()["error"]["message"]
     assert message.startswith("could not upload the model to the artifact store s3://models/mlflow/"), message
@@ -184,7 +190,11 @@ def test_signed_registration_puts_its_bundles_in_the_bucket_beside_the_model_and
     mlflow, s3 = stack
     private, public = keypair(tmp_path)
     run_cli("token", "create", "--token-id", "S3SIG")
-    r = run_cli(*reg("S3SIG", model_dir, mlflow.url), "--sign-key", str(private))
+    r = run_cli(
+        *register_args("S3SIG", model_dir, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"),
+        "--sign-key",
+        str(private),
+    )
     assert r.code == 0, r.err
     out = r.json()
     run_id, att = out["mlflow_run_id"], out["attestation"]
@@ -232,7 +242,11 @@ def test_signatures_the_bucket_refuses_fail_exit_12_and_the_next_run_signs_the_a
     proxy = FaultProxy(mlflow.url).start()
     held = proxy.add("POST", "/api/2.0/mlflow/model-versions/create", "stall", after=True)
     env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-    args = [*reg("S3SIGFAIL", model_file, proxy.url), "--sign-key", str(private)]
+    args = [
+        *register_args("S3SIGFAIL", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        "--sign-key",
+        str(private),
+    ]
     try:
         proc = subprocess.Popen([sys.executable, "-m", "hokusai_ci", *args], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -257,7 +271,11 @@ def test_signatures_the_bucket_refuses_fail_exit_12_and_the_next_run_signs_the_a
     assert run_keys(restarted, kept.run_id) == ["model/model.pkl"]
     assert run_cli("model", "status", "--token-id", "S3SIGFAIL", "--output", "json").json()["status"] == "draft"
 
-    again = run_cli(*reg("S3SIGFAIL", model_file, mlflow.url), "--sign-key", str(private))
+    again = run_cli(
+        *register_args("S3SIGFAIL", model_file, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"),
+        "--sign-key",
+        str(private),
+    )
     assert again.code == 0, again.err
     assert again.json()["reused_existing_version"] is True and again.json()["model_version"] == "1"
     assert run_keys(restarted, kept.run_id) == [
@@ -283,7 +301,11 @@ def test_mlflow_client_path_puts_the_bundles_in_the_bucket_too(
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_experiment("hokusai-model-registration", artifact_location=f"s3://{BUCKET}/filestore")
     run_cli("token", "create", "--token-id", "S3SIGFILE")
-    r = run_cli(*reg("S3SIGFILE", model_file, uri), "--sign-key", str(private))
+    r = run_cli(
+        *register_args("S3SIGFILE", model_file, "accuracy", "0.80", "0.85", mlflow_uri=uri, output="json"),
+        "--sign-key",
+        str(private),
+    )
     assert r.code == 0, r.err
     run_id, att = r.json()["mlflow_run_id"], r.json()["attestation"]
     assert att["uri"] == f"s3://{BUCKET}/filestore/{run_id}/artifacts/hokusai/registration.sigstore.json"
@@ -324,7 +346,9 @@ def test_many_ci_jobs_at_once_on_postgresql_mlflow_and_s3(
         assert run_cli("token", "create", "--token-id", token, env=env).code == 0
     start = time.monotonic()
     procs = [
-        (token, time.monotonic(), subprocess.Popen([sys.executable, "-m", "hokusai_ci", *reg(token, model, mlflow.url)],
+        (token, time.monotonic(), subprocess.Popen([sys.executable, "-m", "hokusai_ci", *register_args(
+                                                       token, model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url,
+                                                       output="json")],
                                                    cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                    text=True))
         for token, model in jobs
@@ -374,7 +398,12 @@ def test_peak_memory_on_the_s3_route_stays_under_100_mb_whatever_the_model_size(
     run_cli("token", "create", "--token-id", "S3RSS")
     record = tmp_path / "peak"
     with (tmp_path / "out.json").open("w") as out, (tmp_path / "err.txt").open("w") as err:
-        cli = [sys.executable, "-m", "hokusai_ci", *reg("S3RSS", model, mlflow.url)]
+        cli = [
+            sys.executable,
+            "-m",
+            "hokusai_ci",
+            *register_args("S3RSS", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"),
+        ]
         code = launch(cli, record, cwd=REPO, stdout=out, stderr=err).wait(timeout=600)
     assert code == 0, (tmp_path / "err.txt").read_text()
     peak = peak_bytes(record)

@@ -22,8 +22,8 @@ from urllib3.util import parse_url
 from hokusai_ci.errors import HokusaiError
 from hokusai_ci.settings import load_settings
 from hokusai_ci.urls import read_http_url
+from tests.conftest import register_args, run_here
 from tests.servers import Receiver
-from tests.test_hostile_inputs import run
 
 KEY = "hk_test_url_reading_canary_7f3a"
 SEPARATORS = ["\\", "%5C", "\\\\", "/\\", " ", "\t", "?", "#", "@", "%40", "＼", "＠", "\u3002", ":", ""]
@@ -78,7 +78,7 @@ def test_the_api_key_reaches_only_the_host_the_tool_logged(
     monkeypatch.setenv("HOKUSAI_API_URL", trusted.base_url)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    code, _, err = run("model", "status", "--token-id", "URLTEST")
+    code, _, err = run_here("model", "status", "--token-id", "URLTEST")
     assert "Traceback" not in err
     if code == 2:
         assert "MLFLOW_TRACKING_URI" in err and KEY not in err
@@ -113,11 +113,8 @@ def test_events_never_go_to_another_host_than_the_one_logged(
     attacker.received.clear()
     monkeypatch.chdir(tmp_path)
     (tmp_path / "m.pkl").write_bytes(b"model bytes")
-    assert run("token", "create", "--token-id", "HOOK")[0] == 0
-    code, _, err = run(
-        "model", "register", "--token-id", "HOOK", "--model-path", "m.pkl", "--metric", "auroc",
-        "--baseline", "0.8", "--metric-value", "0.9", "--webhook-url", spelled,
-    )  # fmt: skip
+    assert run_here("token", "create", "--token-id", "HOOK").code == 0
+    code, _, err = run_here(*register_args("HOOK", "m.pkl", "auroc", "0.8", "0.9", webhook_url=spelled))
     assert "Traceback" not in err
     if code == 2:
         assert "webhook-url" in err and not attacker.received and not trusted.received, err

@@ -30,10 +30,6 @@ def proxy(mlflow_server: MlflowServer) -> Iterator[FaultProxy]:
     p.stop()
 
 
-def reg(token: str, model: Path, uri: str, *extra: str) -> list[str]:
-    return [*register_args(token, model, "accuracy", "0.80", "0.85"), "--mlflow-uri", uri, "--output", "json", *extra]
-
-
 def calls(proxy: FaultProxy) -> list[str]:
     """`METHOD path` with the run-specific part of artifact paths cut off."""
     out = []
@@ -64,7 +60,7 @@ def test_a_registration_makes_only_the_listed_requests(proxy: FaultProxy, model_
     for token in ("COUNT0", "COUNT1"):
         run_cli("token", "create", "--token-id", token)
         proxy.reset()
-        r = run_cli(*reg(token, model_file, proxy.url))
+        r = run_cli(*register_args(token, model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"))
         assert r.code == 0, r.err
     assert calls(proxy) == EXPECTED
 
@@ -101,7 +97,9 @@ def test_recorded_digest_is_the_digest_of_the_bytes_the_server_holds(
     for i in range(5):
         (model / "shards" / f"{i:05d}.bin").write_bytes(os.urandom(1000 + i))
     run_cli("token", "create", "--token-id", "DIGEST")
-    r = run_cli(*reg("DIGEST", model, mlflow_server.url))
+    r = run_cli(
+        *register_args("DIGEST", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json")
+    )
     assert r.code == 0, r.err
     out = r.json()
     client = MlflowClient(tracking_uri=mlflow_server.url)
@@ -121,7 +119,9 @@ def test_progress_meters_the_bytes_of_a_single_large_file_as_they_leave(
     model = tmp_path / "model.pkl"
     model.write_bytes(os.urandom(40 * 1024 * 1024))  # above progress.QUIET_BELOW
     run_cli("token", "create", "--token-id", "PROGRESS")
-    r = run_cli(*reg("PROGRESS", model, mlflow_server.url))
+    r = run_cli(
+        *register_args("PROGRESS", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json")
+    )
     assert r.code == 0, r.err
     lines = [line for line in r.err.splitlines() if line.startswith("uploading:")]
     percents = [int(line.split(":")[1].split("%")[0]) for line in lines]
@@ -135,7 +135,10 @@ def test_a_failed_put_is_retried_with_a_fresh_body_counted_once(proxy: FaultProx
     model.write_bytes(os.urandom(20 * 1024 * 1024))  # above progress.QUIET_BELOW: progress is shown
     proxy.add("PUT", "/model/", "error", status=503, body=b"")  # answered once the whole body was received
     run_cli("token", "create", "--token-id", "RETRY")
-    r = run_cli(*reg("RETRY", model, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    r = run_cli(
+        *register_args("RETRY", model, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
+    )
     assert r.code == 0, r.err
     assert [c for c in calls(proxy) if c.startswith("PUT")] == ["PUT mlflow-artifacts/artifacts/…/model/model.pkl"] * 2
     client = MlflowClient(tracking_uri=proxy.upstream)
@@ -151,7 +154,7 @@ def test_an_upload_that_fails_marks_the_run_failed_and_names_the_step(proxy: Fau
     proxy.add("PUT", "/model/", "error", status=502, times=2, body=b"")
     run_cli("token", "create", "--token-id", "PUTFAIL")
     r = run_cli(
-        *reg("PUTFAIL", model_file, proxy.url),
+        *register_args("PUTFAIL", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
         env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
     )
     assert r.code == 8, r.err
@@ -177,11 +180,19 @@ def test_bundles_the_server_refuses_are_a_signing_failure_and_the_rerun_signs(
     private, public = keypair(tmp_path)
     proxy.add("PUT", "/hokusai/", "error", status=507, body=b"")  # the server's disk is full: not retried
     run_cli("token", "create", "--token-id", "SIGPUT")
-    r = run_cli(*reg("SIGPUT", model_file, proxy.url, "--sign-key", str(private)))
+    r = run_cli(
+        *register_args("SIGPUT", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        "--sign-key",
+        str(private),
+    )
     assert r.code == 12, r.err
     assert r.json()["error"]["message"].startswith(f"could not store the signatures in MLflow at {proxy.url}")
     assert run_cli("model", "status", "--token-id", "SIGPUT", "--output", "json").json()["status"] == "draft"
-    again = run_cli(*reg("SIGPUT", model_file, proxy.url, "--sign-key", str(private)))
+    again = run_cli(
+        *register_args("SIGPUT", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        "--sign-key",
+        str(private),
+    )
     assert again.code == 0 and again.json()["reused_existing_version"], again.err
     v = run_cli("model", "verify", "--token-id", "SIGPUT", "--public-key", str(public), "--mlflow-uri", proxy.url)
     assert v.code == 0, v.out + v.err
@@ -212,7 +223,10 @@ def test_a_run_is_not_created_twice_by_a_retry(proxy: FaultProxy, model_file: Pa
     the step after one request, naming it, while an idempotent call would have been retried."""
     proxy.add("POST", "runs/create", "error", status=503, body=b"")
     run_cli("token", "create", "--token-id", "NORETRY")
-    r = run_cli(*reg("NORETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    r = run_cli(
+        *register_args("NORETRY", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
+    )
     assert r.code == 8, r.err
     assert r.json()["error"]["message"].startswith(f"could not create a run in MLflow at {proxy.url}: HTTP 503")
     assert calls(proxy).count("POST runs/create") == 1
@@ -221,7 +235,10 @@ def test_a_run_is_not_created_twice_by_a_retry(proxy: FaultProxy, model_file: Pa
 def test_version_creation_is_retried_and_leaves_one_version(proxy: FaultProxy, model_file: Path) -> None:
     proxy.add("POST", "model-versions/create", "error", status=502, body=b"")
     run_cli("token", "create", "--token-id", "VRETRY")
-    r = run_cli(*reg("VRETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    r = run_cli(
+        *register_args("VRETRY", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
+    )
     assert r.code == 0, r.err
     assert calls(proxy).count("POST model-versions/create") == 2
     versions = MlflowClient(tracking_uri=proxy.upstream).search_model_versions("name = 'hokusai-VRETRY'")
@@ -233,7 +250,10 @@ def test_a_version_created_twice_by_a_retry_is_removed(proxy: FaultProxy, model_
     which the search for duplicates finds and deletes."""
     proxy.add("POST", "model-versions/create", "error", after=True, status=502, body=b"")
     run_cli("token", "create", "--token-id", "VLOST")
-    r = run_cli(*reg("VLOST", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    r = run_cli(
+        *register_args("VLOST", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
+    )
     assert r.code == 0, r.err
     sent = calls(proxy)
     assert sent.count("POST model-versions/create") == 2
@@ -249,8 +269,11 @@ def test_a_version_created_twice_by_a_retry_is_removed(proxy: FaultProxy, model_
 def test_registering_on_a_proxied_server_never_imports_mlflow(mlflow_server: MlflowServer, model_file: Path) -> None:
     """`import mlflow` alone costs more than a second: the lean path must not pay it."""
     run_cli("token", "create", "--token-id", "NOIMPORT")
+    args = register_args(
+        "NOIMPORT", model_file, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json"
+    )
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "hokusai_ci", *reg("NOIMPORT", model_file, mlflow_server.url)],
+        [sys.executable, "-X", "importtime", "-m", "hokusai_ci", *args],
         capture_output=True, text=True, cwd=REPO, timeout=180,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
