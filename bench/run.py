@@ -263,9 +263,9 @@ def workers_through_latency(bench: Bench, model: Path, delay: float, counts: lis
     from hokusai_ci import rest_tracker, streaming
     from hokusai_ci.progress import NoProgress
     from hokusai_ci.streaming import ModelSource
-    from tests.proxy import CountingProxy
+    from tests.fault_proxy import FaultProxy
 
-    proxy = CountingProxy(bench.uri, delay=delay).start()
+    proxy = FaultProxy(bench.uri, delay=delay).start()
     try:
         tracker = rest_tracker.RestTracker(proxy.url, "bench-workers")
         source = ModelSource.of(model)

@@ -77,6 +77,9 @@ def problem(url: str) -> str | None:
         return "its host holds percent-encoding; write the host name plainly"
     if not _HOST.fullmatch(host):
         return "its host holds characters a host name cannot have; use letters, digits, '.', '-' and '_'"
+    labels = host.removesuffix(".").split(".")
+    if not host.startswith("[") and (len(host) > 253 or any(not 0 < len(label) <= 63 for label in labels)):
+        return "its host is not a valid name (an empty or over-long part between dots); check the host"
     return None
 
 

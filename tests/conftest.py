@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -120,6 +124,51 @@ class Run:
 
     def json(self) -> Any:
         return json.loads(self.out)
+
+    def __iter__(self) -> Iterator[Any]:
+        """`code, out, err = run_here(...)`."""
+        return iter((self.code, self.out, self.err))
+
+
+def run_here(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
+    """The CLI in-process, as `hokusai ...` runs it: exit code, stdout, stderr, at a fraction of
+    `run_cli`'s cost. For what a command says and exits with; what only a real process shows
+    (signals, entry points, a closed pipe, an unprivileged user, start-up imports, settings read
+    once per process such as the temporary folder) stays with `run_cli`. `env` is added to the
+    environment for the run; what a run changes in the process (environment, working folder,
+    SIGTERM handler, the tool's loggers, the secrets it remembered to redact) is put back after
+    it, and it starts remembering no secret, as a new process does."""
+    from hokusai_ci import redaction
+    from hokusai_ci.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd, sigterm = dict(os.environ), os.getcwd(), signal.getsignal(signal.SIGTERM)
+    loggers = [logging.getLogger(name) for name in ("hokusai_ci", "mlflow")]
+    saved_logs = [(list(log.handlers), log.level, log.propagate) for log in loggers]
+    remembered = redaction.known_secrets(())
+    redaction.forget()
+    os.environ.update(env or {})
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        signal.signal(signal.SIGTERM, sigterm)
+        for log, (handlers, level, propagate) in zip(loggers, saved_logs, strict=True):
+            log.handlers[:] = handlers
+            log.setLevel(level)
+            log.propagate = propagate
+        redaction.forget()
+        redaction.remember(*remembered)
+    return Run(code, out.getvalue(), err.getvalue())
 
 
 # Root reads any file. A command that must meet an entry its user may not read runs, when the
@@ -257,19 +306,31 @@ def image(docker_engine: Any) -> str:
     return _Images.get_image()
 
 
-def register_args(token: str, model: str | Path, metric: str, baseline: str, value: str) -> list[str]:
-    """`model register` with the five options every registration needs."""
-    return [
-        "model",
-        "register",
-        "--token-id",
-        token,
-        "--model-path",
-        str(model),
-        "--metric",
-        metric,
-        "--baseline",
-        baseline,
-        "--metric-value",
-        value,
-    ]
+def register_args(
+    token: str,
+    model: str | Path,
+    metric: str | None = "auroc",
+    baseline: str | None = "0.8",
+    value: str | None = "0.9",
+    *,
+    command: str = "register",
+    joined: bool = False,
+    **options: str | None,
+) -> list[str]:
+    """`model register` (or another `model` command: `command="gate"`) with the options every
+    registration needs, then `options` in order (`mlflow_uri="..."` is `--mlflow-uri ...`; an
+    option already named is replaced in place). An option given None is left out. `joined`
+    spells each as `--name=value`, so a value starting with `-` stays a value."""
+    named: dict[str, str | None] = {
+        "token-id": token,
+        "model-path": str(model),
+        "metric": metric,
+        "baseline": baseline,
+        "metric-value": value,
+    }
+    named.update({key.replace("_", "-"): text for key, text in options.items()})
+    args = ["model", command]
+    for key, text in named.items():
+        if text is not None:
+            args += [f"--{key}={text}"] if joined else [f"--{key}", text]
+    return args

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.github import check_within_workspace
 from hokusai_ci.validation import CONTROL, escape_control
-from tests.conftest import register_args, run_cli
+from tests.conftest import register_args, run_here
 from tests.servers import MlflowServer
 from tests.test_action_entrypoint import parse_outputs, run_entry, runner
 from tests.test_signing import keypair
@@ -82,9 +82,9 @@ def test_ci_variables_with_line_breaks_are_escaped_in_every_tag(
         "GITHUB_REF": "refs/heads/main\u2028x",
         "GITHUB_SHA": "a" * 40,
     }
-    run_cli("token", "create", "--token-id", "CIESC")
+    run_here("token", "create", "--token-id", "CIESC")
     args = register_args("CIESC", model_file, "accuracy", "0.80", "0.85")
-    r = run_cli(*args, "--mlflow-uri", mlflow_server.url, "--sign-key", str(private), "--output", "json", env=ci)
+    r = run_here(*args, "--mlflow-uri", mlflow_server.url, "--sign-key", str(private), "--output", "json", env=ci)
     assert r.code == 0, r.out + r.err
     c = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
     version = c.get_model_version("hokusai-CIESC", "1").tags
@@ -94,7 +94,7 @@ def test_ci_variables_with_line_breaks_are_escaped_in_every_tag(
         assert tags["hokusai.workflow"] == "wf\\u000a::warning::INJECTED"
         assert tags["hokusai.repository"] == "acme/model\\u000d\\u000a::error::x"
         assert tags["hokusai.ref"] == "refs/heads/main\\u2028x"
-    v = run_cli("model", "verify", "--model-uri", "models:/hokusai-CIESC/1", "--public-key", str(public),
+    v = run_here("model", "verify", "--model-uri", "models:/hokusai-CIESC/1", "--public-key", str(public),
                 "--mlflow-uri", mlflow_server.url, "--output", "json")  # fmt: skip
     assert v.code == 0, v.out + v.err
     assert v.json()["predicate"]["ci"]["workflow"] == "wf\\u000a::warning::INJECTED"

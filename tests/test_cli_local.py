@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import register_args, run_cli
-
-
-def register(token: str, model: Path, *extra: str) -> list[str]:
-    return ["model", "register", "--token-id", token, "--model-path", str(model), "--metric", "auroc", *extra]
+from tests.conftest import register_args, run_here
 
 
 def test_register_status_list_round_trip(model_file: Path) -> None:
-    assert run_cli("token", "create", "--token-id", "XRAY").code == 0
-    r = run_cli(*register("XRAY", model_file, "--baseline", "0.82", "--metric-value", "0.87", "--output", "json"))
+    assert run_here("token", "create", "--token-id", "XRAY").code == 0
+    r = run_here(*register_args("XRAY", model_file, "auroc", "0.82", "0.87"), "--output", "json")
     assert r.code == 0, r.err
     out = r.json()
     assert out["status"] == "registered"
@@ -38,7 +34,7 @@ def test_register_status_list_round_trip(model_file: Path) -> None:
     # console sink: each event on stderr
     assert "event token_ready_for_deploy" in r.err and "event model_registered" in r.err
 
-    status = run_cli("model", "status", "--token-id", "XRAY", "--output", "json")
+    status = run_here("model", "status", "--token-id", "XRAY", "--output", "json")
     assert status.code == 0
     view = status.json()
     assert view["status"] == "registered"
@@ -48,21 +44,21 @@ def test_register_status_list_round_trip(model_file: Path) -> None:
         "token_ready_for_deploy": "stored",
         "model_registered": "stored",
     }
-    text = run_cli("model", "status", "--token-id", "XRAY")
+    text = run_here("model", "status", "--token-id", "XRAY")
     assert "registered" in text.out and "hokusai-XRAY version 1" in text.out
 
-    listed = run_cli("model", "list", "--output", "json").json()
+    listed = run_here("model", "list", "--output", "json").json()
     assert [t["token_id"] for t in listed] == ["XRAY"]
-    table = run_cli("model", "list").out.splitlines()
+    table = run_here("model", "list").out.splitlines()
     assert table[0].split()[:3] == ["TOKEN", "STATUS", "MODEL"]
     assert table[1].split()[:4] == ["XRAY", "registered", "hokusai-XRAY", "1"]
 
 
 def test_rerun_after_success_reports_the_existing_registration(model_file: Path) -> None:
-    run_cli("token", "create", "--token-id", "AGAIN")
-    args = register("AGAIN", model_file, "--baseline", "0.5", "--metric-value", "0.6")
-    assert run_cli(*args).code == 0
-    again = run_cli(*args, "--output", "json")
+    run_here("token", "create", "--token-id", "AGAIN")
+    args = register_args("AGAIN", model_file, "auroc", "0.5", "0.6")
+    assert run_here(*args).code == 0
+    again = run_here(*args, "--output", "json")
     assert again.code == 4
     err = again.json()["error"]
     assert err["category"] == "invalid_token_status"
@@ -70,28 +66,28 @@ def test_rerun_after_success_reports_the_existing_registration(model_file: Path)
     assert "same model content" in err["message"]
     assert len(again.err.strip().splitlines()) >= 1 and "Traceback" not in again.err
     # the result names the registration the token has, for a script that re-runs the job
-    first = run_cli("model", "status", "--token-id", "AGAIN", "--output", "json").json()
+    first = run_here("model", "status", "--token-id", "AGAIN", "--output", "json").json()
     shown = again.json()
     assert (shown["model_version"], shown["model_uri"]) == ("1", "models:/hokusai-AGAIN/1")
     assert shown["mlflow_run_id"] == first["mlflow_run_id"] and shown["model_sha256"] == first["model_sha256"]
-    versions = json.loads(run_cli("model", "list", "--output", "json").out)
+    versions = json.loads(run_here("model", "list", "--output", "json").out)
     assert [v["model_version"] for v in versions] == ["1"]
 
 
 def test_rerun_with_other_content_says_so(model_dir: Path, tmp_path: Path) -> None:
-    run_cli("token", "create", "--token-id", "AGAINDIR")
-    args = register("AGAINDIR", model_dir, "--baseline", "0.5", "--metric-value", "0.6")
-    assert run_cli(*args).code == 0
-    same = run_cli(*args, "--output", "json")
+    run_here("token", "create", "--token-id", "AGAINDIR")
+    args = register_args("AGAINDIR", model_dir, "auroc", "0.5", "0.6")
+    assert run_here(*args).code == 0
+    same = run_here(*args, "--output", "json")
     assert same.code == 4 and "same model content, nothing to do" in same.json()["error"]["message"]
     (model_dir / "config.json").write_text('{"layers": 3}')
-    other = run_cli(*args, "--output", "json")
+    other = run_here(*args, "--output", "json")
     assert other.code == 4 and "content differs, nothing was uploaded" in other.json()["error"]["message"]
 
 
 def test_below_baseline_uploads_nothing_and_keeps_draft(model_file: Path, tmp_path: Path) -> None:
-    run_cli("token", "create", "--token-id", "LOW")
-    r = run_cli(
+    run_here("token", "create", "--token-id", "LOW")
+    r = run_here(
         *register_args("LOW", str(model_file), "mse", "0.10", "0.12"),
         "--output",
         "json",
@@ -102,47 +98,29 @@ def test_below_baseline_uploads_nothing_and_keeps_draft(model_file: Path, tmp_pa
     assert out["error"]["category"] == "performance_below_baseline"
     assert out["metric"]["direction"] == "lower" and out["metric"]["passed"] is False
     assert out["metric"]["delta"] == 0.02 and out["metric"]["improvement"] == -0.02
-    assert run_cli("model", "status", "--token-id", "LOW", "--output", "json").json()["status"] == "draft"
+    assert run_here("model", "status", "--token-id", "LOW", "--output", "json").json()["status"] == "draft"
     assert not (tmp_path / "home" / "mlruns").exists()  # nothing was uploaded
 
 
 def test_dry_run_checks_everything_and_writes_nothing(model_file: Path, tmp_path: Path) -> None:
-    run_cli("token", "create", "--token-id", "DRY")
-    r = run_cli(
-        *register("DRY", model_file, "--baseline", "0.8", "--metric-value", "0.9", "--dry-run", "--output", "json")
-    )
+    run_here("token", "create", "--token-id", "DRY")
+    r = run_here(*register_args("DRY", model_file, "auroc", "0.8", "0.9"), "--dry-run", "--output", "json")
     assert r.code == 0, r.err
     assert r.json()["status"] == "dry_run"
     assert r.json()["model_sha256"]
     assert not (tmp_path / "home" / "mlruns").exists()
-    assert run_cli("model", "status", "--token-id", "DRY", "--output", "json").json()["status"] == "draft"
+    assert run_here("model", "status", "--token-id", "DRY", "--output", "json").json()["status"] == "draft"
     # a failing gate still fails in a dry run
-    low = run_cli(*register("DRY", model_file, "--baseline", "0.8", "--metric-value", "0.7", "--dry-run"))
+    low = run_here(*register_args("DRY", model_file, "auroc", "0.8", "0.7"), "--dry-run")
     assert low.code == 6
 
 
 def test_directory_model_and_yaml_metrics_file(model_dir: Path, tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.yaml"
     metrics.write_text("eval:\n  test:\n    f1: 0.91\n")
-    run_cli("token", "create", "--token-id", "DIR")
-    r = run_cli(
-        "model",
-        "register",
-        "--token-id",
-        "DIR",
-        "--model-path",
-        str(model_dir),
-        "--metric",
-        "f1",
-        "--baseline",
-        "0.9",
-        "--metrics-file",
-        str(metrics),
-        "--metric-key",
-        "eval.test.f1",
-        "--output",
-        "json",
-    )
+    run_here("token", "create", "--token-id", "DIR")
+    args = register_args("DIR", model_dir, "f1", "0.9", None, metrics_file=str(metrics), metric_key="eval.test.f1")
+    r = run_here(*args, "--output", "json")
     assert r.code == 0, r.err
     run_id = r.json()["mlflow_run_id"]
     artifacts = next((tmp_path / "home" / "mlruns").glob(f"*/{run_id}/artifacts/model"))
@@ -153,21 +131,19 @@ def test_directory_model_and_yaml_metrics_file(model_dir: Path, tmp_path: Path) 
 
 @pytest.mark.parametrize("token", ["007", "1e5", "True", "2024-01-01", "None", "0x1F", "1_000"])
 def test_token_ids_reach_the_code_exactly_as_typed(token: str, model_file: Path) -> None:
-    created = run_cli("token", "create", "--token-id", token, "--output", "json")
+    created = run_here("token", "create", "--token-id", token, "--output", "json")
     assert created.code == 0, created.err
     assert created.json()["token_id"] == token
-    r = run_cli(
-        *register(token, model_file, "--baseline", "0.5", "--metric-value", "0.6", "--dry-run", "--output", "json")
-    )
+    r = run_here(*register_args(token, model_file, "auroc", "0.5", "0.6"), "--dry-run", "--output", "json")
     assert r.code == 0, r.err
     assert r.json()["token_id"] == token
-    shown = run_cli("model", "status", f"--token-id={token}", "--output", "json")
+    shown = run_here("model", "status", f"--token-id={token}", "--output", "json")
     assert shown.json()["token_id"] == token
 
 
 @pytest.mark.parametrize("token", ["[1,2]", "{'a': 1}", "a b", "../etc", "-x", "x" * 65, ""])
 def test_bad_token_ids_give_one_clear_line(token: str, model_file: Path) -> None:
-    r = run_cli(*register(token, model_file, "--baseline", "0.5", "--metric-value", "0.6"))
+    r = run_here(*register_args(token, model_file, "auroc", "0.5", "0.6"))
     assert r.code == 2
     lines = r.err.strip().splitlines()
     assert lines[-1].startswith("error: Invalid Input: token-id=")
@@ -176,8 +152,8 @@ def test_bad_token_ids_give_one_clear_line(token: str, model_file: Path) -> None
 
 def test_values_are_never_literal_parsed(model_file: Path) -> None:
     """Fire would turn 1e5 into 100000.0 and '0.80' into 0.8; names and paths must stay text."""
-    run_cli("token", "create", "--token-id", "NUM")
-    r = run_cli(
+    run_here("token", "create", "--token-id", "NUM")
+    r = run_here(
         *register_args("NUM", str(model_file), "auroc", "0.80", "0.9"),
         "--model-name",
         "1e5",
@@ -208,7 +184,7 @@ def test_values_are_never_literal_parsed(model_file: Path) -> None:
     ],
 )
 def test_input_errors(args: list[str], code: int, needle: str, model_file: Path) -> None:
-    r = run_cli("model", "register", "--token-id", "T1", "--model-path", str(model_file), *args)
+    r = run_here(*register_args("T1", model_file, None, None, None), *args)
     assert r.code == code, r.err
     assert needle in r.err
     assert "Traceback" not in r.err
@@ -224,7 +200,7 @@ def test_model_path_problems(tmp_path: Path) -> None:
         (empty, "empty"),
         (tmp_path / "emptydir", "no non-empty file"),
     ]:
-        r = run_cli(
+        r = run_here(
             *register_args("T", str(path), "auroc", "0.8", "0.9"),
         )
         assert r.code == 2 and needle in r.err and "model-path=" in r.err
@@ -233,29 +209,31 @@ def test_model_path_problems(tmp_path: Path) -> None:
 def test_a_model_folder_holding_the_tool_store_is_refused_before_anything_is_written(model_dir: Path) -> None:
     # `--model-path .` run from the model folder, with the default HOKUSAI_HOME (./.hokusai)
     env = {"HOKUSAI_HOME": ".hokusai"}
-    run = run_cli(*register_args("HOMEIN", ".", "auroc", "0.8", "0.9"), env=env, cwd=model_dir)
+    run = run_here(*register_args("HOMEIN", ".", "auroc", "0.8", "0.9"), env=env, cwd=model_dir)
     assert run.code == 2, run.err
     assert "model-path='.' is invalid" in run.err and "HOKUSAI_HOME" in run.err and "Traceback" not in run.err
     assert not (model_dir / ".hokusai").exists()  # nothing written
     # the store elsewhere: the same folder registers
     elsewhere = {"HOKUSAI_HOME": str(model_dir.parent / "store")}
-    assert run_cli("token", "create", "--token-id", "HOMEIN", env=elsewhere, cwd=model_dir).code == 0
-    ok = run_cli(*register_args("HOMEIN", ".", "auroc", "0.8", "0.9"), env=elsewhere, cwd=model_dir)
+    assert run_here("token", "create", "--token-id", "HOMEIN", env=elsewhere, cwd=model_dir).code == 0
+    ok = run_here(*register_args("HOMEIN", ".", "auroc", "0.8", "0.9"), env=elsewhere, cwd=model_dir)
     assert ok.code == 0, ok.err
 
 
 def test_unknown_token_and_wrong_status(model_file: Path) -> None:
-    r = run_cli(*register("GHOST", model_file, "--baseline", "0.8", "--metric-value", "0.9", "--output", "json"))
+    r = run_here(*register_args("GHOST", model_file, "auroc", "0.8", "0.9"), "--output", "json")
     assert r.code == 3
     assert r.json()["error"]["category"] == "token_not_found"
     assert "token create" in r.json()["error"]["message"]
-    s = run_cli("model", "status", "--token-id", "GHOST")
+    s = run_here("model", "status", "--token-id", "GHOST")
     assert s.code == 3
 
 
 def test_json_error_when_settings_are_bad(model_file: Path) -> None:
-    r = run_cli(
-        *register("T", model_file, "--baseline", "0.8", "--metric-value", "0.9", "--output", "json"),
+    r = run_here(
+        *register_args("T", model_file, "auroc", "0.8", "0.9"),
+        "--output",
+        "json",
         env={"HOKUSAI_LOG_LEVEL": "loud"},
     )
     assert r.code == 2
@@ -268,59 +246,50 @@ def test_json_error_when_settings_are_bad(model_file: Path) -> None:
     }
     assert "HOKUSAI_LOG_LEVEL" in out["error"]["message"]
     # commands without a result object print the bare error object
-    s = run_cli("model", "list", "--output", "json", env={"HOKUSAI_LOG_LEVEL": "loud"})
+    s = run_here("model", "list", "--output", "json", env={"HOKUSAI_LOG_LEVEL": "loud"})
     assert s.code == 2 and set(s.json()) == {"status", "error"} and s.json()["status"] == "error"
 
 
 def test_metrics_file_errors(model_file: Path, tmp_path: Path) -> None:
-    run_cli("token", "create", "--token-id", "MF")
+    run_here("token", "create", "--token-id", "MF")
     nested = tmp_path / "m.json"
     nested.write_text('{"metrics": {"auroc": 0.9}}')
-    r = run_cli(*register("MF", model_file, "--baseline", "0.8", "--metrics-file", str(nested)))
+    r = run_here(*register_args("MF", model_file, "auroc", "0.8", None, metrics_file=str(nested)))
     assert r.code == 5
     assert "keys there: 'metrics'" in r.err and "--metric-key" in r.err
-    ok = run_cli(
-        *register(
-            "MF",
-            model_file,
-            "--baseline",
-            "0.8",
-            "--metrics-file",
-            str(nested),
-            "--metric-key",
-            "metrics.auroc",
-            "--dry-run",
-            "--output",
-            "json",
-        )
+    ok = run_here(
+        *register_args("MF", model_file, "auroc", "0.8", None, metrics_file=str(nested), metric_key="metrics.auroc"),
+        "--dry-run",
+        "--output",
+        "json",
     )
     assert ok.code == 0 and ok.json()["metric"]["value"] == 0.9
     broken = tmp_path / "b.json"
     broken.write_text("{nope")
-    assert run_cli(*register("MF", model_file, "--baseline", "0.8", "--metrics-file", str(broken))).code == 2
+    assert run_here(*register_args("MF", model_file, "auroc", "0.8", None, metrics_file=str(broken))).code == 2
     text = tmp_path / "t.yaml"
     text.write_text("auroc: high\n")
-    assert run_cli(*register("MF", model_file, "--baseline", "0.8", "--metrics-file", str(text))).code == 2
+    assert run_here(*register_args("MF", model_file, "auroc", "0.8", None, metrics_file=str(text))).code == 2
 
 
 def test_list_filters_by_status(model_file: Path) -> None:
-    run_cli("token", "create", "--token-id", "D1")
-    assert run_cli("model", "list", "--output", "json").json() == []
-    drafts = run_cli("model", "list", "--status", "draft", "--output", "json").json()
+    run_here("token", "create", "--token-id", "D1")
+    assert run_here("model", "list", "--output", "json").json() == []
+    drafts = run_here("model", "list", "--status", "draft", "--output", "json").json()
     assert [t["token_id"] for t in drafts] == ["D1"]
-    assert run_cli("model", "list", "--status", "all", "--output", "json").json()[0]["status"] == "draft"
-    bad = run_cli("model", "list", "--status", "done")
+    assert run_here("model", "list", "--status", "all", "--output", "json").json()[0]["status"] == "draft"
+    bad = run_here("model", "list", "--status", "done")
     assert bad.code == 2 and "status='done'" in bad.err
 
 
 def test_token_create_twice_is_refused() -> None:
-    assert run_cli("token", "create", "--token-id", "DUP").code == 0
-    again = run_cli("token", "create", "--token-id", "DUP")
+    assert run_here("token", "create", "--token-id", "DUP").code == 0
+    again = run_here("token", "create", "--token-id", "DUP")
     assert again.code == 4 and "already exists" in again.err
 
 
 def test_help_lists_every_option_with_a_description() -> None:
-    r = run_cli("model", "register", "--help")
+    r = run_here("model", "register", "--help")
     assert r.code == 0 and r.err == ""
     lines = {line.split()[0]: line for line in r.out.splitlines() if line.startswith("  --")}
     for option in ("--token-id", "--model-path", "--metric", "--baseline"):
@@ -329,4 +298,4 @@ def test_help_lists_every_option_with_a_description() -> None:
         assert option in lines and "(required)" not in lines[option], option
     assert "FIRE_METADATA" not in r.out
     for group in (["--help"], ["model", "--help"], ["model", "status", "--help"], ["model", "list", "--help"]):
-        assert run_cli(*group).code == 0
+        assert run_here(*group).code == 0

@@ -15,18 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hokusai_ci import __version__, cli, usage
-from tests.conftest import REPO, register_args, run_cli
+from tests.conftest import REPO, register_args, run_here
 
 TREE = usage.describe(cli.Cli())
 COMMANDS = [node for node in usage._walk(TREE) if isinstance(node, usage.Command)]
 BIN = Path(sys.executable).parent
-
-
-def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(args)
-    out, err = capsys.readouterr()
-    return int(exit_.value.code or 0), out, err
 
 
 @pytest.mark.parametrize(
@@ -41,34 +34,34 @@ def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int
 def test_a_misspelled_option_is_refused_before_anything_runs(
     typo: str, suggestion: str | None, model_file: Path, tmp_path: Path
 ) -> None:
-    assert run_cli("token", "create", "--token-id", "TYPO").code == 0
-    r = run_cli(*register_args("TYPO", model_file, "auroc", "0.8", "0.9"), typo)
+    assert run_here("token", "create", "--token-id", "TYPO").code == 0
+    r = run_here(*register_args("TYPO", model_file, "auroc", "0.8", "0.9"), typo)
     assert r.code == 2, r.out + r.err
     name = typo.split("=")[0]
     assert r.err.strip().splitlines() == [
         f"error: Invalid Input: unknown option {name} for `hokusai model register`"
         + (f"; did you mean {suggestion}?" if suggestion else "; `hokusai model register --help` lists its options")
     ]
-    status = run_cli("model", "status", "--token-id", "TYPO", "--output", "json").json()
+    status = run_here("model", "status", "--token-id", "TYPO", "--output", "json").json()
     assert status["status"] == "draft"  # nothing was registered
     assert not (tmp_path / "home" / "mlruns").exists()
 
 
 def test_both_spellings_and_both_value_forms_are_accepted(model_file: Path) -> None:
-    assert run_cli("token", "create", "--token_id=SPELL").code == 0
+    assert run_here("token", "create", "--token_id=SPELL").code == 0
     args = ["model", "register", "--token_id", "SPELL", f"--model-path={model_file}", "--metric=auroc"]
-    r = run_cli(*args, "--baseline", "-0.5", "--metric_value=0.9", "--dry_run", "--output", "json")
+    r = run_here(*args, "--baseline", "-0.5", "--metric_value=0.9", "--dry_run", "--output", "json")
     assert r.code == 5, r.err  # -0.5 reached the range check as a value, not as an option
-    r = run_cli(*args, "--baseline", "0.5", "--metric_value=0.9", "--dry-run", "true", "--output=json")
+    r = run_here(*args, "--baseline", "0.5", "--metric_value=0.9", "--dry-run", "true", "--output=json")
     assert r.code == 0, r.err
     assert r.json()["status"] == "dry_run"
 
 
 def test_a_stray_positional_argument_is_refused(model_file: Path) -> None:
-    r = run_cli(*register_args("STRAY", model_file, "auroc", "0.8", "0.9"), "metrics.json")
+    r = run_here(*register_args("STRAY", model_file, "auroc", "0.8", "0.9"), "metrics.json")
     assert r.code == 2
     assert "unexpected argument 'metrics.json'" in r.err and "--metrics-file" in r.err
-    r = run_cli("model", "status", "XRAY")
+    r = run_here("model", "status", "XRAY")
     assert r.code == 2 and "unexpected argument 'XRAY'" in r.err
 
 
@@ -81,10 +74,8 @@ def test_a_stray_positional_argument_is_refused(model_file: Path) -> None:
         ["model", "status", "--token-id", "--output", "json"],
     ],
 )
-def test_usage_errors_with_json_output_print_one_json_object(
-    args: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, err = in_process(args, capsys)
+def test_usage_errors_with_json_output_print_one_json_object(args: list[str]) -> None:
+    code, out, err = run_here(*args)
     assert code == 2
     payload = json.loads(out)
     assert payload["status"] == "error" and payload["error"]["category"] == "invalid_input"
@@ -92,20 +83,18 @@ def test_usage_errors_with_json_output_print_one_json_object(
     assert err.startswith("error: Invalid Input: ")
 
 
-def test_an_unknown_command_names_the_closest_one(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = in_process(["model", "registr"], capsys)
+def test_an_unknown_command_names_the_closest_one() -> None:
+    code, _, err = run_here("model", "registr")
     assert code == 2 and "did you mean register?" in err
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c.path))
-def test_every_command_refuses_misspellings_of_its_own_options(
-    command: usage.Command, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_every_command_refuses_misspellings_of_its_own_options(command: usage.Command) -> None:
     for option in command.options.values():
         if option.positional or len(option.flag) < 6:
             continue
         typo = option.flag[:-2] + option.flag[-1]  # one letter dropped
-        code, _, err = in_process([*command.path, typo + "=1"], capsys)
+        code, _, err = run_here(*command.path, typo + "=1")
         assert code == 2, typo
         assert f"did you mean {option.flag}?" in err, (typo, err)
 
@@ -115,12 +104,10 @@ def test_every_command_refuses_misspellings_of_its_own_options(
     command=st.sampled_from(COMMANDS),
     name=st.text(st.characters(codec="ascii", categories=["L", "N"], include_characters="-_"), min_size=1, max_size=20),
 )
-def test_any_option_a_command_does_not_declare_exits_2(
-    command: usage.Command, name: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_any_option_a_command_does_not_declare_exits_2(command: usage.Command, name: str) -> None:
     if name.replace("-", "_") in command.options or name in ("help",):
         return
-    code, _, err = in_process([*command.path, f"--{name}=x"], capsys)
+    code, _, err = run_here(*command.path, f"--{name}=x")
     assert code == 2
     assert f"unknown option --{name}" in err
     assert "Traceback" not in err
@@ -140,7 +127,7 @@ def test_version(argv: list[str]) -> None:
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c.path))
 def test_help_is_on_stdout_with_every_option_and_its_meaning(command: usage.Command) -> None:
     # a pager that fails would turn up as an error: help must never page
-    r = run_cli(*command.path, "--help", env={"PAGER": "false", "TERM": "xterm"})
+    r = run_here(*command.path, "--help", env={"PAGER": "false", "TERM": "xterm"})
     assert (r.code, r.err) == (0, "")
     assert r.out.startswith(f"Usage: hokusai {' '.join(command.path)}")
     listed = {line.split()[0]: line for line in r.out.splitlines() if line.startswith("  ")}
@@ -154,14 +141,14 @@ def test_help_is_on_stdout_with_every_option_and_its_meaning(command: usage.Comm
 
 @pytest.mark.parametrize("args", [[], ["model"], ["token"], ["events"]])
 def test_a_group_without_a_command_shows_help_and_exits_2(args: list[str]) -> None:
-    r = run_cli(*args)
+    r = run_here(*args)
     assert r.code == 2 and r.out == ""
     assert "Commands:" in r.err and r.err.strip().splitlines()[-1].startswith("error: Invalid Input: ")
 
 
 def _complete(words: list[str]) -> list[str]:
     """Source the script in a real bash and ask it, as the shell does on TAB."""
-    script = run_cli("completion", "bash").out
+    script = run_here("completion", "bash").out
     probe = (
         f"{script}\n"
         f"COMP_WORDS=({' '.join(words)}); COMP_CWORD={len(words) - 1}\n"
@@ -186,9 +173,9 @@ def test_bash_completion_offers_commands_and_each_commands_options() -> None:
         "--help",
     ]
     assert _complete(["hokusai", "completion", ""]) == ["bash", "zsh", "--help"]
-    zsh = run_cli("completion", "zsh")
+    zsh = run_here("completion", "zsh")
     assert zsh.code == 0 and zsh.out.startswith("autoload -U +X bashcompinit && bashcompinit\n")
-    assert run_cli("completion", "fish").code == 2
+    assert run_here("completion", "fish").code == 2
 
 
 def test_zsh_completion_in_a_real_zsh(tmp_path: Path) -> None:

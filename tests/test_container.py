@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import register_args, run_cli
 from tests.servers import MlflowServer, PostgresServer, WebhookReceiver
 from tests.test_action_entrypoint import parse_outputs
 
@@ -184,24 +184,7 @@ def test_cli_via_docker_run_against_mlflow_server(
     code, logs = run(
         docker_engine,
         image,
-        [
-            "model",
-            "register",
-            "--token-id",
-            "DOCKER-CLI",
-            "--model-path",
-            "/models/m",
-            "--metric",
-            "mae",
-            "--baseline",
-            "3",
-            "--metric-value",
-            "2",
-            "--mlflow-uri",
-            mlflow_server.url,
-            "--output",
-            "json",
-        ],
+        register_args("DOCKER-CLI", "/models/m", "mae", "3", "2", mlflow_uri=mlflow_server.url, output="json"),
         environment={**pg_env, "HOKUSAI_SIGNING_KEY": private.read_text()},
         volumes={str(tmp_path): {"bind": "/models", "mode": "ro"}},
     )

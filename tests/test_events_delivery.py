@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from hokusai_ci import webhooks
 from hokusai_ci.events import SCHEMA_DIR, json_schemas
 from hokusai_ci.http_retry import backoff, post_with_retries, retry_after_seconds
-from tests.conftest import register_args, run_cli
+from tests.conftest import register_args, run_here
 from tests.servers import WebhookReceiver
 
 BODY = b'{"event_id":"e1","event_type":"model_registered","token_id":"XRAY"}'
@@ -126,9 +126,9 @@ def test_signed_events_end_to_end_with_replay(model_file: Path, webhook: Webhook
         "HOKUSAI_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"receiver-shared-secret-of-32-bytes").decode(),
         "HOKUSAI_WEBHOOK_ATTEMPTS": "1",
     }
-    run_cli("token", "create", "--token-id", "SIGNED")
+    run_here("token", "create", "--token-id", "SIGNED")
     webhook.statuses = [503, 503]
-    r = run_cli(
+    r = run_here(
         *register_args("SIGNED", str(model_file), "f1", "0.5", "0.7"),
         "--webhook-url",
         webhook.url,
@@ -140,10 +140,10 @@ def test_signed_events_end_to_end_with_replay(model_file: Path, webhook: Webhook
     first_ids = [x.headers["webhook-id"] for x in webhook.received]
     assert env["HOKUSAI_WEBHOOK_SECRET"] not in r.out + r.err
 
-    nothing = run_cli("events", "replay", "--output", "json", env=env)
+    nothing = run_here("events", "replay", "--output", "json", env=env)
     assert nothing.code == 2 and "replay needs a webhook" in nothing.err
 
-    replay = run_cli("events", "replay", "--webhook-url", webhook.url, "--output", "json", env=env)
+    replay = run_here("events", "replay", "--webhook-url", webhook.url, "--output", "json", env=env)
     assert replay.code == 0, replay.err
     assert replay.json()["delivered"] == 2 and replay.json()["failed"] == 0
     delivered = webhook.received[2:]
@@ -153,23 +153,23 @@ def test_signed_events_end_to_end_with_replay(model_file: Path, webhook: Webhook
         event = webhooks.verify(request.body, request.headers, env["HOKUSAI_WEBHOOK_SECRET"])
         jsonschema.validate(event, schemas[event["event_type"]])
         assert request.headers["X-Hokusai-Idempotency-Key"] == event["event_id"]
-    status = run_cli("model", "status", "--token-id", "SIGNED", "--output", "json").json()
+    status = run_here("model", "status", "--token-id", "SIGNED", "--output", "json").json()
     assert [(e["delivery_status"], e["attempts"]) for e in status["events"]] == [("delivered", 2), ("delivered", 2)]
-    again = run_cli("events", "replay", "--webhook-url", webhook.url, "--output", "json", env=env)
+    again = run_here("events", "replay", "--webhook-url", webhook.url, "--output", "json", env=env)
     assert again.json()["status"] == "nothing_pending"
 
 
 def test_replay_that_still_fails_exits_9(model_file: Path, webhook: WebhookReceiver) -> None:
     env = {"HOKUSAI_WEBHOOK_ATTEMPTS": "1"}
-    run_cli("token", "create", "--token-id", "STUCK")
+    run_here("token", "create", "--token-id", "STUCK")
     webhook.statuses = [500] * 4
-    run_cli(
+    run_here(
         *register_args("STUCK", str(model_file), "f1", "0.5", "0.7"),
         "--webhook-url",
         webhook.url,
         env=env,
     )
-    r = run_cli("events", "replay", "--token-id", "STUCK", "--webhook-url", webhook.url, "--output", "json", env=env)
+    r = run_here("events", "replay", "--token-id", "STUCK", "--webhook-url", webhook.url, "--output", "json", env=env)
     assert r.code == 9
     assert r.json()["failed"] == 2 and r.json()["error"]["category"] == "event_delivery_failed"
     assert "unsigned" in r.err  # the warning when no secret is set

@@ -94,7 +94,7 @@ def test_a_cloned_model_repository_leaves_its_git_metadata_out(model_dir: Path, 
     """`.git` (whose config may hold a clone's credentials) and the other top-level git files
     are not part of the model, as model_signing also ignores them; the same names deeper in the
     tree are model files. The embedded store holds exactly the model's files."""
-    from tests.conftest import register_args, run_cli
+    from tests.conftest import register_args, run_here
 
     before = fingerprint(model_dir).sha256
     (model_dir / ".git" / "refs").mkdir(parents=True)
@@ -107,8 +107,8 @@ def test_a_cloned_model_repository_leaves_its_git_metadata_out(model_dir: Path, 
     listed = [f.relpath for f in fingerprint(model_dir).files]
     assert listed == ["config.json", "shards/.gitignore", "shards/00001.bin", "shards/00002.bin"]
 
-    assert run_cli("token", "create", "--token-id", "GITCLONE").code == 0
-    r = run_cli(*register_args("GITCLONE", model_dir, "auroc", "0.8", "0.9"), "--output", "json")
+    assert run_here("token", "create", "--token-id", "GITCLONE").code == 0
+    r = run_here(*register_args("GITCLONE", model_dir, "auroc", "0.8", "0.9"), "--output", "json")
     assert r.code == 0, r.err
     stored = next(Path(os.environ["HOKUSAI_HOME"], "mlruns").glob(f"*/{r.json()['mlflow_run_id']}/artifacts/model"))
     assert sorted(str(p.relative_to(stored)) for p in stored.rglob("*") if p.is_file()) == listed

@@ -11,16 +11,8 @@ from typing import Any
 
 import pytest
 
-from hokusai_ci import cli
-from tests.conftest import REPO, docs_text, register_args, run_cli
+from tests.conftest import REPO, docs_text, register_args, run_here
 from tests.test_action_entrypoint import parse_outputs, run_entry, runner  # noqa: F401 (fixture)
-
-
-def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(args)
-    out, err = capsys.readouterr()
-    return int(exit_.value.code or 0), out, err
 
 
 # -- no API key in CI ---------------------------------------------------------------------------
@@ -53,7 +45,7 @@ def test_the_container_in_ci_without_an_api_key_says_the_secret_is_missing(model
     assert proc.returncode == 2, proc.stderr
     assert "HOKUSAI_API_KEY is missing" in proc.stderr and "-e HOKUSAI_API_KEY" in proc.stderr
     assert "token create" not in proc.stderr and not (tmp_path / "home").exists()
-    outside_ci = run_cli(*args, cwd=tmp_path)  # a laptop: the local store, as documented
+    outside_ci = run_here(*args, cwd=tmp_path)  # a laptop: the local store, as documented
     assert outside_ci.code == 3 and "token create" in outside_ci.err
 
 
@@ -81,18 +73,18 @@ _WITHOUT = "import sys; sys.modules[{module!r}] = None\nfrom hokusai_ci.cli impo
 
 def test_signing_without_the_sign_extra_is_refused_before_the_upload(model_file: Path, tmp_path: Path) -> None:
     """model_signing made unimportable, as in an installation without the extra."""
-    assert run_cli("token", "create", "--token-id", "SIGNX").code == 0
+    assert run_here("token", "create", "--token-id", "SIGNX").code == 0
     key = tmp_path / "k.pem"
     key.write_text("-----BEGIN EC PRIVATE KEY-----\nnot read\n-----END EC PRIVATE KEY-----\n")
     code = _WITHOUT.format(module="model_signing")
     args = [*register_args("SIGNX", model_file, "auroc", "0.8", "0.9"), "--sign-key", str(key)]
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2, proc.stderr
     assert "sign='key' is invalid: this installation lacks the 'sign' extra (model_signing is not installed)" in (
         proc.stderr
     )
     assert "pip install '.[sign]'" in proc.stderr
-    assert run_cli("model", "status", "--token-id", "SIGNX", "--output", "json").json()["status"] == "draft"
+    assert run_here("model", "status", "--token-id", "SIGNX", "--output", "json").json()["status"] == "draft"
     assert not (tmp_path / "home" / "mlruns").exists()  # nothing uploaded
 
 
@@ -110,10 +102,10 @@ def test_gate_decides_the_mode_as_register_does(env: dict[str, str], model_file:
     platform, so the gate applies only the baseline (an improved mse passes)."""
     env = {**env, "HOKUSAI_API_KEY": "hk_test_" + "k" * 24}
     args = ["model", "gate", "--token-id", "XRAY", "--model-path", str(model_file), "--metric", "mse"]
-    r = run_cli(*args, "--baseline", "0.12", "--metric-value", "0.10", "--output", "json", env=env, cwd=tmp_path)
+    r = run_here(*args, "--baseline", "0.12", "--metric-value", "0.10", "--output", "json", env=env, cwd=tmp_path)
     assert r.code == 0, r.err
     assert r.json()["status"] == "gate_only"
-    forced = run_cli(*args, "--baseline", "0.12", "--metric-value", "0.10", env={**env, "HOKUSAI_MODE": "api"})
+    forced = run_here(*args, "--baseline", "0.12", "--metric-value", "0.10", env={**env, "HOKUSAI_MODE": "api"})
     assert forced.code == 10, forced.err  # API mode stated: the platform's rules
 
 
@@ -122,28 +114,28 @@ def test_gate_decides_the_mode_as_register_does(env: dict[str, str], model_file:
     ("typo", "meant"),
     [("--verison", "--version"), ("-V", "--version"), ("-v", "--version"), ("--hlep", "--help")],
 )
-def test_top_level_typos_are_named(typo: str, meant: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = in_process([typo], capsys)
+def test_top_level_typos_are_named(typo: str, meant: str) -> None:
+    code, _, err = run_here(typo)
     assert code == 2
     assert err.strip() == f"error: Invalid Input: unknown option {typo} for `hokusai`; did you mean {meant}?"
-    code, _, err = in_process(["model", "--hlep"], capsys)
+    code, _, err = run_here("model", "--hlep")
     assert code == 2 and "unknown option --hlep for `hokusai model`; did you mean --help?" in err
-    code, _, err = in_process(["--version=1"], capsys)
+    code, _, err = run_here("--version=1")
     assert code == 2 and "--version takes no value: write --version alone" in err
 
 
-def test_an_option_without_its_value_is_named_as_typed(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = in_process(["model", "register", "--token-id", "X", "--metric-value"], capsys)
+def test_an_option_without_its_value_is_named_as_typed() -> None:
+    code, _, err = run_here("model", "register", "--token-id", "X", "--metric-value")
     assert code == 2 and "None" not in err
     assert "--metric-value is given without a value: write --metric-value VALUE" in err
-    code, _, err = in_process(["model", "register", "--metric-value", "--token-id", "X"], capsys)
+    code, _, err = run_here("model", "register", "--metric-value", "--token-id", "X")
     assert "metric-value='--token-id' is invalid: write --metric-value VALUE" in err
 
 
-def test_a_bad_log_level_names_the_option_or_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = in_process(["model", "status", "--token-id", "X", "--log-level", "verbose"], capsys)
+def test_a_bad_log_level_names_the_option_or_the_variable() -> None:
+    code, _, err = run_here("model", "status", "--token-id", "X", "--log-level", "verbose")
     assert code == 2 and "log-level='verbose' is invalid: use one of DEBUG" in err and "HOKUSAI_LOG_LEVEL" not in err
-    r = run_cli("model", "status", "--token-id", "X", env={"HOKUSAI_LOG_LEVEL": "verbose"})
+    r = run_here("model", "status", "--token-id", "X", env={"HOKUSAI_LOG_LEVEL": "verbose"})
     assert r.code == 2 and "HOKUSAI_LOG_LEVEL='verbose' is invalid" in r.err
 
 
@@ -152,16 +144,16 @@ def test_a_token_left_registering_names_the_command_that_frees_it(model_file: Pa
     run as printed, frees the token."""
     from hokusai_ci.sql_store import SqlTokenStore
 
-    assert run_cli("token", "create", "--token-id", "KILLED").code == 0
+    assert run_here("token", "create", "--token-id", "KILLED").code == 0
     store = SqlTokenStore.sqlite(tmp_path / "home" / "hokusai.db")
     assert store.claim("KILLED", "killed-job", 3600)
     store.close()
-    blocked = run_cli(*register_args("KILLED", model_file, "auroc", "0.8", "0.9"))
+    blocked = run_here(*register_args("KILLED", model_file, "auroc", "0.8", "0.9"))
     assert blocked.code == 4, blocked.err
     command = "hokusai token release --token-id KILLED --force"
     assert f"if that run was killed, `{command}` frees the token now" in blocked.err
-    assert run_cli(*command.split()[1:]).code == 0
-    assert run_cli(*register_args("KILLED", model_file, "auroc", "0.8", "0.9")).code == 0
+    assert run_here(*command.split()[1:]).code == 0
+    assert run_here(*register_args("KILLED", model_file, "auroc", "0.8", "0.9")).code == 0
 
 
 # -- nothing typed means nothing silently -------------------------------------------------------
@@ -180,10 +172,10 @@ def mock_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_an_explicit_empty_value_is_refused_not_the_default(
-    option: str, named: str, model_file: Path, mock_mode: None, capsys: pytest.CaptureFixture[str]
+    option: str, named: str, model_file: Path, mock_mode: None
 ) -> None:
     args = [*register_args("EMPTY", model_file, "auroc", "0.8", "0.9"), option, "", "--output", "json"]
-    code, out, err = in_process(args, capsys)
+    code, out, err = run_here(*args)
     assert code == 2, err
     assert f"{named} is invalid" in err and "leave" in err
     assert '"model_version": null' in out or '"status": "error"' in out  # nothing registered
@@ -194,58 +186,58 @@ def test_an_explicit_empty_value_is_refused_not_the_default(
     [("HOKUSAI_MODE", "mock\n"), ("HOKUSAI_MOCK_MODE", "true\n"), ("HOKUSAI_LOG_LEVEL", "INFO\r\n")],
 )
 def test_a_trailing_line_break_in_a_setting_is_refused(variable: str, value: str, model_file: Path) -> None:
-    r = run_cli(*register_args("CRLF", model_file, "auroc", "0.8", "0.9"), env={variable: value})
+    r = run_here(*register_args("CRLF", model_file, "auroc", "0.8", "0.9"), env={variable: value})
     assert r.code == 2, r.err
     assert f"{variable}=" in r.err and "control character U+000" in r.err
 
 
 def test_a_trailing_line_break_in_a_flag_value_is_refused(model_file: Path, mock_mode: None) -> None:
-    r = run_cli(*register_args("CRLF", model_file, "auroc", "0.8", "0.9"), "--dry-run=true\n")
+    r = run_here(*register_args("CRLF", model_file, "auroc", "0.8", "0.9"), "--dry-run=true\n")
     assert r.code == 2 and "dry-run='true\\n' is invalid" in r.err, r.err
 
 
 def test_a_db_config_with_both_url_and_host_is_refused(tmp_path: Path, model_file: Path) -> None:
     config = tmp_path / "db.json"
     config.write_text('{"url": "sqlite:///%s", "host": "db.example.com"}' % (tmp_path / "t.db"))
-    r = run_cli("token", "create", "--token-id", "BOTH", "--db-config", str(config))
+    r = run_here("token", "create", "--token-id", "BOTH", "--db-config", str(config))
     assert r.code == 2, r.err
     assert "db-config url is invalid (value not shown): the url names the database and host (db-config) too" in r.err
     assert not (tmp_path / "t.db").exists()
     config.write_text('{"url": "sqlite:///%s", "username": "me"}' % (tmp_path / "t.db"))
-    r = run_cli("token", "create", "--token-id", "BOTH", "--db-config", str(config))
+    r = run_here("token", "create", "--token-id", "BOTH", "--db-config", str(config))
     assert r.code == 2 and "username (db-config)" in r.err, r.err
     config.write_text('{"url": "sqlite:///%s"}' % (tmp_path / "t.db"))
-    r = run_cli("token", "create", "--token-id", "BOTH", "--db-config", str(config), env={"HOKUSAI_DB_HOST": "db"})
+    r = run_here("token", "create", "--token-id", "BOTH", "--db-config", str(config), env={"HOKUSAI_DB_HOST": "db"})
     assert r.code == 2 and "host (HOKUSAI_DB_HOST)" in r.err, r.err
 
 
 def test_a_sqlite_url_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "db.json"
     config.write_text('{"url": "sqlite:///%s"}' % (tmp_path / "typo" / "deeper" / "t.db"))
-    r = run_cli("token", "create", "--token-id", "SQL", "--db-config", str(config))
+    r = run_here("token", "create", "--token-id", "SQL", "--db-config", str(config))
     assert r.code == 2, r.err
     assert f"the folder {str(tmp_path / 'typo' / 'deeper')!r} does not exist; create it first" in r.err
     assert not (tmp_path / "typo").exists()
     (tmp_path / "typo" / "deeper").mkdir(parents=True)
-    assert run_cli("token", "create", "--token-id", "SQL", "--db-config", str(config)).code == 0
+    assert run_here("token", "create", "--token-id", "SQL", "--db-config", str(config)).code == 0
 
 
 def test_a_report_target_that_opens_but_cannot_be_written_is_refused_first(model_file: Path, tmp_path: Path) -> None:
-    assert run_cli("token", "create", "--token-id", "FULL").code == 0
-    r = run_cli(*register_args("FULL", model_file, "auroc", "0.8", "0.9"), "--dotenv-report", "/dev/full")
+    assert run_here("token", "create", "--token-id", "FULL").code == 0
+    r = run_here(*register_args("FULL", model_file, "auroc", "0.8", "0.9"), "--dotenv-report", "/dev/full")
     assert r.code == 2, r.err
     assert "dotenv-report='/dev/full' is invalid: is a device, not a file" in r.err
-    assert run_cli("model", "status", "--token-id", "FULL", "--output", "json").json()["status"] == "draft"
-    ok = run_cli(*register_args("FULL", model_file, "auroc", "0.8", "0.9"), "--dotenv-report", "/dev/null")
+    assert run_here("model", "status", "--token-id", "FULL", "--output", "json").json()["status"] == "draft"
+    ok = run_here(*register_args("FULL", model_file, "auroc", "0.8", "0.9"), "--dotenv-report", "/dev/null")
     assert ok.code == 0, ok.err
 
 
 @pytest.mark.parametrize("baseline", ["5e-324", "1e-320"])
 def test_an_overflowing_relative_delta_is_refused(baseline: str, model_file: Path, mock_mode: None) -> None:
-    r = run_cli(*register_args("TINY", model_file, "loss_gain", baseline, "1e10"), "--direction", "higher")
+    r = run_here(*register_args("TINY", model_file, "loss_gain", baseline, "1e10"), "--direction", "higher")
     assert r.code == 2, r.err
     assert f"baseline={float(baseline)!r} is too close to zero" in r.err
-    zero = run_cli(*register_args("TINY", model_file, "r2", "0", "0.5"), "--output", "json")
+    zero = run_here(*register_args("TINY", model_file, "r2", "0", "0.5"), "--output", "json")
     assert zero.code == 0 and zero.json()["metric"]["relative_delta"] is None  # no baseline to compare: none
 
 
@@ -348,21 +340,21 @@ def test_s3_without_the_s3_extra_is_refused_before_a_run_is_created(
     import requests
 
     mlflow = stack[0]
-    assert run_cli("token", "create", "--token-id", "S3FIRST").code == 0
-    first = run_cli(*register_args("S3FIRST", model_file, "accuracy", "0.8", "0.85"), "--mlflow-uri", mlflow.url)
+    assert run_here("token", "create", "--token-id", "S3FIRST").code == 0
+    first = run_here(*register_args("S3FIRST", model_file, "accuracy", "0.8", "0.85"), "--mlflow-uri", mlflow.url)
     assert first.code == 0, first.err  # the experiment exists now, its artifact root in the bucket
 
     def runs() -> int:
-        found = requests.post(f"{mlflow.url}/api/2.0/mlflow/runs/search", json={"experiment_ids": ["1"]}, timeout=30)
+        found = requests.post(f"{mlflow.url}/api/2.0/mlflow/runs/search", json={"experiment_ids": ["1"]})
         return len(found.json().get("runs", []))
 
     before = runs()
-    assert run_cli("token", "create", "--token-id", "S3NOEXTRA").code == 0
+    assert run_here("token", "create", "--token-id", "S3NOEXTRA").code == 0
     args = [*register_args("S3NOEXTRA", model_file, "accuracy", "0.8", "0.85"), "--mlflow-uri", mlflow.url]
     code = _WITHOUT.format(module="boto3")
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2, proc.stderr
     assert "s3='s3://" in proc.stderr and "lacks the 's3' extra (boto3 is not installed)" in proc.stderr
     assert "pip install '.[s3]'" in proc.stderr
     assert runs() == before  # no run, nothing uploaded
-    assert run_cli("model", "status", "--token-id", "S3NOEXTRA", "--output", "json").json()["status"] == "draft"
+    assert run_here("model", "status", "--token-id", "S3NOEXTRA", "--output", "json").json()["status"] == "draft"

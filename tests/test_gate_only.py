@@ -7,21 +7,22 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from tests.conftest import run_cli
+from tests.conftest import register_args, run_here
 from tests.test_action_entrypoint import parse_outputs, run_entry, runner  # noqa: F401 (fixture)
 
 NOT_CHECKED = "the token was not checked and nothing was uploaded or written"
 
 
-def gate_args(model: Path, value: str) -> list[str]:
-    return ["model", "gate", "--token-id", "XRAY", "--model-path", str(model), "--metric", "mse", "--baseline", "0.12",
-            "--metric-value", value]  # fmt: skip
-
-
 def test_gate_passes_without_any_store_and_writes_nothing(model_file: Path, tmp_path: Path) -> None:
     # a database mode pointing at nothing reachable: the gate must not try it
     env = {"HOKUSAI_DB_HOST": "127.0.0.1", "HOKUSAI_DB_PORT": "9", "HOKUSAI_DB_PASSWORD": "unused"}
-    r = run_cli(*gate_args(model_file, "0.10"), "--output", "json", env=env, cwd=tmp_path)
+    r = run_here(
+        *register_args("XRAY", model_file, "mse", "0.12", "0.10", command="gate"),
+        "--output",
+        "json",
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.err
     out = r.json()
     assert (out["status"], out["mode"], out["token_id"]) == ("gate_only", "gate-only", "XRAY")
@@ -29,16 +30,18 @@ def test_gate_passes_without_any_store_and_writes_nothing(model_file: Path, tmp_
     assert NOT_CHECKED in out["message"]
     assert out["model_version"] is None and out["events"] == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pkl"]  # no store, no .hokusai
-    text = run_cli(*gate_args(model_file, "0.10"), cwd=tmp_path)
+    text = run_here(*register_args("XRAY", model_file, "mse", "0.12", "0.10", command="gate"), cwd=tmp_path)
     assert text.out.startswith(f"Gate passed for token XRAY (gate only: {NOT_CHECKED})")
 
 
 def test_gate_failure_is_exit_6_and_says_nothing_was_checked(model_file: Path, tmp_path: Path) -> None:
-    r = run_cli(*gate_args(model_file, "0.2"), "--output", "json", cwd=tmp_path)
+    r = run_here(
+        *register_args("XRAY", model_file, "mse", "0.12", "0.2", command="gate"), "--output", "json", cwd=tmp_path
+    )
     assert r.code == 6
     assert r.json()["error"]["category"] == "performance_below_baseline"
     assert NOT_CHECKED in r.err.strip().splitlines()[-1]
-    bad = run_cli(*gate_args(tmp_path / "missing.pkl", "0.1"), cwd=tmp_path)
+    bad = run_here(*register_args("XRAY", tmp_path / "missing.pkl", "mse", "0.12", "0.1", command="gate"), cwd=tmp_path)
     assert bad.code == 2 and "model-path=" in bad.err
 
 
@@ -46,12 +49,20 @@ def test_gate_for_api_mode_applies_the_platform_rules(model_file: Path, tmp_path
     """A pull request sees what the platform would answer the registration on main: here an
     improved error metric, which passes the gate but the platform refuses (value < baseline)."""
     api = {"HOKUSAI_MODE": "api", "HOKUSAI_WEBHOOK_TIMEOUT": "not read by the gate"}
-    r = run_cli(*gate_args(model_file, "0.10"), "--output", "json", env=api, cwd=tmp_path)
+    r = run_here(
+        *register_args("XRAY", model_file, "mse", "0.12", "0.10", command="gate"),
+        "--output",
+        "json",
+        env=api,
+        cwd=tmp_path,
+    )
     assert r.code == 10, r.err
     assert r.json()["error"]["category"] == "platform_rejected" and r.json()["metric"]["passed"] is True
     assert "the Hokusai platform would refuse this result" in r.err and NOT_CHECKED in r.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pkl"]
-    ok = run_cli(*gate_args(model_file, "0.12"), env=api, cwd=tmp_path)  # equal: both accept it
+    ok = run_here(
+        *register_args("XRAY", model_file, "mse", "0.12", "0.12", command="gate"), env=api, cwd=tmp_path
+    )  # equal: both accept it
     assert ok.code == 0, ok.err
 
 

@@ -23,7 +23,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hokusai_ci.cli import main
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.events import build_events, compact_json, json_schemas
 from hokusai_ci.github import run_action
@@ -31,6 +30,7 @@ from hokusai_ci.inputs import MODEL_NAME, TOKEN_ID
 from hokusai_ci.metrics import Direction, Metric, gate
 from hokusai_ci.settings import display_url, load_settings
 from hokusai_ci.validation import NUMBER
+from tests.conftest import register_args, run_here
 
 EXIT_CODES = {0} | {c.exit_code for c in Category}
 FAST = settings(
@@ -55,18 +55,6 @@ def strict_json(text: str) -> Any:
         raise ValueError(f"{word} is not JSON")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    """The CLI in-process, as `hokusai ...` would run it: exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
 
 
 def assert_answered(code: int, err: str) -> None:
@@ -104,16 +92,9 @@ def unchanged_unless_ok(home: Path) -> Iterator[list[int]]:
 
 
 def register(home: Path, *pairs: tuple[str, str]) -> list[str]:
-    defaults = {
-        "token-id": "HYPO",
-        "model-path": str(home / "model.bin"),
-        "metric": "auroc",
-        "baseline": "0.8",
-        "metric-value": "0.9",
-        "dry-run": "true",
-    }
-    defaults.update(dict(pairs))
-    return ["model", "register", *[f"--{k}={v}" for k, v in defaults.items()]]
+    """A dry run in mock mode, every option spelled `--name=value` (a hostile value that starts
+    with `-` stays a value); `pairs` replace options in place or add them."""
+    return register_args("HYPO", home / "model.bin", joined=True, dry_run="true", **dict(pairs))
 
 
 # -- identifiers ------------------------------------------------------------------------
@@ -126,7 +107,7 @@ def register(home: Path, *pairs: tuple[str, str]) -> list[str]:
 @example(token="007")
 def test_any_token_id(mock_home: Path, token: str) -> None:
     with unchanged_unless_ok(mock_home) as cell:
-        code, _, err = run(*register(mock_home, ("token-id", token)))
+        code, _, err = run_here(*register(mock_home, ("token-id", token)))
         cell.append(code)
     assert_answered(code, err)
     if TOKEN_ID.fullmatch(token):
@@ -140,7 +121,7 @@ def test_any_token_id(mock_home: Path, token: str) -> None:
 @example(name="model\n")
 @example(name="")  # typed empty: refused, never silently the default name
 def test_any_model_name(mock_home: Path, name: str) -> None:
-    code, _, err = run(*register(mock_home, ("model-name", name)))
+    code, _, err = run_here(*register(mock_home, ("model-name", name)))
     assert_answered(code, err)
     if MODEL_NAME.fullmatch(name):
         assert code == 0, err
@@ -156,7 +137,7 @@ def test_any_other_text_input(mock_home: Path, field: str, value: str) -> None:
         pairs += [("metrics-file", str(mock_home / "m.json")), ("metric-value", "")]
         (mock_home / "m.json").write_text('{"auroc": 0.9}')
     with unchanged_unless_ok(mock_home) as cell:
-        code, _, err = run(*register(mock_home, *pairs))
+        code, _, err = run_here(*register(mock_home, *pairs))
         cell.append(code)
     assert_answered(code, err)
     if re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", value):
@@ -175,7 +156,7 @@ def test_any_other_text_input(mock_home: Path, field: str, value: str) -> None:
 @example(text="nan")
 @example(text="1e999")
 def test_any_number(mock_home: Path, text: str) -> None:
-    code, out, err = run(*register(mock_home, ("metric-value", text), ("baseline", "0")), "--output=json")
+    code, out, err = run_here(*register(mock_home, ("metric-value", text), ("baseline", "0")), "--output=json")
     assert_answered(code, err)
     strict_json(out)  # one JSON object, valid JSON, whatever happened
     if code == 0:
@@ -229,7 +210,7 @@ def test_non_finite_values_never_reach_json() -> None:
 
 def test_an_overflowing_delta_is_an_input_error(mock_home: Path) -> None:
     args = register(mock_home, ("metric", "loss_span"), ("metric-value", "1.7e308"), ("baseline", "-1.7e308"))
-    code, _, err = run(*args, "--direction=higher")
+    code, _, err = run_here(*args, "--direction=higher")
     assert code == 2, err
     assert "metric-value=1.7e+308 and baseline=-1.7e+308 are too far apart" in err
 
@@ -255,7 +236,7 @@ def test_any_metrics_file(mock_home: Path, node: Any, raw: str | None, suffix: s
     text = raw if raw is not None else json.dumps({"auroc": node} if not isinstance(node, dict) else node)
     path.write_text(text, encoding="utf-8")
     pairs = [("metrics-file", str(path)), ("metric-value", ""), ("baseline", "0")]
-    code, _, err = run(*register(mock_home, *pairs))
+    code, _, err = run_here(*register(mock_home, *pairs))
     assert_answered(code, err)
     assert code in (0, 2, 5), err  # 5: no number under the key, or one outside auroc's range
 
@@ -284,7 +265,7 @@ def test_a_key_given_twice_in_a_metrics_file_is_refused_naming_it(
     key = f"eval.{twice}" if nested else twice
     pairs_args = [("metrics-file", str(path)), ("metric-value", ""), ("metric-key", key)]
     with unchanged_unless_ok(mock_home) as cell:
-        code, _, err = run(*register(mock_home, *pairs_args))
+        code, _, err = run_here(*register(mock_home, *pairs_args))
         cell.append(code)
     assert code == 2, err
     assert f"metrics-file={str(path)!r} is invalid: the key {twice!r} appears twice" in err, err
@@ -301,7 +282,9 @@ def test_a_key_holding_dots_is_found_and_two_readings_are_refused(mock_home: Pat
     path = mock_home / "m.json"
     for data, expected in ((flat, 0), (nested, 0), ({**flat, **nested}, 5)):
         path.write_text(json.dumps(data), encoding="utf-8")
-        code, _, err = run(*register(mock_home, ("metrics-file", str(path)), ("metric-value", ""), ("metric-key", key)))
+        code, _, err = run_here(
+            *register(mock_home, ("metrics-file", str(path)), ("metric-value", ""), ("metric-key", key))
+        )
         assert code == expected, (data, err)
         if expected:
             assert f"--metric-key {key!r} names two values" in err, err
@@ -312,7 +295,7 @@ def test_a_metrics_file_saved_with_a_byte_order_mark_is_read(mock_home: Path) ->
         path = mock_home / f"bom{suffix}"
         path.write_bytes("\ufeff".encode() + (b'{"auroc": 0.9}' if suffix == ".json" else b"auroc: 0.9\n"))
         pairs = [("metrics-file", str(path)), ("metric-value", "")]
-        code, _, err = run(*register(mock_home, *pairs))
+        code, _, err = run_here(*register(mock_home, *pairs))
         assert code == 0, err
 
 
@@ -442,7 +425,7 @@ def test_control_characters_are_refused_in_every_name_and_path(mock_home: Path, 
         pairs += [("metric-value", "")]
     if field == "metric-key":
         pairs += [("metric-value", ""), ("metrics-file", str(mock_home / "m.json"))]
-    code, _, err = run(*register(mock_home, *pairs))
+    code, _, err = run_here(*register(mock_home, *pairs))
     assert code == 2, err
     assert f"{field}=" in err and f"U+{ord(char):04X}" in err, err
 
@@ -458,7 +441,7 @@ def test_control_characters_are_refused_in_every_name_and_path(mock_home: Path, 
 )
 def test_over_long_paths_are_input_errors(mock_home: Path, field: str, value: str) -> None:
     pairs = [(field, value)] + ([("metric-value", "")] if field == "metrics-file" else [])
-    code, _, err = run(*register(mock_home, *pairs))
+    code, _, err = run_here(*register(mock_home, *pairs))
     assert code == 2 and f"{field}=" in err and "longer than" in err, err
 
 
@@ -503,14 +486,14 @@ def test_identifiers_with_a_trailing_newline_are_refused_by_the_real_cli(tmp_pat
 def test_an_unwritable_dotenv_report_stops_before_anything_is_written(mock_home: Path) -> None:
     (mock_home / "folder").mkdir()
     for target, reason in ((mock_home / "folder", "is a folder"), (mock_home / "no" / "r.env", "does not exist")):
-        code, _, err = run(*register(mock_home, ("dry-run", "false")), f"--dotenv-report={target}")
+        code, _, err = run_here(*register(mock_home, ("dry-run", "false")), f"--dotenv-report={target}")
         assert code == 2 and "dotenv-report=" in err and reason in err, err
         assert store_state(mock_home) == "absent"
 
 
 def test_a_device_as_dotenv_report_is_refused_before_anything_is_written(mock_home: Path) -> None:
     """/dev/full opens fine and fails on every write (ENOSPC): a device is refused up front."""
-    code, _, err = run(*register(mock_home, ("dry-run", "false")), "--dotenv-report=/dev/full")
+    code, _, err = run_here(*register(mock_home, ("dry-run", "false")), "--dotenv-report=/dev/full")
     assert code == 2, err
     assert "dotenv-report='/dev/full' is invalid: is a device, not a file" in err
     assert store_state(mock_home) == "absent"

@@ -18,12 +18,12 @@ from mlflow import MlflowClient
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import file_sha256, fingerprint, list_model_files, upload_path
 from hokusai_ci.progress import NoProgress
-from tests.conftest import REPO, docs_text, register_args, run_cli
+from tests.conftest import REPO, docs_text, register_args, run_cli, run_here
 from tests.servers import MlflowServer
 
 
 def mock_register(model: Path, *extra: str, token: str = "LINKS") -> tuple[int, str, str]:
-    r = run_cli(*register_args(token, model, "auroc", "0.8", "0.9"), *extra, env={"HOKUSAI_MOCK_MODE": "true"})
+    r = run_here(*register_args(token, model, "auroc", "0.8", "0.9"), *extra, env={"HOKUSAI_MOCK_MODE": "true"})
     return r.code, r.out, r.err
 
 
@@ -167,7 +167,7 @@ def test_hugging_face_cache_registers_with_links_within(mlflow_server: MlflowSer
     --links-within; with it, the uploaded artifacts carry the links' names and the blobs' bytes."""
     snapshot, blobs, files = hugging_face_cache(tmp_path / "cache")
     hub = snapshot.parents[2]
-    assert run_cli("token", "create", "--token-id", "BERT").code == 0
+    assert run_here("token", "create", "--token-id", "BERT").code == 0
     snippet = readme_block("## Model-folder links")
     assert "--links-within models--acme--tiny-bert/blobs" in snippet
     env = {"MLFLOW_TRACKING_URI": mlflow_server.url, "HOKUSAI_LOG_LEVEL": "ERROR"}

@@ -8,7 +8,7 @@ import pytest
 
 from hokusai_ci.errors import HokusaiError
 from hokusai_ci.settings import load_settings
-from tests.conftest import register_args, run_cli
+from tests.conftest import register_args, run_here
 from tests.servers import WebhookReceiver
 
 KEY = "hk_test_abcdefghijklmnop"
@@ -62,7 +62,7 @@ def test_mock_mode_is_deterministic_offline_and_marked(
     outs = []
     for home in ("a", "b"):
         env = {"HOKUSAI_MOCK_MODE": "true", "HOKUSAI_HOME": str(tmp_path / home), "HOKUSAI_WEBHOOK_URL": webhook.url}
-        r = run_cli(
+        r = run_here(
             *register_args("MOCK-1", str(model_file), "mae", "2", "1.5"),
             "--output",
             "json",
@@ -72,15 +72,15 @@ def test_mock_mode_is_deterministic_offline_and_marked(
         assert "mode: mock" in r.err
         outs.append(r.json())
         assert not (tmp_path / home / "mlruns").exists()
-        text = run_cli("model", "status", "--token-id", "MOCK-1", env=env)
+        text = run_here("model", "status", "--token-id", "MOCK-1", env=env)
         assert "[simulated]" in text.out
-        assert run_cli("model", "list", "--output", "json", env=env).json()[0]["simulated"] is True
+        assert run_here("model", "list", "--output", "json", env=env).json()[0]["simulated"] is True
     a, b = outs
     assert a["simulated"] is True and a["mode"] == "mock"
     assert (a["mlflow_run_id"], a["model_version"]) == (b["mlflow_run_id"], b["model_version"])
     assert [e["event_id"] for e in a["events"]] == [e["event_id"] for e in b["events"]]
     assert webhook.received == []  # no network in mock mode
-    text = run_cli(
+    text = run_here(
         *register_args("MOCK-2", str(model_file), "mae", "2", "1.5"),
         env={"HOKUSAI_MOCK_MODE": "1", "HOKUSAI_HOME": str(tmp_path / "c")},
     )
@@ -88,7 +88,7 @@ def test_mock_mode_is_deterministic_offline_and_marked(
 
 
 def test_mock_mode_still_gates(model_file: Path) -> None:
-    r = run_cli(
+    r = run_here(
         *register_args("MOCK-LOW", str(model_file), "mae", "1", "1.5"),
         env={"HOKUSAI_MOCK_MODE": "true"},
     )
@@ -96,7 +96,7 @@ def test_mock_mode_still_gates(model_file: Path) -> None:
 
 
 def test_effective_endpoints_are_printed_without_secrets(model_file: Path) -> None:
-    r = run_cli(
+    r = run_here(
         *register_args("EP", str(model_file), "f1", "0.5", "0.6"),
         "--dry-run",
         "--webhook-url",

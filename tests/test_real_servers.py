@@ -14,17 +14,6 @@ from tests.conftest import REPO, register_args, run_cli
 from tests.servers import MlflowServer, PostgresServer, WebhookReceiver, free_port
 
 
-def reg(token: str, model: Path, mlflow: str, *extra: str) -> list[str]:
-    return [
-        *register_args(token, str(model), "accuracy", "0.80", "0.85"),
-        "--mlflow-uri",
-        mlflow,
-        "--output",
-        "json",
-        *extra,
-    ]
-
-
 def test_register_against_mlflow_server_sets_tags_and_uploads_bytes(
     mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
 ) -> None:
@@ -36,7 +25,10 @@ def test_register_against_mlflow_server_sets_tags_and_uploads_bytes(
         "GITHUB_REPOSITORY": "acme/models",
         "GITHUB_RUN_ID": "42",
     }
-    r = run_cli(*reg("SRV", model_file, mlflow_server.url), env=ci)
+    r = run_cli(
+        *register_args("SRV", model_file, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json"),
+        env=ci,
+    )
     assert r.code == 0, r.err
     out = r.json()
     assert out["run_url"] == f"{mlflow_server.url}/#/runs/{out['mlflow_run_id']}"
@@ -60,7 +52,9 @@ def test_register_against_mlflow_server_sets_tags_and_uploads_bytes(
 
 def test_directory_model_to_server(mlflow_server: MlflowServer, model_dir: Path, tmp_path: Path) -> None:
     run_cli("token", "create", "--token-id", "SRVDIR")
-    r = run_cli(*reg("SRVDIR", model_dir, mlflow_server.url))
+    r = run_cli(
+        *register_args("SRVDIR", model_dir, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json")
+    )
     assert r.code == 0, r.err
     client = MlflowClient(tracking_uri=mlflow_server.url)
     local = Path(client.download_artifacts(r.json()["mlflow_run_id"], "model", str(tmp_path / "dl")))
@@ -93,7 +87,9 @@ def test_crash_after_upload_is_resumed_without_a_second_version(mlflow_server: M
         ModelSource.of(model_file),
         NoProgress(),
     )
-    r = run_cli(*reg("CRASH", model_file, mlflow_server.url))
+    r = run_cli(
+        *register_args("CRASH", model_file, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json")
+    )
     assert r.code == 0, r.err
     assert r.json()["reused_existing_version"] is True
     assert r.json()["model_version"] == first.model_version
@@ -105,7 +101,10 @@ def test_crash_after_upload_is_resumed_without_a_second_version(mlflow_server: M
 def test_mlflow_unreachable_is_exit_8_and_token_stays_draft(model_file: Path) -> None:
     run_cli("token", "create", "--token-id", "DOWN")
     dead = f"http://127.0.0.1:{free_port()}"
-    r = run_cli(*reg("DOWN", model_file, dead), env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    r = run_cli(
+        *register_args("DOWN", model_file, "accuracy", "0.80", "0.85", mlflow_uri=dead, output="json"),
+        env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+    )
     assert r.code == 8, r.err
     assert r.json()["error"]["category"] == "mlflow_error"
     assert dead in r.json()["error"]["message"]
@@ -115,7 +114,11 @@ def test_mlflow_unreachable_is_exit_8_and_token_stays_draft(model_file: Path) ->
 
 def test_webhook_receives_both_events(mlflow_server: MlflowServer, model_file: Path, webhook: WebhookReceiver) -> None:
     run_cli("token", "create", "--token-id", "HOOK")
-    r = run_cli(*reg("HOOK", model_file, mlflow_server.url, "--webhook-url", webhook.url))
+    r = run_cli(
+        *register_args("HOOK", model_file, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json"),
+        "--webhook-url",
+        webhook.url,
+    )
     assert r.code == 0, r.err
     assert [x.json()["event_type"] for x in webhook.received] == ["token_ready_for_deploy", "model_registered"]
     ready, registered = (x.json() for x in webhook.received)
@@ -155,7 +158,9 @@ def test_webhook_failure_is_exit_9_with_events_kept(
     run_cli("token", "create", "--token-id", "HOOKFAIL")
     webhook.statuses = [500] * 4
     r = run_cli(
-        *reg("HOOKFAIL", model_file, mlflow_server.url, "--webhook-url", webhook.url + "?key=hush-secret"),
+        *register_args("HOOKFAIL", model_file, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json"),
+        "--webhook-url",
+        webhook.url + "?key=hush-secret",
         env={"HOKUSAI_WEBHOOK_ATTEMPTS": "2"},
     )
     assert r.code == 9, r.err
@@ -201,7 +206,11 @@ def test_concurrent_registrations_have_exactly_one_winner(
         env["HOKUSAI_DB_CONFIG"] = str(cfg)
     token = f"RACE-{backend}"
     assert run_cli("token", "create", "--token-id", token, env=env).code == 0
-    results = _race(4, reg(token, model_file, mlflow_server.url), env)
+    results = _race(
+        4,
+        register_args(token, model_file, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json"),
+        env,
+    )
     codes = sorted(p.returncode for p in results)
     assert codes == [0, 4, 4, 4], [p.stderr[-500:] for p in results]
     for loser in (p for p in results if p.returncode == 4):

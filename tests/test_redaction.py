@@ -31,7 +31,7 @@ from hokusai_ci.redaction import (
     remember,
 )
 from hokusai_ci.settings import DEFAULT_API_MLFLOW_URI, load_settings
-from tests.conftest import REPO, docs_text, register_args, run_cli
+from tests.conftest import REPO, docs_text, register_args, run_here
 from tests.servers import Receiver
 
 secret_values = st.text(min_size=MIN_SECRET_LENGTH, max_size=40).filter(lambda s: "\x00" not in s)
@@ -173,7 +173,7 @@ def _load_db_url(url: str) -> object:
 
 
 def test_a_newline_in_the_mlflow_uri_exits_2_with_one_line() -> None:
-    run = run_cli("model", "status", "--token-id", "X", env={"MLFLOW_TRACKING_URI": "http://h\n::warning::forged"})
+    run = run_here("model", "status", "--token-id", "X", env={"MLFLOW_TRACKING_URI": "http://h\n::warning::forged"})
     assert run.code == 2
     assert run.err.count("\n") == 1 and "error: Invalid Input: MLFLOW_TRACKING_URI=" in run.err and "U+000A" in run.err
 
@@ -185,7 +185,7 @@ def test_a_refused_mlflow_uri_never_shows_its_query(source: str) -> None:
     args = ["model", "verify", "--token-id", "X", "--public-key", "k.pem"] + (
         ["--mlflow-uri", uri] if source == "flag" else []
     )
-    run = run_cli(*args, env={"MLFLOW_TRACKING_URI": uri} if source == "env" else {})
+    run = run_here(*args, env={"MLFLOW_TRACKING_URI": uri} if source == "env" else {})
     assert run.code == 2, run.err
     name = "mlflow-uri" if source == "flag" else "MLFLOW_TRACKING_URI"
     assert f"error: Invalid Input: {name}='http://127.0.0.1:5077/mlflow' is invalid" in run.err, run.err
@@ -206,7 +206,7 @@ def test_db_config_errors_name_the_key_never_the_value(tmp_path: Path, content: 
     canary = "cnryDbConfig9f3"
     cfg = tmp_path / "db.yaml"
     cfg.write_text(content.format(canary=canary))
-    run = run_cli("model", "list", "--db-config", str(cfg), "--output", output)
+    run = run_here("model", "list", "--db-config", str(cfg), "--output", output)
     assert run.code == 2 and names in run.err
     assert canary not in run.out + run.err
 
@@ -268,7 +268,7 @@ try:
 except ValueError:
     logging.getLogger("hokusai_ci.events").exception("failed")
 """
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
     lines = proc.stderr.splitlines()
     assert proc.returncode == 0 and len(lines) == 3, proc.stderr
     assert not [line for line in lines if line.lstrip().startswith("::")]
@@ -330,8 +330,8 @@ def test_a_server_quoting_the_credentials_back_never_prints_them(auth: str, tmp_
         model = tmp_path / "m.pkl"
         model.write_bytes(b"model")
         env = {"MLFLOW_TRACKING_URI": server.base_url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", **credentials}
-        run_cli("token", "create", "--token-id", "ECHO", env=env, cwd=tmp_path)
-        result = run_cli(*register_args("ECHO", model, "auroc", "0.8", "0.9"), env=env, cwd=tmp_path)
+        run_here("token", "create", "--token-id", "ECHO", env=env, cwd=tmp_path)
+        result = run_here(*register_args("ECHO", model, "auroc", "0.8", "0.9"), env=env, cwd=tmp_path)
     finally:
         server.stop()
     assert server.received, "the server was never asked"

@@ -11,7 +11,7 @@ import jsonschema
 
 from hokusai_ci.events import SCHEMA_DIR
 from hokusai_ci.schema_files import all_schemas, render, result_schemas
-from tests.conftest import register_args, run_cli
+from tests.conftest import register_args, run_here
 from tests.servers import WebhookReceiver
 
 
@@ -29,27 +29,27 @@ def _validate(document: Any, file: str) -> None:
 
 
 def test_every_command_output_matches_its_schema(model_file: Path, webhook: WebhookReceiver) -> None:
-    assert run_cli("token", "create", "--token-id", "SCH", "--output", "json").code == 0
+    assert run_here("token", "create", "--token-id", "SCH", "--output", "json").code == 0
     args = register_args("SCH", model_file, "rmse", "0.5", "0.4")
     outputs = {
-        "dry run": run_cli(*args, "--dry-run", "--output", "json"),
-        "below baseline": run_cli(*register_args("SCH", model_file, "rmse", "0.5", "0.6"), "--output", "json"),
-        "gate": run_cli("model", "gate", *args[2:], "--output", "json"),
-        "registered": run_cli(*args, "--output", "json"),
-        "already registered": run_cli(*args, "--output", "json"),
+        "dry run": run_here(*args, "--dry-run", "--output", "json"),
+        "below baseline": run_here(*register_args("SCH", model_file, "rmse", "0.5", "0.6"), "--output", "json"),
+        "gate": run_here("model", "gate", *args[2:], "--output", "json"),
+        "registered": run_here(*args, "--output", "json"),
+        "already registered": run_here(*args, "--output", "json"),
     }
     assert [r.code for r in outputs.values()] == [0, 6, 0, 0, 4]
     for r in outputs.values():
         _validate(r.json(), "registration_result.v1.schema.json")
     registered = outputs["registered"].json()
 
-    status = run_cli("model", "status", "--token-id", "SCH", "--output", "json").json()
+    status = run_here("model", "status", "--token-id", "SCH", "--output", "json").json()
     _validate(status, "token_view.v1.schema.json")
     assert status["metric"] == registered["metric"]  # the same object, the same names
-    listed = run_cli("model", "list", "--output", "json").json()
+    listed = run_here("model", "list", "--output", "json").json()
     _validate(listed, "token_list.v1.schema.json")
     assert [t["metric"] for t in listed] == [registered["metric"]]
-    replay = run_cli("events", "replay", "--webhook-url", webhook.url, "--output", "json")
+    replay = run_here("events", "replay", "--webhook-url", webhook.url, "--output", "json")
     assert replay.code == 0, replay.err
     _validate(replay.json(), "replay_result.v1.schema.json")
 

@@ -24,18 +24,13 @@ from hokusai_ci.fingerprint import fingerprint
 from hokusai_ci.s3_upload import upload_s3
 from hokusai_ci.streaming import ModelSource
 from tests.conftest import REPO, Run, register_args, run_cli
-from tests.fault_proxy import FaultProxy
-from tests.faults import FaultProxy as SlowLink
+from tests.fault_proxy import FaultProxy, Rule
 from tests.rss import launch, peak_bytes
 from tests.s3_stack import BUCKET, SECRET_KEY, MlflowOnS3, S3Server
 from tests.servers import WebhookReceiver
 from tests.test_signing import flip_byte, keypair
 
 GIB = 1024 * 1024 * 1024
-
-
-def reg(token: str, model: Path, uri: str) -> list[str]:
-    return [*register_args(token, model, "accuracy", "0.80", "0.85"), "--mlflow-uri", uri, "--output", "json"]
 
 
 def stored(s3: S3Server, run_id: str, folder: str = "model") -> Path:
@@ -81,7 +76,9 @@ def test_one_gib_file_goes_to_the_bucket_in_parts_with_the_digest_of_its_bytes(
     mlflow, s3 = stack
     model = big_file(tmp_path / "model.bin", GIB)
     run_cli("token", "create", "--token-id", "S3BIG")
-    r = run_cli(*reg("S3BIG", model, mlflow.url), timeout=600)
+    r = run_cli(
+        *register_args("S3BIG", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"), timeout=600
+    )
     assert r.code == 0, r.err
     out = r.json()
     on_server = stored(s3, out["mlflow_run_id"]) / "model.bin"
@@ -100,7 +97,9 @@ def test_two_thousand_files_go_up_in_parallel_and_match(
         (model / f"d{i % 25:02d}").mkdir(parents=True, exist_ok=True)
         (model / f"d{i % 25:02d}" / f"{i:05d}.bin").write_bytes(os.urandom(512 + i))
     run_cli("token", "create", "--token-id", "S3MANY")
-    r = run_cli(*reg("S3MANY", model, mlflow.url), timeout=600)
+    r = run_cli(
+        *register_args("S3MANY", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"), timeout=600
+    )
     assert r.code == 0, r.err
     out = r.json()
     back = Path(MlflowClient(tracking_uri=mlflow.url).download_artifacts(out["mlflow_run_id"], "model",
@@ -115,7 +114,8 @@ def test_s3_killed_mid_upload_then_rerun_gives_one_version_and_nothing_half_writ
     model = big_file(tmp_path / "model.bin", 400 * 1024 * 1024)
     run_cli("token", "create", "--token-id", "S3KILL")
     env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "hokusai_ci", *reg("S3KILL", model, mlflow.url)], cwd=REPO,
+    args = register_args("S3KILL", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json")
+    proc = subprocess.Popen([sys.executable, "-m", "hokusai_ci", *args], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert proc.stderr is not None
     for line in proc.stderr:  # CI progress lines: kill once a tenth has left
@@ -139,7 +139,9 @@ def test_s3_killed_mid_upload_then_rerun_gives_one_version_and_nothing_half_writ
     assert client.search_model_versions("name = 'hokusai-S3KILL'") == []
 
     time.sleep(0.5)
-    r = run_cli(*reg("S3KILL", model, mlflow.url), timeout=600)
+    r = run_cli(
+        *register_args("S3KILL", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"), timeout=600
+    )
     assert r.code == 0, r.err
     assert [v.version for v in client.search_model_versions("name = 'hokusai-S3KILL'")] == ["1"]
     assert sha256_of(stored(restarted, r.json()["mlflow_run_id"]) / "model.bin") == sha256_of(model)
@@ -150,7 +152,10 @@ def test_refused_s3_credentials_are_exit_8_naming_the_bucket_and_never_printed(
 ) -> None:
     wrong = "wrong-secret-canary-Qx93"
     run_cli("token", "create", "--token-id", "S3DENY")
-    r = run_cli(*reg("S3DENY", model_file, stack[0].url), env={"AWS_SECRET_ACCESS_KEY": wrong})
+    r = run_cli(
+        *register_args("S3DENY", model_file, "accuracy", "0.80", "0.85", mlflow_uri=stack[0].url, output="json"),
+        env={"AWS_SECRET_ACCESS_KEY": wrong},
+    )
     assert r.code == 8, r.err
     message = r.json()["error"]["message"]
     assert message.startswith("could not upload the model to the artifact store s3://models/mlflow/"), message
@@ -167,7 +172,11 @@ def test_signed_registration_puts_its_bundles_in_the_bucket_beside_the_model_and
     mlflow, s3 = stack
     private, public = keypair(tmp_path)
     run_cli("token", "create", "--token-id", "S3SIG")
-    r = run_cli(*reg("S3SIG", model_dir, mlflow.url), "--sign-key", str(private))
+    r = run_cli(
+        *register_args("S3SIG", model_dir, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"),
+        "--sign-key",
+        str(private),
+    )
     assert r.code == 0, r.err
     out = r.json()
     run_id, att = out["mlflow_run_id"], out["attestation"]
@@ -215,7 +224,11 @@ def test_signatures_the_bucket_refuses_fail_exit_12_and_the_next_run_signs_the_a
     proxy = FaultProxy(mlflow.url).start()
     held = proxy.add("POST", "/api/2.0/mlflow/model-versions/create", "stall", after=True)
     env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-    args = [*reg("S3SIGFAIL", model_file, proxy.url), "--sign-key", str(private)]
+    args = [
+        *register_args("S3SIGFAIL", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        "--sign-key",
+        str(private),
+    ]
     try:
         proc = subprocess.Popen([sys.executable, "-m", "hokusai_ci", *args], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -240,7 +253,11 @@ def test_signatures_the_bucket_refuses_fail_exit_12_and_the_next_run_signs_the_a
     assert run_keys(restarted, kept.run_id) == ["model/model.pkl"]
     assert run_cli("model", "status", "--token-id", "S3SIGFAIL", "--output", "json").json()["status"] == "draft"
 
-    again = run_cli(*reg("S3SIGFAIL", model_file, mlflow.url), "--sign-key", str(private))
+    again = run_cli(
+        *register_args("S3SIGFAIL", model_file, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"),
+        "--sign-key",
+        str(private),
+    )
     assert again.code == 0, again.err
     assert again.json()["reused_existing_version"] is True and again.json()["model_version"] == "1"
     assert run_keys(restarted, kept.run_id) == [
@@ -266,7 +283,11 @@ def test_mlflow_client_path_puts_the_bundles_in_the_bucket_too(
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_experiment("hokusai-model-registration", artifact_location=f"s3://{BUCKET}/filestore")
     run_cli("token", "create", "--token-id", "S3SIGFILE")
-    r = run_cli(*reg("S3SIGFILE", model_file, uri), "--sign-key", str(private))
+    r = run_cli(
+        *register_args("S3SIGFILE", model_file, "accuracy", "0.80", "0.85", mlflow_uri=uri, output="json"),
+        "--sign-key",
+        str(private),
+    )
     assert r.code == 0, r.err
     run_id, att = r.json()["mlflow_run_id"], r.json()["attestation"]
     assert att["uri"] == f"s3://{BUCKET}/filestore/{run_id}/artifacts/hokusai/registration.sigstore.json"
@@ -307,7 +328,9 @@ def test_many_ci_jobs_at_once_on_postgresql_mlflow_and_s3(
         assert run_cli("token", "create", "--token-id", token, env=env).code == 0
     start = time.monotonic()
     procs = [
-        (token, time.monotonic(), subprocess.Popen([sys.executable, "-m", "hokusai_ci", *reg(token, model, mlflow.url)],
+        (token, time.monotonic(), subprocess.Popen([sys.executable, "-m", "hokusai_ci", *register_args(
+                                                       token, model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url,
+                                                       output="json")],
                                                    cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                    text=True))
         for token, model in jobs
@@ -357,7 +380,12 @@ def test_peak_memory_on_the_s3_route_stays_under_100_mb_whatever_the_model_size(
     run_cli("token", "create", "--token-id", "S3RSS")
     record = tmp_path / "peak"
     with (tmp_path / "out.json").open("w") as out, (tmp_path / "err.txt").open("w") as err:
-        cli = [sys.executable, "-m", "hokusai_ci", *reg("S3RSS", model, mlflow.url)]
+        cli = [
+            sys.executable,
+            "-m",
+            "hokusai_ci",
+            *register_args("S3RSS", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow.url, output="json"),
+        ]
         code = launch(cli, record, cwd=REPO, stdout=out, stderr=err).wait(timeout=600)
     assert code == 0, (tmp_path / "err.txt").read_text()
     peak = peak_bytes(record)
@@ -393,9 +421,10 @@ class Shown:
         raise AssertionError(f"the display stopped at {done} of {total} bytes")
 
 
-def slow_link(s3: S3Server, rate: int) -> SlowLink:
-    """The S3 server behind a link carrying each connection's uploads at `rate` bytes/s."""
-    return SlowLink(s3.port, "slow", path=f"/{BUCKET}/", method="PUT", times=None, rate=rate).start()
+def slow_link(s3: S3Server, rate: int) -> tuple[FaultProxy, Rule]:
+    """The S3 server behind a link carrying each upload at `rate` bytes/s."""
+    link = FaultProxy(f"http://127.0.0.1:{s3.port}").start()
+    return link, link.add("PUT", f"/{BUCKET}/", "slow", times=0, rate=rate)
 
 
 def test_s3_progress_counts_the_bytes_sent_not_the_bytes_read(
@@ -406,7 +435,7 @@ def test_s3_progress_counts_the_bytes_sent_not_the_bytes_read(
     link carried plus what the kernel's send buffer holds, and it reaches 100% as the upload
     ends, not as soon as the file has been read (which takes a moment)."""
     model = big_file(tmp_path / "model.bin", 24 * MIB)
-    link = slow_link(stack[1], 6 * MIB)
+    link, _ = slow_link(stack[1], 6 * MIB)
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", link.url)
     monkeypatch.setattr(s3_upload, "PART_WORKERS", 1)  # one connection: one send buffer of slack
     shown = Shown()
@@ -430,7 +459,7 @@ def test_a_file_that_changes_while_its_parts_go_up_is_refused_and_nothing_is_sto
     aborted, and no digest is recorded for bytes other than those sent."""
     s3 = stack[1]
     model = big_file(tmp_path / "model.bin", 24 * MIB)
-    link = slow_link(s3, MIB)
+    link, slow = slow_link(s3, MIB)
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", link.url)
     shown = Shown()
     failure: list[BaseException] = []
@@ -444,7 +473,7 @@ def test_a_file_that_changes_while_its_parts_go_up_is_refused_and_nothing_is_sto
     thread = threading.Thread(target=upload)
     try:
         thread.start()
-        while link.hits < 3 and thread.is_alive():  # each part is hashed before it connects
+        while slow.hits < 3 and thread.is_alive():  # each part is hashed before it connects
             time.sleep(0.05)
         with model.open("r+b") as fh:  # the last MiB, 7 MiB into the third part: not sent yet
             fh.seek(23 * MIB)
@@ -468,13 +497,14 @@ def test_a_part_cut_mid_send_is_sent_again_and_counted_once(
     ends at it, and the stored bytes are the file's."""
     s3 = stack[1]
     model = big_file(tmp_path / "model.bin", 24 * MIB)
-    cut = SlowLink(s3.port, "cut", path=f"/{BUCKET}/retried/", method="PUT", after_bytes=3 * MIB).start()
-    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", cut.url)
+    link = FaultProxy(f"http://127.0.0.1:{s3.port}").start()
+    cut = link.add("PUT", f"/{BUCKET}/retried/", "cut", after_bytes=3 * MIB)
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", link.url)
     shown = Shown()
     try:
         sent = upload_s3(f"s3://{BUCKET}/retried", ModelSource.of(model), shown)
     finally:
-        cut.stop()
+        link.stop()
     assert cut.hits == 1
     assert sent[0].sha256 == sha256_of(model) == sha256_of(s3.data / BUCKET / "retried" / "model" / "model.bin")
     running = [sum(n for _, n in shown.steps[: i + 1]) for i in range(len(shown.steps))]

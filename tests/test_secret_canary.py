@@ -26,8 +26,9 @@ from mlflow import MlflowClient
 
 from hokusai_ci.redaction import SECRET_SETTINGS
 from tests.conftest import register_args, run_cli
+from tests.fault_proxy import FaultProxy
 from tests.hokusai_standin import HokusaiStandIn, Key, KeyService
-from tests.servers import MlflowServer, PostgresServer, RecordingProxy, WebhookReceiver, free_port
+from tests.servers import MlflowServer, PostgresServer, WebhookReceiver, free_port
 from tests.test_action_entrypoint import run_entry
 
 pytestmark = [pytest.mark.mlflow_server, pytest.mark.postgres]
@@ -283,7 +284,7 @@ def test_api_key_never_reaches_a_third_party_mlflow(
     key = canaries.env["HOKUSAI_API_KEY"]
     key_service = KeyService(keys={key: Key(("model:write", "registry:admin"), is_admin=True)}).start()
     platform = HokusaiStandIn(mlflow_server.url, key_service).start()
-    proxy = RecordingProxy(mlflow_server.url).start()
+    proxy = FaultProxy(mlflow_server.url).start()
     try:
         monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")  # MLflow's own credential would win; here there is none
         monkeypatch.setenv("HOKUSAI_API_URL", platform.url)

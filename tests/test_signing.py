@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from mlflow import MlflowClient
 
 from hokusai_ci.verification import CHECKS
-from tests.conftest import REPO, Run, docs_text, register_args, run_cli
+from tests.conftest import REPO, Run, docs_text, register_args, run_here
 from tests.servers import MlflowServer, WebhookReceiver
 
 MODEL_SIGNING_CLI = Path(sys.executable).with_name("model_signing")
@@ -43,13 +43,13 @@ def keypair(folder: Path, name: str = "signing") -> tuple[Path, Path]:
 
 
 def register_signed(token: str, model: Path, server: MlflowServer, key: Path, *extra: str) -> Run:
-    run_cli("token", "create", "--token-id", token)
+    run_here("token", "create", "--token-id", token)
     args = register_args(token, model, "accuracy", "0.80", "0.85")
-    return run_cli(*args, "--mlflow-uri", server.url, "--sign-key", str(key), "--output", "json", *extra)
+    return run_here(*args, "--mlflow-uri", server.url, "--sign-key", str(key), "--output", "json", *extra)
 
 
 def verify(*args: str, server: MlflowServer) -> Run:
-    return run_cli("model", "verify", *args, "--mlflow-uri", server.url, "--output", "json")
+    return run_here("model", "verify", *args, "--mlflow-uri", server.url, "--output", "json")
 
 
 def client(server: MlflowServer) -> MlflowClient:
@@ -99,7 +99,7 @@ def test_signed_registration_verifies_by_uri_token_and_local_copy(
     assert predicate["model_sha256"] == out["model_sha256"] and predicate["metric"]["value"] == 0.85
     assert predicate["mlflow_run_id"] == out["mlflow_run_id"] and predicate["metric"]["passed"] is True
 
-    text = run_cli(
+    text = run_here(
         "model", "verify", "--token-id", "SIGOK", "--public-key", str(public), "--mlflow-uri", mlflow_server.url
     )
     assert text.code == 0, text.err
@@ -110,21 +110,21 @@ def test_signed_registration_verifies_by_uri_token_and_local_copy(
     c = client(mlflow_server)
     model = c.download_artifacts(out["mlflow_run_id"], "model", str(dl))
     bundles = c.download_artifacts(out["mlflow_run_id"], "hokusai", str(dl))
-    local = run_cli(
+    local = run_here(
         "model", "verify", "--model-path", model, "--bundle", f"{bundles}/registration.sigstore.json",
         "--public-key", str(public), "--output", "json",
     )  # fmt: skip
     assert local.code == 0, local.out + local.err
     assert [c["verdict"] for c in local.json()["checks"]][-3:] == ["skipped", "skipped", "skipped"]
     flip_byte(Path(model, "shards/00002.bin"))
-    broken = run_cli(
+    broken = run_here(
         "model", "verify", "--model-path", model, "--bundle", f"{bundles}/registration.sigstore.json",
         "--public-key", str(public),
     )  # fmt: skip
     assert broken.code == 11
     assert "error: Verification Failed: model_signature: file 'shards/00002.bin' differs" in broken.err
     Path(bundles, "model.sigstore.json").write_text("not a bundle")
-    swapped = run_cli(
+    swapped = run_here(
         "model", "verify", "--model-path", model, "--bundle", f"{bundles}/registration.sigstore.json",
         "--public-key", str(public), "--output", "json",
     )  # fmt: skip
@@ -145,10 +145,10 @@ def test_a_local_copy_of_a_single_file_model_verifies_by_its_file(
     bundles = c.download_artifacts(r.json()["mlflow_run_id"], "hokusai", str(tmp_path / "dl"))
     args = ["model", "verify", "--model-path", str(model), "--bundle", f"{bundles}/registration.sigstore.json",
             "--public-key", str(public)]  # fmt: skip
-    ok = run_cli(*args)
+    ok = run_here(*args)
     assert ok.code == 0, ok.out + ok.err
     flip_byte(model)
-    broken = run_cli(*args)
+    broken = run_here(*args)
     assert broken.code == 11 and "file 'model.pkl' differs" in broken.err, broken.err
 
 
@@ -226,7 +226,7 @@ def test_third_party_model_signing_cli_agrees(mlflow_server: MlflowServer, model
 
     def their_verify() -> subprocess.CompletedProcess[str]:
         cmd = [str(MODEL_SIGNING_CLI), "verify", "key", model, "--public_key", str(public), "--signature", sig]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        return subprocess.run(cmd, capture_output=True, text=True)
 
     ok = their_verify()
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -265,7 +265,7 @@ def test_unusable_key_exits_2_before_anything_is_written(
     problem: str, mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
 ) -> None:
     token = f"SIGBAD{problem.upper().replace('-', '')}"
-    run_cli("token", "create", "--token-id", token)
+    run_here("token", "create", "--token-id", token)
     key_file = tmp_path / "key.pem"
     env: dict[str, str] = {}
     secret = "MHcCAQEEIBmVRkZ2l5ZWJhZGtleWJ5dGVzMTIzNDU2Nzg5MGFiY2RlZg"
@@ -294,7 +294,7 @@ def test_unusable_key_exits_2_before_anything_is_written(
         env["HOKUSAI_SIGNING_KEY"] = str(key_file)
     else:
         args += ["--sign-key", str(key_file)]
-    r = run_cli(*args, env=env)
+    r = run_here(*args, env=env)
     assert r.code == 2, r.out + r.err
     assert "Invalid Input" in r.err and "Traceback" not in r.err
     assert secret not in r.out + r.err
@@ -303,7 +303,7 @@ def test_unusable_key_exits_2_before_anything_is_written(
     fix = {"env-path": "holds one line, not a PEM key", "rsa": "an EC key is needed", "encrypted": "encrypted",
            "missing": "does not exist"}  # fmt: skip
     assert fix.get(problem, "not a PEM private key") in r.err, r.err
-    status = run_cli("model", "status", "--token-id", token, "--output", "json")
+    status = run_here("model", "status", "--token-id", token, "--output", "json")
     assert status.json()["status"] == "draft"
     assert client(mlflow_server).search_model_versions(f"name = 'hokusai-{token}'") == []
 
@@ -396,7 +396,7 @@ def _verify_peak_rss_mib(home: Path, public: Path) -> float:
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)\n"
     )
     env = {**os.environ, "HOKUSAI_HOME": str(home), "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return float(proc.stderr.strip().splitlines()[-1])
 
@@ -413,8 +413,8 @@ def test_verify_streams_large_models_with_flat_memory(tmp_path: Path) -> None:
             for _ in range(size_mib):
                 fh.write(os.urandom(1024 * 1024))
         env = {"HOKUSAI_HOME": str(home)}
-        run_cli("token", "create", "--token-id", "BIG", env=env)
-        r = run_cli(*register_args("BIG", model, "accuracy", "0.8", "0.9"), "--sign-key", str(private), env=env)
+        run_here("token", "create", "--token-id", "BIG", env=env)
+        r = run_here(*register_args("BIG", model, "accuracy", "0.8", "0.9"), "--sign-key", str(private), env=env)
         assert r.code == 0, r.err
         model.unlink()
         peaks.append(_verify_peak_rss_mib(home, public))
@@ -423,9 +423,9 @@ def test_verify_streams_large_models_with_flat_memory(tmp_path: Path) -> None:
 
 def test_verify_names_what_to_verify_once(tmp_path: Path) -> None:
     _, public = keypair(tmp_path)
-    both = run_cli("model", "verify", "--model-uri", "models:/m/1", "--token-id", "T", "--public-key", str(public))
+    both = run_here("model", "verify", "--model-uri", "models:/m/1", "--token-id", "T", "--public-key", str(public))
     assert both.code == 2 and "token-id='T' is invalid: --model-uri was given too" in both.err, both.err
-    none = run_cli("model", "verify", "--public-key", str(public))
+    none = run_here("model", "verify", "--public-key", str(public))
     assert none.code == 2 and "error: Invalid Input: model-uri is missing: give one of --model-uri" in none.err
     assert "None" not in both.err + none.err
 

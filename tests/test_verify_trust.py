@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.verification import trust_from
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_here
 from tests.servers import MlflowServer, Receiver
 from tests.test_signing import client, failed_checks, keypair, register_signed, server_file, verify
 
@@ -128,7 +128,7 @@ def test_what_cannot_be_found_has_its_own_code_and_says_where_it_looked(
 
     # a deployer's laptop: the registry is shared, the token store is not
     laptop = tmp_path / "laptop"
-    elsewhere = run_cli("model", "verify", "--model-uri", uri, "--public-key", str(public),
+    elsewhere = run_here("model", "verify", "--model-uri", uri, "--public-key", str(public),
                         "--mlflow-uri", mlflow_server.url, "--output", "json",
                         env={"HOKUSAI_HOME": str(laptop)})  # fmt: skip
     assert elsewhere.code == Category.TOKEN_NOT_FOUND.exit_code == 3, elsewhere.out + elsewhere.err
@@ -142,17 +142,17 @@ def test_what_cannot_be_found_has_its_own_code_and_says_where_it_looked(
     bundles = Path(c.download_artifacts(run_id, "hokusai", str(tmp_path / "dl")))
     local = ["model", "verify", "--model-path", model, "--bundle", str(bundles / "registration.sigstore.json"),
              "--public-key", str(public)]  # fmt: skip
-    wrong = run_cli(*local, "--model-signature", str(tmp_path / "nope.json"))
+    wrong = run_here(*local, "--model-signature", str(tmp_path / "nope.json"))
     assert wrong.code == 2, wrong.err
     assert f"error: Invalid Input: model-signature='{tmp_path}/nope.json' is invalid: no such file" in wrong.err
     (bundles / "model.sigstore.json").unlink()
-    missing = run_cli(*local)
+    missing = run_here(*local)
     assert missing.code == 2, missing.err
     assert f"no model.sigstore.json beside --bundle (looked for '{bundles}/model.sigstore.json')" in missing.err
 
     # a real difference still outranks a record that is not here: exit 11
     c.set_model_version_tag("hokusai-WHERE", "1", "hokusai.metric_value", "0.99")
-    both = run_cli("model", "verify", "--model-uri", uri, "--public-key", str(public),
+    both = run_here("model", "verify", "--model-uri", uri, "--public-key", str(public),
                    "--mlflow-uri", mlflow_server.url, env={"HOKUSAI_HOME": str(laptop)})  # fmt: skip
     assert both.code == 11 and "version_tags: tag hokusai.metric_value is '0.99'" in both.err, both.err
 
@@ -162,7 +162,7 @@ def test_keyless_verify_of_a_key_signed_version_never_contacts_sigstore(
     mlflow_server: MlflowServer, model_file: Path, tmp_path: Path, network: Listener
 ) -> None:
     uri, _, _ = signed_version("NONET", model_file, mlflow_server, tmp_path)
-    v = run_cli("model", "verify", "--model-uri", uri, "--mlflow-uri", mlflow_server.url, "--output", "json",
+    v = run_here("model", "verify", "--model-uri", uri, "--mlflow-uri", mlflow_server.url, "--output", "json",
                 "--identity", "https://github.com/acme/m/.github/workflows/ci.yml@refs/heads/main",
                 "--issuer", "https://token.actions.githubusercontent.com",
                 env=network.env(tmp_path / "sigstore-home"))  # fmt: skip
@@ -197,17 +197,17 @@ KEYLESS = ["--identity", "https://github.com/acme/m/.github/workflows/ci.yml@ref
 def test_an_unreachable_trust_root_says_what_and_how_to_run_offline(tmp_path: Path, network: Listener) -> None:
     model, bundle = keyless_looking_copy(tmp_path / "copy")
     args = ["model", "verify", "--model-path", str(model), "--bundle", str(bundle), *KEYLESS]
-    v = run_cli(*args, env=network.env(tmp_path / "sigstore-home"), timeout=120)
+    v = run_here(*args, env=network.env(tmp_path / "sigstore-home"))
     assert v.code == Category.TRUST_ROOT_UNREACHABLE.exit_code == 14, v.out + v.err
     assert "error: Trust Root Unreachable: keyless verification needs Sigstore's trust root, and it could not be " \
         "fetched from https://tuf-repo-cdn.sigstore.dev (TUFError" in v.err  # fmt: skip
     assert "to verify offline, give a Sigstore client trust config file (JSON) with --trust-config FILE" in v.err
     assert "Traceback" not in v.err and network.connections > 0
 
-    missing = run_cli(*args, "--trust-config", str(tmp_path / "absent.json"))
+    missing = run_here(*args, "--trust-config", str(tmp_path / "absent.json"))
     assert missing.code == 2 and "trust-config=" in missing.err and "does not exist" in missing.err, missing.err
     (tmp_path / "bad.json").write_text('{"mediaType": "nonsense"}')
-    bad = run_cli(*args, "--trust-config", str(tmp_path / "bad.json"), env=network.env(tmp_path / "h2"))
+    bad = run_here(*args, "--trust-config", str(tmp_path / "bad.json"), env=network.env(tmp_path / "h2"))
     assert bad.code == 2 and "is invalid: not a Sigstore trust config" in bad.err, bad.err
 
 
@@ -216,7 +216,7 @@ def test_a_deeply_nested_bundle_is_not_a_bundle(tmp_path: Path, target: str) -> 
     _, public = keypair(tmp_path)
     model, bundle = keyless_looking_copy(tmp_path / "copy")
     (tmp_path / "copy" / target).write_text('{"verificationMaterial": ' + "[" * 200_000 + "]" * 200_000 + "}")
-    v = run_cli("model", "verify", "--model-path", str(model), "--bundle", str(bundle), "--public-key", str(public),
+    v = run_here("model", "verify", "--model-path", str(model), "--bundle", str(bundle), "--public-key", str(public),
                 "--output", "json")  # fmt: skip
     assert v.code == 11, v.out + v.err
     assert "RecursionError" not in v.out + v.err and "Traceback" not in v.err
@@ -251,7 +251,7 @@ def test_identity_and_issuer_are_an_address_or_https_url(identity: str, issuer: 
 
 def test_a_bad_identity_is_refused_before_anything_is_read(tmp_path: Path) -> None:
     issuer = "https://token.actions.githubusercontent.com"
-    v = run_cli("model", "verify", "--model-uri", "models:/m/1", "--identity", "javascript:alert(1)",
+    v = run_here("model", "verify", "--model-uri", "models:/m/1", "--identity", "javascript:alert(1)",
                 "--issuer", issuer, "--mlflow-uri", "http://127.0.0.1:9")  # fmt: skip
     assert v.code == 2, v.err
     assert "error: Invalid Input: identity='javascript:alert(1)' is invalid: must be an https:// URL or an " \
@@ -269,7 +269,7 @@ def test_with_a_trust_config_file_keyless_verification_runs_offline(tmp_path: Pa
     }
     (tmp_path / "trust.json").write_text(json.dumps(config))
     model, bundle = keyless_looking_copy(tmp_path / "copy")
-    v = run_cli("model", "verify", "--model-path", str(model), "--bundle", str(bundle), *KEYLESS,
+    v = run_here("model", "verify", "--model-path", str(model), "--bundle", str(bundle), *KEYLESS,
                 "--trust-config", str(tmp_path / "trust.json"), "--output", "json",
                 env=network.env(tmp_path / "sigstore-home"))  # fmt: skip
     assert v.code == 11, v.out + v.err  # the made-up certificate is judged, offline, and refused

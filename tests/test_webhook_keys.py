@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from hokusai_ci.errors import HokusaiError
 from hokusai_ci.settings import MIN_WEBHOOK_KEY_BYTES, load_settings
-from tests.test_hostile_inputs import run
+from tests.conftest import run_here
 
 short_keys = st.binary(max_size=MIN_WEBHOOK_KEY_BYTES - 1)
 
@@ -43,9 +43,9 @@ def test_a_key_of_24_bytes_or_more_is_accepted(key: bytes) -> None:
 
 
 def test_an_empty_whsec_key_stops_the_command_before_anything_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run("token", "create", "--token-id", "WH")[0] == 0
+    assert run_here("token", "create", "--token-id", "WH").code == 0
     monkeypatch.setenv("HOKUSAI_WEBHOOK_SECRET", "whsec_")
-    code, _, err = run("model", "status", "--token-id", "WH")
+    code, _, err = run_here("model", "status", "--token-id", "WH")
     assert code == 2 and "the signing key is 0 bytes" in err and err.count("\n") == 1, err
 
 
@@ -53,5 +53,5 @@ def test_an_empty_whsec_key_is_explained_with_its_prefix_intact(monkeypatch: pyt
     """The value `whsec_` is only the format's public prefix: the refusal that explains the format
     keeps the prefix readable (the value itself is never shown)."""
     monkeypatch.setenv("HOKUSAI_WEBHOOK_SECRET", "whsec_")
-    code, _, err = run("model", "status", "--token-id", "WH")
+    code, _, err = run_here("model", "status", "--token-id", "WH")
     assert code == 2 and "whsec_ followed by the output of `openssl rand -base64 32`" in err, err

@@ -17,24 +17,20 @@ from mlflow import MlflowClient
 
 from hokusai_ci.fingerprint import fingerprint
 from tests.conftest import REPO, register_args, run_cli
-from tests.proxy import CountingProxy
+from tests.fault_proxy import FaultProxy
 from tests.servers import MlflowServer
 
 API = "/api/2.0/mlflow/"
 
 
 @pytest.fixture
-def proxy(mlflow_server: MlflowServer) -> Iterator[CountingProxy]:
-    p = CountingProxy(mlflow_server.url).start()
+def proxy(mlflow_server: MlflowServer) -> Iterator[FaultProxy]:
+    p = FaultProxy(mlflow_server.url).start()
     yield p
     p.stop()
 
 
-def reg(token: str, model: Path, uri: str, *extra: str) -> list[str]:
-    return [*register_args(token, model, "accuracy", "0.80", "0.85"), "--mlflow-uri", uri, "--output", "json", *extra]
-
-
-def calls(proxy: CountingProxy) -> list[str]:
+def calls(proxy: FaultProxy) -> list[str]:
     """`METHOD path` with the run-specific part of artifact paths cut off."""
     out = []
     for method, path in proxy.calls:
@@ -59,12 +55,12 @@ EXPECTED = [
 ]
 
 
-def test_a_registration_makes_only_the_listed_requests(proxy: CountingProxy, model_file: Path) -> None:
+def test_a_registration_makes_only_the_listed_requests(proxy: FaultProxy, model_file: Path) -> None:
     # a first registration creates the experiment; the second shows the steady state of every CI run
     for token in ("COUNT0", "COUNT1"):
         run_cli("token", "create", "--token-id", token)
         proxy.reset()
-        r = run_cli(*reg(token, model_file, proxy.url))
+        r = run_cli(*register_args(token, model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"))
         assert r.code == 0, r.err
     assert calls(proxy) == EXPECTED
 
@@ -101,7 +97,9 @@ def test_recorded_digest_is_the_digest_of_the_bytes_the_server_holds(
     for i in range(5):
         (model / "shards" / f"{i:05d}.bin").write_bytes(os.urandom(1000 + i))
     run_cli("token", "create", "--token-id", "DIGEST")
-    r = run_cli(*reg("DIGEST", model, mlflow_server.url))
+    r = run_cli(
+        *register_args("DIGEST", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json")
+    )
     assert r.code == 0, r.err
     out = r.json()
     client = MlflowClient(tracking_uri=mlflow_server.url)
@@ -121,7 +119,9 @@ def test_progress_meters_the_bytes_of_a_single_large_file_as_they_leave(
     model = tmp_path / "model.pkl"
     model.write_bytes(os.urandom(40 * 1024 * 1024))  # above progress.QUIET_BELOW
     run_cli("token", "create", "--token-id", "PROGRESS")
-    r = run_cli(*reg("PROGRESS", model, mlflow_server.url))
+    r = run_cli(
+        *register_args("PROGRESS", model, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json")
+    )
     assert r.code == 0, r.err
     lines = [line for line in r.err.splitlines() if line.startswith("uploading:")]
     percents = [int(line.split(":")[1].split("%")[0]) for line in lines]
@@ -130,12 +130,15 @@ def test_progress_meters_the_bytes_of_a_single_large_file_as_they_leave(
     assert not any(line.startswith("hashing:") for line in r.err.splitlines())  # read once, while sending
 
 
-def test_a_failed_put_is_retried_with_a_fresh_body_counted_once(proxy: CountingProxy, tmp_path: Path) -> None:
+def test_a_failed_put_is_retried_with_a_fresh_body_counted_once(proxy: FaultProxy, tmp_path: Path) -> None:
     model = tmp_path / "model.pkl"
     model.write_bytes(os.urandom(20 * 1024 * 1024))  # above progress.QUIET_BELOW: progress is shown
-    proxy.faults.append(("PUT", "/model/", 503))  # answered once the whole body was received
+    proxy.add("PUT", "/model/", "error", status=503, body=b"")  # answered once the whole body was received
     run_cli("token", "create", "--token-id", "RETRY")
-    r = run_cli(*reg("RETRY", model, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    r = run_cli(
+        *register_args("RETRY", model, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
+    )
     assert r.code == 0, r.err
     assert [c for c in calls(proxy) if c.startswith("PUT")] == ["PUT mlflow-artifacts/artifacts/…/model/model.pkl"] * 2
     client = MlflowClient(tracking_uri=proxy.upstream)
@@ -147,11 +150,11 @@ def test_a_failed_put_is_retried_with_a_fresh_body_counted_once(proxy: CountingP
     assert lines and lines[-1].startswith("uploading: 100% 20.0 MiB / 20.0 MiB") and lines[-1].endswith("done"), lines
 
 
-def test_an_upload_that_fails_marks_the_run_failed_and_names_the_step(proxy: CountingProxy, model_file: Path) -> None:
-    proxy.faults.extend([("PUT", "/model/", 502)] * 2)
+def test_an_upload_that_fails_marks_the_run_failed_and_names_the_step(proxy: FaultProxy, model_file: Path) -> None:
+    proxy.add("PUT", "/model/", "error", status=502, times=2, body=b"")
     run_cli("token", "create", "--token-id", "PUTFAIL")
     r = run_cli(
-        *reg("PUTFAIL", model_file, proxy.url),
+        *register_args("PUTFAIL", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
         env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
     )
     assert r.code == 8, r.err
@@ -170,18 +173,26 @@ def test_an_upload_that_fails_marks_the_run_failed_and_names_the_step(proxy: Cou
 
 
 def test_bundles_the_server_refuses_are_a_signing_failure_and_the_rerun_signs(
-    proxy: CountingProxy, model_file: Path, tmp_path: Path
+    proxy: FaultProxy, model_file: Path, tmp_path: Path
 ) -> None:
     from tests.test_signing import keypair
 
     private, public = keypair(tmp_path)
-    proxy.faults.append(("PUT", "/hokusai/", 507))  # the server's disk is full: not retried
+    proxy.add("PUT", "/hokusai/", "error", status=507, body=b"")  # the server's disk is full: not retried
     run_cli("token", "create", "--token-id", "SIGPUT")
-    r = run_cli(*reg("SIGPUT", model_file, proxy.url, "--sign-key", str(private)))
+    r = run_cli(
+        *register_args("SIGPUT", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        "--sign-key",
+        str(private),
+    )
     assert r.code == 12, r.err
     assert r.json()["error"]["message"].startswith(f"could not store the signatures in MLflow at {proxy.url}")
     assert run_cli("model", "status", "--token-id", "SIGPUT", "--output", "json").json()["status"] == "draft"
-    again = run_cli(*reg("SIGPUT", model_file, proxy.url, "--sign-key", str(private)))
+    again = run_cli(
+        *register_args("SIGPUT", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        "--sign-key",
+        str(private),
+    )
     assert again.code == 0 and again.json()["reused_existing_version"], again.err
     v = run_cli("model", "verify", "--token-id", "SIGPUT", "--public-key", str(public), "--mlflow-uri", proxy.url)
     assert v.code == 0, v.out + v.err
@@ -197,7 +208,7 @@ def test_bundles_the_server_refuses_are_a_signing_failure_and_the_rerun_signs(
     ],
 )  # fmt: skip
 def test_mlflow_auth_settings_are_honoured(
-    proxy: CountingProxy, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str | None
+    proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str | None
 ) -> None:
     from hokusai_ci.rest_tracker import RestTracker
 
@@ -207,33 +218,42 @@ def test_mlflow_auth_settings_are_honoured(
     assert proxy.auth == [expected]
 
 
-def test_a_run_is_not_created_twice_by_a_retry(proxy: CountingProxy, model_file: Path) -> None:
+def test_a_run_is_not_created_twice_by_a_retry(proxy: FaultProxy, model_file: Path) -> None:
     """runs/create cannot be repeated safely (a second run would be left behind): a 503 fails
     the step after one request, naming it, while an idempotent call would have been retried."""
-    proxy.faults.append(("POST", "runs/create", 503))
+    proxy.add("POST", "runs/create", "error", status=503, body=b"")
     run_cli("token", "create", "--token-id", "NORETRY")
-    r = run_cli(*reg("NORETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    r = run_cli(
+        *register_args("NORETRY", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
+    )
     assert r.code == 8, r.err
     assert r.json()["error"]["message"].startswith(f"could not create a run in MLflow at {proxy.url}: HTTP 503")
     assert calls(proxy).count("POST runs/create") == 1
 
 
-def test_version_creation_is_retried_and_leaves_one_version(proxy: CountingProxy, model_file: Path) -> None:
-    proxy.faults.append(("POST", "model-versions/create", 502))
+def test_version_creation_is_retried_and_leaves_one_version(proxy: FaultProxy, model_file: Path) -> None:
+    proxy.add("POST", "model-versions/create", "error", status=502, body=b"")
     run_cli("token", "create", "--token-id", "VRETRY")
-    r = run_cli(*reg("VRETRY", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    r = run_cli(
+        *register_args("VRETRY", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
+    )
     assert r.code == 0, r.err
     assert calls(proxy).count("POST model-versions/create") == 2
     versions = MlflowClient(tracking_uri=proxy.upstream).search_model_versions("name = 'hokusai-VRETRY'")
     assert [(v.version, v.tags["hokusai.status"]) for v in versions] == [("1", "registered")]
 
 
-def test_a_version_created_twice_by_a_retry_is_removed(proxy: CountingProxy, model_file: Path) -> None:
+def test_a_version_created_twice_by_a_retry_is_removed(proxy: FaultProxy, model_file: Path) -> None:
     """The server created the version but its answer was lost: the retry creates a second one,
     which the search for duplicates finds and deletes."""
-    proxy.lost.append(("POST", "model-versions/create", 502))
+    proxy.add("POST", "model-versions/create", "error", after=True, status=502, body=b"")
     run_cli("token", "create", "--token-id", "VLOST")
-    r = run_cli(*reg("VLOST", model_file, proxy.url), env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    r = run_cli(
+        *register_args("VLOST", model_file, "accuracy", "0.80", "0.85", mlflow_uri=proxy.url, output="json"),
+        env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
+    )
     assert r.code == 0, r.err
     sent = calls(proxy)
     assert sent.count("POST model-versions/create") == 2
@@ -249,8 +269,11 @@ def test_a_version_created_twice_by_a_retry_is_removed(proxy: CountingProxy, mod
 def test_registering_on_a_proxied_server_never_imports_mlflow(mlflow_server: MlflowServer, model_file: Path) -> None:
     """`import mlflow` alone costs more than a second: the lean path must not pay it."""
     run_cli("token", "create", "--token-id", "NOIMPORT")
+    args = register_args(
+        "NOIMPORT", model_file, "accuracy", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json"
+    )
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "hokusai_ci", *reg("NOIMPORT", model_file, mlflow_server.url)],
+        [sys.executable, "-X", "importtime", "-m", "hokusai_ci", *args],
         capture_output=True, text=True, cwd=REPO, timeout=180,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
