@@ -370,6 +370,7 @@ def _trust_hosts(value: str) -> tuple[str, ...]:
             parts = urlsplit("//" + entry)
             _ = parts.port
             ok = bool(parts.hostname) and not (parts.path or parts.query or parts.fragment or "@" in entry)
+            ok = ok and same_reading(f"https://{entry}/") is not None  # a host the HTTP client reads alike
         except ValueError:
             ok = False
         if not ok:
@@ -494,6 +495,8 @@ def _check_url(field: str, url: str, name: str) -> str:
         read_http_url(name, url)  # one reading, the HTTP client's, or refused
     if parts.scheme not in allowed:
         raise invalid_input(name, url, fix)
+    if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise invalid_input(name, url, "a file: URI names a folder on this machine: file:///path (no host)")
     if field == "mlflow_uri" and (parts.query or parts.fragment):
         raise invalid_input(
             name,

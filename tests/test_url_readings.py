@@ -295,3 +295,18 @@ def test_an_artifact_root_on_another_host_gets_no_credential_and_nothing_is_sent
     assert code == 8 and "another host than the server" in err, err
     assert not attacker.received, attacker.received
     assert KEY not in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HOKUSAI_TRUST_HOSTS", "*"),  # no wildcard: it would match nothing, silently
+        ("HOKUSAI_TRUST_HOSTS", "registry.example.com,*.example.com"),
+        ("HOKUSAI_TRUST_HOSTS", "exa mple.com"),
+        ("MLFLOW_TRACKING_URI", "file://evil.example/tmp/x"),  # a remote host in a local store's URI
+    ],
+)
+def test_trust_entries_and_file_uris_name_one_host_read_alike(variable: str, value: str) -> None:
+    with pytest.raises(HokusaiError) as caught:
+        load_settings({}, {variable: value})
+    assert caught.value.exit_code == 2 and variable in str(caught.value)
