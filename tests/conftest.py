@@ -110,6 +110,22 @@ def s3_env(stack: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str,
 
 
 @pytest.fixture
+def direct_mlflow(mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands talk to the session's MLflow server directly."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+
+
+@pytest.fixture
+def proxy(mlflow_server: MlflowServer) -> Iterator[Any]:
+    """The test fault proxy in front of the session's MLflow server."""
+    from tests.fault_proxy import FaultProxy
+
+    started = FaultProxy(mlflow_server.url).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
 def webhook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver().start()
     yield receiver

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -42,16 +41,7 @@ CREATE_RUN = "/api/2.0/mlflow/runs/create"
 SECRET = {"HOKUSAI_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"after-commit-receiver-signing-key").decode()}
 
 
-@pytest.fixture(autouse=True)
-def direct_mlflow(mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
-
-
-@pytest.fixture
-def proxy(mlflow_server: MlflowServer) -> Iterator[FaultProxy]:
-    p = FaultProxy(mlflow_server.url).start()
-    yield p
-    p.stop()
+pytestmark = pytest.mark.usefixtures("direct_mlflow")  # commands without a fault go straight to MLflow
 
 
 def token_runs(server: MlflowServer, token: str) -> list[Any]:

@@ -31,17 +31,7 @@ UPLOAD = "/api/2.0/mlflow-artifacts/artifacts/"
 LEASE = "10"  # the shortest lease settings allow, renewed every 2.5 s by a live run
 
 
-@pytest.fixture(autouse=True)
-def direct_mlflow(mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Commands run without a fault talk to the server directly."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
-
-
-@pytest.fixture
-def proxy(mlflow_server: MlflowServer) -> Iterator[FaultProxy]:
-    p = FaultProxy(mlflow_server.url).start()
-    yield p
-    p.stop()
+pytestmark = pytest.mark.usefixtures("direct_mlflow")  # commands without a fault go straight to MLflow
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from tests.fault_proxy import FaultProxy
 from tests.servers import MlflowServer
 
 API = "/api/2.0/mlflow/"
-
-
-@pytest.fixture
-def proxy(mlflow_server: MlflowServer) -> Iterator[FaultProxy]:
-    p = FaultProxy(mlflow_server.url).start()
-    yield p
-    p.stop()
 
 
 def calls(proxy: FaultProxy) -> list[str]:
