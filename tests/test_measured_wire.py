@@ -75,7 +75,8 @@ def test_gate_passes_on_the_bound_and_reports_the_basis(model_file: Path, strong
     out = r.json()
     _validate(out)
     m = out["measured"]
-    assert (m["decision"], m["side"], m["rows"], m["positives"], m["passed"]) == ("lower-bound", "lower", 2000, 1000, True)
+    shown = (m["decision"], m["side"], m["rows"], m["positives"], m["passed"])
+    assert shown == ("lower-bound", "lower", 2000, 1000, True)
     assert m["bound"] > 0.8 and out["metric"]["value"] == m["value"] and out["metric"]["passed"] is True
     text = run_here(*measured_args("XRAY", model_file, strong, "gate"))
     basis = next(line for line in text.out.splitlines() if line.startswith("  basis"))
