@@ -214,3 +214,27 @@ def test_given_value_reports_its_basis(runner: dict[str, str]) -> None:  # noqa:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     outputs = parse_outputs(Path(runner["GITHUB_OUTPUT"]))
     assert (outputs["metric-basis"], outputs["metric-bound"]) == ("given-value", "")
+
+
+def test_the_documented_example_runs_as_printed(tmp_path: Path) -> None:
+    """docs/cli.md's measured-gate block, with `hokusai` this checkout's CLI (the quick start's
+    venv has no metrics extra, so tests/test_readme.py only parses it)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.test_readme import BLOCKS
+
+    (block,) = [b for b in BLOCKS if b.page == "docs/cli.md" and "--predictions" in b.text]
+    (tmp_path / "bin").mkdir()
+    shim = tmp_path / "bin" / "hokusai"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m hokusai_ci "$@"\n')
+    shim.chmod(0o755)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "final_model.pkl").write_bytes(b"weights")
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", block.text], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "(measured: 95% lower bound; 2000 rows)" in out.stdout
