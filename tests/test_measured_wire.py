@@ -238,3 +238,32 @@ def test_the_documented_example_runs_as_printed(tmp_path: Path) -> None:
                          text=True, timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert "(measured: 95% lower bound; 2000 rows)" in out.stdout
+
+
+def test_dotenv_report_carries_the_bound_and_basis(model_file: Path, strong: Path, weak: Path, tmp_path: Path) -> None:
+    report = tmp_path / "hokusai.env"
+    mock = {"HOKUSAI_MOCK_MODE": "true"}
+    ok = run_here(*measured_args("ENV", model_file, strong), "--dotenv-report", str(report), env=mock)
+    assert ok.code == 0, ok.err
+    lines = dict(line.split("=", 1) for line in report.read_text().splitlines())
+    assert lines["HOKUSAI_METRIC_BASIS"] == "measured-lower-bound" and float(lines["HOKUSAI_METRIC_BOUND"]) > 0.8
+    bad = run_here(*measured_args("ENV2", model_file, weak), "--dotenv-report", str(report), env=mock)
+    assert bad.code == 6
+    lines = dict(line.split("=", 1) for line in report.read_text().splitlines())
+    assert lines["HOKUSAI_METRIC_BASIS"] == "measured-lower-bound" and float(lines["HOKUSAI_METRIC_BOUND"]) < 0.8
+    typed = register_args("ENV3", model_file, "auroc", "0.8", "0.9")
+    given = run_here(*typed, "--dotenv-report", str(report), env=mock)
+    assert given.code == 0
+    lines = dict(line.split("=", 1) for line in report.read_text().splitlines())
+    assert (lines["HOKUSAI_METRIC_BASIS"], lines["HOKUSAI_METRIC_BOUND"]) == ("given-value", "")
+
+
+def test_python_api_measures_too(strong: Path, model_file: Path, tmp_path: Path) -> None:
+    from hokusai_ci import ModelRegistry
+
+    registry = ModelRegistry(home=tmp_path / "api-home")
+    registry.create_token("PYAPI")
+    result = registry.register_model(
+        "PYAPI", model_file, "auroc", baseline_value=0.8, predictions=strong, score_column="score", label_column="label"
+    )
+    assert result.status == "registered" and result.measured is not None and result.measured.bound > 0.8
