@@ -13,6 +13,7 @@ import json
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -21,8 +22,10 @@ from mlflow import MlflowClient
 from hokusai_ci.github import md
 from hokusai_ci.schema_files import result_schemas
 from tests.conftest import register_args, run_here
+from tests.hokusai_standin import HokusaiStandIn
 from tests.servers import MlflowServer
 from tests.test_action_entrypoint import parse_outputs, run_entry, runner  # noqa: F401 (fixture)
+from tests.test_api_mode import api, hokusai, key_service  # noqa: F401 (fixtures)
 from tests.test_signing import keypair
 
 COLUMNS = {"score_column": "score", "label_column": "label"}
@@ -267,3 +270,24 @@ def test_python_api_measures_too(strong: Path, model_file: Path, tmp_path: Path)
         "PYAPI", model_file, "auroc", baseline_value=0.8, predictions=strong, score_column="score", label_column="label"
     )
     assert result.status == "registered" and result.measured is not None and result.measured.bound > 0.8
+
+
+def test_api_mode_sends_the_point_value_as_current_value(
+    api: Any,  # noqa: F811 (fixture)
+    hokusai: HokusaiStandIn,  # noqa: F811 (fixture)
+    mlflow_server: MlflowServer,
+    model_file: Path,
+    strong: Path,
+) -> None:
+    """The Hokusai API stand-in (tests/hokusai_standin.py) records what the platform was told."""
+    from hokusai_ci import ModelRegistry
+
+    result = ModelRegistry().register_model(
+        "API-MEAS", model_file, "auroc", baseline_value=0.8, predictions=strong, score_column="score",
+        label_column="label",
+    )  # fmt: skip
+    assert result.status == "registered" and result.measured is not None
+    [sent] = hokusai.notifications()
+    body = json.loads(sent.body)
+    assert body["current_value"] == result.measured.value != result.measured.bound
+    assert body["baseline_value"] == 0.8
