@@ -235,7 +235,10 @@ def build_request(
     resolved: Metric = resolve_metric(metric, direction)
     base = parse_number("baseline", baseline)
     check_range(resolved, "baseline", base)
-    metrics_sha: str | None = None
+    if model_name == "":  # typed empty: never silently the default name
+        raise invalid_input("model-name", "", f"give a name, or leave --model-name out for hokusai-{token}")
+    name = check_model_name(model_name) if model_name is not None else f"hokusai-{token}"
+    metrics_sha: str | None = None  # the cheap checks above come before the evidence is measured
     unknown = set(measured_options) - set(WITH_PREDICTIONS)
     if unknown:
         raise TypeError(f"build_request() got unexpected keyword arguments {sorted(unknown)}")
@@ -256,9 +259,6 @@ def build_request(
         metrics_sha = hashlib.sha256(Path(metrics_path).expanduser().read_bytes()).hexdigest()
     check_range(resolved, "metric-value", value)
     check_relative(gate(resolved, value, base))  # derived numbers (delta, ratio) must be finite too
-    if model_name == "":  # typed empty: never silently the default name
-        raise invalid_input("model-name", "", f"give a name, or leave --model-name out for hokusai-{token}")
-    name = check_model_name(model_name) if model_name is not None else f"hokusai-{token}"
     return RegistrationRequest(
         token_id=token,
         model_path=path,
