@@ -8,12 +8,13 @@ ARG BASE_IMAGE=python:3.12-slim-bookworm
 FROM ${BASE_IMAGE} AS build
 COPY . /src
 # With a wheelhouse in the build context (wheels/), the build needs no network at all.
+# The `metrics` extra (numpy) runs the measured gate (--predictions); parquet (pyarrow) is left out.
 RUN python3 -m venv /opt/hokusai \
     && if ls /src/wheels/*.whl >/dev/null 2>&1; then \
          /opt/hokusai/bin/pip install --no-cache-dir --no-index --find-links /src/wheels \
-           --constraint /src/docker/constraints.txt "hokusai-ci[postgres,sign,s3]"; \
+           --constraint /src/docker/constraints.txt "hokusai-ci[postgres,sign,s3,metrics]"; \
        else \
-         /opt/hokusai/bin/pip install --no-cache-dir --constraint /src/docker/constraints.txt "/src[postgres,sign,s3]"; \
+         /opt/hokusai/bin/pip install --no-cache-dir --constraint /src/docker/constraints.txt "/src[postgres,sign,s3,metrics]"; \
        fi \
     && /opt/hokusai/bin/pip uninstall --yes pip \
     && cp /src/entrypoint.py /opt/hokusai/entrypoint.py \

@@ -55,13 +55,23 @@ class ModelRegistry:
         *,
         metrics_file: str | os.PathLike[str] | None = None,
         metric_key: str | None = None,
+        predictions: str | os.PathLike[str] | None = None,
+        labels: str | os.PathLike[str] | None = None,
+        score_column: str | None = None,
+        label_column: str | None = None,
+        id_column: str | None = None,
+        threshold: float | None = None,
+        confidence: float | None = None,
+        decision: str | None = None,
         direction: str | None = None,
         model_name: str | None = None,
         dry_run: bool = False,
         links_within: str | os.PathLike[str] | None = None,
     ) -> RegistrationResult:
         """Register a model; `links_within` names a folder that links inside `model_path` may
-        resolve into (a Hugging Face cache's `blobs/`); by default links must stay inside it."""
+        resolve into (a Hugging Face cache's `blobs/`); by default links must stay inside it.
+        `predictions` (with `labels` when they are a separate file) measures the metric instead of
+        `metric_value`, and gates on its confidence bound (`decision="point"`: on the value)."""
         result = app.register(
             self.settings,
             token_id=token_id,
@@ -71,6 +81,14 @@ class ModelRegistry:
             metric_value=metric_value,
             metrics_file=None if metrics_file is None else os.fspath(metrics_file),
             metric_key=metric_key,
+            predictions=None if predictions is None else os.fspath(predictions),
+            labels=None if labels is None else os.fspath(labels),
+            score_column=score_column,
+            label_column=label_column,
+            id_column=id_column,
+            threshold=threshold,
+            confidence=confidence,
+            decision=decision,
             direction=direction,
             model_name=model_name,
             dry_run=dry_run,

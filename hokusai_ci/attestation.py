@@ -84,6 +84,10 @@ class RegistrationPredicate(BaseModel):
     model_signature_sha256: str
     metric: Metric
     metrics_file_sha256: str | None
+    # the measured gate (--predictions): the bound the verdict used, its basis, the evidence digests
+    metric_bound: float | None = None
+    metric_basis: str | None = None
+    evidence_sha256: str | None = None
     ci: Provenance
     signing_method: SignMethod
     tool: str

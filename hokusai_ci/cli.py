@@ -132,6 +132,14 @@ class Model:
         metric_value: str | None = None,
         metrics_file: str | None = None,
         metric_key: str | None = None,
+        predictions: str | None = None,
+        labels: str | None = None,
+        score_column: str | None = None,
+        label_column: str | None = None,
+        id_column: str | None = None,
+        threshold: str | None = None,
+        confidence: str | None = None,
+        decision: str | None = None,
         direction: str | None = None,
         model_name: str | None = None,
         mlflow_uri: str | None = None,
@@ -163,9 +171,17 @@ class Model:
             model_path: Model file or directory to upload, e.g. ./model.pkl (required).
             metric: Metric name: accuracy, auroc/auc, f1, precision, recall, mse, rmse, mae, r2, reply_rate, conversion_rate, engagement_score, or a custom name with --direction (required).
             baseline: Baseline the model must meet, e.g. 0.82 (required).
-            metric_value: The model's measured value, e.g. 0.85 (or use --metrics-file).
+            metric_value: The model's measured value, e.g. 0.85 (or use --metrics-file or --predictions).
             metrics_file: JSON or YAML file holding the measured value (instead of --metric-value).
             metric_key: Dotted path of the value in --metrics-file, e.g. eval.auroc (default: the metric name).
+            predictions: Predictions file to measure the metric from (CSV, TSV, .npy, .parquet) instead of --metric-value; gated on its confidence bound (needs the metrics extra).
+            labels: Labels file, when the labels are not a column of --predictions.
+            score_column: Column of the scores or predicted values in --predictions (default: the only numeric one left).
+            label_column: Column of the true labels or targets (default: label, or the only numeric one left).
+            id_column: Column that joins --predictions and --labels row by row (default: row order).
+            threshold: Score at or above which a row is predicted positive, for accuracy, f1, precision and recall on scores.
+            confidence: Confidence level of the bound, e.g. 0.95 (default 0.95).
+            decision: lower-bound (the bound must beat the baseline) or point (the value must meet it) (default: lower-bound).
             direction: higher or lower: which way is better; required only for custom metrics.
             model_name: Registered model name in MLflow (default: hokusai-<TOKEN-ID>).
             mlflow_uri: MLflow tracking URI (default: $MLFLOW_TRACKING_URI; API mode: the Hokusai registry; else a local store).
@@ -216,6 +232,14 @@ class Model:
                 metric_value=metric_value,
                 metrics_file=metrics_file,
                 metric_key=metric_key,
+                predictions=predictions,
+                labels=labels,
+                score_column=score_column,
+                label_column=label_column,
+                id_column=id_column,
+                threshold=threshold,
+                confidence=confidence,
+                decision=decision,
                 direction=direction,
                 model_name=model_name,
                 dry_run=dry_run,
@@ -259,6 +283,14 @@ class Model:
         metric_value: str | None = None,
         metrics_file: str | None = None,
         metric_key: str | None = None,
+        predictions: str | None = None,
+        labels: str | None = None,
+        score_column: str | None = None,
+        label_column: str | None = None,
+        id_column: str | None = None,
+        threshold: str | None = None,
+        confidence: str | None = None,
+        decision: str | None = None,
         direction: str | None = None,
         links_within: str | None = None,
         output: str = "text",
@@ -276,9 +308,17 @@ class Model:
             model_path: Model file or directory (checked to exist and be non-empty) (required).
             metric: Metric name, as for register (required).
             baseline: Baseline the model must meet, e.g. 0.82 (required).
-            metric_value: The model's measured value, e.g. 0.85 (or use --metrics-file).
+            metric_value: The model's measured value, e.g. 0.85 (or use --metrics-file or --predictions).
             metrics_file: JSON or YAML file holding the measured value (instead of --metric-value).
             metric_key: Dotted path of the value in --metrics-file (default: the metric name).
+            predictions: Predictions file to measure the metric from (CSV, TSV, .npy, .parquet) instead of --metric-value; gated on its confidence bound (needs the metrics extra).
+            labels: Labels file, when the labels are not a column of --predictions.
+            score_column: Column of the scores or predicted values in --predictions (default: the only numeric one left).
+            label_column: Column of the true labels or targets (default: label, or the only numeric one left).
+            id_column: Column that joins --predictions and --labels row by row (default: row order).
+            threshold: Score at or above which a row is predicted positive, for accuracy, f1, precision and recall on scores.
+            confidence: Confidence level of the bound, e.g. 0.95 (default 0.95).
+            decision: lower-bound (the bound must beat the baseline) or point (the value must meet it) (default: lower-bound).
             direction: higher or lower: which way is better; required only for custom metrics.
             links_within: A folder that links inside --model-path may point into, e.g. a Hugging Face cache's blobs folder (default: links must stay inside the model path).
         """
@@ -296,6 +336,14 @@ class Model:
                 metric_value=metric_value,
                 metrics_file=metrics_file,
                 metric_key=metric_key,
+                predictions=predictions,
+                labels=labels,
+                score_column=score_column,
+                label_column=label_column,
+                id_column=id_column,
+                threshold=threshold,
+                confidence=confidence,
+                decision=decision,
                 direction=direction,
                 links_within=links_within,
             )

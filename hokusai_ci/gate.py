@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.inputs import build_request
-from hokusai_ci.metrics import gate, platform_refusal
+from hokusai_ci.inputs import build_request, request_gate
+from hokusai_ci.metrics import platform_refusal
 from hokusai_ci.results import ErrorInfo, RegistrationResult
 from hokusai_ci.settings import mode_without_secrets
 
@@ -36,8 +36,11 @@ def gate_only(*, platform: bool | None = None, **raw: Any) -> RegistrationResult
     result = RegistrationResult(token_id=token_id if isinstance(token_id, str) else None, mode=GATE_ONLY_MODE)
     try:
         request = build_request(**raw, dry_run=False)
-        result.metric = outcome = gate(request.metric, request.metric_value, request.baseline)
+        result.metric = outcome = request_gate(request)
+        result.measured = request.measured
         result.message = NOT_CHECKED
+        if request.measured is not None and not outcome.passed:
+            raise HokusaiError(Category.PERFORMANCE_BELOW_BASELINE, f"{request.measured.verdict}; {NOT_CHECKED}")
         if not outcome.passed:
             raise HokusaiError(
                 Category.PERFORMANCE_BELOW_BASELINE,

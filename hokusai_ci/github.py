@@ -21,7 +21,9 @@ from typing import Any
 from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
 from hokusai_ci.gate import GATE_ONLY_MODE, NOT_CHECKED
 from hokusai_ci.inputs import TRUE_WORDS, parse_flag
+from hokusai_ci.measured.decision import basis_text
 from hokusai_ci.metrics import GateResult
+from hokusai_ci.presenters import summary_line
 from hokusai_ci.redaction import (
     MIN_SECRET_LENGTH,
     SECRET_ENV,
@@ -41,6 +43,14 @@ OPTIONAL = (
     "metric-value",
     "metrics-file",
     "metric-key",
+    "predictions",
+    "labels",
+    "score-column",
+    "label-column",
+    "id-column",
+    "threshold",
+    "confidence",
+    "decision",
     "direction",
     "mlflow-uri",
     "api-url",
@@ -54,8 +64,10 @@ OPTIONAL = (
     "allowed-folder",
     "sign",
 )
+# the measured gate's inputs, passed on only when given (each is refused without predictions)
+MEASURED_INPUTS = OPTIONAL[OPTIONAL.index("predictions") : OPTIONAL.index("direction")]
 SECRETS = {s.action_input: s.env for s in SECRET_SETTINGS if s.action_input}
-PATH_INPUTS = ("model-path", "metrics-file", "db-config", "links-within")
+PATH_INPUTS = ("model-path", "metrics-file", "predictions", "labels", "db-config", "links-within")
 REPORT_TARGETS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 SUMMARY_LIMIT = 64 * 1024  # GitHub allows 1 MiB per step; a registration never needs more
 
@@ -170,6 +182,9 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines += ["", f"**{md(r.error.title)}** (exit {r.error.exit_code}): {md(message[:2000])}{fix}"]
     if r.metric is not None:
         lines += ["", *_metric_table(r.metric, _platform_refused(r))]
+    if r.measured is not None:
+        basis = basis_text(r.measured)
+        lines += ["", f"**{md(summary_line(r.measured))}** ({md(basis)}, {r.measured.rows} rows)"]
     rows = [
         ("Model", f"{md(r.model_name)} v{md(r.model_version)}" if r.model_version else md(r.model_name or "")),
         ("Model URI", code_span(r.model_uri) if r.model_uri else ""),
@@ -381,6 +396,7 @@ def _verdict_inputs(inputs: Mapping[str, str]) -> dict[str, Any]:
         "metric_value": inputs.get("metric-value"),
         "metrics_file": inputs.get("metrics-file"),
         "metric_key": inputs.get("metric-key"),
+        **{name.replace("-", "_"): inputs[name] for name in MEASURED_INPUTS if name in inputs},
         "direction": inputs.get("direction"),
         "links_within": inputs.get("links-within"),
     }

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict
 
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import PSEUDO_ROOTS, inside, list_model_files
-from hokusai_ci.metrics import Metric, check_range, check_relative, gate, resolve_metric
+from hokusai_ci.measured.decision import MeasuredGate
+from hokusai_ci.measured.options import WITH_PREDICTIONS, check_sources, measure_options
+from hokusai_ci.metrics import GateResult, Metric, check_range, check_relative, gate, resolve_metric
 from hokusai_ci.settings import parse_json_or_yaml, read_input_file
 from hokusai_ci.validation import check_path_text, parse_number, refuse_control
 
@@ -37,6 +39,7 @@ class RegistrationRequest(BaseModel):
     dry_run: bool = False
     links_within: tuple[Path, ...] = ()
     metrics_file_sha256: str | None = None  # recorded in the signed statement
+    measured: MeasuredGate | None = None  # set when the value was measured from --predictions
 
 
 def check_token_id(value: Any) -> str:
@@ -207,6 +210,8 @@ def build_request(
     model_name: Any = None,
     dry_run: Any = False,
     links_within: Any = None,
+    predictions: Any = None,
+    **measured_options: Any,
 ) -> RegistrationRequest:
     """Check every input in the order a user would fix them; the first problem is reported."""
     for field, value in (
@@ -230,17 +235,21 @@ def build_request(
     resolved: Metric = resolve_metric(metric, direction)
     base = parse_number("baseline", baseline)
     check_range(resolved, "baseline", base)
-    metrics_sha: str | None = None
+    if model_name == "":  # typed empty: never silently the default name
+        raise invalid_input("model-name", "", f"give a name, or leave --model-name out for hokusai-{token}")
+    name = check_model_name(model_name) if model_name is not None else f"hokusai-{token}"
+    metrics_sha: str | None = None  # the cheap checks above come before the evidence is measured
+    unknown = set(measured_options) - set(WITH_PREDICTIONS)
+    if unknown:
+        raise TypeError(f"build_request() got unexpected keyword arguments {sorted(unknown)}")
+    check_sources(metric_value, metrics_file, predictions, measured_options)
     given_value = metric_value not in (None, "")
-    given_file = metrics_file not in (None, "")
-    if given_value == given_file:
-        raise invalid_input(
-            "metric-value",
-            metric_value,
-            "give exactly one of --metric-value (the measured number) or --metrics-file (JSON/YAML)",
-        )
+    measured: MeasuredGate | None = None
     if given_value:
         value = parse_number("metric-value", metric_value)
+    elif predictions not in (None, ""):
+        measured = measure_options(resolved, base, predictions, measured_options)
+        value = measured.value
     else:
         key = str(metric_key or metric)
         if not METRIC_KEY.fullmatch(key):
@@ -250,9 +259,6 @@ def build_request(
         metrics_sha = hashlib.sha256(Path(metrics_path).expanduser().read_bytes()).hexdigest()
     check_range(resolved, "metric-value", value)
     check_relative(gate(resolved, value, base))  # derived numbers (delta, ratio) must be finite too
-    if model_name == "":  # typed empty: never silently the default name
-        raise invalid_input("model-name", "", f"give a name, or leave --model-name out for hokusai-{token}")
-    name = check_model_name(model_name) if model_name is not None else f"hokusai-{token}"
     return RegistrationRequest(
         token_id=token,
         model_path=path,
@@ -263,4 +269,14 @@ def build_request(
         dry_run=parse_flag("dry-run", dry_run),
         links_within=roots,
         metrics_file_sha256=metrics_sha,
+        measured=measured,
     )
+
+
+def request_gate(req: RegistrationRequest) -> GateResult:
+    """The gate of a request: the value against the baseline, and, when the value was measured,
+    passed as the measured verdict says (by default its confidence bound, not the point value)."""
+    outcome = gate(req.metric, req.metric_value, req.baseline)
+    if req.measured is not None:
+        outcome = outcome.model_copy(update={"passed": req.measured.passed})
+    return outcome

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from hokusai_ci.measured.decision import MeasuredGate, basis_text, number
 from hokusai_ci.metrics import GateResult
 from hokusai_ci.redaction import redact, redact_data
 from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, output_fields
@@ -33,6 +34,17 @@ def gate_line(g: GateResult) -> str:
     )
 
 
+def basis_line(g: MeasuredGate) -> str:
+    """Value, bound and baseline on one line, and which of them the verdict used."""
+    return f"{summary_line(g)} ({basis_text(g)}; {g.rows} rows)"
+
+
+def summary_line(g: MeasuredGate) -> str:
+    """ "auroc 0.8123 (95% lower bound 0.7990) vs baseline 0.80": what a reviewer reads at a glance."""
+    bound = f"{g.level * 100:g}% {g.side} bound {number(g.bound)}"
+    return f"{g.metric} {number(g.value)} ({bound}) vs baseline {g.baseline:g}"
+
+
 def registration_text(r: RegistrationResult) -> str:
     lines: list[str] = []
     if r.status == "registered":
@@ -48,6 +60,8 @@ def registration_text(r: RegistrationResult) -> str:
         lines[0] = "[simulated] " + lines[0] + " (mock mode: nothing was uploaded or sent)"
     if r.metric:
         lines.append(f"  metric   {gate_line(r.metric)}")
+    if r.measured:
+        lines.append(f"  basis    {basis_line(r.measured)}")
     if r.model_uri:
         lines.append(f"  model    {r.model_uri}")
     if r.model_sha256:

@@ -40,8 +40,9 @@ from hokusai_ci.attestation import Metric as AttestedMetric
 from hokusai_ci.errors import Cancelled, Category, HokusaiError
 from hokusai_ci.events import ConsoleSink, EventSink, build_events
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
-from hokusai_ci.inputs import RegistrationRequest
-from hokusai_ci.metrics import GateResult, gate
+from hokusai_ci.inputs import RegistrationRequest, request_gate
+from hokusai_ci.measured.decision import MeasuredGate, basis, evidence_sha256
+from hokusai_ci.metrics import GateResult
 from hokusai_ci.notifier import Notifier
 from hokusai_ci.progress import ProgressSink
 from hokusai_ci.results import ErrorInfo, EventInfo, RegistrationResult
@@ -114,7 +115,8 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
     )
     attempt = Attempt()
     try:
-        result.metric = gate(request.metric, request.metric_value, request.baseline)
+        result.metric = request_gate(request)
+        result.measured = request.measured
         token = ports.store.get(request.token_id)
         if token is not None and token.status is TokenStatus.REGISTERED and not request.dry_run:
             return resume(request, token, ports, result)
@@ -156,6 +158,11 @@ def _registered(result: RegistrationResult, committed: Committed) -> None:
 # -- preflight: nothing is written ----------------------------------------------------------
 def preflight(req: RegistrationRequest, outcome: GateResult, ports: Ports, token: TokenRecord | None) -> Checked:
     _check_token(req, token, ports.store)
+    if req.measured is not None and not outcome.passed:
+        raise HokusaiError(
+            Category.PERFORMANCE_BELOW_BASELINE,
+            f"{req.measured.verdict}; nothing was uploaded and token {req.token_id} stays draft",
+        )
     if not outcome.passed:
         raise HokusaiError(
             Category.PERFORMANCE_BELOW_BASELINE,
@@ -370,6 +377,7 @@ def registration_predicate(
             name=g.name, value=g.value, baseline=g.baseline, direction=g.direction.value, delta=g.delta, passed=g.passed
         ),
         metrics_file_sha256=req.metrics_file_sha256,
+        **measured_fields(req.measured),
         ci=provenance(ports.ci_tags),
         signing_method=ports.signer.method if ports.signer else "key",
         tool="hokusai-ci",
@@ -693,10 +701,25 @@ def _tags(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Port
         Tag.METRIC_VALUE: repr(outcome.value),
         Tag.BASELINE: repr(outcome.baseline),
         Tag.DIRECTION: outcome.direction.value,
+        **measured_tags(req.measured),
         Tag.CLAIM: claim_id,
         **ports.ci_tags,
     }
     return {key: escape_control(value) for key, value in tags.items()}  # no tag value holds a line break
+
+
+def measured_fields(measured: MeasuredGate | None) -> dict[str, str | float]:
+    """The measured evidence the version's tags and the signed statement record (none for a
+    given value): the bound the verdict used, its basis, and the evidence files' digests."""
+    if measured is None:
+        return {}
+    digest = evidence_sha256(measured)
+    return {"metric_bound": measured.bound, "metric_basis": basis(measured), "evidence_sha256": digest}
+
+
+def measured_tags(measured: MeasuredGate | None) -> dict[str, str]:
+    names = {"metric_bound": Tag.METRIC_BOUND, "metric_basis": Tag.METRIC_BASIS, "evidence_sha256": Tag.EVIDENCE_SHA256}
+    return {names[k]: repr(v) if isinstance(v, float) else v for k, v in measured_fields(measured).items()}
 
 
 def _upload_request(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Ports) -> UploadRequest:

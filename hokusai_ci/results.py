@@ -12,6 +12,7 @@ from pydantic import BaseModel, computed_field
 
 from hokusai_ci.attestation import Attestation
 from hokusai_ci.errors import HokusaiError
+from hokusai_ci.measured.decision import MeasuredGate, basis
 from hokusai_ci.metrics import Direction, GateResult, Metric, gate
 from hokusai_ci.store import EventRecord, TokenRecord
 
@@ -57,6 +58,7 @@ class RegistrationResult(BaseModel):
     model_sha256: str | None = None
     model_bytes: int | None = None
     metric: GateResult | None = None
+    measured: MeasuredGate | None = None  # the value measured from --predictions, its bound and verdict
     events: list[EventInfo] = []
     run_url: str | None = None
     version_url: str | None = None
@@ -113,6 +115,8 @@ def output_fields(r: RegistrationResult) -> dict[str, str]:
         "metric": text(m.name if m else None),
         "metric-value": text(m.value if m else None),
         "baseline": text(m.baseline if m else None),
+        "metric-bound": text(r.measured.bound if r.measured else None),
+        "metric-basis": basis(r.measured) if m else "",
         "delta": text(m.delta if m else None),
         "passed": text(m.passed if m else None),
         "model-sha256": text(r.model_sha256),

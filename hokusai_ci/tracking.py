@@ -33,6 +33,9 @@ class Tag:
     METRIC_VALUE = f"{TAG_PREFIX}metric_value"
     BASELINE = f"{TAG_PREFIX}baseline"
     DIRECTION = f"{TAG_PREFIX}direction"
+    METRIC_BOUND = f"{TAG_PREFIX}metric_bound"  # measured gate: the confidence bound the verdict used
+    METRIC_BASIS = f"{TAG_PREFIX}metric_basis"  # measured-lower-bound or point
+    EVIDENCE_SHA256 = f"{TAG_PREFIX}evidence_sha256"  # predictions file's digest (",labels file's")
     STATUS = f"{TAG_PREFIX}status"  # not_registered | registered | superseded
     CLAIM = f"{TAG_PREFIX}claim_id"
     NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration

@@ -182,7 +182,7 @@ def make_context(context: Path) -> None:
             str(context / "wheels"),
             "--constraint",
             str(REPO / "docker/constraints.txt"),
-            f"{context}[postgres,sign,s3]",
+            f"{context}[postgres,sign,s3,metrics]",
         ],
         check=True,
         capture_output=True,

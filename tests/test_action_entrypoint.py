@@ -96,6 +96,8 @@ def test_success_writes_every_output_and_a_summary(runner: dict[str, str]) -> No
         "metric",
         "metric-value",
         "baseline",
+        "metric-bound",
+        "metric-basis",
         "delta",
         "passed",
         "model-sha256",

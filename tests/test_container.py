@@ -206,9 +206,12 @@ def test_cli_via_docker_run_against_mlflow_server(
 def test_gitlab_style_script_with_dotenv_report(docker_engine: Any, image: str, tmp_path: Path) -> None:
     """GitLab: `entrypoint: [""]`, the job script runs `hokusai` from PATH, artifacts:reports:dotenv."""
     (tmp_path / "model.bin").write_bytes(b"abc" * 1000)
+    # the measured gate: the image holds the metrics extra (numpy)
+    (tmp_path / "eval.csv").write_text("score,label\n" + "".join(f"{i % 2},{i % 2}\n" for i in range(400)))
     script = (
         "hokusai model register --token-id GL-1 --model-path model.bin --metric f1 --baseline 0.8 "
-        "--metric-value 0.85 --dotenv-report hokusai.env && cat hokusai.env"
+        "--predictions eval.csv --score-column score --label-column label --threshold 0.5 "
+        "--dotenv-report hokusai.env && cat hokusai.env"
     )
     code, logs = run(
         docker_engine,
@@ -222,6 +225,7 @@ def test_gitlab_style_script_with_dotenv_report(docker_engine: Any, image: str, 
     assert code == 0, logs
     report = dict(line.split("=", 1) for line in (tmp_path / "hokusai.env").read_text().splitlines())
     assert report["HOKUSAI_STATUS"] == "registered" and report["HOKUSAI_TOKEN_ID"] == "GL-1"
+    assert report["HOKUSAI_METRIC_BASIS"] == "measured-lower-bound" and float(report["HOKUSAI_METRIC_BOUND"]) > 0.8
 
 
 def test_jenkins_style_long_running_container(docker_engine: Any, image: str) -> None:

@@ -48,6 +48,12 @@ MARKED = {
     "stage('Register model') {": "illustrative",  # Jenkins pipeline, registry pull
     "version: 2.1": "illustrative",  # CircleCI job, registry pull
     "export HOKUSAI_API_KEY=hk_live_…": "illustrative",  # hosted API
+    # the measured gate: the quick start installs no metrics extra (numpy); test_measured_wire.py runs the docs one
+    "hokusai model gate --token-id XRAY --model-path ./checkpoints/final_model.pkl --metric auroc --baseline 0.82 \\": (
+        "illustrative"
+    ),
+    'python3 -c \'import random; r = random.Random(7); print("score,label"); '
+    '[print(f"{r.gauss(1.8 * (i % 2), 1):.4f},{i % 2}") for i in range(2000)]\' > eval.csv': "illustrative",
     "python bench/action_startup.py --rounds 2": "slow",
     ".venv/bin/python bench/run.py --gib --readme docs/benchmarks.md": "slow",
 }

@@ -111,3 +111,31 @@ def about(rows: int) -> str:
         return str(rows)
     digits = len(str(rows)) - 2
     return f"{math.ceil(rows / 10**digits) * 10**digits:,}"
+
+
+Basis = Literal["measured-lower-bound", "point", "given-value"]
+
+
+def basis(gate: MeasuredGate | None) -> Basis:
+    """What a verdict rested on: the measured confidence bound, the measured point value, or a
+    value the user gave (--metric-value, --metrics-file)."""
+    if gate is None:
+        return "given-value"
+    return "measured-lower-bound" if gate.decision == "lower-bound" else "point"
+
+
+def evidence_sha256(gate: MeasuredGate) -> str:
+    """The digests of the evidence files: the predictions file's, then the labels file's when the
+    labels are a separate file ("<predictions>,<labels>"), so each can be checked with sha256sum."""
+    if gate.labels_sha256 == gate.predictions_sha256:
+        return gate.predictions_sha256
+    return f"{gate.predictions_sha256},{gate.labels_sha256}"
+
+
+def basis_text(gate: MeasuredGate | None) -> str:
+    """The basis as a person reads it: "measured: 95% lower bound", "point value", "given value"."""
+    if gate is None:
+        return "given value"
+    if gate.decision == "point":
+        return "point value"
+    return f"measured: {gate.level * 100:g}% {gate.side} bound"
