@@ -283,7 +283,9 @@ def test_the_embedded_file_store_copy_is_read_back_by_mlflow(
     r = run_cli(*register_args("LOCALCOPY", model_dir, "accuracy", "0.80", "0.85"), "--output", "json")
     assert r.code == 0, r.err
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = MlflowClient(tracking_uri=(tmp_path / "home" / "mlruns").as_uri())
+    store = (tmp_path / "home" / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # MLflow's file registry makes a default client: not ./mlflow.db
+    client = MlflowClient(tracking_uri=store)
     back = Path(client.download_artifacts(r.json()["mlflow_run_id"], "model", str(tmp_path / "back")))
     assert fingerprint(back).sha256 == r.json()["model_sha256"] == fingerprint(model_dir).sha256
     version = client.get_model_version(r.json()["model_name"], r.json()["model_version"])
