@@ -178,8 +178,21 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            def read_body(self) -> bytes:
+                """The whole body, chunked or not: an answer before the body is read would close the
+                connection under a client (or proxy) still sending it."""
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = b""
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return body
+
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = self.read_body()
                 headers = dict(self.headers.items())
                 receiver.received.append(Received(self.path, headers, body, self.command))
                 status, payload, extra = receiver.answer(self.path, headers, body)
