@@ -147,13 +147,11 @@ def joint_cells(positive: BoolArray, candidate: BoolArray, champion: BoolArray) 
 def _confusions(cells: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Each model's (tp, fp, fn, tn) from the joint cells (last axis of 8)."""
     c = cells.reshape(*cells.shape[:-1], 2, 2, 2)  # label, candidate, champion
-    cand, champ = c.sum(axis=-1), c.sum(axis=-2)  # label x prediction
-    order = (slice(None),) * (cells.ndim - 1)
+    return _tp_fp_fn_tn(c.sum(axis=-1)), _tp_fp_fn_tn(c.sum(axis=-2))  # each: label x prediction
 
-    def tp_fp_fn_tn(x: FloatArray) -> FloatArray:
-        return np.stack([x[(*order, 1, 1)], x[(*order, 0, 1)], x[(*order, 1, 0)], x[(*order, 0, 0)]], axis=-1)
 
-    return tp_fp_fn_tn(cand), tp_fp_fn_tn(champ)
+def _tp_fp_fn_tn(x: FloatArray) -> FloatArray:
+    return np.stack([x[..., 1, 1], x[..., 0, 1], x[..., 1, 0], x[..., 0, 0]], axis=-1)
 
 
 def paired_counts(metric: str, cells: tuple[int, ...], level: float, seed: int) -> PairedEstimate:
