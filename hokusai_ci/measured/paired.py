@@ -110,8 +110,17 @@ def twice_placements(scores: FloatArray, positive: BoolArray) -> tuple[IntArray,
 
 
 def paired_auroc(candidate: FloatArray, champion: FloatArray, positive: BoolArray, level: float) -> PairedEstimate:
-    """Paired DeLong: both AUCs and the variance of their difference from the per-row
-    differences of the structural components."""
+    """Paired DeLong: both AUCs and the normal interval of their difference."""
+    auc_c, auc_h, value, variance = paired_delong(candidate, champion, positive)
+    est = _normal(value, math.sqrt(variance), level, "paired DeLong", -1.0, 1.0)
+    return PairedEstimate(auc_c, auc_h, est)
+
+
+def paired_delong(
+    candidate: FloatArray, champion: FloatArray, positive: BoolArray
+) -> tuple[float, float, float, float]:
+    """(AUC of the candidate, of the champion, their difference, its DeLong variance), the
+    variance from the per-row differences of the structural components."""
     twice_c, m, n = twice_placements(candidate, positive)
     twice_h, _, _ = twice_placements(champion, positive)
     u_c, u_h = int(twice_c[positive].sum()), int(twice_h[positive].sum())  # 2U of each: exact integers
@@ -123,9 +132,7 @@ def paired_auroc(candidate: FloatArray, champion: FloatArray, positive: BoolArra
     # per-row differences of V10 are d10/(2n) with mean `value`; of V01, d01/(2m) likewise
     s10 = float(np.square(d10 / (2.0 * n) - value).sum()) / (m - 1)
     s01 = float(np.square(d01 / (2.0 * m) - value).sum()) / (n - 1)
-    variance = s10 / m + s01 / n
-    est = _normal(value, math.sqrt(max(variance, 0.0)), level, "paired DeLong", -1.0, 1.0)
-    return PairedEstimate(u_c / (2 * m * n), u_h / (2 * m * n), est)
+    return u_c / (2 * m * n), u_h / (2 * m * n), value, max(s10 / m + s01 / n, 0.0)
 
 
 def delong_covariance(candidate: FloatArray, champion: FloatArray, positive: BoolArray) -> FloatArray:
