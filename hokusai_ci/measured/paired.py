@@ -101,9 +101,10 @@ def twice_placements(scores: FloatArray, positive: BoolArray) -> tuple[IntArray,
     m = int(pos_upto[-1])
     n = int(bounds[-1]) - m
     neg_upto = bounds - pos_upto
-    group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))  # each sorted row's tie group
-    in_order = np.where(is_pos, (neg_upto[:-1] + neg_upto[1:])[group], (2 * m - pos_upto[:-1] - pos_upto[1:])[group])
-    del group, is_pos
+    sizes = np.diff(bounds)
+    in_order = np.repeat(2 * m - pos_upto[:-1] - pos_upto[1:], sizes)  # as if every row were negative
+    np.copyto(in_order, np.repeat(neg_upto[:-1] + neg_upto[1:], sizes), where=is_pos)
+    del sizes, is_pos
     out = np.empty(scores.size, dtype=np.int64)
     out[order] = in_order
     return out, m, n
