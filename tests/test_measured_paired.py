@@ -12,6 +12,9 @@ real files in a temporary folder, read by the code the verdict runs.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -37,6 +40,7 @@ from hokusai_ci.measured.paired import (
 )
 from hokusai_ci.measured.paired_gate import PairedGate, paired_verdict
 from hokusai_ci.metrics import resolve_metric
+from tests.conftest import REPO
 
 L = np.array([1.0, -1.0])
 
@@ -375,3 +379,32 @@ def test_refusals_name_the_file_and_the_row(tmp_path: Path) -> None:
     assert "margin=-0.01" in refused(lambda: verdict_of(cand, cand, margin=-0.01))
     assert "margin=nan" in refused(lambda: verdict_of(cand, cand, margin=float("nan")))
     assert "confidence=1.5" in refused(lambda: verdict_of(cand, cand, confidence=1.5))
+
+
+def test_the_result_model_imports_without_numpy_and_two_processes_give_the_same_bytes(tmp_path: Path) -> None:
+    """Presenters import PairedGate at no start-up cost; the verdict is seeded, so a second process
+    computing the same files prints the same JSON, byte for byte (bootstrap metrics included)."""
+    cand, champ = one_file_pair(tmp_path)
+    probe = "import sys, hokusai_ci.measured.paired_gate; print('numpy' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from hokusai_ci.measured.paired_gate import paired_verdict\n"
+        "from hokusai_ci.metrics import resolve_metric\n"
+        "for metric, t in (('auroc', None), ('f1', 0.5), ('r2', None)):\n"
+        "    g = paired_verdict(resolve_metric(metric), Path(sys.argv[1]), Path(sys.argv[2]), score_column='p',"
+        " label_column='y', id_column='id', threshold=t)\n"
+        "    print(g.model_dump_json())\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script, str(cand), str(champ)], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1] and len(runs[0].splitlines()) == 3
+    parsed = PairedGate.model_validate_json(runs[0].splitlines()[1])
+    assert parsed == verdict_of(cand, champ, metric="f1", threshold=0.5)
