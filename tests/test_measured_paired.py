@@ -408,3 +408,37 @@ def test_the_result_model_imports_without_numpy_and_two_processes_give_the_same_
     assert runs[0] == runs[1] and len(runs[0].splitlines()) == 3
     parsed = PairedGate.model_validate_json(runs[0].splitlines()[1])
     assert parsed == verdict_of(cand, champ, metric="f1", threshold=0.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), st.booleans()), min_size=6, max_size=30),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_pairing_by_id_in_any_order_equals_pairing_aligned_rows_by_order(
+    data: list[tuple[int, int, bool]], shuffle: Any
+) -> None:
+    import tempfile
+
+    labels = [int(y) for _, _, y in data]
+    labels[:2], labels[2:4] = [1, 1], [0, 0]
+    ids = [f"id {i}" for i in range(len(data))]
+    order = list(range(len(data)))
+    shuffle.shuffle(order)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        cand = write_csv(tmp / "cand.csv", {"id": ids, "p": [c / 9 for c, _, _ in data], "y": labels})
+        aligned = write_csv(tmp / "aligned.csv", {"id": ids, "p": [h / 9 for _, h, _ in data], "y": labels})
+        shuffled = write_csv(
+            tmp / "shuffled.csv",
+            {"id": [ids[i] for i in order], "p": [data[i][1] / 9 for i in order], "y": [labels[i] for i in order]},
+        )
+        for metric, threshold in (("auroc", None), ("recall", 0.5), ("mae", None)):
+            by_id = verdict_of(cand, shuffled, metric=metric, threshold=threshold)
+            by_order = verdict_of(cand, aligned, metric=metric, threshold=threshold, id_column=None)
+            keep = {"candidate_sha256", "champion_sha256", "evaluation_sha256"}
+            assert by_id.model_dump(exclude=keep) == by_order.model_dump(exclude=keep)
+            assert (
+                by_id.evaluation_sha256
+                == verdict_of(cand, aligned, metric=metric, threshold=threshold).evaluation_sha256
+            )

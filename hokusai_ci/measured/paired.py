@@ -125,10 +125,10 @@ def paired_delong(
     twice_c, m, n = twice_placements(candidate, positive)
     twice_h, _, _ = twice_placements(champion, positive)
     u_c, u_h = int(twice_c[positive].sum()), int(twice_h[positive].sum())  # 2U of each: exact integers
-    diff = twice_c - twice_h
-    del twice_c, twice_h
-    d10, d01 = diff[positive], diff[~positive]
-    del diff
+    twice_c -= twice_h  # in place: the per-row differences, 8 bytes a row fewer at the peak
+    del twice_h
+    d10, d01 = twice_c[positive], twice_c[~positive]
+    del twice_c
     value = (u_c - u_h) / (2 * m * n)  # exact integers, one correctly rounded quotient
     # per-row differences of V10 are d10/(2n) with mean `value`; of V01, d01/(2m) likewise
     s10 = float(np.square(d10 / (2.0 * n) - value).sum()) / (m - 1)
