@@ -106,6 +106,19 @@ def test_paired_delong_variance_equals_the_structural_components_and_sun_xu_on_3
             assert close(math.sqrt(brute[0, 0]) * z, single.high - single.value, 1e-9)
 
 
+def test_paired_delong_at_a_million_rows_equals_sun_xu_and_scikit_learn() -> None:
+    """Large n is where reference implementations drift; the integers here keep it exact."""
+    rng = np.random.default_rng(12)
+    positive = rng.random(1_000_000) < 0.3
+    shared = rng.standard_normal(positive.size) + positive
+    champion = np.round(shared + 0.2 * rng.standard_normal(positive.size), 4)
+    candidate = np.round(shared + 0.2 * rng.standard_normal(positive.size) + 0.05 * positive, 4)
+    auc_c, auc_h, difference, variance = paired_delong(candidate, champion, positive)
+    assert close(auc_c, sk.roc_auc_score(positive, candidate)) and close(auc_h, sk.roc_auc_score(positive, champion))
+    assert close(variance, float(L @ sun_xu_covariance(candidate, champion, positive) @ L))
+    assert close(difference, auc_c - auc_h)
+
+
 def test_placements_are_twice_the_counts_of_the_other_class_below_ties_half() -> None:
     scores = np.array([0.1, 0.5, 0.5, 0.9, 0.5, 0.2])
     positive = np.array([False, True, False, True, True, False])

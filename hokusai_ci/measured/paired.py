@@ -92,20 +92,27 @@ def twice_placements(scores: FloatArray, positive: BoolArray) -> tuple[IntArray,
     """(per-row integers, m positives, n negatives): for a positive row 2n*V10, twice the number
     of negatives below its score (ties counted half); for a negative row 2m*V01, twice the
     positives above it. From one sort: a row in the tie group [s, e) of the sorted order has
-    N(s) + N(e) and 2m - P(s) - P(e) respectively (P, N: positives, negatives before k)."""
+    N(s) + N(e) and 2m - P(s) - P(e) respectively (P, N: positives, negatives before k).
+    The integers are at most twice the rows, so int32 holds them below 2^30 rows (4 bytes a row
+    each, and the difference of two models' fits too)."""
+    small: type[np.signedinteger[Any]] = np.int32 if scores.size < 2**30 else np.int64
     order = np.argsort(scores)
     is_pos = positive[order]
     bounds = tie_bounds(scores, order)
     pos_upto = np.zeros(bounds.size, dtype=np.int64)
-    pos_upto[1:] = np.cumsum(is_pos, dtype=np.int64)[bounds[1:] - 1]
+    pos_upto[1:] = np.cumsum(is_pos, dtype=small)[bounds[1:] - 1]
     m = int(pos_upto[-1])
     n = int(bounds[-1]) - m
-    neg_upto = bounds - pos_upto
     sizes = np.diff(bounds)
-    in_order = np.repeat(2 * m - pos_upto[:-1] - pos_upto[1:], sizes)  # as if every row were negative
-    np.copyto(in_order, np.repeat(neg_upto[:-1] + neg_upto[1:], sizes), where=is_pos)
-    del sizes, is_pos
-    out = np.empty(scores.size, dtype=np.int64)
+    bounds -= pos_upto  # now N at each group bound
+    as_positive = (bounds[:-1] + bounds[1:]).astype(small)
+    as_negative = (2 * m - pos_upto[:-1] - pos_upto[1:]).astype(small)
+    del bounds, pos_upto
+    in_order = np.repeat(as_negative, sizes)  # as if every row were negative, then the positives
+    del as_negative
+    np.copyto(in_order, np.repeat(as_positive, sizes), where=is_pos)
+    del as_positive, sizes, is_pos
+    out: IntArray = np.empty(scores.size, dtype=small)
     out[order] = in_order
     return out, m, n
 
