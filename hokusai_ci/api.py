@@ -2,8 +2,8 @@
 the faces, raising on failure (its documented contract): `CommandFailed`, a `HokusaiError`
 that carries the failed command's result.
 
-The parameters of `register_model` and `verify_model` follow `options.API_REGISTER` and
-`options.API_VERIFY` (a test checks them against the option table)."""
+The parameters of `register_model` and `verify_model` follow `command_specs.API_REGISTER` and
+`command_specs.API_VERIFY` (a test checks them against the option table)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hokusai_ci import app
+from hokusai_ci.command_specs import API_REGISTER
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.options import API_REGISTER, OPTIONS
+from hokusai_ci.options import OPTIONS
 from hokusai_ci.redaction import install_log_redaction
 from hokusai_ci.results import ErrorInfo, RegistrationResult, TokenView
 from hokusai_ci.settings import Settings, load_settings

@@ -62,24 +62,18 @@ def command_method(path: tuple[str, ...]) -> Callable[..., None]:
 class Model:
     """Register trained models against Hokusai tokens and inspect registrations."""
 
-    register = command_method(("model", "register"))
-    gate = command_method(("model", "gate"))
-    verify = command_method(("model", "verify"))
-    status = command_method(("model", "status"))
-    list = command_method(("model", "list"))
-
 
 class Events:
     """The events outbox: what was emitted and what a webhook has not accepted yet."""
-
-    replay = command_method(("events", "replay"))
 
 
 class Token:
     """Manage tokens in a database store (what the Hokusai site does; for local work and tests)."""
 
-    create = command_method(("token", "create"))
-    release = command_method(("token", "release"))
+
+GROUPS: dict[str, type] = {"model": Model, "events": Events, "token": Token}
+for _path in JOBS:  # every command of the table, as a method of its group
+    setattr(GROUPS[_path[0]], _path[1], command_method(_path))
 
 
 class Cli:

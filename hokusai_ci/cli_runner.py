@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from hokusai_ci.command_specs import COMMANDS, CommandSpec
 from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, invalid_input
-from hokusai_ci.options import COMMANDS, CommandSpec
 from hokusai_ci.redaction import redact
 
 OUTPUTS = ("text", "json")

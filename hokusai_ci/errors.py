@@ -3,7 +3,6 @@ output, the Python API and the GitHub Action all read."""
 
 from __future__ import annotations
 
-import copy
 import signal
 import threading
 from dataclasses import dataclass
@@ -72,7 +71,8 @@ class HokusaiError(Exception):
 
     def with_note(self, note: str) -> HokusaiError:
         """The same failure (class and typed fields kept) with `note` appended to its message."""
-        extended = copy.copy(self)
+        extended = type(self).__new__(type(self))
+        extended.__dict__.update(self.__dict__)
         extended.message = redact(self.message + note)
         extended.args = (extended.message,)
         return extended

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hokusai_ci.command_specs import ACTION, ACTION_REQUIRED, GATE, REGISTER
 from hokusai_ci.commands import command, failed
 from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, invalid_input
 from hokusai_ci.gate import GATE_ONLY_MODE
 from hokusai_ci.github_report import command_escape, error_command, log_escape, report
 from hokusai_ci.inputs import TRUE_WORDS, parse_flag
-from hokusai_ci.options import ACTION, ACTION_REQUIRED, GATE, OPTIONS, REGISTER
+from hokusai_ci.options import OPTIONS
 from hokusai_ci.redaction import (
     MIN_SECRET_LENGTH,
     SECRET_ENV,
