@@ -18,6 +18,7 @@ from fire import decorators
 
 from hokusai_ci import usage
 from hokusai_ci.cli_runner import JOBS, Job, run
+from hokusai_ci.command_specs import COMMANDS
 from hokusai_ci.errors import Category, HokusaiError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,7 +73,7 @@ class Token:
 
 
 GROUPS: dict[str, type] = {"model": Model, "events": Events, "token": Token}
-for _path in JOBS:  # every command of the table, as a method of its group
+for _path in COMMANDS:  # every command of the table, as a method of its group (a Job each)
     setattr(GROUPS[_path[0]], _path[1], command_method(_path))
 
 
