@@ -89,7 +89,10 @@ def test_action_yml_declares_exactly_the_table_s_inputs() -> None:
 
 
 def test_the_action_passes_every_registration_option_it_reads() -> None:
-    """What the Action gives the use case and the settings are inputs of action.yml."""
+    """What the Action reads and gives the use case and the settings are inputs of action.yml."""
+    from hokusai_ci import github
+
+    assert list(github.INPUTS) == list(yaml.safe_load((REPO / "action.yml").read_text())["inputs"])
     assert set(REGISTER.names("use")) <= set(ACTION)
     assert {"mlflow_uri", "api_url", "db_config", "webhook_url", "sign"} <= set(ACTION)
 
