@@ -1,23 +1,35 @@
 """Wiring: turns settings into adapters and runs the use cases. The CLI, the Python API and
-the GitHub Action entrypoint all come through here, so they behave identically."""
+the GitHub Action entrypoint all come through here, so they behave identically.
+
+Each use case returns its result (`results.py`) with `error` set when it failed: `@command`
+turns what is raised inside into that field, so no face catches exceptions."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel
 
 from hokusai_ci.adapters import build_adapters, version_reader
 from hokusai_ci.attestation import Signer
 from hokusai_ci.ci_context import ci_tags
+from hokusai_ci.commands import command, run_command
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.inputs import build_request, check_store_outside_model, check_token_id, parse_flag
 from hokusai_ci.progress import Progress
 from hokusai_ci.redaction import display_url, install_log_redaction
-from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, failed_result
+from hokusai_ci.results import (
+    ErrorInfo,
+    RegistrationResult,
+    ReleaseOutcome,
+    ReleaseResult,
+    ReplayOutcome,
+    ReplayResult,
+    TokenListResult,
+    TokenResult,
+    TokenView,
+    failed_result,
+)
 from hokusai_ci.settings import Env, Settings
 from hokusai_ci.store import TokenStatus, TokenStore, store_now
 
@@ -84,6 +96,7 @@ def refuse_empty_local_store(settings: Settings, how_to_set: str) -> None:
     )
 
 
+@command(RegistrationResult)
 def register(settings: Settings, **raw: Any) -> RegistrationResult:
     """Validate raw inputs (as typed by a user), then register. Returns the result, with
     `error` set on failure."""
@@ -145,7 +158,8 @@ def _signer(settings: Settings) -> Signer | None:
     )
 
 
-def status(settings: Settings, token_id: Any) -> TokenView:
+@command(TokenResult)
+def status(settings: Settings, token_id: Any) -> TokenResult:
     tid = check_token_id(token_id)
     adapters = build_adapters(settings, read_only=True)
     try:
@@ -156,39 +170,34 @@ def status(settings: Settings, token_id: Any) -> TokenView:
                 f"token {tid!r} does not exist in {adapters.store.describe()}; check the token id and the "
                 "database settings",
             )
-        return TokenView.of(token, adapters.store.events_for(tid), simulated=adapters.simulated)
+        return TokenResult(token=TokenView.of(token, adapters.store.events_for(tid), simulated=adapters.simulated))
     finally:
         adapters.close()
 
 
-def list_tokens(settings: Settings, statuses: Any = None) -> list[TokenView]:
-    wanted = parse_statuses(statuses)
+@command(TokenListResult)
+def list_tokens(settings: Settings, status: Any = None) -> TokenListResult:
+    wanted = parse_statuses(status)
     adapters = build_adapters(settings, read_only=True)
     try:
-        return [TokenView.of(t, simulated=adapters.simulated) for t in adapters.store.list_tokens(wanted)]
+        tokens = adapters.store.list_tokens(wanted)
+        return TokenListResult(tokens=[TokenView.of(t, simulated=adapters.simulated) for t in tokens])
     finally:
         adapters.close()
 
 
-def create_token(settings: Settings, token_id: Any, metadata: dict[str, Any] | None = None) -> TokenView:
+@command(TokenResult)
+def create_token(settings: Settings, token_id: Any, metadata: dict[str, Any] | None = None) -> TokenResult:
     tid = check_token_id(token_id)
     store = open_store(settings, read_only=False)
     try:
-        return TokenView.of(store.create(tid, metadata))
+        return TokenResult(token=TokenView.of(store.create(tid, metadata)))
     finally:
         store.close()
 
 
-class ReleaseResult(BaseModel):
-    token_id: str
-    released: bool
-    claim_id: str | None
-    lease_expires_at: datetime | None
-    lease_was_live: bool
-    message: str
-
-
-def release_token(settings: Settings, token_id: Any, force: Any = False) -> ReleaseResult:
+@command(ReleaseOutcome)
+def release_token(settings: Settings, token_id: Any, force: Any = False) -> ReleaseOutcome:
     """An operator's way out of a claim left by a run that was killed (SIGKILL, OOM, a lost
     machine): the token goes back to draft. A live lease means a run may still be working, so
     it is refused unless forced."""
@@ -220,7 +229,7 @@ def release_token(settings: Settings, token_id: Any, force: Any = False) -> Rele
     finally:
         store.close()
     state = "live" if live else "expired"
-    return ReleaseResult(
+    release = ReleaseResult(
         token_id=tid,
         released=released,
         claim_id=token.lease_owner,
@@ -232,18 +241,13 @@ def release_token(settings: Settings, token_id: Any, force: Any = False) -> Rele
             else f"token {tid} changed while releasing it; nothing was released"
         ),
     )
+    return ReleaseOutcome(release=release)
 
 
-class ReplayResult(BaseModel):
-    status: str
-    webhook: str | None
-    delivered: int
-    failed: int
-    events: list[EventInfo]
-
-
-def replay_events(settings: Settings, token_id: Any = None) -> ReplayResult:
-    """Deliver what the outbox still holds as pending or failed to the configured webhook."""
+@command(ReplayOutcome)
+def replay_events(settings: Settings, token_id: Any = None) -> ReplayOutcome:
+    """Deliver what the outbox still holds as pending or failed to the configured webhook. A
+    failed delivery is reported with what was delivered (`error` set, the counts kept)."""
     from hokusai_ci.events import ConsoleSink
     from hokusai_ci.registration import deliver
 
@@ -268,14 +272,11 @@ def replay_events(settings: Settings, token_id: Any = None) -> ReplayResult:
         failed=failed,
         events=infos,
     )
-    if failed:
-        first_error = next(e.last_error for e in infos if e.last_error)
-        raise HokusaiError(
-            Category.EVENT_DELIVERY_FAILED,
-            f"{failed} of {len(infos)} event(s) were not delivered: {first_error}; they stay in the outbox",
-            replay=outcome,
-        )
-    return outcome
+    if not failed:
+        return ReplayOutcome(replay=outcome)
+    first_error = next(e.last_error for e in infos if e.last_error)
+    message = f"{failed} of {len(infos)} event(s) were not delivered: {first_error}; they stay in the outbox"
+    return ReplayOutcome(replay=outcome, error=ErrorInfo.of(HokusaiError(Category.EVENT_DELIVERY_FAILED, message)))
 
 
 def parse_statuses(value: Any) -> list[TokenStatus]:
@@ -292,7 +293,16 @@ def parse_statuses(value: Any) -> list[TokenStatus]:
     return [known[w] for w in words]
 
 
-def verify(
+def verify(settings: Settings, **given: Any) -> VerificationResult:
+    """Verify a registered version (by model URI or token) or a local copy and its bundles.
+    `error` is set when a check fails: VERIFICATION_FAILED (exit 11) when something differs from
+    what was signed, TOKEN_NOT_FOUND when the token store has no record."""
+    from hokusai_ci.verification import VerificationResult
+
+    return run_command(VerificationResult, _verify, settings, **given)
+
+
+def _verify(
     settings: Settings,
     *,
     model_uri: Any = None,
@@ -305,9 +315,6 @@ def verify(
     issuer: Any = None,
     trust_config: Any = None,
 ) -> VerificationResult:
-    """Verify a registered version (by model URI or token) or a local copy and its bundles.
-    Raises `HokusaiError` (`.result` set) when a check fails: VERIFICATION_FAILED (exit 11) when
-    something differs from what was signed, TOKEN_NOT_FOUND when the token store has no record."""
     from pathlib import Path
 
     from hokusai_ci import verification
@@ -330,11 +337,6 @@ def verify(
         result = verification.verify_local(Path(str(model_path)), Path(str(bundle)), sig, trust)
     else:
         result = _verify_registered(settings, model_uri, token_id, trust)
-    if result.error is not None:
-        category = next(c for c in Category if c.slug == result.error.category)
-        err = HokusaiError(category, result.error.message)
-        err.result = result
-        raise err
     return result
 
 

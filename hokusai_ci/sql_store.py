@@ -153,7 +153,6 @@ class SqlTokenStore:
         return HokusaiError(
             Category.DATABASE_CONNECTION_FAILED,
             f"cannot use the token store at {self._description}: {reason[:300]}; {check}",
-            store=self._description,
         )
 
     def describe(self) -> str:
