@@ -40,6 +40,7 @@ class RegistrationRequest(BaseModel):
     links_within: tuple[Path, ...] = ()
     metrics_file_sha256: str | None = None  # recorded in the signed statement
     measured: MeasuredGate | None = None  # set when the value was measured from --predictions
+    evidence_files: tuple[Path, ...] = ()  # the predictions (and labels) files measured, stored with the version
 
 
 def check_token_id(value: Any) -> str:
@@ -245,11 +246,14 @@ def build_request(
     check_sources(metric_value, metrics_file, predictions, measured_options)
     given_value = metric_value not in (None, "")
     measured: MeasuredGate | None = None
+    evidence_files: tuple[Path, ...] = ()
     if given_value:
         value = parse_number("metric-value", metric_value)
     elif predictions not in (None, ""):
         measured = measure_options(resolved, base, predictions, measured_options)
         value = measured.value
+        labels = measured_options.get("labels")
+        evidence_files = tuple(Path(str(p)).expanduser() for p in (predictions, labels) if p not in (None, ""))
     else:
         key = str(metric_key or metric)
         if not METRIC_KEY.fullmatch(key):
@@ -270,6 +274,7 @@ def build_request(
         links_within=roots,
         metrics_file_sha256=metrics_sha,
         measured=measured,
+        evidence_files=evidence_files,
     )
 
 
