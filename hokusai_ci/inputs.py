@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import PSEUDO_ROOTS, inside, list_model_files
 from hokusai_ci.measured.decision import MeasuredGate
+from hokusai_ci.measured.discovery import discover
 from hokusai_ci.measured.options import WITH_PREDICTIONS, check_sources, measure_options
 from hokusai_ci.metrics import GateResult, Metric, check_range, check_relative, gate, resolve_metric
 from hokusai_ci.settings import parse_json_or_yaml, read_input_file
@@ -243,6 +244,14 @@ def build_request(
     unknown = set(measured_options) - set(WITH_PREDICTIONS)
     if unknown:
         raise TypeError(f"build_request() got unexpected keyword arguments {sorted(unknown)}")
+    if all(
+        v is None for v in (metric_value, metrics_file, predictions)
+    ):  # the spec's own command (a typed "" is refused)
+        names = tuple(dict.fromkeys((metric.strip().lower(), resolved.name)))
+        found = discover(names, path, key=metric_key if isinstance(metric_key, str) and metric_key else None)
+        metrics_file, predictions = found.metrics_file, found.predictions
+        metric_key = found.metric_key or metric_key
+        measured_options = {**found.options, **{k: v for k, v in measured_options.items() if v is not None}}
     check_sources(metric_value, metrics_file, predictions, measured_options)
     given_value = metric_value not in (None, "")
     measured: MeasuredGate | None = None
