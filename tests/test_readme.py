@@ -50,6 +50,7 @@ MARKED = {
     "export HOKUSAI_API_KEY=hk_live_…": "illustrative",  # hosted API
     "python bench/action_startup.py --rounds 2": "slow",
     ".venv/bin/python bench/run.py --gib --readme docs/benchmarks.md": "slow",
+    "python bench/measured.py --readme docs/benchmarks.md": "slow",
 }
 
 
