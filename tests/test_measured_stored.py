@@ -2,7 +2,8 @@
 against the signed digests, the reader a later comparison uses, adoption by content, and a
 failed evidence upload that registers nothing.
 
-Real MLflow server (its artifact proxy), the embedded local store, the test fault proxy.
+Real MLflow servers (one proxying artifacts, one writing to an S3 bucket), the embedded local
+store, the test fault proxy.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from mlflow import MlflowClient
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.measured.stored import EVIDENCE_DIR, evidence_folder, load_stored_evidence
 from hokusai_ci.mlflow_tracking import MlflowTracker
-from tests.conftest import register_args, run_here
+from tests.conftest import register_args, run_cli, run_here
 from tests.fault_proxy import FaultProxy
+from tests.s3_stack import MlflowOnS3, S3Server
 from tests.servers import MlflowServer
 from tests.test_measured_wire import COLUMNS, evidence, measured_args
+from tests.test_s3 import run_keys, verify_s3
 from tests.test_signing import keypair
 
 
@@ -155,3 +158,23 @@ def test_a_rerun_adopting_the_version_reuses_stored_evidence_of_the_same_content
     assert again.code == 0, again.err
     assert again.json()["reused_existing_version"] is True
     assert not any(EVIDENCE_DIR in path for method, path in proxy.calls if method == "PUT")
+
+
+def test_on_the_s3_route_the_evidence_goes_to_the_bucket_and_verifies(
+    stack: tuple[MlflowOnS3, S3Server], s3_env: dict[str, str], model_file: Path, strong: Path, tmp_path: Path
+) -> None:
+    """An MLflow server that does not proxy artifacts: the evidence is written to the bucket
+    directly, beside model/ and hokusai/, and verify reads it back through MLflow's S3 repository."""
+    mlflow, s3 = stack
+    private, public = keypair(tmp_path)
+    run_cli("token", "create", "--token-id", "EVS3")
+    args = [*measured_args("EVS3", model_file, strong), "--mlflow-uri", mlflow.url, "--sign-key", str(private)]
+    r = run_cli(*args, "--output", "json")
+    assert r.code == 0, r.err
+    digest = r.json()["measured"]["predictions_sha256"]
+    keys = run_keys(s3, r.json()["mlflow_run_id"])
+    assert f"{evidence_folder(digest)}/predictions.csv" in keys
+    assert [k for k in keys if k.startswith(EVIDENCE_DIR)] == [f"{evidence_folder(digest)}/predictions.csv"]
+    v = verify_s3(mlflow, public, "--model-uri", "models:/hokusai-EVS3/1")
+    assert v.code == 0, v.out + v.err
+    assert [c["verdict"] for c in v.json()["checks"] if c["name"] == "evidence"] == ["passed"]
