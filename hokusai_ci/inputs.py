@@ -244,9 +244,8 @@ def build_request(
     unknown = set(measured_options) - set(WITH_PREDICTIONS)
     if unknown:
         raise TypeError(f"build_request() got unexpected keyword arguments {sorted(unknown)}")
-    if all(
-        v is None for v in (metric_value, metrics_file, predictions)
-    ):  # the spec's own command (a typed "" is refused)
+    # the spec's own command names no evidence: it is looked for (a typed "" is refused below)
+    if all(v is None for v in (metric_value, metrics_file, predictions)):
         names = tuple(dict.fromkeys((metric.strip().lower(), resolved.name)))
         found = discover(names, path, key=metric_key if isinstance(metric_key, str) and metric_key else None)
         metrics_file, predictions = found.metrics_file, found.predictions

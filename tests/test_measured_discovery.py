@@ -118,7 +118,7 @@ def test_a_project_file_cannot_point_outside_its_folder(scratch: Path, tmp_path:
     assert "resolves outside the project folder" in run_here(*spec_command("gate"), cwd=scratch).err
 
 
-names = st.text(string.ascii_lowercase + "_", min_size=1, max_size=8).filter(lambda k: k != "auroc")
+names = st.text(string.ascii_lowercase + "_", min_size=1, max_size=8).filter(lambda k: k not in ("auroc", "auc"))
 trees = st.recursive(
     st.floats(0, 1) | st.integers(0, 5),
     lambda children: st.dictionaries(names, children, max_size=4),
