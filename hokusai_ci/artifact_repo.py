@@ -32,33 +32,40 @@ def _local_root(artifact_uri: str) -> Path | None:
 
 
 def upload_with_repository(
-    artifact_uri: str, model: ModelSource, progress: ProgressSink, config: HttpConfig | None = None
+    artifact_uri: str,
+    model: ModelSource,
+    progress: ProgressSink,
+    config: HttpConfig | None = None,
+    folder: str = "model",
 ) -> list[ModelFile]:
-    """Write `model` under `<artifact_uri>/model`; returns what was written, with digests.
+    """Write `model` under `<artifact_uri>/<folder>`; returns what was written, with digests.
     `config` gives the timeouts and retries of the stores written remotely."""
     config = config or HttpConfig()
     local = _local_root(artifact_uri)
     if local is not None:
-        return _copy_local(local / "model", model, progress)
+        return _copy_local(local / folder, model, progress)
     if artifact_uri.startswith("s3://"):
         from hokusai_ci.s3_upload import upload_s3
 
-        return upload_s3(artifact_uri, model, progress, config)
+        return upload_s3(artifact_uri, model, progress, config, folder=folder)
     with mlflow_environ(config):
-        return _upload_with_mlflow(artifact_uri, model, progress)
+        return _upload_with_mlflow(artifact_uri, model, progress, folder)
 
 
-def _upload_with_mlflow(artifact_uri: str, model: ModelSource, progress: ProgressSink) -> list[ModelFile]:
+def _upload_with_mlflow(artifact_uri: str, model: ModelSource, progress: ProgressSink, folder: str) -> list[ModelFile]:
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     repo = get_artifact_repository(artifact_uri)
     sent = []
-    with heartbeat(progress):
+    with heartbeat(progress), tempfile.TemporaryDirectory(prefix="hokusai-name-") as names:
         for f in model.files:
             local = model.local(f)
             digest = file_sha256(f, NoProgress())
             parent = os.path.dirname(f.relpath) if model.is_dir else ""
-            repo.log_artifact(str(local), "model/" + parent if parent else "model")  # type: ignore[no-untyped-call]
+            if not model.is_dir and local.name != f.relpath:  # a file stored under another name
+                local = Path(names, f.relpath)
+                local.symlink_to(model.local(f).resolve())
+            repo.log_artifact(str(local), f"{folder}/{parent}" if parent else folder)  # type: ignore[no-untyped-call]
             progress.advance(f.size)
             sent.append(ModelFile(f.relpath, f.size, digest))
     progress.finish()

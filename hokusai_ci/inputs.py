@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import PSEUDO_ROOTS, inside, list_model_files
 from hokusai_ci.measured.decision import MeasuredGate
+from hokusai_ci.measured.discovery import discover
 from hokusai_ci.measured.options import WITH_PREDICTIONS, check_sources, measure_options
 from hokusai_ci.metrics import GateResult, Metric, check_range, check_relative, gate, resolve_metric
 from hokusai_ci.settings import parse_json_or_yaml, read_input_file
@@ -40,6 +41,7 @@ class RegistrationRequest(BaseModel):
     links_within: tuple[Path, ...] = ()
     metrics_file_sha256: str | None = None  # recorded in the signed statement
     measured: MeasuredGate | None = None  # set when the value was measured from --predictions
+    evidence_files: tuple[Path, ...] = ()  # the predictions (and labels) files measured, stored with the version
 
 
 def check_token_id(value: Any) -> str:
@@ -242,14 +244,24 @@ def build_request(
     unknown = set(measured_options) - set(WITH_PREDICTIONS)
     if unknown:
         raise TypeError(f"build_request() got unexpected keyword arguments {sorted(unknown)}")
+    # the spec's own command names no evidence: it is looked for (a typed "" is refused below)
+    if all(v is None for v in (metric_value, metrics_file, predictions)):
+        names = tuple(dict.fromkeys((metric.strip().lower(), resolved.name)))
+        found = discover(names, path, key=metric_key if isinstance(metric_key, str) and metric_key else None)
+        metrics_file, predictions = found.metrics_file, found.predictions
+        metric_key = found.metric_key or metric_key
+        measured_options = {**found.options, **{k: v for k, v in measured_options.items() if v is not None}}
     check_sources(metric_value, metrics_file, predictions, measured_options)
     given_value = metric_value not in (None, "")
     measured: MeasuredGate | None = None
+    evidence_files: tuple[Path, ...] = ()
     if given_value:
         value = parse_number("metric-value", metric_value)
     elif predictions not in (None, ""):
         measured = measure_options(resolved, base, predictions, measured_options)
         value = measured.value
+        labels = measured_options.get("labels")
+        evidence_files = tuple(Path(str(p)).expanduser() for p in (predictions, labels) if p not in (None, ""))
     else:
         key = str(metric_key or metric)
         if not METRIC_KEY.fullmatch(key):
@@ -270,6 +282,7 @@ def build_request(
         links_within=roots,
         metrics_file_sha256=metrics_sha,
         measured=measured,
+        evidence_files=evidence_files,
     )
 
 

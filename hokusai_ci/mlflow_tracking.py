@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 from hokusai_ci.artifact_repo import store_files, upload_with_repository
 from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.mlflow_http import HttpConfig, mlflow_environ, mlflow_error
 from hokusai_ci.progress import ProgressSink
-from hokusai_ci.redaction import display_url, redact_data
+from hokusai_ci.redaction import display_url, redact_data, without_credentials
 from hokusai_ci.settings import Env
 from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest, kept_for_the_platform
@@ -110,6 +111,7 @@ class MlflowTracker:
                 claim_id=v.tags.get(Tag.CLAIM),
                 status=v.tags.get(Tag.STATUS),
                 platform_sent=v.tags.get(Tag.PLATFORM_SENT),
+                evidence_uri=v.tags.get(Tag.EVIDENCE_URI),
             )
             for v in versions
         ]
@@ -217,6 +219,16 @@ class MlflowTracker:
         run = self._call("read the run's artifact location from", lambda: self.client.get_run(model.run_id))
         store_files(run.info.artifact_uri, ATTESTATION_DIR, files, self.config)
         return attestation_folder(run.info.artifact_uri)
+
+    def store_evidence(
+        self, model: TrackedModel, folder: str, files: list[ModelSource], progress: ProgressSink
+    ) -> tuple[str, list[ModelFile]]:
+        """Beside `model/`, by the model's route (`artifact_repo`)."""
+        run = self._call("read the run's artifact location from", lambda: self.client.get_run(model.run_id))
+        root = str(run.info.artifact_uri)
+        with self._mlflow_errors("store the evidence in"):
+            sent = [f for s in files for f in upload_with_repository(root, s, progress, self.config, folder)]
+        return f"{without_credentials(root)}/{folder}", sent
 
     def read_version(self, name: str, version: str) -> tuple[TrackedModel, dict[str, str]]:
         from mlflow.exceptions import MlflowException

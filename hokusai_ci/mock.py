@@ -66,6 +66,19 @@ class MockTracker:
     def end_run(self, run_id: str, status: str) -> None:
         return None
 
+    def store_evidence(
+        self, model: TrackedModel, folder: str, files: list[ModelSource], progress: ProgressSink
+    ) -> tuple[str, list[ModelFile]]:
+        """Read as a real upload would (the digests are real), stored nowhere."""
+        sent = []
+        for source in files:
+            for f in source.files:
+                with HashingReader(source.local(f), progress) as reader:
+                    while reader.read():
+                        pass
+                    sent.append(ModelFile(f.relpath, reader.sent, reader.hexdigest()))
+        return f"mock:runs/{model.run_id}/{folder}", sent
+
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
         """Signing is real in mock mode (offline with a key); only storing is simulated."""
         return f"mock:runs/{model.run_id}/hokusai"

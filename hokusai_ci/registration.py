@@ -42,6 +42,7 @@ from hokusai_ci.events import ConsoleSink, EventSink, build_events
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
 from hokusai_ci.inputs import RegistrationRequest, request_gate
 from hokusai_ci.measured.decision import MeasuredGate, basis, evidence_sha256
+from hokusai_ci.measured.stored import store_evidence
 from hokusai_ci.metrics import GateResult
 from hokusai_ci.notifier import Notifier
 from hokusai_ci.progress import ProgressSink
@@ -227,6 +228,7 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports, attempt: At
                     checked.source,
                     ports.progress("uploading", checked.source.total_bytes),
                 )
+            tracked = store_evidence(tracker, tracked, req.measured, req.evidence_files, ports.progress)
             fp = hashed or _as_sent(checked.source, tracked)
             attestation = _sign(tracker, tracked, req, checked, fp, ports)
             registration = _registration(tracked, checked, fp)

@@ -38,7 +38,7 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.mlflow_http import HttpConfig, MlflowApiError, MlflowHttp, mlflow_error, tags_of
 from hokusai_ci.progress import FileMeter, ProgressSink
-from hokusai_ci.redaction import display_url, redact_data
+from hokusai_ci.redaction import display_url, redact_data, without_credentials
 from hokusai_ci.streaming import HashingReader, ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest, kept_for_the_platform
 
@@ -217,16 +217,18 @@ class RestTracker:
         self._best_effort(lambda: self.http.call("POST", "runs/update", json=update))
 
     # -- upload --------------------------------------------------------------------------
-    def _send(self, artifact_uri: str, model: ModelSource, progress: ProgressSink) -> list[ModelFile]:
+    def _send(
+        self, artifact_uri: str, model: ModelSource, progress: ProgressSink, folder: str = "model"
+    ) -> list[ModelFile]:
         self._refuse_foreign_http(artifact_uri)
         if not artifact_uri.startswith(PROXIED):
             from hokusai_ci.artifact_repo import upload_with_repository
 
-            return upload_with_repository(artifact_uri, model, progress, self.http.config)
+            return upload_with_repository(artifact_uri, model, progress, self.http.config, folder)
         base = self._artifacts_url(artifact_uri)
 
         def put(f: ModelFile) -> ModelFile:
-            dest = f"{base}/model/{quote(f.relpath)}"
+            dest = f"{base}/{folder}/{quote(f.relpath)}"
             readers: list[HashingReader] = []
             meter = FileMeter(progress)
 
@@ -282,6 +284,16 @@ class RestTracker:
 
             store_files(artifact_uri, ATTESTATION_DIR, files, self.http.config)
         return attestation_folder(artifact_uri)
+
+    def store_evidence(
+        self, model: TrackedModel, folder: str, files: list[ModelSource], progress: ProgressSink
+    ) -> tuple[str, list[ModelFile]]:
+        """Beside `model/`, by the model's route, each file streamed and hashed as it is sent."""
+        with self._step("store the evidence in"):
+            run = self.http.call("GET", "runs/get", params={"run_id": model.run_id})["run"]["info"]
+            artifact_uri = str(run["artifact_uri"])
+            sent = [f for source in files for f in self._send(artifact_uri, source, progress, folder)]
+        return f"{without_credentials(artifact_uri)}/{folder}", sent
 
     def _refuse_foreign_http(self, artifact_uri: str) -> None:
         """An http(s) artifact root on another host than the server: MLflow's own client would send
@@ -390,6 +402,7 @@ class RestTracker:
             claim_id=tags.get(Tag.CLAIM),
             status=tags.get(Tag.STATUS),
             platform_sent=tags.get(Tag.PLATFORM_SENT),
+            evidence_uri=tags.get(Tag.EVIDENCE_URI),
         )
 
     def _tracked(self, name: str, version: str, run_id: str, **extra: Any) -> TrackedModel:

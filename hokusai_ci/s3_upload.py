@@ -224,10 +224,14 @@ class _File:
 
 
 def upload_s3(
-    artifact_uri: str, model: ModelSource, progress: ProgressSink, config: HttpConfig | None = None
+    artifact_uri: str,
+    model: ModelSource,
+    progress: ProgressSink,
+    config: HttpConfig | None = None,
+    folder: str = "model",
 ) -> list[ModelFile]:
-    """Write `model` under `<artifact_uri>/model`; returns what was sent, with digests."""
-    bucket, prefix = _location(artifact_uri, "model")
+    """Write `model` under `<artifact_uri>/<folder>`; returns what was sent, with digests."""
+    bucket, prefix = _location(artifact_uri, folder)
     client = _client(config or HttpConfig())
     meter = SentBytes(progress)
     with ThreadPoolExecutor(max_workers=PART_WORKERS, thread_name_prefix="hokusai-s3-part") as parts:

@@ -36,6 +36,7 @@ class Tag:
     METRIC_BOUND = f"{TAG_PREFIX}metric_bound"  # measured gate: the confidence bound the verdict used
     METRIC_BASIS = f"{TAG_PREFIX}metric_basis"  # measured-lower-bound or point
     EVIDENCE_SHA256 = f"{TAG_PREFIX}evidence_sha256"  # predictions file's digest (",labels file's")
+    EVIDENCE_URI = f"{TAG_PREFIX}evidence_uri"  # the stored evidence's folder, set once it is stored
     STATUS = f"{TAG_PREFIX}status"  # not_registered | registered | superseded
     CLAIM = f"{TAG_PREFIX}claim_id"
     NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration
@@ -50,7 +51,7 @@ class Tag:
     MODEL_SIGNATURE_SHA256 = f"{TAG_PREFIX}model_signature_sha256"  # digest of the model_signing bundle
     # version tags the signed statement does not cover (written before or after signing, or a
     # pointer verify cannot check): `model verify` reports them, and fails on any other unsigned one
-    UNSIGNED = frozenset({CLAIM, NOTIFIED, ACCEPTED_AT, PLATFORM_ANSWER, PLATFORM_SENT, ATTESTATION_URI})
+    UNSIGNED = frozenset({CLAIM, NOTIFIED, ACCEPTED_AT, PLATFORM_ANSWER, PLATFORM_SENT, ATTESTATION_URI, EVIDENCE_URI})
     # the CI provenance (`hokusai.ci`, `hokusai.commit`, ...): an empty value says "none"
     CI = tuple(f"{TAG_PREFIX}{name}" for name in ("ci", "repository", "commit", "ref", "workflow", "run_url"))
 
@@ -75,6 +76,7 @@ class TrackedModel(BaseModel):
     files: tuple[ModelFile, ...] = ()  # per-file digests of what was sent (upload only)
     artifact_uri: str | None = None  # the version's run's artifact root (read back by verify)
     platform_sent: str | None = None  # tag hokusai.platform_sent: the site may know this version
+    evidence_uri: str | None = None  # tag hokusai.evidence_uri: the evidence stored with it
 
 
 def kept_for_the_platform(model: TrackedModel) -> bool:
@@ -133,6 +135,14 @@ class Tracker(Protocol):
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
         """Store these signature bundles as artifacts of the version's run, under `hokusai/`
         next to `model/` (never inside it); returns the folder's artifact URI."""
+
+    def store_evidence(
+        self, model: TrackedModel, folder: str, files: list[ModelSource], progress: ProgressSink
+    ) -> tuple[str, list[ModelFile]]:
+        """Store the measured gate's evidence under `folder` of the version's run, by the model's
+        route (each source is one file, stored under its listed name), hashing the bytes as they
+        are sent; returns the folder's artifact URI and what was sent, with digests.
+        HokusaiError(MLFLOW_ERROR) on failure."""
 
 
 @runtime_checkable

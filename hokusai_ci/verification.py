@@ -37,6 +37,7 @@ from hokusai_ci.attestation import (
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
 from hokusai_ci.hokusai_api import PlatformAnswer, body_sha256, expected_model_id, signed_payload
+from hokusai_ci.measured.stored import EvidenceMismatch, check_stored, evidence_folder
 from hokusai_ci.results import ErrorInfo
 from hokusai_ci.store import TokenRecord, TokenStatus
 from hokusai_ci.tracking import TAG_PREFIX, Status, Tag, TrackedModel, VersionReader
@@ -49,6 +50,7 @@ CheckName = Literal[
     "model_signature_bundle",
     "model_signature",
     "model_digest",
+    "evidence",
     "version_tags",
     "platform_answer",  # before token_record: in API mode the token record is derived from it
     "token_record",
@@ -185,6 +187,7 @@ def verify_registry(
         model_dir = reader.download(tracked, "model", str(Path(tmp, "model")))
         checker = _Checker(result)
         predicate = _verify_files(checker, trust, reg, Path(reg.parent, MODEL_SIGNATURE_FILE), model_dir)
+        _check_evidence(checker, reader, tracked, predicate, Path(tmp, "evidence"))
         checker.run("version_tags", lambda: _check_tags(predicate, tracked, tags, reg), needs=predicate)
         if accepted is None:
             checker.skip(
@@ -227,7 +230,7 @@ def verify_local(model_path: Path, bundle: Path, model_signature: Path | None, t
     predicate = _verify_files(checker, trust, bundle, sig, str(model_path))
     result.model_uri = predicate.model_uri if predicate else None
     result.token_id = predicate.token_id if predicate else None
-    for name in ("version_tags", "platform_answer", "token_record"):
+    for name in ("evidence", "version_tags", "platform_answer", "token_record"):
         checker.skip(name, "a local copy: the registry was not read (verify with --model-uri for these)")
     return checker.finish()
 
@@ -506,6 +509,25 @@ def _check_digest(predicate: RegistrationPredicate | None, downloaded: Fingerpri
     if digest != predicate.model_sha256:
         raise Failed(f"model sha256 {digest[:12]}… differs from the signed {predicate.model_sha256[:12]}…")
     return f"sha256 {digest} ({downloaded.total_bytes} bytes) as signed"
+
+
+def _check_evidence(
+    checker: _Checker, reader: VersionReader, tracked: TrackedModel, predicate: RegistrationPredicate | None, dest: Path
+) -> None:
+    """The measured gate's evidence stored with the version, against the signed digests."""
+    if predicate is not None and predicate.evidence_sha256 is None:
+        checker.skip("evidence", "the metric value was given, not measured: no evidence files to check")
+        return
+
+    def check() -> str:
+        assert predicate is not None and predicate.evidence_sha256 is not None
+        got = reader.download(tracked, evidence_folder(predicate.evidence_sha256), str(dest))
+        try:
+            return check_stored(Path(got) if got else None, predicate.evidence_sha256)
+        except EvidenceMismatch as exc:
+            raise Failed(str(exc)) from None
+
+    checker.run("evidence", check, needs=predicate)
 
 
 # -- the registry's record against the statement ----------------------------------------------
