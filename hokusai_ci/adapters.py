@@ -49,13 +49,14 @@ def build_adapters(
 ) -> Adapters:
     """The adapters of `settings.mode`. `simulate_token` (mock mode) is a token to simulate as
     Draft when the mock store does not hold it yet, as if created on the site."""
-    if settings.mode == "mock":
+    rules = settings.rules
+    if rules.simulated:
         return _mock(settings, simulate_token)
     webhook, target = _webhook(settings)
     mlflow_uri = settings.effective_mlflow_uri
-    if settings.mode == "api":
+    if rules.platform:
         return _api(settings, webhook, target, read_only=read_only)
-    no_local_store = settings.mode == "local" and not settings.mlflow_uri and not (settings.home / "mlruns").exists()
+    no_local_store = rules.embedded and not settings.mlflow_uri and not (settings.home / "mlruns").exists()
     return Adapters(
         store=_sql_store(settings, read_only=read_only),
         # nothing registered locally yet, and a dry run must not create the store

@@ -57,11 +57,11 @@ def describe_endpoints(settings: Settings, *, mlflow: bool = True) -> None:
     """Say where everything goes, without secrets: never a silent fallback."""
     log.info("mode: %s (%s)", settings.mode, settings.mode_reason)
     log.info("token store: %s", settings.store_description())
-    if mlflow and settings.mode != "mock":
+    if mlflow and not settings.rules.simulated:
         log.info("MLflow: %s", display_url(settings.effective_mlflow_uri))
-        if settings.mode == "api" and not settings.registry_token():
+        if settings.rules.platform and not settings.registry_token():
             log.info("the API key is not sent to MLflow there: not a Hokusai host (see %s)", Env.TRUST_HOSTS)
-    if settings.webhook_url and settings.mode != "mock":
+    if settings.webhook_url and not settings.rules.simulated:
         log.info("webhook: %s", display_url(settings.webhook_url))
 
 
@@ -73,7 +73,7 @@ def refuse_empty_local_store(settings: Settings, how_to_set: str) -> None:
     """On a fresh CI runner or container the embedded local token store is empty: falling back
     to it would report "token not found" and suggest `token create`, which cannot help there.
     The usual cause is a missing secret, so say that (exit 2). HOKUSAI_MODE=local still works."""
-    if settings.mode != "local" or settings.mode_reason.startswith(Env.MODE):
+    if not settings.rules.embedded or settings.mode_reason.startswith(Env.MODE):
         return
     raise HokusaiError(
         Category.INVALID_INPUT,
@@ -93,7 +93,7 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
     token_id = raw.get("token_id")
     try:
         request = build_request(**raw)
-        check_store_outside_model(request.model_path, settings.home, settings.mode != "database")
+        check_store_outside_model(request.model_path, settings.home, settings.rules.writes_home)
         signer = _signer(settings)
         describe_endpoints(settings)
         adapters = build_adapters(

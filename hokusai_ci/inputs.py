@@ -10,12 +10,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from hokusai_ci.config_files import parse_json_or_yaml, read_input_file
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import PSEUDO_ROOTS, inside, list_model_files
 from hokusai_ci.measured.decision import MeasuredGate
 from hokusai_ci.measured.options import WITH_PREDICTIONS, check_sources, measure_options
 from hokusai_ci.metrics import GateResult, Metric, check_range, check_relative, gate, resolve_metric
-from hokusai_ci.settings import parse_json_or_yaml, read_input_file
 from hokusai_ci.validation import check_path_text, parse_number, refuse_control
 
 # Identifiers are checked with fullmatch: `$` in re.match also matches before a final newline.

@@ -14,6 +14,7 @@ from hokusai_ci.attestation import Attestation
 from hokusai_ci.errors import HokusaiError
 from hokusai_ci.measured.decision import MeasuredGate, basis
 from hokusai_ci.metrics import Direction, GateResult, Metric, gate
+from hokusai_ci.mode_choice import rules_of
 from hokusai_ci.store import EventRecord, TokenRecord
 
 
@@ -74,7 +75,7 @@ class RegistrationResult(BaseModel):
     @property
     def simulated(self) -> bool:
         """Mock mode: nothing was uploaded or sent."""
-        return self.mode == "mock"
+        return rules_of(self.mode).simulated
 
     @property
     def exit_code(self) -> int:

@@ -135,14 +135,14 @@ def trust_from(
     if public_key and (identity or issuer):
         raise invalid_input("public-key", public_key, "give either --public-key or --identity and --issuer, not both")
     if public_key:
-        from hokusai_ci.settings import read_input_file
+        from hokusai_ci.config_files import read_input_file
 
         pem = read_input_file("public-key", public_key)[1].encode()
         _load_public_key(pem, public_key)
         return Trust(public_key=pem)
     if identity and issuer:
         if trust_config:
-            from hokusai_ci.settings import read_input_file
+            from hokusai_ci.config_files import read_input_file
 
             read_input_file("trust-config", trust_config)
         identity, issuer = _check_signer("identity", identity, True), _check_signer("issuer", issuer, False)
