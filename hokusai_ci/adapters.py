@@ -103,7 +103,7 @@ def version_reader(settings: Settings) -> VersionReader:
 
 
 def _mlflow_client(settings: Settings) -> MlflowTracker:
-    from hokusai_ci.app import quiet_mlflow
+    from hokusai_ci.log_setup import quiet_mlflow
     from hokusai_ci.mlflow_tracking import MlflowTracker
 
     tracker = MlflowTracker(settings.effective_mlflow_uri, settings.experiment, http_config(settings))

@@ -4,7 +4,6 @@ the GitHub Action entrypoint all come through here, so they behave identically."
 from __future__ import annotations
 
 import logging
-import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +14,9 @@ from hokusai_ci.attestation import Signer
 from hokusai_ci.ci_context import ci_tags
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.inputs import build_request, check_store_outside_model, check_token_id, parse_flag
+from hokusai_ci.log_setup import configure_logging as configure_logging  # the faces set up logging through here
 from hokusai_ci.progress import Progress
-from hokusai_ci.redaction import display_url, install_log_redaction
+from hokusai_ci.redaction import display_url
 from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, failed_result
 from hokusai_ci.settings import Env, Settings
 from hokusai_ci.store import TokenStatus, TokenStore, store_now
@@ -25,27 +25,6 @@ if TYPE_CHECKING:
     from hokusai_ci.verification import VerificationResult
 
 log = logging.getLogger("hokusai_ci")
-
-
-def configure_logging(level: str) -> None:
-    install_log_redaction()
-    logger = logging.getLogger("hokusai_ci")
-    logger.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if level == "DEBUG" else "hokusai: %(message)s"
-    handler.setFormatter(logging.Formatter(fmt))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
-    quiet_mlflow()
-
-
-def quiet_mlflow() -> None:
-    """MLflow's own INFO lines (store creation, "Waiting up to 300 seconds for model version to
-    finish creation") are noise in CI logs; keep them for DEBUG. Called again once mlflow is
-    imported, because importing it resets its loggers to INFO."""
-    debug = logging.getLogger("hokusai_ci").getEffectiveLevel() <= logging.DEBUG
-    logging.getLogger("mlflow").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def open_store(settings: Settings, *, read_only: bool) -> TokenStore:
