@@ -223,8 +223,8 @@ class ReplayResult(BaseModel):
 
 def replay_events(settings: Settings, token_id: Any = None) -> ReplayResult:
     """Deliver what the outbox still holds as pending or failed to the configured webhook."""
+    from hokusai_ci.after_commit import deliver
     from hokusai_ci.events import ConsoleSink
-    from hokusai_ci.registration import deliver
 
     tid = None if token_id in (None, "") else check_token_id(token_id)
     adapters = build_adapters(settings, read_only=False)
