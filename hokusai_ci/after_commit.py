@@ -83,12 +83,12 @@ def resume(
     if done:
         log.info("token %s was registered by an earlier run (%s); this run: %s", req.token_id, model, "; ".join(done))
     check_finished(req, None, unfinished, result, model)
-    quick = quick_sha(req) if done and token.model_sha256 is not None else None
-    if not done or (quick is not None and quick != token.model_sha256):
+    quick = quick_sha(req) if done and token.sha256 is not None else None
+    if not done or (quick is not None and quick != token.sha256):
         result.status, result.reused_existing_version = "error", False  # exit 4, as before
     if not done:
         check_token(req, token, ports.store)  # exit 4: already registered, nothing to do
-    if quick is not None and quick != token.model_sha256:
+    if quick is not None and quick != token.sha256:
         raise HokusaiError(
             Category.INVALID_TOKEN_STATUS,
             f"token {req.token_id} is already registered with another model ({model}): a registered token keeps "
@@ -115,7 +115,7 @@ def _repair_tracker(req: RegistrationRequest, token: TokenRecord, ports: Ports) 
     ended: list[str] = []
     best_effort(  # a server without run search still gets its tag repaired
         "end the token's runs left running",
-        lambda: ended.extend(end_orphans(tracker, req.token_id, keep=set(), finished=token.mlflow_run_id)),
+        lambda: ended.extend(end_orphans(tracker, req.token_id, keep=set(), finished=token.run_id)),
     )
     if ended:
         done.append(f"ended {len(ended)} MLflow run(s) left running")

@@ -167,8 +167,8 @@ def check_token(
     for field, actual, expected in (
         ("model_name", token.model_name, p.model_name),
         ("model_version", token.model_version, p.model_version),
-        ("mlflow_run_id", token.mlflow_run_id, p.mlflow_run_id),
-        ("model_sha256", token.model_sha256, p.model_sha256),
+        ("mlflow_run_id", token.run_id, p.mlflow_run_id),
+        ("model_sha256", token.sha256, p.model_sha256),
         ("metric_name", token.metric_name, p.metric.name),
         ("metric_value", token.metric_value, p.metric.value),
         ("baseline", token.baseline, p.metric.baseline),

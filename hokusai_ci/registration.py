@@ -213,7 +213,7 @@ def _stored(store: TokenStore, token_id: str, tracked: TrackedModel) -> bool:
     return (
         token is not None
         and token.status is TokenStatus.REGISTERED
-        and (token.model_name, token.model_version, token.mlflow_run_id)
+        and (token.model_name, token.model_version, token.run_id)
         == (tracked.model_name, tracked.model_version, tracked.run_id)
     )
 

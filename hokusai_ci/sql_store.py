@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.record import Registration
 from hokusai_ci.sql_schema import (
     EVENT_COLUMNS,
     MIGRATIONS,
@@ -27,14 +28,7 @@ from hokusai_ci.sql_schema import (
     token_of_row,
     ts,
 )
-from hokusai_ci.store import (
-    DeliveryStatus,
-    EventRecord,
-    Registration,
-    TokenRecord,
-    TokenStatus,
-    utcnow,
-)
+from hokusai_ci.store import DeliveryStatus, EventRecord, TokenRecord, TokenStatus, utcnow
 
 BUSY_SECONDS = 10  # SQLite waits this long for a lock; the final step retries beyond it
 _ADVISORY_LOCK = 0x486F6B75  # "Hoku": serialises migrations on PostgreSQL
@@ -272,8 +266,8 @@ class SqlTokenStore:
                     r.model_name,
                     r.model_version,
                     r.model_uri,
-                    r.mlflow_run_id,
-                    r.model_sha256,
+                    r.run_id,
+                    r.sha256,
                     r.metric_name,
                     r.metric_value,
                     r.baseline,

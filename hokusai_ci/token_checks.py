@@ -43,17 +43,17 @@ def check_token(req: RegistrationRequest, token: TokenRecord | None, store: Toke
             status=token.status.value,
         )
     if token.status is TokenStatus.REGISTERED:
-        quick = quick_sha(req) if token.model_sha256 is not None else None
+        quick = quick_sha(req) if token.sha256 is not None else None
         if quick is None:
             tail = "; nothing was uploaded"
-        elif quick == token.model_sha256:
+        elif quick == token.sha256:
             tail = "; same model content, nothing to do"
         else:
             tail = "; this model's content differs, nothing was uploaded: a registered token keeps its model"
         raise HokusaiError(
             Category.INVALID_TOKEN_STATUS,
             f"token {tid} is already registered: {token.model_name} version {token.model_version} "
-            f"(run {token.mlflow_run_id}, sha256 {str(token.model_sha256)[:12]}, "
+            f"(run {token.run_id}, sha256 {str(token.sha256)[:12]}, "
             f"{token.metric_name}={token.metric_value:g}, registered {_at(token.registered_at)})" + tail,
             status=token.status.value,
         )

@@ -21,12 +21,10 @@ from hokusai_ci.errors import HokusaiError
 from hokusai_ci.fingerprint import Fingerprint
 from hokusai_ci.inputs import RegistrationRequest
 from hokusai_ci.measured.decision import MeasuredGate, basis, evidence_sha256
+from hokusai_ci.record import Registration
 from hokusai_ci.registration_ports import Checked, Ports
 from hokusai_ci.results import RegistrationResult
-from hokusai_ci.store import (
-    Registration,
-    utcnow,
-)
+from hokusai_ci.store import utcnow
 from hokusai_ci.tracking import Tag, TrackedModel, Tracker, UploadRequest
 from hokusai_ci.validation import escape_control
 
@@ -152,8 +150,8 @@ def token_registration(tracked: TrackedModel, checked: Checked, fp: Fingerprint)
         model_name=tracked.model_name,
         model_version=tracked.model_version,
         model_uri=tracked.model_uri,
-        mlflow_run_id=tracked.run_id,
-        model_sha256=fp.sha256,
+        run_id=tracked.run_id,
+        sha256=fp.sha256,
         metric_name=outcome.name,
         metric_value=outcome.value,
         baseline=outcome.baseline,
@@ -171,4 +169,4 @@ def fill_registered(result: RegistrationResult, ports: Ports, token_id: str) -> 
     if token is not None:
         result.model_name = token.model_name or result.model_name
         result.model_version, result.model_uri = token.model_version, token.model_uri
-        result.mlflow_run_id, result.model_sha256 = token.mlflow_run_id, token.model_sha256
+        result.mlflow_run_id, result.model_sha256 = token.run_id, token.sha256

@@ -27,7 +27,7 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.events import build_events, compact_json, json_schemas
 from hokusai_ci.github import run_action
 from hokusai_ci.inputs import MODEL_NAME, TOKEN_ID
-from hokusai_ci.metrics import Direction, Metric, gate
+from hokusai_ci.metrics import Direction, MetricSpec, gate
 from hokusai_ci.settings import display_url, load_settings
 from hokusai_ci.validation import NUMBER
 from tests.conftest import register_args, run_here
@@ -178,7 +178,7 @@ def test_any_number(mock_home: Path, text: str) -> None:
 def test_derived_numbers_are_finite_and_every_payload_matches_its_schema(
     value: float, baseline: float, direction: Direction
 ) -> None:
-    metric = Metric("custom_score", direction, None, None, "custom metric")
+    metric = MetricSpec("custom_score", direction, None, None, "custom metric")
     try:
         outcome = gate(metric, value, baseline)
     except HokusaiError as err:
