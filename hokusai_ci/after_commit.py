@@ -13,13 +13,7 @@ from hokusai_ci.events import EventSink
 from hokusai_ci.inputs import RegistrationRequest
 from hokusai_ci.registration_ports import Committed, Ports
 from hokusai_ci.results import EventInfo, RegistrationResult
-from hokusai_ci.store import (
-    DeliveryStatus,
-    EventRecord,
-    TokenRecord,
-    TokenStore,
-    utcnow,
-)
+from hokusai_ci.store import DeliveryStatus, EventRecord, TokenRecord, TokenStore, utcnow
 from hokusai_ci.token_checks import check_token, quick_sha
 from hokusai_ci.tracking import Status, Tag, TrackedModel, Tracker
 from hokusai_ci.version_values import fill_registered

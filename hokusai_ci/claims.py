@@ -12,10 +12,7 @@ from typing import TypeVar
 
 from hokusai_ci.errors import Cancelled, Category, HokusaiError
 from hokusai_ci.registration_ports import Ports
-from hokusai_ci.store import (
-    TokenStatus,
-    TokenStore,
-)
+from hokusai_ci.store import TokenStatus, TokenStore
 from hokusai_ci.tracking import TrackedModel, Tracker
 
 log = logging.getLogger("hokusai_ci")

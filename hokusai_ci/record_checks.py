@@ -6,12 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hokusai_ci.attestation import (
-    REGISTRATION_FILE,
-    RegistrationPredicate,
-    attestation_folder,
-    sha256_hex,
-)
+from hokusai_ci.attestation import REGISTRATION_FILE, RegistrationPredicate, attestation_folder, sha256_hex
 from hokusai_ci.errors import Category
 from hokusai_ci.fingerprint import Fingerprint
 from hokusai_ci.hokusai_api import PlatformAnswer, body_sha256, expected_model_id, signed_payload

@@ -7,19 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hokusai_ci.attestation import (
-    Attestation,
-    Signer,
-)
+from hokusai_ci.attestation import Attestation, Signer
 from hokusai_ci.events import ConsoleSink, EventSink
 from hokusai_ci.fingerprint import Fingerprint
 from hokusai_ci.metrics import GateResult
 from hokusai_ci.notifier import Notifier
 from hokusai_ci.progress import ProgressSink
-from hokusai_ci.store import (
-    EventRecord,
-    TokenStore,
-)
+from hokusai_ci.store import EventRecord, TokenStore
 from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import TrackedModel, Tracker
 

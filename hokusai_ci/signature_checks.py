@@ -12,13 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hokusai_ci.attestation import (
-    BUNDLE_MEDIA_TYPE,
-    MODEL_SIGNATURE_FILE,
-    REGISTRATION_FILE,
-    dsse_pae,
-    sha256_hex,
-)
+from hokusai_ci.attestation import BUNDLE_MEDIA_TYPE, MODEL_SIGNATURE_FILE, REGISTRATION_FILE, dsse_pae, sha256_hex
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import Fingerprint
 from hokusai_ci.verdicts import Failed, Trust

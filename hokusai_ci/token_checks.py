@@ -8,17 +8,11 @@ from datetime import datetime
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
 from hokusai_ci.inputs import RegistrationRequest
-from hokusai_ci.store import (
-    TokenRecord,
-    TokenStatus,
-    TokenStore,
-    store_now,
-)
+from hokusai_ci.store import TokenRecord, TokenStatus, TokenStore, store_now
 from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import TrackedModel
 
 
-# -- helpers ----------------------------------------------------------------------------------
 def check_token(req: RegistrationRequest, token: TokenRecord | None, store: TokenStore) -> None:
     tid = req.token_id
     where = store.describe()

@@ -9,9 +9,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel
 
-from hokusai_ci.attestation import (
-    RegistrationPredicate,
-)
+from hokusai_ci.attestation import RegistrationPredicate
 from hokusai_ci.errors import Category
 from hokusai_ci.results import ErrorInfo
 

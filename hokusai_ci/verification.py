@@ -35,15 +35,7 @@ from hokusai_ci.signature_checks import check_model_signature, load_public_key, 
 from hokusai_ci.store import TokenRecord
 from hokusai_ci.tracking import Tag, VersionReader
 from hokusai_ci.validation import CONTROL
-from hokusai_ci.verdicts import (
-    CHECKS,
-    AcceptedVersions,
-    CheckName,
-    CheckResult,
-    Failed,
-    Trust,
-    VerificationResult,
-)
+from hokusai_ci.verdicts import CHECKS, AcceptedVersions, CheckName, CheckResult, Failed, Trust, VerificationResult
 
 __all__ = ["CHECKS", "Failed", "Trust", "VerificationResult", "trust_from", "verify_local", "verify_registry"]
 MODEL_URI = re.compile(r"models:/([A-Za-z0-9][A-Za-z0-9._-]{0,127})/([0-9]{1,12})")
