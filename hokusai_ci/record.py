@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 PUBLISHED_NAMES = {"run_id": "mlflow_run_id", "sha256": "model_sha256"}
+VERSION_FIELDS = ("model_name", "model_version", "model_uri", "run_id", "sha256")  # which version, what content
 
 
 def run_id_field(default: Any = ...) -> Any:
@@ -46,3 +47,10 @@ class Registration(BaseModel):
     def published(self) -> dict[str, Any]:
         """The record under the published names (token store columns, result fields, payloads)."""
         return self.model_dump(by_alias=True)
+
+    def published_version(self) -> dict[str, str]:
+        """Which version and what content, under the published names: the part every published
+        record of a registration (payloads, the signed statement, the result) shares."""
+        names = [PUBLISHED_NAMES.get(field, field) for field in VERSION_FIELDS]
+        published = self.published()
+        return {name: published[name] for name in names}

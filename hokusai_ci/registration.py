@@ -162,15 +162,11 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports, attempt: At
                     ports.progress("uploading", checked.source.total_bytes),
                 )
             fp = hashed or _as_sent(checked.source, tracked)
-            attestation = sign(tracker, tracked, req, checked, fp, ports)
             registration = token_registration(tracked, checked, fp)
+            attestation = sign(tracker, tracked, registration, req, checked, fp, ports)
             events = build_events(
                 token_id=req.token_id,
-                run_id=tracked.run_id,
-                model_name=tracked.model_name,
-                model_version=tracked.model_version,
-                model_uri=tracked.model_uri,
-                sha256=fp.sha256,
+                record=registration,
                 gate=checked.gate,
                 destination=ports.webhook_target,
                 event_id=_event_namer(ports, req.token_id, fp.sha256),

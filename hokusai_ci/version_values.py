@@ -34,6 +34,7 @@ log = logging.getLogger("hokusai_ci")
 def sign(
     tracker: Tracker,
     tracked: TrackedModel,
+    record: Registration,
     req: RegistrationRequest,
     checked: Checked,
     fp: Fingerprint,
@@ -46,7 +47,7 @@ def sign(
     if ports.signer is None:
         return None
     model_bundle = ports.signer.sign_model(fp)
-    predicate = registration_predicate(req, checked, fp, tracked, sha256_hex(model_bundle), ports)
+    predicate = registration_predicate(req, checked, fp, record, sha256_hex(model_bundle), ports)
     bundle = ports.signer.sign_statement(statement(predicate))
     folder = tracker.store_attestation(tracked, {MODEL_SIGNATURE_FILE: model_bundle, REGISTRATION_FILE: bundle})
     signed = Attestation(
@@ -71,7 +72,7 @@ def registration_predicate(
     req: RegistrationRequest,
     checked: Checked,
     fp: Fingerprint,
-    tracked: TrackedModel,
+    record: Registration,
     model_signature_sha256: str,
     ports: Ports,
 ) -> RegistrationPredicate:
@@ -79,11 +80,7 @@ def registration_predicate(
     g = checked.gate
     return RegistrationPredicate(
         token_id=req.token_id,
-        model_name=tracked.model_name,
-        model_version=tracked.model_version,
-        model_uri=tracked.model_uri,
-        mlflow_run_id=tracked.run_id,
-        model_sha256=fp.sha256,
+        **record.published_version(),
         model_layout="directory" if fp.is_dir else "file",
         model_files=len(fp.files),
         model_bytes=fp.total_bytes,
