@@ -16,8 +16,6 @@ from hokusai_ci.store import TokenStatus, TokenStore
 from hokusai_ci.tracking import TrackedModel, Tracker
 
 log = logging.getLogger("hokusai_ci")
-
-
 T = TypeVar("T")
 
 
