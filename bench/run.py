@@ -239,18 +239,18 @@ def upload_alone(bench: Bench, model: Path) -> Callable[[], tuple[float, int]]:
 
 def write_sizes(bench: Bench, model: Path, sizes_kib: list[int]) -> None:
     """The upload phase alone by the size of each write of the streaming PUT, vs `curl -T`."""
-    from hokusai_ci import rest_tracker
+    from hokusai_ci import rest_artifacts
 
-    chosen = rest_tracker.PUT_CHUNK
+    chosen = rest_artifacts.PUT_CHUNK
     upload = upload_alone(bench, model)
 
     def with_size(kib: int) -> Callable[[], tuple[float, int]]:
         def go() -> tuple[float, int]:
-            rest_tracker.PUT_CHUNK = kib * 1024
+            rest_artifacts.PUT_CHUNK = kib * 1024
             try:
                 return upload()
             finally:
-                rest_tracker.PUT_CHUNK = chosen
+                rest_artifacts.PUT_CHUNK = chosen
 
         return go
 

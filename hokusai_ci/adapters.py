@@ -1,4 +1,5 @@
-"""Builds the adapters of the selected mode: the one place that asks which mode it is.
+"""Builds the adapters of the selected mode: the one place that switches on what the mode means
+(`mode_choice.ModeRules`), and hands those rules on with the adapters.
 
 Adapters get plain values (URLs, keys, paths), never the settings object, and heavy modules
 (mlflow, psycopg) are imported only by the adapter that needs them, when it is built.
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from hokusai_ci.errors import invalid_input
 from hokusai_ci.events import EventSink
+from hokusai_ci.mode_choice import ModeRules
 from hokusai_ci.notifier import Notifier
 from hokusai_ci.redaction import display_url
 from hokusai_ci.settings import Env, Settings
@@ -29,16 +31,24 @@ log = logging.getLogger("hokusai_ci")
 
 @dataclass
 class Adapters:
+    """What a run works with, and what its mode means (`rules`): code around the adapters asks
+    these capabilities, never the mode's name."""
+
     store: TokenStore
     tracker: Callable[[], Tracker | None]
+    rules: ModeRules
     notifier: Notifier | None = None
     webhook: EventSink | None = None
     webhook_target: str | None = None
     event_id: Callable[[str, str, str], str] | None = None
-    simulated: bool = False
     mlflow_shown: str | None = None  # where models go, safe to print
     # API mode: (model name, version) of each live version of a token the platform accepted
     accepted_versions: Callable[[str], list[tuple[str, str]]] | None = None
+
+    @property
+    def simulated(self) -> bool:
+        """Mock mode: nothing is uploaded or sent."""
+        return self.rules.simulated
 
     def close(self) -> None:
         self.store.close()
@@ -49,15 +59,17 @@ def build_adapters(
 ) -> Adapters:
     """The adapters of `settings.mode`. `simulate_token` (mock mode) is a token to simulate as
     Draft when the mock store does not hold it yet, as if created on the site."""
-    if settings.mode == "mock":
+    rules = settings.rules
+    if rules.simulated:
         return _mock(settings, simulate_token)
     webhook, target = _webhook(settings)
     mlflow_uri = settings.effective_mlflow_uri
-    if settings.mode == "api":
+    if rules.platform:
         return _api(settings, webhook, target, read_only=read_only)
-    no_local_store = settings.mode == "local" and not settings.mlflow_uri and not (settings.home / "mlruns").exists()
+    no_local_store = rules.embedded and not settings.mlflow_uri and not (settings.home / "mlruns").exists()
     return Adapters(
         store=_sql_store(settings, read_only=read_only),
+        rules=rules,
         # nothing registered locally yet, and a dry run must not create the store
         tracker=(lambda: None) if dry_run and no_local_store else _mlflow(settings),
         webhook=webhook,
@@ -102,7 +114,7 @@ def version_reader(settings: Settings) -> VersionReader:
 
 
 def _mlflow_client(settings: Settings) -> MlflowTracker:
-    from hokusai_ci.app import quiet_mlflow
+    from hokusai_ci.log_setup import quiet_mlflow
     from hokusai_ci.mlflow_tracking import MlflowTracker
 
     tracker = MlflowTracker(settings.effective_mlflow_uri, settings.experiment, http_config(settings))
@@ -151,6 +163,7 @@ def _api(settings: Settings, webhook: EventSink | None, target: str | None, *, r
     local = SqlTokenStore.sqlite(settings.sqlite_path, read_only=read_only)
     return Adapters(
         store=ApiTokenStore(settings.store_description(), registry, local),
+        rules=settings.rules,
         tracker=_mlflow(settings),
         notifier=HokusaiNotifier(api, registry, in_platform_registry=settings.is_platform_registry(uri)),
         webhook=webhook,
@@ -171,4 +184,4 @@ def _mock(settings: Settings, simulate_token: str | None) -> Adapters:
         log.info("mock: token %s simulated as Draft", simulate_token)
     if settings.webhook_url:
         log.info("webhook: not called in mock mode")
-    return Adapters(store=store, tracker=MockTracker, event_id=mock_event_id, simulated=True)
+    return Adapters(store=store, tracker=MockTracker, rules=settings.rules, event_id=mock_event_id)

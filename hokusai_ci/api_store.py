@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.record import Registration
 from hokusai_ci.registry_rest import RegistryRest, notified
 from hokusai_ci.sql_store import SqlTokenStore
-from hokusai_ci.store import EventRecord, Registration, TokenRecord, TokenStatus, utcnow
+from hokusai_ci.store import EventRecord, TokenRecord, TokenStatus, utcnow
 from hokusai_ci.tracking import Tag
 
 log = logging.getLogger("hokusai_ci")
@@ -54,8 +55,8 @@ def record_from_version(token_id: str, v: dict[str, Any], status: TokenStatus) -
         model_name=v["name"],
         model_version=str(v["version"]),
         model_uri=f"models:/{v['name']}/{v['version']}",
-        mlflow_run_id=v.get("run_id"),
-        model_sha256=tags.get(Tag.SHA256),
+        run_id=v.get("run_id"),
+        sha256=tags.get(Tag.SHA256),
         metric_name=tags.get(Tag.METRIC),
         metric_value=_float(tags.get(Tag.METRIC_VALUE)),
         baseline=_float(tags.get(Tag.BASELINE)),

@@ -7,7 +7,6 @@ turns what is raised inside into that field, so no face catches exceptions."""
 from __future__ import annotations
 
 import logging
-import sys
 from typing import TYPE_CHECKING, Any
 
 from hokusai_ci.adapters import build_adapters, version_reader
@@ -16,8 +15,9 @@ from hokusai_ci.ci_context import ci_tags
 from hokusai_ci.commands import command, run_command
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.inputs import build_request, check_store_outside_model, check_token_id, parse_flag
+from hokusai_ci.log_setup import configure_logging as configure_logging  # the faces set up logging through here
 from hokusai_ci.progress import Progress
-from hokusai_ci.redaction import display_url, install_log_redaction
+from hokusai_ci.redaction import display_url
 from hokusai_ci.results import (
     ErrorInfo,
     RegistrationResult,
@@ -39,27 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("hokusai_ci")
 
 
-def configure_logging(level: str) -> None:
-    install_log_redaction()
-    logger = logging.getLogger("hokusai_ci")
-    logger.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if level == "DEBUG" else "hokusai: %(message)s"
-    handler.setFormatter(logging.Formatter(fmt))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
-    quiet_mlflow()
-
-
-def quiet_mlflow() -> None:
-    """MLflow's own INFO lines (store creation, "Waiting up to 300 seconds for model version to
-    finish creation") are noise in CI logs; keep them for DEBUG. Called again once mlflow is
-    imported, because importing it resets its loggers to INFO."""
-    debug = logging.getLogger("hokusai_ci").getEffectiveLevel() <= logging.DEBUG
-    logging.getLogger("mlflow").setLevel(logging.DEBUG if debug else logging.WARNING)
-
-
 def open_store(settings: Settings, *, read_only: bool) -> TokenStore:
     """The token store of the selected mode, for commands that need nothing else."""
     return build_adapters(settings, read_only=read_only).store
@@ -69,11 +48,11 @@ def describe_endpoints(settings: Settings, *, mlflow: bool = True) -> None:
     """Say where everything goes, without secrets: never a silent fallback."""
     log.info("mode: %s (%s)", settings.mode, settings.mode_reason)
     log.info("token store: %s", settings.store_description())
-    if mlflow and settings.mode != "mock":
+    if mlflow and not settings.rules.simulated:
         log.info("MLflow: %s", display_url(settings.effective_mlflow_uri))
-        if settings.mode == "api" and not settings.registry_token():
+        if settings.rules.platform and not settings.registry_token():
             log.info("the API key is not sent to MLflow there: not a Hokusai host (see %s)", Env.TRUST_HOSTS)
-    if settings.webhook_url and settings.mode != "mock":
+    if settings.webhook_url and not settings.rules.simulated:
         log.info("webhook: %s", display_url(settings.webhook_url))
 
 
@@ -85,7 +64,7 @@ def refuse_empty_local_store(settings: Settings, how_to_set: str) -> None:
     """On a fresh CI runner or container the embedded local token store is empty: falling back
     to it would report "token not found" and suggest `token create`, which cannot help there.
     The usual cause is a missing secret, so say that (exit 2). HOKUSAI_MODE=local still works."""
-    if settings.mode != "local" or settings.mode_reason.startswith(Env.MODE):
+    if not settings.rules.embedded or settings.mode_reason.startswith(Env.MODE):
         return
     raise HokusaiError(
         Category.INVALID_INPUT,
@@ -106,7 +85,7 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
     token_id = raw.get("token_id")
     try:
         request = build_request(**raw)
-        check_store_outside_model(request.model_path, settings.home, settings.mode != "database")
+        check_store_outside_model(request.model_path, settings.home, settings.rules.writes_home)
         signer = _signer(settings)
         describe_endpoints(settings)
         adapters = build_adapters(
@@ -248,8 +227,8 @@ def release_token(settings: Settings, token_id: Any, force: Any = False) -> Rele
 def replay_events(settings: Settings, token_id: Any = None) -> ReplayOutcome:
     """Deliver what the outbox still holds as pending or failed to the configured webhook. A
     failed delivery is reported with what was delivered (`error` set, the counts kept)."""
+    from hokusai_ci.after_commit import deliver
     from hokusai_ci.events import ConsoleSink
-    from hokusai_ci.registration import deliver
 
     tid = None if token_id in (None, "") else check_token_id(token_id)
     adapters = build_adapters(settings, read_only=False)

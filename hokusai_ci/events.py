@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from hokusai_ci.attestation import Attestation
 from hokusai_ci.metrics import GateResult
+from hokusai_ci.record import Registration
 from hokusai_ci.redaction import redact_data
 from hokusai_ci.store import DeliveryStatus, EventRecord, utcnow
 
@@ -57,11 +58,7 @@ class ModelRegisteredPayload(TokenReadyPayload):
 def build_events(
     *,
     token_id: str,
-    run_id: str,
-    model_name: str,
-    model_version: str,
-    model_uri: str,
-    sha256: str,
+    record: Registration,
     gate: GateResult,
     destination: str | None,
     event_id: Callable[[str], str] | None = None,
@@ -70,13 +67,11 @@ def build_events(
     """Both events of one registration; `event_id(event_type)` names them (random by default)."""
     new_id = event_id or (lambda _type: str(uuid.uuid4()))
     now = utcnow()
+    version = record.published_version()
     common = dict(
         timestamp=now,
         token_id=token_id,
-        mlflow_run_id=run_id,
-        model_name=model_name,
-        model_version=model_version,
-        model_uri=model_uri,
+        **{k: v for k, v in version.items() if k != "model_sha256"},
         metric_name=gate.name,
         metric_value=gate.value,
         baseline_value=gate.baseline,
@@ -92,7 +87,7 @@ def build_events(
         relative_delta=gate.relative_delta,
         improvement=gate.improvement,
         passed=gate.passed,
-        model_sha256=sha256,
+        model_sha256=version["model_sha256"],
         **common,
     )
     status = DeliveryStatus.PENDING if destination else DeliveryStatus.STORED

@@ -15,8 +15,8 @@ from typing import Any
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.inputs import build_request, request_gate
 from hokusai_ci.metrics import platform_refusal
+from hokusai_ci.mode_choice import mode_without_secrets, rules_of
 from hokusai_ci.results import ErrorInfo, RegistrationResult
-from hokusai_ci.settings import mode_without_secrets
 
 GATE_ONLY_MODE = "gate-only"  # the `mode` of a gate-only result
 NOT_CHECKED = "gate only: the token was not checked and nothing was uploaded or written"
@@ -26,7 +26,7 @@ def platform_rules_apply(env: Mapping[str, str] | None = None, has_db_config: bo
     """Whether the registration this gate stands for goes through the Hokusai platform: the
     same mode decision as `model register` (API mode forced with HOKUSAI_MODE=api, which needs
     no secret here, or an API key with no database and no mock mode)."""
-    return mode_without_secrets(os.environ if env is None else env, has_db_config) == "api"
+    return rules_of(mode_without_secrets(os.environ if env is None else env, has_db_config)).platform
 
 
 def gate_only(*, platform: bool | None = None, **raw: Any) -> RegistrationResult:

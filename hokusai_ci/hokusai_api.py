@@ -38,9 +38,9 @@ from hokusai_ci.events import compact_json
 from hokusai_ci.http_retry import PostOutcome, RetryPolicy, post_with_retries
 from hokusai_ci.metrics import GateResult, platform_refusal
 from hokusai_ci.platform_answers import detail, key_problem
+from hokusai_ci.record import Registration
 from hokusai_ci.redaction import display_url
 from hokusai_ci.registry_rest import RegistryRest, notified
-from hokusai_ci.store import Registration
 from hokusai_ci.tracking import Tag
 
 if TYPE_CHECKING:
@@ -197,9 +197,9 @@ def registration_payload(token_id: str, r: Registration, *, in_platform_registry
         "primary_metric": r.metric_name,
         "baseline_value": r.baseline,
         "current_value": r.metric_value,
-        "mlflow_run_id": r.mlflow_run_id,
+        "mlflow_run_id": r.run_id,
         "model_uri": r.model_uri,
-        "tags": {"sha256": r.model_sha256, "direction": r.direction, "source": "hokusai-ci"},
+        "tags": {"sha256": r.sha256, "direction": r.direction, "source": "hokusai-ci"},
     }
     if not in_platform_registry:
         for name in REGISTRY_FIELDS:
@@ -214,8 +214,8 @@ def signed_payload(p: RegistrationPredicate, *, in_platform_registry: bool = Tru
         model_name=p.model_name,
         model_version=p.model_version,
         model_uri=p.model_uri,
-        mlflow_run_id=p.mlflow_run_id,
-        model_sha256=p.model_sha256,
+        run_id=p.mlflow_run_id,
+        sha256=p.model_sha256,
         metric_name=p.metric.name,
         metric_value=p.metric.value,
         baseline=p.metric.baseline,
@@ -294,7 +294,7 @@ class HokusaiNotifier:
             tail = f"; {where}"
         else:
             tail = f"; {where}, and re-running the same command adopts it without a second upload"
-        kept = KeptVersion(r.model_name, r.model_version, r.model_uri, r.mlflow_run_id, r.model_sha256)
+        kept = KeptVersion(r.model_name, r.model_version, r.model_uri, r.run_id, r.sha256)
         return VersionKeptError(err.category, err.message + tail, kept, status=err.status)
 
 

@@ -10,13 +10,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from hokusai_ci.config_files import parse_json_or_yaml, read_input_file
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import PSEUDO_ROOTS, inside, list_model_files
 from hokusai_ci.measured.decision import MeasuredGate
 from hokusai_ci.measured.discovery import discover
 from hokusai_ci.measured.options import WITH_PREDICTIONS, check_sources, measure_options
-from hokusai_ci.metrics import GateResult, Metric, check_range, check_relative, gate, resolve_metric
-from hokusai_ci.settings import parse_json_or_yaml, read_input_file
+from hokusai_ci.metrics import GateResult, MetricSpec, check_range, check_relative, gate, resolve_metric
 from hokusai_ci.validation import check_path_text, parse_number, refuse_control
 
 # Identifiers are checked with fullmatch: `$` in re.match also matches before a final newline.
@@ -33,7 +33,7 @@ class RegistrationRequest(BaseModel):
 
     token_id: str
     model_path: Path
-    metric: Metric
+    metric: MetricSpec
     metric_value: float
     baseline: float
     model_name: str
@@ -234,7 +234,7 @@ def build_request(
         raise invalid_input("metric", metric, "give a metric name such as auroc")
     if direction is not None and not isinstance(direction, str):
         raise invalid_input("direction", direction, "use 'higher' or 'lower'")
-    resolved: Metric = resolve_metric(metric, direction)
+    resolved: MetricSpec = resolve_metric(metric, direction)
     base = parse_number("baseline", baseline)
     check_range(resolved, "baseline", base)
     if model_name == "":  # typed empty: never silently the default name

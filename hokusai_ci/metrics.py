@@ -24,7 +24,10 @@ class Direction(StrEnum):
 
 
 @dataclass(frozen=True)
-class Metric:
+class MetricSpec:
+    """A metric the gate knows: which way is better and its valid range (the signed outcome of a
+    gate is `attestation.Metric`; the measured one `GateResult`)."""
+
     name: str
     direction: Direction
     minimum: float | None
@@ -41,12 +44,12 @@ class Metric:
         return "any finite number"
 
 
-def _m(name: str, direction: Direction, lo: float | None, hi: float | None, text: str) -> Metric:
-    return Metric(name, direction, lo, hi, text)
+def _m(name: str, direction: Direction, lo: float | None, hi: float | None, text: str) -> MetricSpec:
+    return MetricSpec(name, direction, lo, hi, text)
 
 
 H, L = Direction.HIGHER, Direction.LOWER
-KNOWN_METRICS: dict[str, Metric] = {
+KNOWN_METRICS: dict[str, MetricSpec] = {
     m.name: m
     for m in (
         _m("accuracy", H, 0.0, 1.0, "overall accuracy"),
@@ -71,7 +74,7 @@ def known_names() -> str:
     return ", ".join(sorted([*KNOWN_METRICS, *ALIASES]))
 
 
-def resolve_metric(name: str, direction: str | None = None) -> Metric:
+def resolve_metric(name: str, direction: str | None = None) -> MetricSpec:
     """Find a known metric, or build a custom one when an explicit direction is given."""
     key = name.strip().lower()
     key = ALIASES.get(key, key)
@@ -100,7 +103,7 @@ def resolve_metric(name: str, direction: str | None = None) -> Metric:
             "digits and underscores, starting with a letter (max 64)",
             field="metric",
         )
-    return Metric(key, chosen, None, None, "custom metric")
+    return MetricSpec(key, chosen, None, None, "custom metric")
 
 
 def _parse_direction(text: str | None) -> Direction:
@@ -111,7 +114,7 @@ def _parse_direction(text: str | None) -> Direction:
     return aliases[value]
 
 
-def check_range(metric: Metric, field: str, value: float) -> None:
+def check_range(metric: MetricSpec, field: str, value: float) -> None:
     lo, hi = metric.minimum, metric.maximum
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise HokusaiError(
@@ -135,7 +138,7 @@ class GateResult(BaseModel):
     passed: bool
 
 
-def gate(metric: Metric, value: float, baseline: float) -> GateResult:
+def gate(metric: MetricSpec, value: float, baseline: float) -> GateResult:
     """Compare value with baseline. `delta` is value - baseline; `improvement` is signed so
     that positive always means better, whatever the direction."""
     delta = _tidy(value - baseline)

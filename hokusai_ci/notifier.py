@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from hokusai_ci.metrics import GateResult
-from hokusai_ci.store import Registration
+from hokusai_ci.record import Registration
 
 
 class Notifier(Protocol):

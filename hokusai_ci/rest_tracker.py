@@ -2,7 +2,7 @@
 
 For runs whose artifact URI is `mlflow-artifacts:` (the server proxies artifacts, the default
 since MLflow 2) each file goes up in one streaming PUT that is hashed and metered as it is
-read, so a model is read once and `import mlflow` (>1 s) is never paid. An `s3://` root the
+read (rest_artifacts.py), so a model is read once and `import mlflow` (>1 s) is never paid. An `s3://` root the
 server does not proxy is written to directly (s3_upload.py); any other store (GCS, Azure, FTP,
 ...) through MLflow's own artifact repositories.
 
@@ -28,34 +28,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urlsplit
 
-from hokusai_ci import streaming
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.fingerprint import ModelFile
 from hokusai_ci.mlflow_http import HttpConfig, MlflowApiError, MlflowHttp, mlflow_error, tags_of
-from hokusai_ci.progress import FileMeter, ProgressSink
+from hokusai_ci.progress import ProgressSink
 from hokusai_ci.redaction import display_url, redact_data, without_credentials
-from hokusai_ci.streaming import HashingReader, ModelSource
+from hokusai_ci.rest_artifacts import PROXIED, artifacts_url, refuse_foreign_http, send_model
+from hokusai_ci.streaming import ModelSource
 from hokusai_ci.tracking import Status, Tag, TrackedModel, UploadRequest, kept_for_the_platform
 
 log = logging.getLogger("hokusai_ci.mlflow")
-
-# The size of each read, and so of each write, of a streaming PUT, chosen from bench/run.py (the
-# "write size" rows). On loopback MLflow's server CPU bounds the transfer, and it spends less of
-# it per byte when the client hands over a few KiB at a time than 1 MiB: across trial and
-# benchmark runs, 16, 32 and 64 KiB took 0.88-1.08x the time of `curl -T` (which writes 64 KiB),
-# changing places from run to run, 128 KiB 1.00x and 1 MiB 1.08-1.15x. Of the good range 64 KiB
-# costs the client least: the sending thread makes a read, a queue hand-off and a progress update
-# per write (the hashing thread only hashes), 1.6-1.8 s of CPU per GiB here against 2.0-2.6 s at
-# 32 KiB, and on a 2 GiB trial it was the fastest (0.89x curl's time; 32 KiB 0.94x). Reading 1 MiB
-# and sending it in slices costs the client less still but took 1.09-1.14x the time of 32 KiB
-# reads, so each read is a write.
-PUT_CHUNK = 64 * 1024
-PROXIED = "mlflow-artifacts:"
 
 
 def _kv(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -220,46 +205,17 @@ class RestTracker:
     def _send(
         self, artifact_uri: str, model: ModelSource, progress: ProgressSink, folder: str = "model"
     ) -> list[ModelFile]:
-        self._refuse_foreign_http(artifact_uri)
-        if not artifact_uri.startswith(PROXIED):
-            from hokusai_ci.artifact_repo import upload_with_repository
+        return send_model(self.http, self.uri, artifact_uri, model, progress, folder)
 
-            return upload_with_repository(artifact_uri, model, progress, self.http.config, folder)
-        base = self._artifacts_url(artifact_uri)
-
-        def put(f: ModelFile) -> ModelFile:
-            dest = f"{base}/{folder}/{quote(f.relpath)}"
-            readers: list[HashingReader] = []
-            meter = FileMeter(progress)
-
-            def body() -> HashingReader:  # a fresh reader (and digest) for each try
-                for old in readers:
-                    old.close()
-                meter.restart()
-                readers.append(HashingReader(model.local(f), meter, chunk=PUT_CHUNK))
-                return readers[-1]
-
-            try:
-                MlflowHttp.answer(self.http.send("PUT", dest, True, data=body), strict=False)
-                reader = readers[-1]
-                return ModelFile(f.relpath, reader.sent, reader.hexdigest())
-            finally:
-                for reader in readers:
-                    reader.close()
-
-        if len(model.files) == 1:
-            sent = [put(model.files[0])]
-        else:
-            pool = ThreadPoolExecutor(max_workers=streaming.UPLOAD_WORKERS)
-            try:
-                sent = list(pool.map(put, model.files))
-            except BaseException:
-                # a failed file or a signal: queued files are dropped, not uploaded first
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-            pool.shutdown()
-        progress.finish()
-        return sent
+    def store_evidence(
+        self, model: TrackedModel, folder: str, files: list[ModelSource], progress: ProgressSink
+    ) -> tuple[str, list[ModelFile]]:
+        """Beside `model/`, by the model's route, each file streamed and hashed as it is sent."""
+        with self._step("store the evidence in"):
+            run = self.http.call("GET", "runs/get", params={"run_id": model.run_id})["run"]["info"]
+            artifact_uri = str(run["artifact_uri"])
+            sent = [f for source in files for f in self._send(artifact_uri, source, progress, folder)]
+        return f"{without_credentials(artifact_uri)}/{folder}", sent
 
     # -- signatures ------------------------------------------------------------------------
     def store_attestation(self, model: TrackedModel, files: dict[str, bytes]) -> str:
@@ -272,49 +228,18 @@ class RestTracker:
                 run = self.http.call("GET", "runs/get", params={"run_id": model.run_id})["run"]["info"]
                 artifact_uri = str(run["artifact_uri"])
                 if artifact_uri.startswith(PROXIED):
-                    base = self._artifacts_url(artifact_uri)
+                    base = artifacts_url(self.http, artifact_uri)
                     for name, data in files.items():
                         url = f"{base}/{ATTESTATION_DIR}/{name}"
                         MlflowHttp.answer(self.http.send("PUT", url, True, data=data), strict=False)
         except HokusaiError as err:
             raise HokusaiError(Category.SIGNING_FAILED, err.message) from None
         if not artifact_uri.startswith(PROXIED):
-            self._refuse_foreign_http(artifact_uri)
+            refuse_foreign_http(self.http, self.uri, artifact_uri)
             from hokusai_ci.artifact_repo import store_files
 
             store_files(artifact_uri, ATTESTATION_DIR, files, self.http.config)
         return attestation_folder(artifact_uri)
-
-    def store_evidence(
-        self, model: TrackedModel, folder: str, files: list[ModelSource], progress: ProgressSink
-    ) -> tuple[str, list[ModelFile]]:
-        """Beside `model/`, by the model's route, each file streamed and hashed as it is sent."""
-        with self._step("store the evidence in"):
-            run = self.http.call("GET", "runs/get", params={"run_id": model.run_id})["run"]["info"]
-            artifact_uri = str(run["artifact_uri"])
-            sent = [f for source in files for f in self._send(artifact_uri, source, progress, folder)]
-        return f"{without_credentials(artifact_uri)}/{folder}", sent
-
-    def _refuse_foreign_http(self, artifact_uri: str) -> None:
-        """An http(s) artifact root on another host than the server: MLflow's own client would send
-        it the server's credentials (and the API key), so nothing is sent there."""
-        if artifact_uri.split(":", 1)[0].lower() in ("http", "https") and not self.http.same_origin(artifact_uri):
-            raise HokusaiError(
-                Category.MLFLOW_ERROR,
-                f"the MLflow server at {display_url(self.uri)} names {display_url(artifact_uri)} as this run's "
-                "artifact store, another host than the server; hokusai-ci sends the server's credentials to no "
-                "other host: have the server proxy artifacts (`mlflow server --serve-artifacts`)",
-            )
-
-    def _artifacts_url(self, artifact_uri: str) -> str:
-        """`mlflow-artifacts:/0/<run>/artifacts` → `<server>/api/2.0/mlflow-artifacts/artifacts/0/<run>/artifacts`
-        (MLflow's own resolution; a host in the URI names the server to use)."""
-        parts = urlsplit(artifact_uri)
-        base = self.http.base
-        if parts.netloc:
-            scheme = urlsplit(self.http.base).scheme
-            base = f"{scheme}://{parts.netloc}"
-        return f"{base}/api/2.0/mlflow-artifacts/artifacts/{parts.path.lstrip('/')}"
 
     # -- helpers -------------------------------------------------------------------------
     def _lookup_experiment(self) -> str | None:

@@ -16,7 +16,8 @@ from pydantic import BaseModel, computed_field
 from hokusai_ci.attestation import Attestation
 from hokusai_ci.errors import HokusaiError
 from hokusai_ci.measured.decision import MeasuredGate, basis
-from hokusai_ci.metrics import Direction, GateResult, Metric, gate
+from hokusai_ci.metrics import Direction, GateResult, MetricSpec, gate
+from hokusai_ci.mode_choice import rules_of
 from hokusai_ci.store import EventRecord, TokenRecord
 
 
@@ -77,7 +78,7 @@ class RegistrationResult(BaseModel):
     @property
     def simulated(self) -> bool:
         """Mock mode: nothing was uploaded or sent."""
-        return self.mode == "mock"
+        return rules_of(self.mode).simulated
 
     @property
     def exit_code(self) -> int:
@@ -143,8 +144,8 @@ class TokenView(BaseModel):
             model_name=token.model_name,
             model_version=token.model_version,
             model_uri=token.model_uri,
-            mlflow_run_id=token.mlflow_run_id,
-            model_sha256=token.model_sha256,
+            mlflow_run_id=token.run_id,
+            model_sha256=token.sha256,
             metric=_recorded_gate(token),
             created_at=token.created_at,
             registered_at=token.registered_at,
@@ -159,7 +160,7 @@ def _recorded_gate(token: TokenRecord) -> GateResult | None:
     direction (no range check: the record was validated when it was written)."""
     if token.metric_name is None or token.metric_value is None or token.baseline is None or token.direction is None:
         return None
-    metric = Metric(token.metric_name, Direction(token.direction), None, None, "")
+    metric = MetricSpec(token.metric_name, Direction(token.direction), None, None, "")
     return gate(metric, token.metric_value, token.baseline)
 
 

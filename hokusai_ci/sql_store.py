@@ -2,7 +2,8 @@
 
 One SQL dialect subset serves both: `?` placeholders (rewritten for psycopg), TEXT timestamps
 in fixed-width ISO 8601 UTC (so they compare correctly as text), JSON kept as TEXT.
-The schema is versioned and migrated on open, under a lock, so concurrent first runs agree.
+The schema (sql_schema.py) is versioned and migrated on open, under a lock, so concurrent first
+runs agree.
 """
 
 from __future__ import annotations
@@ -17,76 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.store import (
-    DeliveryStatus,
-    EventRecord,
-    Registration,
-    TokenRecord,
-    TokenStatus,
-    utcnow,
+from hokusai_ci.record import Registration
+from hokusai_ci.sql_schema import (
+    EVENT_COLUMNS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TOKEN_COLUMNS,
+    event_of_row,
+    token_of_row,
+    ts,
 )
+from hokusai_ci.store import DeliveryStatus, EventRecord, TokenRecord, TokenStatus, utcnow
 
-MIGRATIONS: list[tuple[int, list[str]]] = [
-    (
-        1,
-        [
-            """CREATE TABLE tokens (
-                token_id TEXT PRIMARY KEY,
-                status TEXT NOT NULL,
-                lease_owner TEXT,
-                lease_expires_at TEXT,
-                model_name TEXT,
-                model_version TEXT,
-                model_uri TEXT,
-                mlflow_run_id TEXT,
-                model_sha256 TEXT,
-                metric_name TEXT,
-                metric_value DOUBLE PRECISION,
-                baseline DOUBLE PRECISION,
-                direction TEXT,
-                created_at TEXT NOT NULL,
-                updated_at TEXT NOT NULL,
-                registered_at TEXT,
-                metadata TEXT NOT NULL DEFAULT '{}'
-            )""",
-            """CREATE TABLE events (
-                event_id TEXT PRIMARY KEY,
-                event_type TEXT NOT NULL,
-                token_id TEXT NOT NULL REFERENCES tokens (token_id),
-                payload TEXT NOT NULL,
-                created_at TEXT NOT NULL,
-                destination TEXT,
-                delivery_status TEXT NOT NULL,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                last_error TEXT,
-                delivered_at TEXT,
-                position INTEGER NOT NULL DEFAULT 0
-            )""",
-            "CREATE INDEX events_by_status ON events (delivery_status, created_at)",
-            "CREATE INDEX events_by_token ON events (token_id, created_at)",
-        ],
-    ),
-]
-SCHEMA_VERSION = MIGRATIONS[-1][0]
 BUSY_SECONDS = 10  # SQLite waits this long for a lock; the final step retries beyond it
 _ADVISORY_LOCK = 0x486F6B75  # "Hoku": serialises migrations on PostgreSQL
-_TOKEN_COLUMNS = (
-    "token_id, status, lease_owner, lease_expires_at, model_name, model_version, model_uri, "
-    "mlflow_run_id, model_sha256, metric_name, metric_value, baseline, direction, created_at, "
-    "updated_at, registered_at, metadata"
-)
-_EVENT_COLUMNS = (
-    "event_id, event_type, token_id, payload, created_at, destination, delivery_status, "
-    "attempts, last_error, delivered_at"
-)
-
-
-def ts(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="microseconds")
-
-
-def _dt(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
 
 
 class SqlTokenStore:
@@ -226,8 +171,8 @@ class SqlTokenStore:
 
     # -- tokens -------------------------------------------------------------------------
     def get(self, token_id: str) -> TokenRecord | None:
-        row = self._exec(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE token_id = ?", (token_id,)).fetchone()
-        return None if row is None else _token(dict(row))
+        row = self._exec(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_id = ?", (token_id,)).fetchone()
+        return None if row is None else token_of_row(dict(row))
 
     def create(self, token_id: str, metadata: dict[str, Any] | None = None) -> TokenRecord:
         now = ts(utcnow())
@@ -320,8 +265,8 @@ class SqlTokenStore:
                     r.model_name,
                     r.model_version,
                     r.model_uri,
-                    r.mlflow_run_id,
-                    r.model_sha256,
+                    r.run_id,
+                    r.sha256,
                     r.metric_name,
                     r.metric_value,
                     r.baseline,
@@ -337,7 +282,7 @@ class SqlTokenStore:
                 return self._already_completed(token_id, events)
             for position, event in enumerate(events):
                 self._exec(
-                    f"INSERT INTO events ({_EVENT_COLUMNS}, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO events ({EVENT_COLUMNS}, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         event.event_id,
                         event.event_type,
@@ -365,31 +310,31 @@ class SqlTokenStore:
         return row is not None
 
     def list_tokens(self, statuses: list[TokenStatus] | None = None) -> list[TokenRecord]:
-        sql = f"SELECT {_TOKEN_COLUMNS} FROM tokens"
+        sql = f"SELECT {TOKEN_COLUMNS} FROM tokens"
         params: list[str] = []
         if statuses:
             sql += " WHERE status IN (" + ", ".join("?" for _ in statuses) + ")"
             params = [s.value for s in statuses]
         sql += " ORDER BY COALESCE(registered_at, updated_at) DESC, token_id"
-        return [_token(dict(row)) for row in self._exec(sql, params).fetchall()]
+        return [token_of_row(dict(row)) for row in self._exec(sql, params).fetchall()]
 
     # -- events -------------------------------------------------------------------------
     def events_for(self, token_id: str) -> list[EventRecord]:
         rows = self._exec(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE token_id = ? ORDER BY created_at, position",
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE token_id = ? ORDER BY created_at, position",
             (token_id,),
         ).fetchall()
-        return [_event(dict(row)) for row in rows]
+        return [event_of_row(dict(row)) for row in rows]
 
     def pending_events(self, token_id: str | None = None) -> list[EventRecord]:
         """Events a webhook has not accepted yet (pending or failed), oldest first."""
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE delivery_status IN (?, ?)"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE delivery_status IN (?, ?)"
         params: list[str] = [DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]
         if token_id is not None:
             sql += " AND token_id = ?"
             params.append(token_id)
         rows = self._exec(sql + " ORDER BY created_at, position", params).fetchall()
-        return [_event(dict(row)) for row in rows]
+        return [event_of_row(dict(row)) for row in rows]
 
     def record_delivery(self, event_id: str, ok: bool, error: str | None, attempts: int = 1) -> None:
         now = ts(utcnow())
@@ -409,17 +354,3 @@ class SqlTokenStore:
 
 def _is_integrity_error(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.IntegrityError) or type(exc).__name__ in ("IntegrityError", "UniqueViolation")
-
-
-def _token(row: dict[str, Any]) -> TokenRecord:
-    for key in ("created_at", "updated_at", "registered_at", "lease_expires_at"):
-        row[key] = _dt(row[key])
-    row["metadata"] = json.loads(row["metadata"] or "{}")
-    return TokenRecord(**row)
-
-
-def _event(row: dict[str, Any]) -> EventRecord:
-    for key in ("created_at", "delivered_at"):
-        row[key] = _dt(row[key])
-    row["payload"] = json.loads(row["payload"])
-    return EventRecord(**row)

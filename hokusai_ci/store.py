@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from hokusai_ci.record import Registration, run_id_field, sha256_field
 
 
 def utcnow() -> datetime:
@@ -43,13 +45,17 @@ class DeliveryStatus(StrEnum):
 
 
 class TokenRecord(BaseModel):
+    """A token and, once registered, the fields of its `Registration` (none while draft)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
     token_id: str
     status: TokenStatus
     model_name: str | None = None
     model_version: str | None = None
     model_uri: str | None = None
-    mlflow_run_id: str | None = None
-    model_sha256: str | None = None
+    run_id: str | None = run_id_field(None)  # published (column, views) as mlflow_run_id
+    sha256: str | None = sha256_field(None)  # published as model_sha256
     metric_name: str | None = None
     metric_value: float | None = None
     baseline: float | None = None
@@ -73,20 +79,6 @@ class EventRecord(BaseModel):
     attempts: int = 0
     last_error: str | None = None
     delivered_at: datetime | None = None
-
-
-class Registration(BaseModel):
-    """What `complete` writes onto the token."""
-
-    model_name: str
-    model_version: str
-    model_uri: str
-    mlflow_run_id: str
-    model_sha256: str
-    metric_name: str
-    metric_value: float
-    baseline: float
-    direction: str
 
 
 class TokenStore(Protocol):

@@ -15,7 +15,7 @@ import re
 import stat
 from pathlib import Path
 
-from hokusai_ci.errors import invalid_input
+from hokusai_ci.errors import Category, HokusaiError, invalid_input
 
 # C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -26,14 +26,18 @@ PATH_MAX = 4096  # Linux PATH_MAX, in bytes
 NAME_MAX = 255  # one path component, in bytes
 
 
-def refuse_control(field: str, value: str) -> str:
-    """`value` unchanged, or an input error naming the first control character."""
+def refuse_control(field: str, value: str, *, show: bool = True) -> str:
+    """`value` unchanged, or an input error naming the first control character. `show=False`
+    for values from a config file, which an error never echoes."""
     found = CONTROL.search(value)
-    if found:
-        raise invalid_input(
-            field, value, f"contains the control character U+{ord(found.group()):04X}; remove line breaks and tabs"
+    if found is None:
+        return value
+    what = f"contains the control character U+{ord(found.group()):04X}"
+    if not show:
+        raise HokusaiError(
+            Category.INVALID_INPUT, f"{field} is invalid: {what} (value not shown); remove it", field=field
         )
-    return value
+    raise invalid_input(field, value, f"{what}; remove line breaks and other control characters")
 
 
 def escape_control(value: str) -> str:

@@ -27,7 +27,8 @@ from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.events import build_events, compact_json, json_schemas
 from hokusai_ci.github import run_action
 from hokusai_ci.inputs import MODEL_NAME, TOKEN_ID
-from hokusai_ci.metrics import Direction, Metric, gate
+from hokusai_ci.metrics import Direction, MetricSpec, gate
+from hokusai_ci.record import Registration
 from hokusai_ci.settings import display_url, load_settings
 from hokusai_ci.validation import NUMBER
 from tests.conftest import register_args, run_here
@@ -178,23 +179,25 @@ def test_any_number(mock_home: Path, text: str) -> None:
 def test_derived_numbers_are_finite_and_every_payload_matches_its_schema(
     value: float, baseline: float, direction: Direction
 ) -> None:
-    metric = Metric("custom_score", direction, None, None, "custom metric")
+    metric = MetricSpec("custom_score", direction, None, None, "custom metric")
     try:
         outcome = gate(metric, value, baseline)
     except HokusaiError as err:
         assert err.category is Category.INVALID_INPUT and "too far apart" in err.message
         return
     schemas = {s["title"]: s for s in json_schemas().values()}
-    for event in build_events(
-        token_id="T",
-        run_id="r",
+    record = Registration(
         model_name="m",
         model_version="1",
         model_uri="models:/m/1",
+        run_id="r",
         sha256="0" * 64,
-        gate=outcome,
-        destination=None,
-    ):
+        metric_name=outcome.name,
+        metric_value=outcome.value,
+        baseline=outcome.baseline,
+        direction=outcome.direction.value,
+    )
+    for event in build_events(token_id="T", record=record, gate=outcome, destination=None):
         body = strict_json(compact_json(event.payload).decode())
         jsonschema.validate(body, schemas[body["event_type"]])
 

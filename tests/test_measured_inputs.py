@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.measured import MeasuredGate, measure
-from hokusai_ci.measured.evidence_io import ParquetTable, _arrow_to_numpy, load_evidence
+from hokusai_ci.measured.evidence_io import load_evidence
+from hokusai_ci.measured.tables import ParquetTable, _arrow_to_numpy
 from hokusai_ci.metrics import resolve_metric
 from tests.conftest import REPO
 
@@ -221,7 +222,7 @@ def test_parquet_numbers_of_every_type_and_chunking_read_exactly(tmp_path: Path)
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from hokusai_ci.measured.evidence_io import ParquetTable\n"
+        "from hokusai_ci.measured.tables import ParquetTable\n"
         f"ParquetTable(Path({str(path)!r}), 'predictions').numbers(['c_double', 'c_bool'])\n"
         "print('pandas' in sys.modules)\n"
     )

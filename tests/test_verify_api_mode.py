@@ -25,9 +25,10 @@ from hokusai_ci import ModelRegistry
 from hokusai_ci.attestation import Metric, Provenance, RegistrationPredicate
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.hokusai_api import PlatformAnswer, body_sha256, platform_model_id, signed_payload
+from hokusai_ci.record_checks import check_platform
 from hokusai_ci.redaction import redact
 from hokusai_ci.schema_files import result_schemas
-from hokusai_ci.verification import CHECKS, Failed, VerificationResult, _check_platform
+from hokusai_ci.verification import CHECKS, Failed, VerificationResult
 from tests.conftest import Run, register_args, run_cli
 from tests.hokusai_standin import HokusaiStandIn, KeyService
 from tests.servers import MlflowServer
@@ -235,7 +236,7 @@ def test_any_recorded_answer_passes_only_when_it_is_the_signed_one(notified: str
     tags = {k: v for k, v in ((NOTIFIED, notified), (ANSWER, answer)) if v is not None}
     result = VerificationResult()
     try:
-        detail = _check_platform(PREDICATE, tags, lambda token: [("hokusai-AV-H", "1")], result)
+        detail = check_platform(PREDICATE, tags, lambda token: [("hokusai-AV-H", "1")], result)
     except Failed as exc:
         message = str(exc)
         assert message.startswith(f"tag {NOTIFIED if notified != 'true' else ANSWER} ")

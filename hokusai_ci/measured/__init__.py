@@ -19,7 +19,7 @@ from pathlib import Path
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.measured.decision import DECISIONS, Decision, MeasuredGate, decide, rows_to_decide, verdict
-from hokusai_ci.metrics import Metric
+from hokusai_ci.metrics import MetricSpec
 
 ALGORITHMS_VERSION = "1"  # bump when a value or interval computed from the same inputs could change
 DEFAULT_SEED = 20_260_101
@@ -48,7 +48,7 @@ def require_numpy() -> None:
 
 
 def measure(
-    metric: Metric,
+    metric: MetricSpec,
     baseline: float,
     predictions: Path,
     labels: Path | None = None,

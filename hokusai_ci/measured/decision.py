@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from hokusai_ci.metrics import Direction, Metric
+from hokusai_ci.metrics import Direction, MetricSpec
 
 Decision = Literal["lower-bound", "point"]
 DECISIONS: tuple[Decision, ...] = ("lower-bound", "point")
@@ -58,7 +58,7 @@ def rows_to_decide(rows: int, value: float, bound: float, baseline: float) -> in
 
 
 def decide(
-    metric: Metric,
+    metric: MetricSpec,
     baseline: float,
     *,
     value: float,

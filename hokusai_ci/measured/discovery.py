@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hokusai_ci.config_files import parse_json_or_yaml, read_input_file
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
-from hokusai_ci.settings import parse_json_or_yaml, read_input_file
 from hokusai_ci.validation import check_path_text
 
 log = logging.getLogger("hokusai_ci")

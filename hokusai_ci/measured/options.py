@@ -13,7 +13,7 @@ from typing import Any
 
 from hokusai_ci.errors import invalid_input
 from hokusai_ci.measured.decision import DECISIONS, Decision, MeasuredGate
-from hokusai_ci.metrics import Metric
+from hokusai_ci.metrics import MetricSpec
 from hokusai_ci.validation import check_path_text, parse_number, refuse_control
 
 SOURCES = (
@@ -50,7 +50,7 @@ def check_sources(metric_value: Any, metrics_file: Any, predictions: Any, extra:
             raise invalid_input(flag, "", f"give a value, or leave --{flag} out for the default")
 
 
-def measure_options(metric: Metric, baseline: float, predictions: Any, extra: dict[str, Any]) -> MeasuredGate:
+def measure_options(metric: MetricSpec, baseline: float, predictions: Any, extra: dict[str, Any]) -> MeasuredGate:
     """Check the options as typed, then measure (numpy runs here only)."""
     from hokusai_ci.measured import DEFAULT_CONFIDENCE, measure
 

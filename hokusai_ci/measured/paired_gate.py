@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.measured import DEFAULT_CONFIDENCE, DEFAULT_SEED, _check_settings, implementation, require_numpy
 from hokusai_ci.measured.decision import Decision, decide, number
-from hokusai_ci.metrics import Direction, Metric
+from hokusai_ci.metrics import Direction, MetricSpec
 
 PAIRED_VERSION = "1"  # bump when a paired difference or interval from the same inputs could change
 
@@ -61,7 +61,7 @@ class PairedGate(BaseModel):
 
 
 def paired_verdict(
-    metric: Metric,
+    metric: MetricSpec,
     candidate: Path,
     champion: Path,
     labels: Path | None = None,
@@ -144,8 +144,9 @@ def _paired_rows(
     checked in its own file's row order, so a refusal names the right row."""
     import numpy as np
 
-    from hokusai_ci.measured.evidence_io import align_by_id, load_evidence, open_table, refuse
+    from hokusai_ci.measured.evidence_io import align_by_id, load_evidence
     from hokusai_ci.measured.refusals import check_evidence
+    from hokusai_ci.measured.tables import open_table, refuse
 
     columns = {"score_column": score_column, "label_column": label_column, "id_column": id_column}
     cand = load_evidence(candidate, labels, **columns)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hokusai_ci.measured.evidence_io import Evidence, FloatArray, refuse
+from hokusai_ci.measured.evidence_io import Evidence
 from hokusai_ci.measured.intervals import BINARY_METRICS, COUNT_METRICS, MEASURABLE
+from hokusai_ci.measured.tables import FloatArray, refuse
 
 
 def check_evidence(metric: str, evidence: Evidence, threshold: float | None) -> None:
