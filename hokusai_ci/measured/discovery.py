@@ -29,6 +29,7 @@ from typing import Any
 
 from hokusai_ci.config_files import parse_json_or_yaml, read_input_file
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
+from hokusai_ci.metrics_file import read_metrics_file
 from hokusai_ci.validation import check_path_text
 
 log = logging.getLogger("hokusai_ci")
@@ -101,8 +102,6 @@ def metric_in_file(path: Path, metric_names: tuple[str, ...], key: str | None = 
     """The one tree path in the metrics file whose last key is the metric (or `key` itself), and
     its value; None when the metric is not in it. Exit 2 when two paths end in it, or the file
     is not JSON/YAML."""
-    from hokusai_ci.inputs import read_metrics_file
-
     _, text = read_input_file("metrics-file", str(path))
     data = parse_json_or_yaml("metrics-file", path, text, yaml_text=True)
     if key is not None:
