@@ -198,7 +198,8 @@ def test_signed_registration_puts_its_bundles_in_the_bucket_beside_the_model_and
     assert ok.code == 0, ok.out + ok.err
     assert ok.json()["verified"] is True and ok.json()["attestation_sha256"] == att["sha256"]
     verdicts = {c["name"]: c["verdict"] for c in ok.json()["checks"]}
-    assert verdicts == dict.fromkeys(verdicts, "passed") | {"platform_answer": "skipped"}  # not API mode
+    # not API mode, and a value given rather than measured: no evidence files
+    assert verdicts == dict.fromkeys(verdicts, "passed") | {"platform_answer": "skipped", "evidence": "skipped"}
 
     flip_byte(bundle, at=bundle.read_bytes().index(b'"sig":"') + 20)  # inside the signature
     bad = verify_s3(mlflow, public, "--model-uri", "models:/hokusai-S3SIG/1")
