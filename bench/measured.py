@@ -56,8 +56,8 @@ PEAK = (
 VERDICT = PEAK + (
     "import sys\n"
     "from pathlib import Path\n"
-    "from hokusai_ci.measured import measure\n"
-    "from hokusai_ci.metrics import resolve_metric\n"
+    "from hokusai_ci.domain.measured import measure\n"
+    "from hokusai_ci.domain.metrics import resolve_metric\n"
     "metric, path = sys.argv[1], Path(sys.argv[2])\n"
     "threshold = 0.5 if metric == 'accuracy' else None\n"
     "print(measure(resolve_metric(metric), 0.5, path, score_column='p', label_column='y',"
@@ -66,8 +66,8 @@ VERDICT = PEAK + (
 PAIRED = PEAK + (
     "import sys\n"
     "from pathlib import Path\n"
-    "from hokusai_ci.measured.paired_gate import paired_verdict\n"
-    "from hokusai_ci.metrics import resolve_metric\n"
+    "from hokusai_ci.domain.measured.paired_gate import paired_verdict\n"
+    "from hokusai_ci.domain.metrics import resolve_metric\n"
     "gate = paired_verdict(resolve_metric('auroc'), Path(sys.argv[1]), Path(sys.argv[2]),"
     " score_column='p', label_column='y')\n"
     "print(gate.verdict)\n"
@@ -142,8 +142,8 @@ def in_process(rows: int, paths: dict[str, Path]) -> tuple[float, float, float, 
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from hokusai_ci.measured.intervals import auroc, confusion, count_metric
-    from hokusai_ci.measured.paired import paired_auroc
+    from hokusai_ci.domain.measured.intervals import auroc, confusion, count_metric
+    from hokusai_ci.domain.measured.paired import paired_auroc
 
     data = np.load(paths["npy"])
     scores, positive = data["p"], data["y"] == 1

@@ -10,16 +10,16 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hokusai_ci import app
-from hokusai_ci.command_specs import API_REGISTER
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.options import OPTIONS
-from hokusai_ci.redaction import install_log_redaction
-from hokusai_ci.results import ErrorInfo, RegistrationResult, TokenView
-from hokusai_ci.settings import Settings, load_settings
+from hokusai_ci.config.redaction import install_log_redaction
+from hokusai_ci.config.settings import Settings, load_settings
+from hokusai_ci.core import app
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.results import ErrorInfo, RegistrationResult, TokenView
+from hokusai_ci.faces.command_specs import API_REGISTER
+from hokusai_ci.faces.options import OPTIONS
 
 if TYPE_CHECKING:
-    from hokusai_ci.verification import VerificationResult
+    from hokusai_ci.core.verification import VerificationResult
 
 
 class CommandFailed(HokusaiError):
@@ -52,7 +52,7 @@ class ModelRegistry:
 
     Configuration follows the CLI: keyword arguments win over environment variables, which win
     over the `db_config` file and the embedded defaults. Failures raise
-    `hokusai_ci.api.CommandFailed`, a `hokusai_ci.errors.HokusaiError` (`.category`,
+    `hokusai_ci.api.CommandFailed`, a `hokusai_ci.domain.errors.HokusaiError` (`.category`,
     `.exit_code`, and `.result`: what the failed registration still knows, e.g. the metric verdict).
     Log records (ours and MLflow's) are redacted whatever handlers the caller installs.
     """

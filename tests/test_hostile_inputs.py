@@ -1,7 +1,7 @@
 """Every input surface under generated hostile input (Hypothesis): token ids, names, paths,
 numbers, URLs, metrics and config files, settings from the environment, and the Action's
 inputs. Whatever comes in, the answer is exit 0 or a code from the one table
-(hokusai_ci/errors.py), with exactly one error line, never a traceback, never a half-written
+(hokusai_ci/domain/errors.py), with exactly one error line, never a traceback, never a half-written
 store. The fast tier runs the CLI in-process in mock mode; a few checks run the real process.
 """
 
@@ -23,14 +23,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.events import build_events, compact_json, json_schemas
-from hokusai_ci.github import run_action
-from hokusai_ci.inputs import MODEL_NAME, TOKEN_ID
-from hokusai_ci.metrics import Direction, MetricSpec, gate
-from hokusai_ci.record import Registration
-from hokusai_ci.settings import display_url, load_settings
-from hokusai_ci.validation import NUMBER
+from hokusai_ci.config.settings import display_url, load_settings
+from hokusai_ci.config.validation import NUMBER
+from hokusai_ci.core.inputs import MODEL_NAME, TOKEN_ID
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.events import build_events, compact_json, json_schemas
+from hokusai_ci.domain.metrics import Direction, MetricSpec, gate
+from hokusai_ci.domain.record import Registration
+from hokusai_ci.faces.github import run_action
 from tests.conftest import register_args, run_here
 
 EXIT_CODES = {0} | {c.exit_code for c in Category}
@@ -203,7 +203,7 @@ def test_derived_numbers_are_finite_and_every_payload_matches_its_schema(
 
 
 def test_non_finite_values_never_reach_json() -> None:
-    from hokusai_ci.presenters import to_json
+    from hokusai_ci.faces.presenters import to_json
 
     with pytest.raises(ValueError):
         compact_json({"delta": math.inf})

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hokusai_ci.errors import HokusaiError
-from hokusai_ci.measured.discovery import metric_paths, read_project
+from hokusai_ci.domain.errors import HokusaiError
+from hokusai_ci.domain.measured.discovery import metric_paths, read_project
 from tests.conftest import register_args, run_here
 from tests.test_measured_wire import evidence
 

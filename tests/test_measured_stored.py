@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.measured.stored import EVIDENCE_DIR, evidence_folder, load_stored_evidence
-from hokusai_ci.mlflow_tracking import MlflowTracker
+from hokusai_ci.adapters.mlflow_tracking import MlflowTracker
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.measured.stored import EVIDENCE_DIR, evidence_folder, load_stored_evidence
 from tests.conftest import register_args, run_cli, run_here
 from tests.fault_proxy import FaultProxy
 from tests.s3_stack import MlflowOnS3, S3Server

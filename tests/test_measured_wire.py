@@ -19,8 +19,8 @@ import jsonschema
 import pytest
 from mlflow import MlflowClient
 
-from hokusai_ci.github_report import md
-from hokusai_ci.schema_files import result_schemas
+from hokusai_ci.domain.schema_files import result_schemas
+from hokusai_ci.faces.github_report import md
 from tests.conftest import register_args, run_here
 from tests.hokusai_standin import HokusaiStandIn
 from tests.servers import MlflowServer

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from hokusai_ci import s3_upload
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.fingerprint import fingerprint
-from hokusai_ci.s3_upload import upload_s3
-from hokusai_ci.streaming import ModelSource
+from hokusai_ci.adapters import s3_upload
+from hokusai_ci.adapters.s3_upload import upload_s3
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.fingerprint import fingerprint
+from hokusai_ci.domain.streaming import ModelSource
 from tests.conftest import REPO, Run, register_args, run_cli
 from tests.fault_proxy import FaultProxy, Rule
 from tests.rss import launch, peak_bytes

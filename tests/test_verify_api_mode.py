@@ -22,13 +22,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hokusai_ci import ModelRegistry
-from hokusai_ci.attestation import Metric, Provenance, RegistrationPredicate
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.hokusai_api import PlatformAnswer, body_sha256, platform_model_id, signed_payload
-from hokusai_ci.record_checks import check_platform
-from hokusai_ci.redaction import redact
-from hokusai_ci.schema_files import result_schemas
-from hokusai_ci.verification import CHECKS, Failed, VerificationResult
+from hokusai_ci.adapters.hokusai_api import PlatformAnswer, body_sha256, platform_model_id, signed_payload
+from hokusai_ci.config.redaction import redact
+from hokusai_ci.core.record_checks import check_platform
+from hokusai_ci.core.verification import CHECKS, Failed, VerificationResult
+from hokusai_ci.domain.attestation import Metric, Provenance, RegistrationPredicate
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.schema_files import result_schemas
 from tests.conftest import Run, register_args, run_cli
 from tests.hokusai_standin import HokusaiStandIn, KeyService
 from tests.servers import MlflowServer
