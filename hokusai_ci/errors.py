@@ -28,6 +28,9 @@ class Category(Enum):
     SIGNING_FAILED = (12, "Signing Failed")  # signing was asked for and could not be done
     MODEL_NOT_FOUND = (13, "Model Not Found")  # `model verify`: no such version where it looked
     TRUST_ROOT_UNREACHABLE = (14, "Trust Root Unreachable")  # keyless verify: Sigstore's root not fetched
+    # promote/rollback/--set-alias: the alias is not on the version expected (another move won,
+    # or it was moved outside hokusai-ci); the message names the version found
+    ALIAS_MOVED = (15, "Alias Moved")
     INTERRUPTED = (130, "Interrupted")  # SIGINT (Ctrl-C), 128 + 2
     TERMINATED = (143, "Terminated")  # SIGTERM, how CI systems cancel a job, 128 + 15
 

@@ -18,8 +18,11 @@ from typing import Any
 
 from hokusai_ci.errors import Category, HokusaiError
 from hokusai_ci.store import (
+    ALIAS_MOVED,
+    AliasRecord,
     DeliveryStatus,
     EventRecord,
+    Mover,
     Registration,
     TokenRecord,
     TokenStatus,
@@ -66,6 +69,24 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX events_by_token ON events (token_id, created_at)",
         ],
     ),
+    (
+        2,
+        [
+            """CREATE TABLE aliases (
+                model_name TEXT NOT NULL,
+                alias TEXT NOT NULL,
+                version TEXT NOT NULL,
+                previous_version TEXT,
+                token_id TEXT NOT NULL REFERENCES tokens (token_id),
+                moved_at TEXT NOT NULL,
+                moved_by TEXT NOT NULL,
+                run_url TEXT,
+                commit_sha TEXT,
+                PRIMARY KEY (model_name, alias)
+            )""",
+            "CREATE INDEX events_by_type ON events (event_type, created_at)",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 BUSY_SECONDS = 10  # SQLite waits this long for a lock; the final step retries beyond it
@@ -75,6 +96,7 @@ _TOKEN_COLUMNS = (
     "mlflow_run_id, model_sha256, metric_name, metric_value, baseline, direction, created_at, "
     "updated_at, registered_at, metadata"
 )
+_ALIAS_COLUMNS = "model_name, alias, version, previous_version, token_id, moved_at, moved_by, run_url, commit_sha"
 _EVENT_COLUMNS = (
     "event_id, event_type, token_id, payload, created_at, destination, delivery_status, "
     "attempts, last_error, delivered_at"
@@ -337,22 +359,7 @@ class SqlTokenStore:
             if cur.rowcount != 1:
                 return self._already_completed(token_id, events)
             for position, event in enumerate(events):
-                self._exec(
-                    f"INSERT INTO events ({_EVENT_COLUMNS}, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.event_id,
-                        event.event_type,
-                        event.token_id,
-                        json.dumps(event.payload, sort_keys=True),
-                        ts(event.created_at),
-                        event.destination,
-                        event.delivery_status.value,
-                        event.attempts,
-                        event.last_error,
-                        ts(event.delivered_at),
-                        position,
-                    ),
-                )
+                self._insert_event(event, position)
         return True
 
     def _already_completed(self, token_id: str, events: list[EventRecord]) -> bool:
@@ -364,6 +371,82 @@ class SqlTokenStore:
             "SELECT 1 FROM events WHERE event_id = ? AND token_id = ?", (events[0].event_id, token_id)
         ).fetchone()
         return row is not None
+
+    def _insert_event(self, event: EventRecord, position: int) -> None:
+        self._exec(
+            f"INSERT INTO events ({_EVENT_COLUMNS}, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.event_id,
+                event.event_type,
+                event.token_id,
+                json.dumps(event.payload, sort_keys=True),
+                ts(event.created_at),
+                event.destination,
+                event.delivery_status.value,
+                event.attempts,
+                event.last_error,
+                ts(event.delivered_at),
+                position,
+            ),
+        )
+
+    # -- aliases ------------------------------------------------------------------------
+    def alias(self, model_name: str, alias: str) -> AliasRecord | None:
+        row = self._exec(
+            f"SELECT {_ALIAS_COLUMNS} FROM aliases WHERE model_name = ? AND alias = ?", (model_name, alias)
+        ).fetchone()
+        return None if row is None else _alias(dict(row))
+
+    def move_alias(
+        self, model_name: str, alias: str, expected: str | None, new_version: str, by: Mover, event: EventRecord
+    ) -> AliasRecord:
+        """One conditional write (an insert that yields to an existing row, or an update on the
+        expected version) and the event, in one transaction: of concurrent moves from the same
+        holder exactly one changes anything."""
+        moved_at = ts(event.created_at)
+        with self._tx():
+            if expected is None:
+                cur = self._exec(
+                    f"INSERT INTO aliases ({_ALIAS_COLUMNS}) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (model_name, alias) DO NOTHING",
+                    (model_name, alias, new_version, by.token_id, moved_at, by.command, by.run_url, by.commit),
+                )
+            else:
+                where = (model_name, alias, expected)
+                cur = self._exec(
+                    "UPDATE aliases SET version = ?, previous_version = version, token_id = ?, moved_at = ?, "
+                    "moved_by = ?, run_url = ?, commit_sha = ? WHERE model_name = ? AND alias = ? AND version = ?",
+                    (new_version, by.token_id, moved_at, by.command, by.run_url, by.commit, *where),
+                )
+            if cur.rowcount == 1:
+                self._insert_event(event, 0)
+        if cur.rowcount != 1:
+            found = self.alias(model_name, alias)
+            holder = found.version if found else None
+            said = f"version {holder}" if holder else "not set"
+            wanted = f"version {expected}" if expected else "not set yet"
+            raise HokusaiError(
+                Category.ALIAS_MOVED,
+                f"alias {alias!r} of {model_name} is {said} in the token store, not {wanted} as expected; "
+                "nothing was moved",
+                found=holder,
+            )
+        record = self.alias(model_name, alias)
+        assert record is not None
+        return record
+
+    def alias_moves(self, model_name: str | None = None, alias: str | None = None) -> list[EventRecord]:
+        rows = self._exec(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_type = ? ORDER BY created_at, position",
+            (ALIAS_MOVED,),
+        ).fetchall()
+        moves = [_event(dict(row)) for row in rows]
+        return [
+            e
+            for e in moves
+            if (model_name is None or e.payload.get("model_name") == model_name)
+            and (alias is None or e.payload.get("alias") == alias)
+        ]
 
     def list_tokens(self, statuses: list[TokenStatus] | None = None) -> list[TokenRecord]:
         sql = f"SELECT {_TOKEN_COLUMNS} FROM tokens"
@@ -424,3 +507,9 @@ def _event(row: dict[str, Any]) -> EventRecord:
         row[key] = _dt(row[key])
     row["payload"] = json.loads(row["payload"])
     return EventRecord(**row)
+
+
+def _alias(row: dict[str, Any]) -> AliasRecord:
+    row["moved_at"] = _dt(row["moved_at"])
+    row["commit"] = row.pop("commit_sha")
+    return AliasRecord(**row)
