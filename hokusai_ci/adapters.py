@@ -23,6 +23,7 @@ from hokusai_ci.tracking import Tracker, VersionReader
 if TYPE_CHECKING:
     from hokusai_ci.mlflow_http import HttpConfig
     from hokusai_ci.mlflow_tracking import MlflowTracker
+    from hokusai_ci.registry_rest import RegistryRest
 
 log = logging.getLogger("hokusai_ci")
 
@@ -172,3 +173,22 @@ def _mock(settings: Settings, simulate_token: str | None) -> Adapters:
     if settings.webhook_url:
         log.info("webhook: not called in mock mode")
     return Adapters(store=store, tracker=MockTracker, event_id=mock_event_id, simulated=True)
+
+
+def registry(settings: Settings) -> RegistryRest:
+    """The model registry's REST client for alias reads and moves (`promote`, `rollback`,
+    `--baseline-from`, `--set-alias`): an MLflow server (http or https), in every mode but mock."""
+    from hokusai_ci.mlflow_http import MlflowHttp
+    from hokusai_ci.registry_rest import RegistryRest, registry_config
+
+    uri = settings.effective_mlflow_uri
+    if settings.mode == "mock" or not uri.startswith(("http://", "https://")):
+        shown = "mock mode" if settings.mode == "mock" else display_url(uri)
+        raise invalid_input(
+            "mlflow-uri",
+            shown,
+            "aliases live in an MLflow server's model registry: give --mlflow-uri http(s)://… (MLFLOW_TRACKING_URI)",
+        )
+    credential = Env.MLFLOW_TRACKING_TOKEN if settings.mode == "api" and settings.mlflow_token is not None else None
+    config = registry_config(http_config(settings)) if settings.mode == "api" else http_config(settings)
+    return RegistryRest(MlflowHttp(uri, config), credential=credential)

@@ -371,3 +371,59 @@ def _verify_registered(settings: Settings, model_uri: Any, token_id: Any, trust:
         )
     finally:
         adapters.close()
+
+
+# -- aliases ----------------------------------------------------------------------------------------
+def _alias_ports(settings: Settings) -> tuple[Any, Any]:
+    """The alias commands' ports and the adapters to close after them."""
+    from hokusai_ci.adapters import registry
+    from hokusai_ci.promotion import Ports
+
+    reg = registry(settings)  # refused before the store is opened: mock mode, a file store
+    adapters = build_adapters(settings, read_only=False)
+    store: Any = adapters.store
+    describe_endpoints(settings)
+    return Ports(store, reg, adapters.webhook, adapters.webhook_target, ci=ci_tags()), adapters
+
+
+def promote(settings: Settings, token_id: Any, alias: Any, expect_current: Any = None) -> Any:
+    """`model promote`: move the alias to the token's version if it is where expected."""
+    from hokusai_ci import promotion
+
+    tid = check_token_id(token_id)
+    name = promotion.check_alias(alias)
+    expected = None if expect_current in (None, "") else promotion.check_version(expect_current)
+    ports, adapters = _alias_ports(settings)
+    try:
+        return promotion.promote(ports, tid, name, expected)
+    finally:
+        adapters.close()
+
+
+def rollback(settings: Settings, model_name: Any, alias: Any) -> Any:
+    """`model rollback`: move the alias back to the version it held before."""
+    from hokusai_ci import promotion
+    from hokusai_ci.inputs import check_model_name
+
+    model = check_model_name(model_name)
+    name = promotion.check_alias(alias)
+    ports, adapters = _alias_ports(settings)
+    try:
+        return promotion.rollback(ports, model, name)
+    finally:
+        adapters.close()
+
+
+def history(settings: Settings, model_name: Any, alias: Any = None) -> list[Any]:
+    """`model history`: every alias move the store recorded, oldest first."""
+    from hokusai_ci import promotion
+    from hokusai_ci.inputs import check_model_name
+
+    model = check_model_name(model_name)
+    name = None if alias in (None, "") else promotion.check_alias(alias)
+    adapters = build_adapters(settings, read_only=True)
+    try:
+        store: Any = adapters.store
+        return promotion.history(store, model, name)
+    finally:
+        adapters.close()

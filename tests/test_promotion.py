@@ -1,0 +1,256 @@
+"""Promotion, rollback and the alias race, through the real use case against a real MLflow
+server and the token store on SQLite and PostgreSQL; faults through the test fault proxy."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hokusai_ci import promotion
+from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.mlflow_http import MlflowHttp
+from hokusai_ci.registry_rest import RegistryRest
+from hokusai_ci.sql_store import SqlTokenStore
+from hokusai_ci.store import Registration
+from hokusai_ci.tracking import Tag
+from tests.fault_proxy import FaultProxy
+from tests.servers import MlflowServer
+
+ROUNDS = 100
+WORKERS = 8
+
+
+class World:
+    """A model with one registered version per token, in MLflow and in the token store."""
+
+    def __init__(self, url: str, open_store: Callable[[], SqlTokenStore], tokens: int) -> None:
+        self.url = url
+        self.http = MlflowHttp(url)
+        self.open_store = open_store
+        self.store = open_store()
+        self.model = f"m-{uuid.uuid4().hex[:8]}"
+        self.http.call("POST", "registered-models/create", json={"name": self.model})
+        self.versions: dict[str, str] = {}
+        for i in range(tokens):
+            token = f"{self.model}-t{i}"
+            self.versions[token] = self.add_version(token)
+
+    def add_version(self, token: str) -> str:
+        created = self.http.call(
+            "POST",
+            "model-versions/create",
+            json={
+                "name": self.model,
+                "source": f"s3://bucket/{token}",
+                "tags": [
+                    {"key": Tag.TOKEN, "value": token},
+                    {"key": Tag.METRIC, "value": "auroc"},
+                    {"key": Tag.METRIC_VALUE, "value": "0.85"},
+                ],
+            },
+        )
+        version = str(created["model_version"]["version"])
+        self.store.create(token)
+        assert self.store.claim(token, "setup", 60)
+        registration = Registration(
+            model_name=self.model,
+            model_version=version,
+            model_uri=f"models:/{self.model}/{version}",
+            mlflow_run_id="r",
+            model_sha256="0" * 64,
+            metric_name="auroc",
+            metric_value=0.85,
+            baseline=0.8,
+            direction="higher",
+        )
+        assert self.store.complete(token, "setup", registration, [])
+        return version
+
+    def ports(self, url: str | None = None) -> promotion.Ports:
+        registry = RegistryRest(MlflowHttp(url or self.url))
+        return promotion.Ports(self.open_store(), registry)  # type: ignore[arg-type]
+
+    def in_mlflow(self, alias: str = "champion") -> str | None:
+        return RegistryRest(self.http).alias_version(self.model, alias)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], SqlTokenStore]]:
+    opened: list[SqlTokenStore] = []
+    if request.param == "postgresql":
+        dsn = request.getfixturevalue("pg_db")
+
+        def make() -> SqlTokenStore:
+            opened.append(SqlTokenStore.postgresql(dsn, "postgresql:test", None))
+            return opened[-1]
+    else:
+
+        def make() -> SqlTokenStore:
+            opened.append(SqlTokenStore.sqlite(tmp_path / "hokusai.db"))
+            return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def _race(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run the calls at once (a barrier), each outcome a result or the HokusaiError raised."""
+    outcomes: list[Any] = [None] * len(calls)
+    barrier = threading.Barrier(len(calls))
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[i] = calls[i]()
+        except HokusaiError as err:
+            outcomes[i] = err
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_eight_promotions_from_one_holder_have_exactly_one_winner_every_round(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    world = World(mlflow_server.url, open_store, WORKERS + 1)
+    tokens = list(world.versions)
+    ports = [world.ports() for _ in range(WORKERS)]
+    first = promotion.promote(ports[0], tokens[0], "champion", None)
+    holder, holder_token = first.to_version, tokens[0]
+    started = time.monotonic()
+    for _ in range(ROUNDS):
+        contenders = [t for t in tokens if t != holder_token]
+        outcomes = _race(
+            [partial(promotion.promote, p, t, "champion", holder) for p, t in zip(ports, contenders, strict=True)]
+        )
+        won = [o for o in outcomes if isinstance(o, promotion.AliasMoveResult)]
+        refused = [o for o in outcomes if isinstance(o, HokusaiError)]
+        assert len(won) == 1 and len(refused) == WORKERS - 1, [str(o) for o in outcomes]
+        assert all(r.category is Category.ALIAS_MOVED and r.details["found"] == won[0].to_version for r in refused)
+        holder, holder_token = won[0].to_version, won[0].token_id
+        assert world.in_mlflow() == holder
+        record = world.store.alias(world.model, "champion")
+        assert record is not None and record.version == holder
+    elapsed = time.monotonic() - started
+    moves = world.store.alias_moves(world.model, "champion")
+    assert len(moves) == ROUNDS + 1  # no alias_moved event lost (or doubled)
+    chain = [(m.payload["from_version"], m.payload["to_version"]) for m in moves]
+    assert all(chain[i][1] == chain[i + 1][0] for i in range(len(chain) - 1))
+    assert elapsed < 120, f"{ROUNDS} rounds took {elapsed:.0f} s"
+
+
+def test_first_ever_set_under_an_eight_way_race_surfaces_no_http_400(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    world = World(mlflow_server.url, open_store, WORKERS)
+    registry = RegistryRest(MlflowHttp(mlflow_server.url))
+    for round_ in range(20):  # MLflow's own upsert: concurrent first sets of one alias
+        alias = f"a{round_}"
+        version = next(iter(world.versions.values()))
+        outcomes = _race([partial(registry.set_alias, world.model, alias, version)] * WORKERS)
+        assert [o for o in outcomes if isinstance(o, HokusaiError)] == []
+        assert world.in_mlflow(alias) == version
+    outcomes = _race([partial(promotion.promote, world.ports(), t, "champion", None) for t in world.versions])
+    errors = [o for o in outcomes if isinstance(o, HokusaiError)]
+    assert len(errors) == WORKERS - 1 and all(e.category is Category.ALIAS_MOVED for e in errors)
+    assert world.in_mlflow() == next(o for o in outcomes if not isinstance(o, HokusaiError)).to_version
+
+
+def test_a_move_made_outside_the_tool_between_read_and_write_is_refused(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    world = World(mlflow_server.url, open_store, 3)
+    a, b, c = world.versions
+    promotion.promote(world.ports(), a, "champion", None)
+    proxy = FaultProxy(mlflow_server.url).start()
+    try:
+        for _ in range(5):
+            rule = proxy.add("GET", "registered-models/alias", "stall")
+            outcome: list[Any] = []
+            holder = world.in_mlflow()
+            call = partial(promotion.promote, world.ports(proxy.url), b, "champion", holder)
+            run = threading.Thread(target=partial(_collect, outcome, call))
+            run.start()
+            assert rule.reached.wait(30)
+            RegistryRest(world.http).set_alias(world.model, "champion", world.versions[c])  # out of band
+            rule.release()
+            run.join(30)
+            err = outcome[0]
+            assert isinstance(err, HokusaiError) and err.category is Category.ALIAS_MOVED, err
+            assert f"version {world.versions[c]}" in err.message and "outside hokusai-ci" in err.message
+            assert world.in_mlflow() == world.versions[c]  # nothing overwritten
+            record = world.store.alias(world.model, "champion")
+            assert record is not None and record.version == world.versions[a]
+            RegistryRest(world.http).set_alias(world.model, "champion", world.versions[a])  # put back
+        assert len(world.store.alias_moves(world.model)) == 1
+    finally:
+        proxy.stop()
+
+
+def _collect(into: list[Any], call: Callable[[], Any]) -> None:
+    try:
+        into.append(call())
+    except HokusaiError as err:
+        into.append(err)
+
+
+def test_rollback_moves_back_and_refuses_when_the_previous_version_was_deleted(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    world = World(mlflow_server.url, open_store, 3)
+    a, b, c = world.versions
+    va, vb, vc = world.versions.values()
+    ports = world.ports()
+    promotion.promote(ports, a, "champion", None)
+    promotion.promote(ports, b, "champion", va)
+    assert world.http.version(world.model, vb)["tags"][Tag.PREVIOUS_PREFIX + "champion"] == va  # type: ignore[index]
+    back = promotion.rollback(ports, world.model, "champion")
+    assert (back.from_version, back.to_version, back.command) == (vb, va, "rollback")
+    assert world.in_mlflow() == va
+    promotion.promote(ports, c, "champion", va)
+    world.http.call("DELETE", "model-versions/delete", json={"name": world.model, "version": va})
+    with pytest.raises(HokusaiError) as refused:
+        promotion.rollback(ports, world.model, "champion")
+    assert refused.value.category is Category.MODEL_NOT_FOUND and f"version {va} " in refused.value.message
+    assert world.in_mlflow() == vc
+    record = world.store.alias(world.model, "champion")
+    assert record is not None and record.version == vc
+    history = promotion.history(world.store, world.model, "champion")  # type: ignore[arg-type]
+    assert [(m.from_version, m.to_version, m.command) for m in history] == [
+        (None, va, "promote"),
+        (va, vb, "promote"),
+        (vb, va, "rollback"),
+        (va, vc, "promote"),
+    ]
+
+
+def test_a_projection_left_unfinished_is_finished_by_a_rerun(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    world = World(mlflow_server.url, open_store, 2)
+    a, b = world.versions
+    va, vb = world.versions.values()
+    promotion.promote(world.ports(), a, "champion", None)
+    proxy = FaultProxy(mlflow_server.url).start()
+    try:
+        proxy.add("POST", "registered-models/alias", "error", status=503, times=0)
+        with pytest.raises(HokusaiError):
+            promotion.promote(world.ports(proxy.url), b, "champion", va)
+    finally:
+        proxy.stop()
+    assert world.in_mlflow() == va  # decided in the store, not projected
+    done = promotion.promote(world.ports(), b, "champion", va)  # the same command again
+    assert done.to_version == vb and world.in_mlflow() == vb
+    assert len(world.store.alias_moves(world.model)) == 2
