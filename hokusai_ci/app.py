@@ -91,8 +91,13 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
     from hokusai_ci.registration import register as run
 
     token_id = raw.get("token_id")
+    baseline_from, set_alias = raw.pop("baseline_from", None), raw.pop("set_alias", None)
     try:
+        alias_to_set = _alias_to_set(set_alias)
+        source = None if baseline_from in (None, "") else _baseline_source(settings, raw, baseline_from)
         request = build_request(**raw)
+        if source is not None:
+            request = _compared(request, source)
         check_store_outside_model(request.model_path, settings.home, settings.mode != "database")
         signer = _signer(settings)
         describe_endpoints(settings)
@@ -123,7 +128,81 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
         adapters.close()
     result.mode = settings.mode
     result.mlflow_uri = adapters.mlflow_shown
+    if alias_to_set and result.status == "registered" and result.error is None:
+        _set_alias(settings, result, alias_to_set)
     return result
+
+
+def _alias_to_set(value: Any) -> str | None:
+    """`--set-alias`: any alias but the champion's, which only `model promote` moves."""
+    from hokusai_ci import promotion
+
+    if value in (None, ""):
+        return None
+    alias = promotion.check_alias(value, "set-alias")
+    if alias == promotion.CHAMPION:
+        raise invalid_input(
+            "set-alias", value, "a registration moves other aliases; champion moves only by `hokusai model promote`"
+        )
+    return alias
+
+
+def _baseline_source(settings: Settings, raw: dict[str, Any], spec: Any) -> Any:
+    """`--baseline-from alias:NAME`: the baseline is the metric value of the version the alias
+    names (`--baseline` only when none does yet); set into `raw` before the inputs are checked."""
+    from hokusai_ci import promotion
+    from hokusai_ci.adapters import registry
+    from hokusai_ci.inputs import check_model_name
+    from hokusai_ci.validation import parse_number
+
+    alias = promotion.parse_baseline_from(spec)
+    token = check_token_id(raw.get("token_id"))
+    given = raw.get("model_name")
+    model = check_model_name(given) if given not in (None, "") else f"hokusai-{token}"
+    flag = raw.get("baseline")
+    fallback = None if flag in (None, "") else parse_number("baseline", flag)
+    source = promotion.baseline_from(registry(settings).version_by_alias, model, alias, fallback)
+    raw["baseline"] = source.value
+    return source
+
+
+def _compared(request: Any, source: Any) -> Any:
+    from hokusai_ci import promotion
+    from hokusai_ci.measured.decision import evidence_sha256
+
+    measured = request.measured
+    digest = promotion.evaluation_digest(evidence_sha256(measured)) if measured is not None else None
+    promotion.check_comparable(source, request.metric.name, digest)
+    return request.model_copy(update={"baseline_source": source})
+
+
+def _set_alias(settings: Settings, result: RegistrationResult, alias: str) -> None:
+    """Move a candidate alias to the version just registered (compare-and-set against what the
+    store holds); a refusal leaves the registration done and says so (exit 15)."""
+    from hokusai_ci import promotion
+    from hokusai_ci.results import ErrorInfo
+
+    assert result.model_name and result.model_version and result.token_id
+    try:
+        ports, adapters = _alias_ports(settings)
+        try:
+            record = ports.store.alias(result.model_name, alias)
+            moved = promotion.move(
+                ports,
+                result.model_name,
+                alias,
+                record.version if record else None,
+                result.model_version,
+                result.token_id,
+                "register",
+            )
+        finally:
+            adapters.close()
+        result.alias = moved.model_dump(mode="json")
+    except HokusaiError as err:
+        result.error = ErrorInfo.of(
+            HokusaiError(err.category, f"registered, but alias {alias!r} was not moved: {err.message}", **err.details)
+        )
 
 
 def _signer(settings: Settings) -> Signer | None:

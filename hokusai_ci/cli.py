@@ -153,6 +153,8 @@ class Model:
         sign: str | None = None,
         log_level: str | None = None,
         links_within: str | None = None,
+        baseline_from: str | None = None,
+        set_alias: str | None = None,
     ) -> None:
         """Register a trained model for a Draft token, if it meets the baseline.
 
@@ -192,6 +194,8 @@ class Model:
             links_within: A folder that links inside --model-path may point into, e.g. a Hugging Face cache's blobs folder (default: links must stay inside the model path).
             sign_key: Sign the registration with this EC private key (PEM file; or the PEM itself in $HOKUSAI_SIGNING_KEY).
             sign: key, keyless (Sigstore with the CI's OIDC identity; GitHub Actions with id-token: write) or off (default: key when a key is given, else off).
+            baseline_from: alias:NAME, e.g. alias:champion: the baseline is the metric value of the version that alias names (its metric, and evaluation set when both are measured, must match); --baseline is then used only while no version holds it.
+            set_alias: After registering, move this alias (e.g. candidate; never champion, see `model promote`) to the new version.
         """
         config = dict(
             mlflow_uri=mlflow_uri,
@@ -244,6 +248,8 @@ class Model:
                 model_name=model_name,
                 dry_run=dry_run,
                 links_within=links_within,
+                baseline_from=baseline_from,
+                set_alias=set_alias,
             )
             write_report(result)
             err = error_of(result)
@@ -456,6 +462,99 @@ class Model:
 
             tokens = app.list_tokens(settings, status)
             return presenters.to_json(tokens) if fmt == "json" else presenters.list_text(tokens)
+
+        _run(output, dict(db_config=db_config, log_level=log_level), action)
+
+    @as_typed
+    def promote(
+        self,
+        token_id: str | None = None,
+        alias: str = "champion",
+        expect_current: str | None = None,
+        mlflow_uri: str | None = None,
+        db_config: str | None = None,
+        webhook_url: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """Move an alias (champion by default) of the token's model to the token's registered version.
+
+        Compare-and-set: the move happens only if the alias is on --expect-current now; a
+        concurrent promotion, or a move made in MLflow outside hokusai-ci, is refused with
+        exit 15 naming the version found. The move is recorded with an alias_moved event.
+
+        Args:
+            token_id: Registered token whose version to promote, e.g. XRAY (required).
+            alias: The alias to move (default champion).
+            expect_current: The version the alias must be on now, e.g. 7; leave out when the alias is not set yet.
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import app, presenters
+
+            if token_id in (None, ""):
+                raise invalid_input("token-id", token_id, "--token-id is required")
+            moved = app.promote(settings, token_id, alias, expect_current)
+            return presenters.to_json(moved) if fmt == "json" else moved.message
+
+        config = dict(mlflow_uri=mlflow_uri, db_config=db_config, webhook_url=webhook_url, log_level=log_level)
+        _run(output, config, action)
+
+    @as_typed
+    def rollback(
+        self,
+        model_name: str | None = None,
+        alias: str = "champion",
+        mlflow_uri: str | None = None,
+        db_config: str | None = None,
+        webhook_url: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """Move an alias back to the version it held before its current one (same compare-and-set).
+
+        Refused (exit 13) when that version no longer exists in MLflow: deleting a version
+        deletes its aliases; the alias is then left where it is.
+
+        Args:
+            model_name: Registered model name, e.g. hokusai-XRAY (required).
+            alias: The alias to move back (default champion).
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import app, presenters
+
+            if model_name in (None, ""):
+                raise invalid_input("model-name", model_name, "--model-name is required")
+            moved = app.rollback(settings, model_name, alias)
+            return presenters.to_json(moved) if fmt == "json" else moved.message
+
+        config = dict(mlflow_uri=mlflow_uri, db_config=db_config, webhook_url=webhook_url, log_level=log_level)
+        _run(output, config, action)
+
+    @as_typed
+    def history(
+        self,
+        model_name: str | None = None,
+        alias: str | None = None,
+        db_config: str | None = None,
+        output: str = "text",
+        log_level: str | None = None,
+    ) -> None:
+        """List every alias move of a model recorded by hokusai-ci: when, from, to, by which command and CI run.
+
+        Args:
+            model_name: Registered model name, e.g. hokusai-XRAY (required).
+            alias: Only this alias, e.g. champion (default: every alias).
+        """
+
+        def action(settings: Any, fmt: str) -> str:
+            from hokusai_ci import app, presenters
+
+            if model_name in (None, ""):
+                raise invalid_input("model-name", model_name, "--model-name is required")
+            moves = app.history(settings, model_name, alias)
+            return presenters.to_json(moves) if fmt == "json" else presenters.history_text(moves)
 
         _run(output, dict(db_config=db_config, log_level=log_level), action)
 

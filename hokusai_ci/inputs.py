@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from hokusai_ci.attestation import BaselineSource
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.fingerprint import PSEUDO_ROOTS, inside, list_model_files
 from hokusai_ci.measured.decision import MeasuredGate
@@ -40,6 +41,7 @@ class RegistrationRequest(BaseModel):
     links_within: tuple[Path, ...] = ()
     metrics_file_sha256: str | None = None  # recorded in the signed statement
     measured: MeasuredGate | None = None  # set when the value was measured from --predictions
+    baseline_source: BaselineSource | None = None  # --baseline-from: where the baseline came from
 
 
 def check_token_id(value: Any) -> str:

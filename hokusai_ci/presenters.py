@@ -173,3 +173,19 @@ def write_dotenv(path: str, r: RegistrationResult) -> None:
     from pathlib import Path
 
     Path(path).write_text(dotenv_lines(r), encoding="utf-8")
+
+
+def history_text(moves: list[Any]) -> str:
+    """One line per alias move (`promotion.AliasMove`), oldest first."""
+    if not moves:
+        return "no alias moves recorded"
+    lines = []
+    for m in moves:
+        was = f"version {m.from_version}" if m.from_version else "not set"
+        run = f" {m.run_url}" if m.run_url else ""
+        commit = f" commit {m.commit[:12]}" if m.commit else ""
+        lines.append(
+            f"{m.moved_at:%Y-%m-%d %H:%M:%S} UTC  {m.alias}: {was} -> version {m.to_version}  "
+            f"({m.command}, token {m.token_id}{commit}{run})"
+        )
+    return "\n".join(lines)

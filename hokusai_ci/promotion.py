@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+from hokusai_ci.attestation import BaselineSource
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.events import ConsoleSink, EventSink, alias_moved_event
 from hokusai_ci.redaction import display_url
@@ -83,20 +84,6 @@ class AliasMove(BaseModel):
     run_url: str | None = None
     commit: str | None = None
     delivery_status: str
-
-
-class BaselineSource(BaseModel):
-    """Where a registration's baseline came from: an alias's version (its metric value and
-    evaluation digest), or `--baseline` when no version holds the alias yet."""
-
-    source: Literal["alias", "flag"]
-    alias: str
-    model_name: str
-    version: str | None = None
-    value: float
-    metric: str | None = None
-    # the digest of the labels the holder was measured on (measured gate, labels in their own file)
-    evaluation_sha256: str | None = None
 
 
 def check_alias(value: Any, field: str = "alias") -> str:

@@ -117,6 +117,7 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
     try:
         result.metric = request_gate(request)
         result.measured = request.measured
+        result.baseline_source = request.baseline_source
         token = ports.store.get(request.token_id)
         if token is not None and token.status is TokenStatus.REGISTERED and not request.dry_run:
             return resume(request, token, ports, result)
@@ -378,6 +379,7 @@ def registration_predicate(
         ),
         metrics_file_sha256=req.metrics_file_sha256,
         **measured_fields(req.measured),
+        baseline_source=req.baseline_source,
         ci=provenance(ports.ci_tags),
         signing_method=ports.signer.method if ports.signer else "key",
         tool="hokusai-ci",

@@ -6,11 +6,11 @@ Field names are a contract read by the Action and other CI systems; keep them st
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, computed_field
 
-from hokusai_ci.attestation import Attestation
+from hokusai_ci.attestation import Attestation, BaselineSource
 from hokusai_ci.errors import HokusaiError
 from hokusai_ci.measured.decision import MeasuredGate, basis
 from hokusai_ci.metrics import Direction, GateResult, Metric, gate
@@ -59,6 +59,8 @@ class RegistrationResult(BaseModel):
     model_bytes: int | None = None
     metric: GateResult | None = None
     measured: MeasuredGate | None = None  # the value measured from --predictions, its bound and verdict
+    baseline_source: BaselineSource | None = None  # --baseline-from: the alias's version, or the flag
+    alias: dict[str, Any] | None = None  # --set-alias: the move (promotion.AliasMoveResult)
     events: list[EventInfo] = []
     run_url: str | None = None
     version_url: str | None = None

@@ -254,3 +254,84 @@ def test_a_projection_left_unfinished_is_finished_by_a_rerun(
     done = promotion.promote(world.ports(), b, "champion", va)  # the same command again
     assert done.to_version == vb and world.in_mlflow() == vb
     assert len(world.store.alias_moves(world.model)) == 2
+
+
+# -- the command line, against the real server ------------------------------------------------------
+def test_commands_register_with_a_candidate_promote_and_read_the_champion_as_baseline(
+    mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import register_args, run_here
+
+    model = f"cli-{uuid.uuid4().hex[:8]}"
+    url = mlflow_server.url
+    for token in ("CA", "CB", "CC"):
+        assert run_here("token", "create", "--token-id", token).code == 0
+    champion_first = run_here(
+        *register_args(
+            "CA", model_file, baseline=None, model_name=model, mlflow_uri=url, baseline_from="alias:champion"
+        ),
+        "--output",
+        "json",
+    )
+    assert champion_first.code == 2 and "give --baseline" in champion_first.json()["error"]["message"]
+    refused = run_here(*register_args("CA", model_file, model_name=model, mlflow_uri=url, set_alias="champion"))
+    assert refused.code == 2 and "model promote" in refused.err
+    first = run_here(
+        *register_args(
+            "CA", model_file, value="0.85", model_name=model, mlflow_uri=url, baseline_from="alias:champion"
+        ),
+        "--set-alias",
+        "candidate",
+        "--output",
+        "json",
+    )
+    assert first.code == 0, first.err
+    result = first.json()
+    assert result["baseline_source"]["source"] == "flag" and result["baseline_source"]["value"] == 0.8
+    assert result["alias"]["alias"] == "candidate" and result["alias"]["to_version"] == result["model_version"]
+    promoted = run_here("model", "promote", "--token-id", "CA", "--mlflow-uri", url, "--output", "json")
+    assert promoted.code == 0, promoted.err
+    assert promoted.json()["to_version"] == result["model_version"]
+
+    proxy = FaultProxy(url).start()
+    try:
+        plain = run_here(*register_args("CB", model_file, value="0.9", model_name=model, mlflow_uri=proxy.url))
+        assert plain.code == 0, plain.err
+        without = len(proxy.calls)
+        proxy.reset()
+        other = tmp_path / "other.bin"
+        other.write_bytes(b"another model")
+        read = run_here(
+            *register_args(
+                "CC",
+                other,
+                baseline="0.1",
+                value="0.9",
+                model_name=model,
+                mlflow_uri=proxy.url,
+                baseline_from="alias:champion",
+            ),
+            "--output",
+            "json",
+        )
+        assert read.code == 0, read.err
+        assert len(proxy.calls) - without <= 2, proxy.calls  # the baseline lookup's requests
+    finally:
+        proxy.stop()
+    source = read.json()["baseline_source"]
+    assert (source["source"], source["version"], source["value"], source["metric"]) == (
+        "alias",
+        result["model_version"],
+        0.85,
+        "auroc",
+    )
+    stale = run_here("model", "promote", "--token-id", "CC", "--expect-current", "99", "--mlflow-uri", url)
+    assert stale.code == 15 and f"version {result['model_version']}" in stale.err
+    other_metric = run_here(
+        *register_args(
+            "CC", model_file, metric="accuracy", model_name=model, mlflow_uri=url, baseline_from="alias:champion"
+        )
+    )
+    assert other_metric.code == 2 and "auroc" in other_metric.err and "accuracy" in other_metric.err
+    history = run_here("model", "history", "--model-name", model, "--output", "json")
+    assert [(m["alias"], m["command"]) for m in history.json()] == [("candidate", "register"), ("champion", "promote")]
