@@ -487,6 +487,8 @@ class Model:
             token_id: Registered token whose version to promote, e.g. XRAY (required).
             alias: The alias to move (default champion).
             expect_current: The version the alias must be on now, e.g. 7; leave out when the alias is not set yet.
+            mlflow_uri: MLflow server (http or https) whose registry holds the alias (default: $MLFLOW_TRACKING_URI).
+            webhook_url: URL that receives the alias_moved event as a JSON POST (default: $HOKUSAI_WEBHOOK_URL).
         """
 
         def action(settings: Any, fmt: str) -> str:
@@ -519,6 +521,8 @@ class Model:
         Args:
             model_name: Registered model name, e.g. hokusai-XRAY (required).
             alias: The alias to move back (default champion).
+            mlflow_uri: MLflow server (http or https) whose registry holds the alias (default: $MLFLOW_TRACKING_URI).
+            webhook_url: URL that receives the alias_moved event as a JSON POST (default: $HOKUSAI_WEBHOOK_URL).
         """
 
         def action(settings: Any, fmt: str) -> str:
