@@ -235,7 +235,13 @@ def status(settings: Settings, token_id: Any) -> TokenView:
                 f"token {tid!r} does not exist in {adapters.store.describe()}; check the token id and the "
                 "database settings",
             )
-        return TokenView.of(token, adapters.store.events_for(tid), simulated=adapters.simulated)
+        view = TokenView.of(token, adapters.store.events_for(tid), simulated=adapters.simulated)
+        moves = getattr(adapters.store, "alias_moves", None)  # the SQL and API stores keep aliases
+        if token.model_name and moves is not None:
+            from hokusai_ci.promotion import history
+
+            view.alias_moves = history(adapters.store, token.model_name)  # type: ignore[arg-type]
+        return view
     finally:
         adapters.close()
 

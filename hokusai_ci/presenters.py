@@ -127,6 +127,8 @@ def status_text(t: TokenView) -> str:
         if e.last_error:
             detail += f", last error: {e.last_error}"
         rows.append(("event", f"{e.event_type} {e.event_id}: {detail}"))
+    for m in t.alias_moves or []:
+        rows.append(("alias move", history_text([m])))
     width = max(len(k) for k, _ in rows)
     return redact("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows))
 

@@ -30,7 +30,7 @@ from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.events import ConsoleSink, EventSink, alias_moved_event
 from hokusai_ci.redaction import display_url
 from hokusai_ci.registry_rest import RegistryRest
-from hokusai_ci.results import EventInfo
+from hokusai_ci.results import AliasMove, EventInfo
 from hokusai_ci.store import AliasRecord, AliasStore, Mover, TokenStatus, TokenStore
 from hokusai_ci.tracking import TAG_PREFIX, Tag
 
@@ -69,21 +69,6 @@ class AliasMoveResult(BaseModel):
     commit: str | None = None
     events: list[EventInfo] = []
     message: str
-
-
-class AliasMove(BaseModel):
-    """One move in an alias's history (an `alias_moved` event of the outbox)."""
-
-    moved_at: datetime
-    model_name: str
-    alias: str
-    from_version: str | None
-    to_version: str
-    token_id: str
-    command: str
-    run_url: str | None = None
-    commit: str | None = None
-    delivery_status: str
 
 
 def check_alias(value: Any, field: str = "alias") -> str:
@@ -167,29 +152,35 @@ def move(
 ) -> AliasMoveResult:
     """Decide the move in the store (compare-and-set), then project it to MLflow."""
     record = ports.store.alias(model_name, alias)
-    if record is not None and record.version == new_version and record.previous_version == expected:
-        return _project(ports, record, command, [], f"finished the move {command} decided earlier")  # a re-run
+    rerun = record is not None and record.version == new_version and record.previous_version == expected
     current = record.version if record else None
-    if current != expected:
+    if current != expected and not rerun:
         raise _moved(model_name, alias, current, expected, "in the token store", command)
+    # what MLflow may show: the store's holder, or the one before it (a move whose projection a
+    # run did not finish); anything else was moved outside hokusai-ci
+    known = (current, record.previous_version if record else None)
     in_mlflow = ports.registry.alias_version(model_name, alias)  # read again just before deciding
-    pending = record.previous_version if record else None  # a projection a run did not finish
-    if in_mlflow not in (current, pending) or (in_mlflow is None and current is not None and pending is not None):
+    if in_mlflow not in known:
         where = f"in MLflow at {display_url(ports.registry.base)}, moved outside hokusai-ci"
         raise _moved(model_name, alias, in_mlflow, current, where, command)
-    by = _mover(ports, token_id, command)
-    event = alias_moved_event(
-        model_name=model_name,
-        alias=alias,
-        from_version=expected,
-        to_version=new_version,
-        by=by,
-        destination=ports.webhook_target,
-    )
-    moved = ports.store.move_alias(model_name, alias, expected, new_version, by, event)
+    events = []
+    if rerun:
+        assert record is not None
+        moved, note = record, f"finished the move {record.moved_by} decided at {record.moved_at:%Y-%m-%d %H:%M:%S} UTC"
+    else:
+        by = _mover(ports, token_id, command)
+        event = alias_moved_event(
+            model_name=model_name,
+            alias=alias,
+            from_version=expected,
+            to_version=new_version,
+            by=by,
+            destination=ports.webhook_target,
+        )
+        moved, note, events = ports.store.move_alias(model_name, alias, expected, new_version, by, event), "", [event]
     if tag_previous:
         ports.registry.set_version_tag(model_name, new_version, Tag.PREVIOUS_PREFIX + alias, expected or "")
-    return _project(ports, moved, command, [event], "")
+    return _project(ports, moved, command, events, note)
 
 
 def _project(ports: Ports, record: AliasRecord, command: str, events: list[Any], note: str) -> AliasMoveResult:

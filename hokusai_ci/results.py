@@ -128,6 +128,21 @@ def output_fields(r: RegistrationResult) -> dict[str, str]:
     }
 
 
+class AliasMove(BaseModel):
+    """One move in an alias's history (an `alias_moved` event of the outbox)."""
+
+    moved_at: datetime
+    model_name: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    token_id: str
+    command: str
+    run_url: str | None = None
+    commit: str | None = None
+    delivery_status: str
+
+
 class TokenView(BaseModel):
     """A token as `status` and `list` show it; `metric` is the same object `register` reports."""
 
@@ -143,6 +158,7 @@ class TokenView(BaseModel):
     registered_at: datetime | None = None
     lease_expires_at: datetime | None = None
     events: list[EventInfo] | None = None
+    alias_moves: list[AliasMove] | None = None  # `status`: every alias move of the token's model
     simulated: bool = False
 
     @classmethod

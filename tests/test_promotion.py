@@ -252,8 +252,29 @@ def test_a_projection_left_unfinished_is_finished_by_a_rerun(
         proxy.stop()
     assert world.in_mlflow() == va  # decided in the store, not projected
     done = promotion.promote(world.ports(), b, "champion", va)  # the same command again
-    assert done.to_version == vb and world.in_mlflow() == vb
+    assert done.to_version == vb and world.in_mlflow() == vb and "finished the move" in done.message
     assert len(world.store.alias_moves(world.model)) == 2
+
+
+def test_a_rerun_does_not_overwrite_a_move_made_outside_the_tool_meanwhile(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    world = World(mlflow_server.url, open_store, 3)
+    a, b, _c = world.versions
+    va, _vb, vc = world.versions.values()
+    promotion.promote(world.ports(), a, "champion", None)
+    proxy = FaultProxy(mlflow_server.url).start()
+    try:
+        proxy.add("POST", "registered-models/alias", "error", status=503, times=0)
+        with pytest.raises(HokusaiError):
+            promotion.promote(world.ports(proxy.url), b, "champion", va)
+    finally:
+        proxy.stop()
+    RegistryRest(world.http).set_alias(world.model, "champion", vc)  # out of band, before the re-run
+    with pytest.raises(HokusaiError) as refused:
+        promotion.promote(world.ports(), b, "champion", va)
+    assert refused.value.category is Category.ALIAS_MOVED and refused.value.details["found"] == vc
+    assert world.in_mlflow() == vc
 
 
 # -- the command line, against the real server ------------------------------------------------------
@@ -335,3 +356,10 @@ def test_commands_register_with_a_candidate_promote_and_read_the_champion_as_bas
     assert other_metric.code == 2 and "auroc" in other_metric.err and "accuracy" in other_metric.err
     history = run_here("model", "history", "--model-name", model, "--output", "json")
     assert [(m["alias"], m["command"]) for m in history.json()] == [("candidate", "register"), ("champion", "promote")]
+    status = run_here("model", "status", "--token-id", "CB", "--output", "json").json()
+    assert [(m["alias"], m["to_version"]) for m in status["alias_moves"]] == [
+        ("candidate", result["model_version"]),
+        ("champion", result["model_version"]),
+    ]
+    text = run_here("model", "status", "--token-id", "CA").out
+    assert "alias move" in text and "champion: not set -> version" in text
