@@ -11,6 +11,8 @@ from hokusai_ci.results import RegistrationResult, TokenView, error_of
 from hokusai_ci.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from hokusai_ci.promotion import AliasMoveResult
+    from hokusai_ci.results import AliasMove
     from hokusai_ci.verification import VerificationResult
 
 
@@ -67,11 +69,16 @@ class ModelRegistry:
         model_name: str | None = None,
         dry_run: bool = False,
         links_within: str | os.PathLike[str] | None = None,
+        baseline_from: str | None = None,
+        set_alias: str | None = None,
     ) -> RegistrationResult:
         """Register a model; `links_within` names a folder that links inside `model_path` may
         resolve into (a Hugging Face cache's `blobs/`); by default links must stay inside it.
         `predictions` (with `labels` when they are a separate file) measures the metric instead of
-        `metric_value`, and gates on its confidence bound (`decision="point"`: on the value)."""
+        `metric_value`, and gates on its confidence bound (`decision="point"`: on the value).
+        `baseline_from="alias:champion"` gates on that alias's version (`baseline_value` only
+        while no version holds it); `set_alias` moves an alias other than champion to the new
+        version."""
         result = app.register(
             self.settings,
             token_id=token_id,
@@ -93,6 +100,8 @@ class ModelRegistry:
             model_name=model_name,
             dry_run=dry_run,
             links_within=None if links_within is None else os.fspath(links_within),
+            baseline_from=baseline_from,
+            set_alias=set_alias,
         )
         err = error_of(result)
         if err is not None:
@@ -135,3 +144,18 @@ class ModelRegistry:
 
     def create_token(self, token_id: str, metadata: dict[str, Any] | None = None) -> TokenView:
         return app.create_token(self.settings, token_id, metadata)
+
+    def promote(
+        self, token_id: str, alias: str = "champion", expect_current: str | int | None = None
+    ) -> AliasMoveResult:
+        """Move `alias` to the token's registered version if it is on `expect_current` now
+        (None: not set yet); raises `HokusaiError` exit 15 naming the version found otherwise."""
+        return app.promote(self.settings, token_id, alias, expect_current)
+
+    def rollback(self, model_name: str, alias: str = "champion") -> AliasMoveResult:
+        """Move `alias` back to the version it held before (exit 13 if that version was deleted)."""
+        return app.rollback(self.settings, model_name, alias)
+
+    def alias_history(self, model_name: str, alias: str | None = None) -> list[AliasMove]:
+        """Every recorded alias move of the model, oldest first."""
+        return app.history(self.settings, model_name, alias)

@@ -22,6 +22,8 @@ from hokusai_ci.settings import Env, Settings
 from hokusai_ci.store import TokenStatus, TokenStore, store_now
 
 if TYPE_CHECKING:
+    from hokusai_ci.promotion import AliasMoveResult
+    from hokusai_ci.results import AliasMove
     from hokusai_ci.verification import VerificationResult
 
 log = logging.getLogger("hokusai_ci")
@@ -471,7 +473,7 @@ def _alias_ports(settings: Settings) -> tuple[Any, Any]:
     return Ports(store, reg, adapters.webhook, adapters.webhook_target, ci=ci_tags()), adapters
 
 
-def promote(settings: Settings, token_id: Any, alias: Any, expect_current: Any = None) -> Any:
+def promote(settings: Settings, token_id: Any, alias: Any, expect_current: Any = None) -> AliasMoveResult:
     """`model promote`: move the alias to the token's version if it is where expected."""
     from hokusai_ci import promotion
 
@@ -485,7 +487,7 @@ def promote(settings: Settings, token_id: Any, alias: Any, expect_current: Any =
         adapters.close()
 
 
-def rollback(settings: Settings, model_name: Any, alias: Any) -> Any:
+def rollback(settings: Settings, model_name: Any, alias: Any) -> AliasMoveResult:
     """`model rollback`: move the alias back to the version it held before."""
     from hokusai_ci import promotion
     from hokusai_ci.inputs import check_model_name
@@ -499,7 +501,7 @@ def rollback(settings: Settings, model_name: Any, alias: Any) -> Any:
         adapters.close()
 
 
-def history(settings: Settings, model_name: Any, alias: Any = None) -> list[Any]:
+def history(settings: Settings, model_name: Any, alias: Any = None) -> list[AliasMove]:
     """`model history`: every alias move the store recorded, oldest first."""
     from hokusai_ci import promotion
     from hokusai_ci.inputs import check_model_name

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hokusai_ci.attestation import BaselineSource
 from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
 from hokusai_ci.gate import GATE_ONLY_MODE, NOT_CHECKED
 from hokusai_ci.inputs import TRUE_WORDS, parse_flag
@@ -63,6 +64,8 @@ OPTIONAL = (
     "links-within",
     "allowed-folder",
     "sign",
+    "baseline-from",
+    "set-alias",
 )
 # the measured gate's inputs, passed on only when given (each is refused without predictions)
 MEASURED_INPUTS = OPTIONAL[OPTIONAL.index("predictions") : OPTIONAL.index("direction")]
@@ -182,6 +185,8 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines += ["", f"**{md(r.error.title)}** (exit {r.error.exit_code}): {md(message[:2000])}{fix}"]
     if r.metric is not None:
         lines += ["", *_metric_table(r.metric, _platform_refused(r))]
+    if r.baseline_source is not None:
+        lines += ["", baseline_line(r.baseline_source)]
     if r.measured is not None:
         basis = basis_text(r.measured)
         lines += ["", f"**{md(summary_line(r.measured))}** ({md(basis)}, {r.measured.rows} rows)"]
@@ -203,6 +208,16 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines += [f"| {md(e.event_type)} | {md(e.delivery_status)} | {e.attempts} |" for e in r.events]
     text = "\n".join(lines) + "\n"
     return text[:SUMMARY_LIMIT]
+
+
+def baseline_line(source: BaselineSource) -> str:
+    """Where the baseline came from: the alias's version, or the input while no version holds it."""
+    if source.source == "flag":
+        return f"Baseline {source.value:g} from the `baseline` input: no version holds alias {md(source.alias)} yet"
+    return (
+        f"Baseline {source.value:g} ({md(source.metric or '')}) from {md(source.model_name)} version "
+        f"{md(source.version or '')}, alias {md(source.alias)}"
+    )
 
 
 def _platform_refused(r: RegistrationResult) -> bool:
@@ -285,7 +300,8 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
         print(f"::error title={property_escape(err.category.title)}::{command_escape(redact(err.message))}")
         return err.exit_code
     try:
-        missing = [name for name in REQUIRED if name not in inputs]
+        # baseline-from (alias:champion) reads the baseline from the registry, `baseline` is its fallback
+        missing = [n for n in REQUIRED if n not in inputs and not (n == "baseline" and "baseline-from" in inputs)]
         if missing:
             raise invalid_input(missing[0], "", f"input '{missing[0]}' is required: add it under `with:`")
         given = dict(inputs)
@@ -373,6 +389,8 @@ def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> Registrat
             **_verdict_inputs(inputs),
             model_name=inputs.get("model-name"),
             dry_run=inputs.get("dry-run", "false"),
+            baseline_from=inputs.get("baseline-from"),
+            set_alias=inputs.get("set-alias"),
         )
     finally:
         print("::endgroup::")
@@ -392,7 +410,7 @@ def _verdict_inputs(inputs: Mapping[str, str]) -> dict[str, Any]:
         "token_id": inputs["token-id"],
         "model_path": inputs["model-path"],
         "metric": inputs["metric"],
-        "baseline": inputs["baseline"],
+        "baseline": inputs.get("baseline"),
         "metric_value": inputs.get("metric-value"),
         "metrics_file": inputs.get("metrics-file"),
         "metric_key": inputs.get("metric-key"),

@@ -62,6 +62,16 @@ def registration_text(r: RegistrationResult) -> str:
         lines.append(f"  metric   {gate_line(r.metric)}")
     if r.measured:
         lines.append(f"  basis    {basis_line(r.measured)}")
+    if r.baseline_source:
+        b = r.baseline_source
+        where = (
+            f"--baseline (no version holds alias {b.alias} yet)"
+            if b.source == "flag"
+            else f"{b.model_name} version {b.version} (alias {b.alias})"
+        )
+        lines.append(f"  baseline {b.value:g} from {where}")
+    if r.alias:
+        lines.append(f"  alias    {r.alias.get('message', '')}")
     if r.model_uri:
         lines.append(f"  model    {r.model_uri}")
     if r.model_sha256:

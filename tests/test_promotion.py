@@ -363,3 +363,31 @@ def test_commands_register_with_a_candidate_promote_and_read_the_champion_as_bas
     ]
     text = run_here("model", "status", "--token-id", "CA").out
     assert "alias move" in text and "champion: not set -> version" in text
+
+
+def test_the_action_reads_the_baseline_from_an_alias_and_moves_a_candidate(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    import json
+
+    from tests.conftest import run_here
+    from tests.test_action_entrypoint import parse_outputs, run_entry, runner
+
+    env = {k: v for k, v in runner.__wrapped__(tmp_path).items() if k != "HOKUSAI_MOCK_MODE"}  # type: ignore[attr-defined]
+    model = f"act-{uuid.uuid4().hex[:8]}"
+    env |= {
+        "HOKUSAI_MODE": "local",
+        "INPUT_MLFLOW-URI": mlflow_server.url,
+        "INPUT_MODEL-NAME": model,
+        "INPUT_BASELINE": "",
+        "INPUT_BASELINE-FROM": "alias:champion",
+        "INPUT_SET-ALIAS": "candidate",
+    }
+    assert run_here("token", "create", "--token-id", "XRAY").code == 0
+    refused = run_entry(env)
+    assert refused.returncode == 2 and "no version of" in refused.stdout, refused.stdout
+    done = run_entry({**env, "INPUT_BASELINE": "0.82"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(parse_outputs(Path(env["GITHUB_OUTPUT"]))["result-json"])
+    assert result["baseline_source"]["source"] == "flag" and result["alias"]["alias"] == "candidate"
+    assert "from the `baseline` input" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
