@@ -22,6 +22,7 @@ from hokusai_ci.store import Registration
 from hokusai_ci.tracking import Tag
 from tests.fault_proxy import FaultProxy
 from tests.servers import MlflowServer
+from tests.test_api_mode import api, hokusai, key_service  # noqa: F401  (API mode's fixtures: the stand-in)
 
 ROUNDS = 100
 WORKERS = 8
@@ -391,3 +392,23 @@ def test_the_action_reads_the_baseline_from_an_alias_and_moves_a_candidate(
     result = json.loads(parse_outputs(Path(env["GITHUB_OUTPUT"]))["result-json"])
     assert result["baseline_source"]["source"] == "flag" and result["alias"]["alias"] == "candidate"
     assert "from the `baseline` input" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+# -- API mode: alias calls go through the platform's MLflow proxy (the stand-in answers as it does) --
+def test_api_mode_moves_aliases_through_the_proxy_for_a_registry_admin_only(
+    request: pytest.FixtureRequest, mlflow_server: MlflowServer, model_file: Path
+) -> None:
+    from hokusai_ci import ModelRegistry
+    from tests.test_api_mode import WRITER
+
+    use_key, standin = request.getfixturevalue("api"), request.getfixturevalue("hokusai")
+    registry = ModelRegistry()
+    registry.register_model("API-PROMOTE", model_file, "auroc", 0.91, 0.88)
+    moved = registry.promote("API-PROMOTE")
+    assert (moved.from_version, moved.to_version) == (None, "1")
+    assert any("registered-models/alias" in seen.path for seen in standin.seen)
+    assert RegistryRest(MlflowHttp(mlflow_server.url)).alias_version("hokusai-API-PROMOTE", "champion") == "1"
+    use_key(WRITER)
+    with pytest.raises(HokusaiError) as refused:
+        ModelRegistry().rollback("hokusai-API-PROMOTE")
+    assert refused.value.category is Category.PLATFORM_REJECTED and "REGISTRY_ADMIN_REQUIRED" in str(refused.value)
