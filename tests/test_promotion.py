@@ -412,3 +412,33 @@ def test_api_mode_moves_aliases_through_the_proxy_for_a_registry_admin_only(
     with pytest.raises(HokusaiError) as refused:
         ModelRegistry().rollback("hokusai-API-PROMOTE")
     assert refused.value.category is Category.PLATFORM_REJECTED and "REGISTRY_ADMIN_REQUIRED" in str(refused.value)
+
+
+def test_alias_moved_reaches_the_webhook_signed_and_fits_its_schema(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore], webhook: Any
+) -> None:
+    import json
+
+    import jsonschema
+
+    from hokusai_ci.events import WebhookSink, json_schemas
+    from hokusai_ci.webhooks import verify
+
+    world = World(mlflow_server.url, open_store, 2)
+    a, b = world.versions
+    ports = world.ports()
+    ports.webhook, ports.webhook_target = WebhookSink(webhook.url, "s3cret", 5, 2), webhook.url
+    ports.ci = {"hokusai.run_url": "https://ci.example/runs/9", "hokusai.commit": "f00d"}
+    first = promotion.promote(ports, a, "champion", None)
+    promotion.promote(ports, b, "champion", first.to_version)
+    bodies = [json.loads(r.body) for r in webhook.received]
+    assert [(e["event_type"], e["from_version"], e["to_version"]) for e in bodies] == [
+        ("alias_moved", None, first.to_version),
+        ("alias_moved", first.to_version, world.versions[b]),
+    ]
+    schema = json_schemas()["alias_moved.v1.schema.json"]
+    for received, body in zip(webhook.received, bodies, strict=True):
+        assert verify(received.body, received.headers, "s3cret")["event_id"] == body["event_id"]
+        jsonschema.validate(body, schema)
+        assert (body["run_url"], body["commit"]) == ("https://ci.example/runs/9", "f00d")
+    assert all(e.delivery_status.value == "delivered" for e in world.store.alias_moves(world.model))
