@@ -442,3 +442,43 @@ def test_alias_moved_reaches_the_webhook_signed_and_fits_its_schema(
         jsonschema.validate(body, schema)
         assert (body["run_url"], body["commit"]) == ("https://ci.example/runs/9", "f00d")
     assert all(e.delivery_status.value == "delivered" for e in world.store.alias_moves(world.model))
+
+
+def test_the_signed_statement_carries_the_baseline_source_and_a_promoted_version_still_verifies(
+    mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import register_args, run_here
+    from tests.test_signing import keypair, verify
+
+    private, public = keypair(tmp_path)
+    model = f"sig-{uuid.uuid4().hex[:8]}"
+    url = mlflow_server.url
+    signed = ("--sign-key", str(private), "--output", "json")
+    run_here("token", "create", "--token-id", "SA")
+    first = run_here(*register_args("SA", model_file, model_name=model, mlflow_uri=url), *signed)
+    assert first.code == 0, first.err
+    assert run_here("model", "promote", "--token-id", "SA", "--mlflow-uri", url).code == 0
+    run_here("token", "create", "--token-id", "SB")
+    other = tmp_path / "b.bin"
+    other.write_bytes(b"challenger")
+    second = run_here(
+        *register_args("SB", other, baseline=None, value="0.95", model_name=model, mlflow_uri=url),
+        "--baseline-from",
+        "alias:champion",
+        *signed,
+    )
+    assert second.code == 0, second.err
+    for version in ("1", "2"):
+        checked = verify("--model-uri", f"models:/{model}/{version}", "--public-key", str(public), server=mlflow_server)
+        assert checked.code == 0, checked.out
+    predicate = checked.json()["predicate"]
+    assert predicate["baseline_source"] == {
+        "source": "alias",
+        "alias": "champion",
+        "model_name": model,
+        "version": "1",
+        "value": 0.9,
+        "metric": "auroc",
+        "evaluation_sha256": None,
+    }
+    assert predicate["metric"]["baseline"] == 0.9
