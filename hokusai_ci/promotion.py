@@ -164,9 +164,10 @@ def move(
         where = f"in MLflow at {display_url(ports.registry.base)}, moved outside hokusai-ci"
         raise _moved(model_name, alias, in_mlflow, current, where, command)
     events = []
-    if rerun:
+    if rerun or (record is not None and current == new_version):  # nothing to decide: already there
         assert record is not None
-        moved, note = record, f"finished the move {record.moved_by} decided at {record.moved_at:%Y-%m-%d %H:%M:%S} UTC"
+        when = f"{record.moved_at:%Y-%m-%d %H:%M:%S} UTC"
+        moved, note = record, f"already decided by {record.moved_by} at {when}; set in MLflow"
     else:
         by = _mover(ports, token_id, command)
         event = alias_moved_event(

@@ -29,7 +29,7 @@ def _move(store: SqlTokenStore, expected: str | None, new: str, token: str = "T"
     return store.move_alias("hokusai-T", "champion", expected, new, by, event)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_move_is_compare_and_set_with_its_event(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     store = _store(backend, tmp_path, request)
     store.create("T")
@@ -51,7 +51,7 @@ def test_move_is_compare_and_set_with_its_event(backend: str, tmp_path: Path, re
     store.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_concurrent_moves_from_one_holder_have_one_winner(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
