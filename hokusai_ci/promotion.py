@@ -121,7 +121,9 @@ def rollback(ports: Ports, model_name: str, alias: str) -> AliasMoveResult:
         )
     where = display_url(ports.registry.base)
     current = ports.registry.version(model_name, record.version)
-    previous = (current or {}).get("tags", {}).get(Tag.PREVIOUS_PREFIX + alias) or record.previous_version
+    # the holder's own tag says where it came from ("": it was the first); the store's record
+    # stands in only when the holder cannot be read
+    previous = current["tags"].get(Tag.PREVIOUS_PREFIX + alias) if current else record.previous_version
     if not previous:
         raise invalid_input(
             "alias", alias, f"version {record.version} was the first to hold it on {model_name}: nothing to go back to"
@@ -164,7 +166,8 @@ def move(
         where = f"in MLflow at {display_url(ports.registry.base)}, moved outside hokusai-ci"
         raise _moved(model_name, alias, in_mlflow, current, where, command)
     events = []
-    if rerun or (record is not None and current == new_version):  # nothing to decide: already there
+    already = not rerun and current == new_version  # nothing to move: the alias names it already
+    if rerun or already:
         assert record is not None
         when = f"{record.moved_at:%Y-%m-%d %H:%M:%S} UTC"
         moved, note = record, f"already decided by {record.moved_by} at {when}; set in MLflow"
@@ -179,7 +182,7 @@ def move(
             destination=ports.webhook_target,
         )
         moved, note, events = ports.store.move_alias(model_name, alias, expected, new_version, by, event), "", [event]
-    if tag_previous:
+    if tag_previous and not already:
         ports.registry.set_version_tag(model_name, new_version, Tag.PREVIOUS_PREFIX + alias, expected or "")
     return _project(ports, moved, command, events, note)
 

@@ -220,6 +220,9 @@ def test_rollback_moves_back_and_refuses_when_the_previous_version_was_deleted(
     back = promotion.rollback(ports, world.model, "champion")
     assert (back.from_version, back.to_version, back.command) == (vb, va, "rollback")
     assert world.in_mlflow() == va
+    with pytest.raises(HokusaiError) as first_holder:  # va was the first: no toggling back to vb
+        promotion.rollback(ports, world.model, "champion")
+    assert first_holder.value.exit_code == 2 and "nothing to go back to" in first_holder.value.message
     promotion.promote(ports, c, "champion", va)
     world.http.call("DELETE", "model-versions/delete", json={"name": world.model, "version": va})
     with pytest.raises(HokusaiError) as refused:
@@ -322,6 +325,8 @@ def test_commands_register_with_a_candidate_promote_and_read_the_champion_as_bas
         "candidate",
     )
     assert again.code in (0, 4), again.err  # a re-run of a registered token: the alias stays, no new move
+    tags = MlflowHttp(url).version(model, result["model_version"])["tags"]  # type: ignore[index]
+    assert tags[Tag.PREVIOUS_PREFIX + "candidate"] == ""  # never the version itself
 
     proxy = FaultProxy(url).start()
     try:
