@@ -324,9 +324,7 @@ def test_commands_register_with_a_candidate_promote_and_read_the_champion_as_bas
         "--set-alias",
         "candidate",
     )
-    assert again.code in (0, 4), again.err  # a re-run of a registered token: the alias stays, no new move
-    tags = MlflowHttp(url).version(model, result["model_version"])["tags"]  # type: ignore[index]
-    assert tags[Tag.PREVIOUS_PREFIX + "candidate"] == ""  # never the version itself
+    assert again.code == 4, again.err  # registered already, nothing to finish: the alias is not touched
 
     proxy = FaultProxy(url).start()
     try:
@@ -495,3 +493,17 @@ def test_the_signed_statement_carries_the_baseline_source_and_a_promoted_version
         "evaluation_sha256": None,
     }
     assert predicate["metric"]["baseline"] == 0.9
+
+
+def test_moving_an_alias_to_the_version_it_names_records_nothing(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    world = World(mlflow_server.url, open_store, 1)
+    [(token, version)] = world.versions.items()
+    ports = world.ports()
+    promotion.move(ports, world.model, "candidate", None, version, token, "register")
+    again = promotion.move(ports, world.model, "candidate", version, version, token, "register")
+    assert again.to_version == version and again.events == [] and "already decided" in again.message
+    assert len(world.store.alias_moves(world.model)) == 1
+    tags = world.http.version(world.model, version)["tags"]  # type: ignore[index]
+    assert tags[Tag.PREVIOUS_PREFIX + "candidate"] == ""  # never the version itself
