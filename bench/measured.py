@@ -9,13 +9,16 @@ structured `.npy` and as Parquet. Then, interleaved for several rounds, each a w
   measured npy       the verdict from the .npy file
   measured parquet   the verdict from the Parquet file
   measured accuracy  accuracy with --threshold and its bootstrap interval, from the CSV
+  paired npy         the paired verdict: candidate against a champion scored on the same rows
+                     (paired DeLong), both from .npy files
 
 Each row reports the median wall time, min-max, and the peak RSS of that process (its VmHWM,
 reported as it exits). Then, in this process: the count-metric interval alone (confusion counts + 2000
-multinomial draws) and the AUROC parity with scikit-learn at that size. The targets of the
+multinomial draws), paired DeLong alone beside the single-model DeLong, and the AUROC parity with
+scikit-learn at that size. The targets of the
 requirements are checked at the end: CSV verdict <= 2 s at 1M and <= 20 s at 10M, peak RSS
 <= 400 MB, .npy and Parquet faster than CSV, the verdict <= 1.0x the anchor, count-metric
-interval <= 0.5 s.
+interval <= 0.5 s, paired DeLong (two sorts) <= 2 s per million rows, the CSV verdict's budget.
 
 Usage: python bench/measured.py [--rows 1000000 10000000] [--rounds 3]
 (the machine is shared: `--rows 1000000` alone is the quick run)
@@ -55,6 +58,15 @@ VERDICT = PEAK + (
     "threshold = 0.5 if metric == 'accuracy' else None\n"
     "print(measure(resolve_metric(metric), 0.5, path, score_column='p', label_column='y',"
     " threshold=threshold).verdict)\n"
+)
+PAIRED = PEAK + (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from hokusai_ci.measured.paired_gate import paired_verdict\n"
+    "from hokusai_ci.metrics import resolve_metric\n"
+    "gate = paired_verdict(resolve_metric('auroc'), Path(sys.argv[1]), Path(sys.argv[2]),"
+    " score_column='p', label_column='y')\n"
+    "print(gate.verdict)\n"
 )
 ANCHOR = PEAK + (
     "import sys\n"
@@ -98,7 +110,12 @@ def write_inputs(rows: int, folder: Path) -> dict[str, Path]:
     positive = rng.random(rows) < 0.3
     scores = np.round(1 / (1 + np.exp(-rng.normal(positive * 1.2, 1.0))), 6)
     labels = positive.astype(np.int8)
-    paths = {"csv": folder / "both.csv", "npy": folder / "both.npy", "parquet": folder / "both.parquet"}
+    paths = {
+        "csv": folder / "both.csv",
+        "npy": folder / "both.npy",
+        "parquet": folder / "both.parquet",
+        "champion": folder / "champion.npy",
+    }
     with paths["csv"].open("w") as f:
         f.write("p,y\n")
         step = 1_000_000
@@ -109,22 +126,34 @@ def write_inputs(rows: int, folder: Path) -> dict[str, Path]:
     structured["p"], structured["y"] = scores, labels
     np.save(paths["npy"], structured)
     pq.write_table(pa.table({"p": scores, "y": labels}), paths["parquet"])
+    # the champion: the same rows, its scores sharing most of the candidate's error
+    structured["p"] = np.round(np.clip(scores + rng.normal(0, 0.05, rows), 0, 1), 6)
+    np.save(paths["champion"], structured)
     return paths
 
 
-def in_process(rows: int, paths: dict[str, Path]) -> tuple[float, float]:
-    """(seconds of the count-metric interval, |ours - scikit-learn| for AUROC) at this size."""
+def in_process(rows: int, paths: dict[str, Path]) -> tuple[float, float, float, float]:
+    """(seconds of the count-metric interval, of paired DeLong, of single-model DeLong,
+    |ours - scikit-learn| for AUROC) at this size."""
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
     from hokusai_ci.measured.intervals import auroc, confusion, count_metric
+    from hokusai_ci.measured.paired import paired_auroc
 
     data = np.load(paths["npy"])
     scores, positive = data["p"], data["y"] == 1
     start = time.perf_counter()
     count_metric("f1", confusion(scores >= 0.5, positive), 0.95, seed=1)
     seconds = time.perf_counter() - start
-    return seconds, abs(auroc(scores, positive, 0.95).value - float(roc_auc_score(positive, scores)))
+    champion = np.load(paths["champion"])["p"]
+    start = time.perf_counter()
+    paired_auroc(scores, champion, positive, 0.95)
+    paired_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    value = auroc(scores, positive, 0.95).value
+    single_seconds = time.perf_counter() - start
+    return seconds, paired_seconds, single_seconds, abs(value - float(roc_auc_score(positive, scores)))
 
 
 def bench(rows: int, rounds: int, work: Path) -> list[str]:
@@ -138,6 +167,7 @@ def bench(rows: int, rounds: int, work: Path) -> list[str]:
         Timed("measured npy", [PY, "-c", VERDICT, "auroc", str(paths["npy"])]),
         Timed("measured parquet", [PY, "-c", VERDICT, "auroc", str(paths["parquet"])]),
         Timed("measured accuracy csv", [PY, "-c", VERDICT, "accuracy", str(paths["csv"])]),
+        Timed("paired npy", [PY, "-c", PAIRED, str(paths["npy"]), str(paths["champion"])]),
     ]
     for c in commands:  # warm the page cache once, untimed
         c.run(env)
@@ -146,8 +176,8 @@ def bench(rows: int, rounds: int, work: Path) -> list[str]:
     for _ in range(rounds):
         for c in commands:
             c.run(env)
-    count_seconds, auroc_gap = in_process(rows, paths)
-    csv_, anchor, npy, parquet, _ = commands
+    count_seconds, paired_seconds, single_seconds, auroc_gap = in_process(rows, paths)
+    csv_, anchor, npy, parquet, _, paired = commands
     lines = [f"## {rows:,} rows ({paths['csv'].stat().st_size / 1e6:.0f} MB CSV), {rounds} rounds", ""]
     lines.append(f"{'command':<24}{'median s':>10}{'min-max s':>16}{'peak RSS MB':>13}{'x anchor':>10}")
     for c in commands:
@@ -155,8 +185,11 @@ def bench(rows: int, rounds: int, work: Path) -> list[str]:
         lines.append(f"{c.label:<24}{c.median:>10.2f}{spread:>16}{c.rss_mb:>13.0f}{c.median / anchor.median:>10.2f}")
     lines += [
         f"count-metric interval (confusion + 2000 draws), in process: {count_seconds:.3f} s",
+        f"paired DeLong (two sorts), in process: {paired_seconds:.3f} s "
+        f"(single-model DeLong {single_seconds:.3f} s, {paired_seconds / single_seconds:.1f}x)",
         f"AUROC |ours - scikit-learn|: {auroc_gap:.2e}",
         f"verdict: {csv_.last}",
+        f"paired verdict: {paired.last}",
         "",
     ]
     limit = 2.0 if rows <= 1_000_000 else 20.0 * rows / 10_000_000
@@ -166,6 +199,7 @@ def bench(rows: int, rounds: int, work: Path) -> list[str]:
         ".npy and Parquet faster than CSV": npy.median < csv_.median and parquet.median < csv_.median,
         "verdict with interval <= 1.0x anchor": csv_.median <= anchor.median,
         "count-metric interval <= 0.5 s": count_seconds <= 0.5,
+        "paired DeLong <= 2 s per million rows": paired_seconds <= 2 * rows / 1_000_000,
         "AUROC parity within 1e-12": auroc_gap <= 1e-12,
     }
     lines += [f"{'ok  ' if ok else 'MISS'} {name}" for name, ok in checks.items()]

@@ -1,19 +1,51 @@
-"""The Python API: the same use cases as the CLI, returning result objects."""
+"""The Python API: the same use cases as the CLI, returning their results, and, alone among
+the faces, raising on failure (its documented contract): `CommandFailed`, a `HokusaiError`
+that carries the failed command's result.
+
+The parameters of `register_model` and `verify_model` follow `command_specs.API_REGISTER` and
+`command_specs.API_VERIFY` (a test checks them against the option table)."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hokusai_ci import app
+from hokusai_ci.command_specs import API_REGISTER
+from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.options import OPTIONS
 from hokusai_ci.redaction import install_log_redaction
-from hokusai_ci.results import RegistrationResult, TokenView, error_of
+from hokusai_ci.results import ErrorInfo, RegistrationResult, TokenView
 from hokusai_ci.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from hokusai_ci.promotion import AliasMoveResult
-    from hokusai_ci.results import AliasMove
+    from hokusai_ci.results import AliasMove, AliasMoveResult
     from hokusai_ci.verification import VerificationResult
+
+
+class CommandFailed(HokusaiError):
+    """A command failed: its category and message, and `.result`, the command's result object
+    (what it still knew, e.g. the metric verdict of a registration or each check of a
+    verification)."""
+
+    def __init__(self, error: ErrorInfo, result: Any) -> None:
+        super().__init__(Category[error.category.upper()], error.message)
+        self.result = result
+
+
+R = TypeVar("R")
+
+
+def _raise_failed(result: R) -> R:
+    error: ErrorInfo | None = getattr(result, "error", None)
+    if error is not None:
+        raise CommandFailed(error, result)
+    return result
+
+
+def _paths(values: dict[str, Any]) -> dict[str, Any]:
+    """Path parameters as text, as typed on a command line."""
+    return {k: os.fspath(v) if OPTIONS[k].path and v is not None else v for k, v in values.items()}
 
 
 class ModelRegistry:
@@ -21,8 +53,8 @@ class ModelRegistry:
 
     Configuration follows the CLI: keyword arguments win over environment variables, which win
     over the `db_config` file and the embedded defaults. Failures raise
-    `hokusai_ci.errors.HokusaiError` (`.category`, `.exit_code`, and `.result`: what the failed
-    registration still knows, e.g. the metric verdict).
+    `hokusai_ci.api.CommandFailed`, a `hokusai_ci.errors.HokusaiError` (`.category`,
+    `.exit_code`, and `.result`: what the failed registration still knows, e.g. the metric verdict).
     Log records (ours and MLflow's) are redacted whatever handlers the caller installs.
     """
 
@@ -79,34 +111,9 @@ class ModelRegistry:
         `baseline_from="alias:champion"` gates on that alias's version (`baseline_value` only
         while no version holds it); `set_alias` moves an alias other than champion to the new
         version."""
-        result = app.register(
-            self.settings,
-            token_id=token_id,
-            model_path=model_path,
-            metric=metric_name,
-            baseline=baseline_value,
-            metric_value=metric_value,
-            metrics_file=None if metrics_file is None else os.fspath(metrics_file),
-            metric_key=metric_key,
-            predictions=None if predictions is None else os.fspath(predictions),
-            labels=None if labels is None else os.fspath(labels),
-            score_column=score_column,
-            label_column=label_column,
-            id_column=id_column,
-            threshold=threshold,
-            confidence=confidence,
-            decision=decision,
-            direction=direction,
-            model_name=model_name,
-            dry_run=dry_run,
-            links_within=None if links_within is None else os.fspath(links_within),
-            baseline_from=baseline_from,
-            set_alias=set_alias,
-        )
-        err = error_of(result)
-        if err is not None:
-            raise err
-        return result
+        given = locals()
+        raw = {name: given[OPTIONS[name].api_name or name] for name in API_REGISTER}
+        return _raise_failed(app.register(self.settings, **_paths(raw)))
 
     def verify_model(
         self,
@@ -121,41 +128,46 @@ class ModelRegistry:
         trust_config: str | os.PathLike[str] | None = None,
     ) -> VerificationResult:
         """Verify a registered version (or a local copy with its bundle) against its signatures.
-        Returns the result when every check holds; raises `HokusaiError` (exit code 11, or 3 when
+        Returns the result when every check holds; raises `CommandFailed` (exit code 11, or 3 when
         the token store has no record; `.result` the same result object with each check's
         verdict) when one fails. `trust_config`: Sigstore's trust root from a file (offline)."""
-        return app.verify(
-            self.settings,
-            model_uri=model_uri,
-            token_id=token_id,
-            model_path=None if model_path is None else os.fspath(model_path),
-            bundle=None if bundle is None else os.fspath(bundle),
-            public_key=None if public_key is None else os.fspath(public_key),
-            identity=identity,
-            issuer=issuer,
-            trust_config=None if trust_config is None else os.fspath(trust_config),
-        )
+        given = {k: v for k, v in locals().items() if k != "self"}
+        return _raise_failed(app.verify(self.settings, **_paths(given)))
 
     def status(self, token_id: str) -> TokenView:
-        return app.status(self.settings, token_id)
+        token = _raise_failed(app.status(self.settings, token_id)).token
+        assert token is not None
+        return token
 
     def list_models(self, status: str | None = None) -> list[TokenView]:
-        return app.list_tokens(self.settings, status)
+        return _raise_failed(app.list_tokens(self.settings, status)).tokens or []
 
     def create_token(self, token_id: str, metadata: dict[str, Any] | None = None) -> TokenView:
-        return app.create_token(self.settings, token_id, metadata)
+        token = _raise_failed(app.create_token(self.settings, token_id, metadata)).token
+        assert token is not None
+        return token
 
     def promote(
         self, token_id: str, alias: str = "champion", expect_current: str | int | None = None
     ) -> AliasMoveResult:
         """Move `alias` to the token's registered version if it is on `expect_current` now
-        (None: not set yet); raises `HokusaiError` exit 15 naming the version found otherwise."""
-        return app.promote(self.settings, token_id, alias, expect_current)
+        (None: not set yet); raises `CommandFailed` exit 15 naming the version found otherwise."""
+        from hokusai_ci import aliases
+
+        move = _raise_failed(aliases.promote(self.settings, token_id, alias, expect_current)).move
+        assert move is not None
+        return move
 
     def rollback(self, model_name: str, alias: str = "champion") -> AliasMoveResult:
         """Move `alias` back to the version it held before (exit 13 if that version was deleted)."""
-        return app.rollback(self.settings, model_name, alias)
+        from hokusai_ci import aliases
+
+        move = _raise_failed(aliases.rollback(self.settings, model_name, alias)).move
+        assert move is not None
+        return move
 
     def alias_history(self, model_name: str, alias: str | None = None) -> list[AliasMove]:
         """Every recorded alias move of the model, oldest first."""
-        return app.history(self.settings, model_name, alias)
+        from hokusai_ci import aliases
+
+        return _raise_failed(aliases.history(self.settings, model_name, alias)).moves or []

@@ -1,29 +1,39 @@
 """Wiring: turns settings into adapters and runs the use cases. The CLI, the Python API and
-the GitHub Action entrypoint all come through here, so they behave identically."""
+the GitHub Action entrypoint all come through here, so they behave identically.
+
+Each use case returns its result (`results.py`) with `error` set when it failed: `@command`
+turns what is raised inside into that field, so no face catches exceptions."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel
 
 from hokusai_ci.adapters import build_adapters, version_reader
 from hokusai_ci.attestation import Signer
 from hokusai_ci.ci_context import ci_tags
+from hokusai_ci.commands import command, run_command
 from hokusai_ci.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.inputs import build_request, check_store_outside_model, check_token_id, parse_flag
 from hokusai_ci.progress import Progress
 from hokusai_ci.redaction import display_url, install_log_redaction
-from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, failed_result
+from hokusai_ci.results import (
+    ErrorInfo,
+    RegistrationResult,
+    ReleaseOutcome,
+    ReleaseResult,
+    ReplayOutcome,
+    ReplayResult,
+    TokenListResult,
+    TokenResult,
+    TokenView,
+    failed_result,
+)
 from hokusai_ci.settings import Env, Settings
 from hokusai_ci.store import TokenStatus, TokenStore, store_now
 
 if TYPE_CHECKING:
-    from hokusai_ci.promotion import AliasMoveResult
-    from hokusai_ci.results import AliasMove
     from hokusai_ci.verification import VerificationResult
 
 log = logging.getLogger("hokusai_ci")
@@ -86,20 +96,22 @@ def refuse_empty_local_store(settings: Settings, how_to_set: str) -> None:
     )
 
 
+@command(RegistrationResult)
 def register(settings: Settings, **raw: Any) -> RegistrationResult:
     """Validate raw inputs (as typed by a user), then register. Returns the result, with
     `error` set on failure."""
+    from hokusai_ci import aliases
     from hokusai_ci.registration import Ports
     from hokusai_ci.registration import register as run
 
     token_id = raw.get("token_id")
     baseline_from, set_alias = raw.pop("baseline_from", None), raw.pop("set_alias", None)
     try:
-        alias_to_set = _alias_to_set(set_alias)
-        source = None if baseline_from in (None, "") else _baseline_source(settings, raw, baseline_from)
+        alias_to_set = aliases.alias_to_set(set_alias)
+        source = None if baseline_from in (None, "") else aliases.baseline_source(settings, raw, baseline_from)
         request = build_request(**raw)
         if source is not None:
-            request = _compared(request, source)
+            request = aliases.compared(request, source)
         check_store_outside_model(request.model_path, settings.home, settings.mode != "database")
         signer = _signer(settings)
         describe_endpoints(settings)
@@ -131,80 +143,8 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
     result.mode = settings.mode
     result.mlflow_uri = adapters.mlflow_shown
     if alias_to_set and result.status == "registered" and result.error is None:
-        _set_alias(settings, result, alias_to_set)
+        aliases.set_alias(settings, result, alias_to_set)
     return result
-
-
-def _alias_to_set(value: Any) -> str | None:
-    """`--set-alias`: any alias but the champion's, which only `model promote` moves."""
-    from hokusai_ci import promotion
-
-    if value in (None, ""):
-        return None
-    alias = promotion.check_alias(value, "set-alias")
-    if alias == promotion.CHAMPION:
-        raise invalid_input(
-            "set-alias", value, "a registration moves other aliases; champion moves only by `hokusai model promote`"
-        )
-    return alias
-
-
-def _baseline_source(settings: Settings, raw: dict[str, Any], spec: Any) -> Any:
-    """`--baseline-from alias:NAME`: the baseline is the metric value of the version the alias
-    names (`--baseline` only when none does yet); set into `raw` before the inputs are checked."""
-    from hokusai_ci import promotion
-    from hokusai_ci.adapters import registry
-    from hokusai_ci.inputs import check_model_name
-    from hokusai_ci.validation import parse_number
-
-    alias = promotion.parse_baseline_from(spec)
-    token = check_token_id(raw.get("token_id"))
-    given = raw.get("model_name")
-    model = check_model_name(given) if given not in (None, "") else f"hokusai-{token}"
-    flag = raw.get("baseline")
-    fallback = None if flag in (None, "") else parse_number("baseline", flag)
-    source = promotion.baseline_from(registry(settings).version_by_alias, model, alias, fallback)
-    raw["baseline"] = source.value
-    return source
-
-
-def _compared(request: Any, source: Any) -> Any:
-    from hokusai_ci import promotion
-    from hokusai_ci.measured.decision import evidence_sha256
-
-    measured = request.measured
-    digest = promotion.evaluation_digest(evidence_sha256(measured)) if measured is not None else None
-    promotion.check_comparable(source, request.metric.name, digest)
-    return request.model_copy(update={"baseline_source": source})
-
-
-def _set_alias(settings: Settings, result: RegistrationResult, alias: str) -> None:
-    """Move a candidate alias to the version just registered (compare-and-set against what the
-    store holds); a refusal leaves the registration done and says so (exit 15)."""
-    from hokusai_ci import promotion
-    from hokusai_ci.results import ErrorInfo
-
-    assert result.model_name and result.model_version and result.token_id
-    try:
-        ports, adapters = _alias_ports(settings)
-        try:
-            record = ports.store.alias(result.model_name, alias)
-            moved = promotion.move(
-                ports,
-                result.model_name,
-                alias,
-                record.version if record else None,
-                result.model_version,
-                result.token_id,
-                "register",
-            )
-        finally:
-            adapters.close()
-        result.alias = moved.model_dump(mode="json")
-    except HokusaiError as err:
-        result.error = ErrorInfo.of(
-            HokusaiError(err.category, f"registered, but alias {alias!r} was not moved: {err.message}", **err.details)
-        )
 
 
 def _signer(settings: Settings) -> Signer | None:
@@ -226,7 +166,8 @@ def _signer(settings: Settings) -> Signer | None:
     )
 
 
-def status(settings: Settings, token_id: Any) -> TokenView:
+@command(TokenResult)
+def status(settings: Settings, token_id: Any) -> TokenResult:
     tid = check_token_id(token_id)
     adapters = build_adapters(settings, read_only=True)
     try:
@@ -238,44 +179,38 @@ def status(settings: Settings, token_id: Any) -> TokenView:
                 "database settings",
             )
         view = TokenView.of(token, adapters.store.events_for(tid), simulated=adapters.simulated)
-        moves = getattr(adapters.store, "alias_moves", None)  # the SQL and API stores keep aliases
-        if token.model_name and moves is not None:
-            from hokusai_ci.promotion import history
+        if token.model_name:
+            from hokusai_ci.aliases import alias_moves
 
-            view.alias_moves = history(adapters.store, token.model_name)  # type: ignore[arg-type]
-        return view
+            view.alias_moves = alias_moves(adapters.store, token.model_name)
+        return TokenResult(token=view)
     finally:
         adapters.close()
 
 
-def list_tokens(settings: Settings, statuses: Any = None) -> list[TokenView]:
-    wanted = parse_statuses(statuses)
+@command(TokenListResult)
+def list_tokens(settings: Settings, status: Any = None) -> TokenListResult:
+    wanted = parse_statuses(status)
     adapters = build_adapters(settings, read_only=True)
     try:
-        return [TokenView.of(t, simulated=adapters.simulated) for t in adapters.store.list_tokens(wanted)]
+        tokens = adapters.store.list_tokens(wanted)
+        return TokenListResult(tokens=[TokenView.of(t, simulated=adapters.simulated) for t in tokens])
     finally:
         adapters.close()
 
 
-def create_token(settings: Settings, token_id: Any, metadata: dict[str, Any] | None = None) -> TokenView:
+@command(TokenResult)
+def create_token(settings: Settings, token_id: Any, metadata: dict[str, Any] | None = None) -> TokenResult:
     tid = check_token_id(token_id)
     store = open_store(settings, read_only=False)
     try:
-        return TokenView.of(store.create(tid, metadata))
+        return TokenResult(token=TokenView.of(store.create(tid, metadata)))
     finally:
         store.close()
 
 
-class ReleaseResult(BaseModel):
-    token_id: str
-    released: bool
-    claim_id: str | None
-    lease_expires_at: datetime | None
-    lease_was_live: bool
-    message: str
-
-
-def release_token(settings: Settings, token_id: Any, force: Any = False) -> ReleaseResult:
+@command(ReleaseOutcome)
+def release_token(settings: Settings, token_id: Any, force: Any = False) -> ReleaseOutcome:
     """An operator's way out of a claim left by a run that was killed (SIGKILL, OOM, a lost
     machine): the token goes back to draft. A live lease means a run may still be working, so
     it is refused unless forced."""
@@ -307,7 +242,7 @@ def release_token(settings: Settings, token_id: Any, force: Any = False) -> Rele
     finally:
         store.close()
     state = "live" if live else "expired"
-    return ReleaseResult(
+    release = ReleaseResult(
         token_id=tid,
         released=released,
         claim_id=token.lease_owner,
@@ -319,18 +254,13 @@ def release_token(settings: Settings, token_id: Any, force: Any = False) -> Rele
             else f"token {tid} changed while releasing it; nothing was released"
         ),
     )
+    return ReleaseOutcome(release=release)
 
 
-class ReplayResult(BaseModel):
-    status: str
-    webhook: str | None
-    delivered: int
-    failed: int
-    events: list[EventInfo]
-
-
-def replay_events(settings: Settings, token_id: Any = None) -> ReplayResult:
-    """Deliver what the outbox still holds as pending or failed to the configured webhook."""
+@command(ReplayOutcome)
+def replay_events(settings: Settings, token_id: Any = None) -> ReplayOutcome:
+    """Deliver what the outbox still holds as pending or failed to the configured webhook. A
+    failed delivery is reported with what was delivered (`error` set, the counts kept)."""
     from hokusai_ci.events import ConsoleSink
     from hokusai_ci.registration import deliver
 
@@ -355,14 +285,11 @@ def replay_events(settings: Settings, token_id: Any = None) -> ReplayResult:
         failed=failed,
         events=infos,
     )
-    if failed:
-        first_error = next(e.last_error for e in infos if e.last_error)
-        raise HokusaiError(
-            Category.EVENT_DELIVERY_FAILED,
-            f"{failed} of {len(infos)} event(s) were not delivered: {first_error}; they stay in the outbox",
-            replay=outcome,
-        )
-    return outcome
+    if not failed:
+        return ReplayOutcome(replay=outcome)
+    first_error = next(e.last_error for e in infos if e.last_error)
+    message = f"{failed} of {len(infos)} event(s) were not delivered: {first_error}; they stay in the outbox"
+    return ReplayOutcome(replay=outcome, error=ErrorInfo.of(HokusaiError(Category.EVENT_DELIVERY_FAILED, message)))
 
 
 def parse_statuses(value: Any) -> list[TokenStatus]:
@@ -379,7 +306,16 @@ def parse_statuses(value: Any) -> list[TokenStatus]:
     return [known[w] for w in words]
 
 
-def verify(
+def verify(settings: Settings, **given: Any) -> VerificationResult:
+    """Verify a registered version (by model URI or token) or a local copy and its bundles.
+    `error` is set when a check fails: VERIFICATION_FAILED (exit 11) when something differs from
+    what was signed, TOKEN_NOT_FOUND when the token store has no record."""
+    from hokusai_ci.verification import VerificationResult
+
+    return run_command(VerificationResult, _verify, settings, **given)
+
+
+def _verify(
     settings: Settings,
     *,
     model_uri: Any = None,
@@ -392,9 +328,6 @@ def verify(
     issuer: Any = None,
     trust_config: Any = None,
 ) -> VerificationResult:
-    """Verify a registered version (by model URI or token) or a local copy and its bundles.
-    Raises `HokusaiError` (`.result` set) when a check fails: VERIFICATION_FAILED (exit 11) when
-    something differs from what was signed, TOKEN_NOT_FOUND when the token store has no record."""
     from pathlib import Path
 
     from hokusai_ci import verification
@@ -417,11 +350,6 @@ def verify(
         result = verification.verify_local(Path(str(model_path)), Path(str(bundle)), sig, trust)
     else:
         result = _verify_registered(settings, model_uri, token_id, trust)
-    if result.error is not None:
-        category = next(c for c in Category if c.slug == result.error.category)
-        err = HokusaiError(category, result.error.message)
-        err.result = result
-        raise err
     return result
 
 
@@ -456,61 +384,5 @@ def _verify_registered(settings: Settings, model_uri: Any, token_id: Any, trust:
             accepted=adapters.accepted_versions,
             token_store=adapters.store.describe(),
         )
-    finally:
-        adapters.close()
-
-
-# -- aliases ----------------------------------------------------------------------------------------
-def _alias_ports(settings: Settings) -> tuple[Any, Any]:
-    """The alias commands' ports and the adapters to close after them."""
-    from hokusai_ci.adapters import registry
-    from hokusai_ci.promotion import Ports
-
-    reg = registry(settings)  # refused before the store is opened: mock mode, a file store
-    adapters = build_adapters(settings, read_only=False)
-    store: Any = adapters.store
-    describe_endpoints(settings)
-    return Ports(store, reg, adapters.webhook, adapters.webhook_target, ci=ci_tags()), adapters
-
-
-def promote(settings: Settings, token_id: Any, alias: Any, expect_current: Any = None) -> AliasMoveResult:
-    """`model promote`: move the alias to the token's version if it is where expected."""
-    from hokusai_ci import promotion
-
-    tid = check_token_id(token_id)
-    name = promotion.check_alias(alias)
-    expected = None if expect_current in (None, "") else promotion.check_version(expect_current)
-    ports, adapters = _alias_ports(settings)
-    try:
-        return promotion.promote(ports, tid, name, expected)
-    finally:
-        adapters.close()
-
-
-def rollback(settings: Settings, model_name: Any, alias: Any) -> AliasMoveResult:
-    """`model rollback`: move the alias back to the version it held before."""
-    from hokusai_ci import promotion
-    from hokusai_ci.inputs import check_model_name
-
-    model = check_model_name(model_name)
-    name = promotion.check_alias(alias)
-    ports, adapters = _alias_ports(settings)
-    try:
-        return promotion.rollback(ports, model, name)
-    finally:
-        adapters.close()
-
-
-def history(settings: Settings, model_name: Any, alias: Any = None) -> list[AliasMove]:
-    """`model history`: every alias move the store recorded, oldest first."""
-    from hokusai_ci import promotion
-    from hokusai_ci.inputs import check_model_name
-
-    model = check_model_name(model_name)
-    name = None if alias in (None, "") else promotion.check_alias(alias)
-    adapters = build_adapters(settings, read_only=True)
-    try:
-        store: Any = adapters.store
-        return promotion.history(store, model, name)
     finally:
         adapters.close()

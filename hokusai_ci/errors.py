@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from hokusai_ci.redaction import redact
 
@@ -49,27 +49,77 @@ class Category(Enum):
 
 
 class HokusaiError(Exception):
-    """A failure with a category, a one-line message and optional structured details.
+    """A failure: a category and a one-line message, nothing else to unpack.
 
     Messages name the field, the value and the fix; they never contain a secret: the message is
     redacted here, so text quoted from a library (a credentialed URL in MLflow's error) is too.
-    The Python API attaches what a failed command still knows as `result` (a typed result object).
+    `field` names the input at fault (bad input), `status` the token status a refusal saw (the
+    use case reads it to tell "already registered" apart). A use case returns its result with
+    this failure in `error`; the result never rides inside the exception.
     """
 
-    def __init__(self, category: Category, message: str, **details: Any) -> None:
+    def __init__(
+        self, category: Category, message: str, *, field: str | None = None, status: str | None = None
+    ) -> None:
         message = redact(message)
         super().__init__(message)
         self.category = category
         self.message = message
-        self.details = details
-        self.result: Any = None
+        self.field = field
+        self.status = status
 
     @property
     def exit_code(self) -> int:
         return self.category.exit_code
 
+    def with_note(self, note: str) -> HokusaiError:
+        """The same failure (class and typed fields kept) with `note` appended to its message."""
+        extended = type(self).__new__(type(self))
+        extended.__dict__.update(self.__dict__)
+        extended.message = redact(self.message + note)
+        extended.args = (extended.message,)
+        return extended
+
     def __str__(self) -> str:
         return f"{self.category.title}: {self.message}"
+
+
+class PlatformError(HokusaiError):
+    """The Hokusai platform refused or did not confirm a registration. `maybe_told`: whether the
+    platform may have acted on the request (True), surely did not (False), or it is not known."""
+
+    def __init__(self, category: Category, message: str, *, maybe_told: bool | None = None) -> None:
+        super().__init__(category, message)
+        self.maybe_told = maybe_told
+
+
+@dataclass(frozen=True)
+class KeptVersion:
+    """A version a failed registration leaves in MLflow on purpose, reported in the result."""
+
+    model_name: str
+    model_version: str
+    model_uri: str | None
+    mlflow_run_id: str | None
+    model_sha256: str | None
+
+
+class VersionKeptError(HokusaiError):
+    """A failure after the upload that keeps the version (API mode: the platform did not accept
+    it): the result still names the version left in MLflow."""
+
+    def __init__(self, category: Category, message: str, kept: KeptVersion, *, status: str | None = None) -> None:
+        super().__init__(category, message, status=status)
+        self.kept = kept
+
+
+class AliasMovedError(HokusaiError):
+    """An alias is not on the version a move expected (`ALIAS_MOVED`, exit 15). `found`: the
+    version it is on (None: not set), so a caller can retry from there or name it."""
+
+    def __init__(self, message: str, *, found: str | None) -> None:
+        super().__init__(Category.ALIAS_MOVED, message)
+        self.found = found
 
 
 class Cancelled(BaseException):

@@ -2,29 +2,26 @@
 workflow commands) onto the same settings and use case as the CLI.
 
 The runner passes every declared input as INPUT_<NAME> with hyphens kept (INPUT_TOKEN-ID),
-empty when not given, and does not enforce `required`: validation happens here.
+empty when not given, and does not enforce `required`: validation happens here. The inputs are
+`options.ACTION`; what is reported (outputs, summary, escaping) is `github_report.py`.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import os
 import platform
-import re
 import tempfile
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hokusai_ci.attestation import BaselineSource
-from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, internal_error, invalid_input
-from hokusai_ci.gate import GATE_ONLY_MODE, NOT_CHECKED
+from hokusai_ci.command_specs import ACTION, ACTION_REQUIRED, GATE, REGISTER
+from hokusai_ci.commands import command, failed
+from hokusai_ci.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, invalid_input
+from hokusai_ci.gate import GATE_ONLY_MODE
+from hokusai_ci.github_report import command_escape, error_command, log_escape, report
 from hokusai_ci.inputs import TRUE_WORDS, parse_flag
-from hokusai_ci.measured.decision import basis_text
-from hokusai_ci.metrics import GateResult
-from hokusai_ci.presenters import summary_line
+from hokusai_ci.options import OPTIONS
 from hokusai_ci.redaction import (
     MIN_SECRET_LENGTH,
     SECRET_ENV,
@@ -32,53 +29,23 @@ from hokusai_ci.redaction import (
     fragments,
     install_log_redaction,
     redact,
-    redact_data,
     short_lines,
     url_secrets,
 )
-from hokusai_ci.results import RegistrationResult, failed_result, output_fields
+from hokusai_ci.results import RegistrationResult, failed_result
 from hokusai_ci.settings import Env, Settings
 
-REQUIRED = ("token-id", "model-path", "metric", "baseline")
-OPTIONAL = (
-    "metric-value",
-    "metrics-file",
-    "metric-key",
-    "predictions",
-    "labels",
-    "score-column",
-    "label-column",
-    "id-column",
-    "threshold",
-    "confidence",
-    "decision",
-    "direction",
-    "mlflow-uri",
-    "api-url",
-    "db-config",
-    "webhook-url",
-    "model-name",
-    "dry-run",
-    "job-summary",
-    "gate-only",
-    "links-within",
-    "allowed-folder",
-    "sign",
-    "baseline-from",
-    "set-alias",
-)
-# the measured gate's inputs, passed on only when given (each is refused without predictions)
-MEASURED_INPUTS = OPTIONAL[OPTIONAL.index("predictions") : OPTIONAL.index("direction")]
+INPUTS = tuple(OPTIONS[name].input for name in ACTION)
+REQUIRED = tuple(OPTIONS[name].input for name in ACTION_REQUIRED)
 SECRETS = {s.action_input: s.env for s in SECRET_SETTINGS if s.action_input}
-PATH_INPUTS = ("model-path", "metrics-file", "predictions", "labels", "db-config", "links-within")
+PATH_INPUTS = tuple(OPTIONS[name].input for name in ACTION if OPTIONS[name].path)
 REPORT_TARGETS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
-SUMMARY_LIMIT = 64 * 1024  # GitHub allows 1 MiB per step; a registration never needs more
 
 
 def read_inputs(env: Mapping[str, str]) -> dict[str, str]:
     """Inputs by kebab-case name; the runner keeps hyphens (INPUT_TOKEN-ID), others may not."""
     found: dict[str, str] = {}
-    for name in (*REQUIRED, *OPTIONAL, *SECRETS):
+    for name in INPUTS:
         for key in (f"INPUT_{name.upper()}", f"INPUT_{name.upper().replace('-', '_')}"):
             value = env.get(key, "").strip()
             if value:
@@ -87,40 +54,12 @@ def read_inputs(env: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
-def command_escape(text: str) -> str:
-    """Workflow command data escaping (%, CR, LF), so a message cannot inject commands."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def log_escape(text: str) -> str:
-    """A plain log line: line breaks escaped (a message cannot start a `::command::` line) and
-    the legacy `##[command]` prefix (which the runner finds anywhere in a line) broken. Nothing
-    more: the runner shows plain lines as printed, so `%` stays `%` (3.66%, not 3.66%25)."""
-    return text.replace("\r", "%0D").replace("\n", "%0A").replace("##[", "##%5B")
-
-
-def property_escape(text: str) -> str:
-    return command_escape(text).replace(":", "%3A").replace(",", "%2C")
-
-
-MD_SPECIAL = set("\\`*_{}[]()#+-.!|~")
-
-
-def md(text: object) -> str:
-    """Escape a user-supplied string for the Markdown summary: no HTML, links or formatting."""
-    flat = " ".join(str(text).split())
-    return "".join(html.escape(c, quote=False) if c in "<>&" else "\\" + c if c in MD_SPECIAL else c for c in flat)
-
-
-def code_span(text: object) -> str:
-    """A literal code span for a table cell. CommonMark keeps backslashes inside code spans, so
-    nothing is escaped: the fence is one backtick longer than any run in the value, and only the
-    table's own `|` is escaped (GFM removes that backslash before the span is read)."""
-    flat = " ".join(str(text).split())
-    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
-    return f"{fence}{pad}{flat.replace('|', chr(92) + '|')}{pad}{fence}"
+def given(inputs: Mapping[str, str], name: str) -> Any:
+    """An option's input as given (None: not given); a true/false input not given reads its
+    action.yml default. Other defaults (`sign: off`) come from the runner, which passes them."""
+    option = OPTIONS[name]
+    flag_default = option.action_default if option.action_default in ("true", "false") else None
+    return inputs.get(option.input, flag_default)
 
 
 class Masks:
@@ -144,116 +83,6 @@ class Masks:
             self.done.add(text)
 
 
-def _write_outputs(path: str, fields: Mapping[str, str]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        for name, value in fields.items():
-            delimiter = f"ghadelimiter_{uuid.uuid4()}"
-            fh.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
-
-
-def _link(label: str, url: str | None) -> str:
-    if not url or not url.startswith(("http://", "https://")):
-        return ""
-    from urllib.parse import quote
-
-    return f"[{label}]({quote(url, safe=':/#?=&%@')})"
-
-
-def summary_markdown(r: RegistrationResult) -> str:
-    lines: list[str] = []
-    token = md(r.token_id or "?")
-    simulated = " (simulated)" if r.simulated else ""
-    if r.status == "registered":
-        lines.append(f"### ✅ Registered {md(r.model_name)} version {md(r.model_version)} for token {token}{simulated}")
-    elif r.status == "dry_run":
-        lines.append(f"### ☑️ Dry run passed for token {token}: nothing was written{simulated}")
-    elif r.status == "gate_only":
-        lines.append(f"### ☑️ Gate passed for token {token}")
-    elif r.mode == GATE_ONLY_MODE and r.metric is None:  # refused before any comparison
-        lines.append(f"### ❌ Gate not run for token {token}: an input was refused")
-    elif r.mode == GATE_ONLY_MODE and _platform_refused(r):  # the baseline is met; the platform's rules are not
-        lines.append(f"### ❌ Gate failed for token {token}: the Hokusai platform would refuse this result")
-    elif r.mode == GATE_ONLY_MODE:
-        lines.append(f"### ❌ Gate failed for token {token}")
-    else:
-        lines.append(f"### ❌ Registration failed for token {token}")
-    if r.mode == GATE_ONLY_MODE:
-        lines += ["", "Gate only: the token was **not checked** and nothing was uploaded or written."]
-    if r.error is not None:
-        fix = "" if r.status != "registered" else " The model is registered; re-running the job finishes what is left."
-        message = r.error.message.removesuffix(f"; {NOT_CHECKED}")  # said once, above
-        lines += ["", f"**{md(r.error.title)}** (exit {r.error.exit_code}): {md(message[:2000])}{fix}"]
-    if r.metric is not None:
-        lines += ["", *_metric_table(r.metric, _platform_refused(r))]
-    if r.baseline_source is not None:
-        lines += ["", baseline_line(r.baseline_source)]
-    if r.measured is not None:
-        basis = basis_text(r.measured)
-        lines += ["", f"**{md(summary_line(r.measured))}** ({md(basis)}, {r.measured.rows} rows)"]
-    rows = [
-        ("Model", f"{md(r.model_name)} v{md(r.model_version)}" if r.model_version else md(r.model_name or "")),
-        ("Model URI", code_span(r.model_uri) if r.model_uri else ""),
-        ("MLflow run", " ".join(filter(None, [md(r.mlflow_run_id or ""), _link("open run", r.run_url)]))),
-        ("Model version", _link("open version", r.version_url)),
-        ("SHA-256", code_span(r.model_sha256) if r.model_sha256 else ""),
-        ("Mode", md(r.mode or "")),
-    ]
-    shown = [(k, v) for k, v in rows if v]
-    if shown:  # a list: a two-column table would need a header row, rendered as an empty grey bar
-        lines += ["", *[f"- **{k}**: {v}" for k, v in shown]]
-    if r.attestation is not None:
-        lines += ["", *_attestation_lines(r)]
-    if r.events:
-        lines += ["", "| Event | Delivery | Attempts |", "|---|---|---|"]
-        lines += [f"| {md(e.event_type)} | {md(e.delivery_status)} | {e.attempts} |" for e in r.events]
-    text = "\n".join(lines) + "\n"
-    return text[:SUMMARY_LIMIT]
-
-
-def baseline_line(source: BaselineSource) -> str:
-    """Where the baseline came from: the alias's version, or the input while no version holds it."""
-    if source.source == "flag":
-        return f"Baseline {source.value:g} from the `baseline` input: no version holds alias {md(source.alias)} yet"
-    return (
-        f"Baseline {source.value:g} ({md(source.metric or '')}) from {md(source.model_name)} version "
-        f"{md(source.version or '')}, alias {md(source.alias)}"
-    )
-
-
-def _platform_refused(r: RegistrationResult) -> bool:
-    return r.error is not None and r.error.category == Category.PLATFORM_REJECTED.slug
-
-
-def _attestation_lines(r: RegistrationResult) -> list[str]:
-    """The signed statement's digest and the command a deployer runs to check it."""
-    from hokusai_ci.presenters import verify_command
-
-    a = r.attestation
-    assert a is not None
-    command = "".join(c for c in verify_command(r) if c.isprintable() and c != "`")
-    return [
-        f"**Signed** ({md(a.method)}): registration statement sha256 `{a.sha256}`",
-        "",
-        "Verify before you deploy:",
-        "",
-        "```sh",
-        command,
-        "```",
-    ]
-
-
-def _metric_table(g: GateResult, platform_refused: bool = False) -> list[str]:
-    rel = "" if g.relative_delta is None else f" ({g.relative_delta:+.2%})"
-    verdict = "✅ passed" if g.passed else "❌ below baseline"
-    if platform_refused:
-        verdict = "✅ meets the baseline; ❌ the platform's rules"
-    return [
-        "| Metric | Value | Baseline | Better | Delta | Gate |",
-        "|---|---|---|---|---|---|",
-        f"| {md(g.name)} | {g.value:g} | {g.baseline:g} | {g.direction.value} | {g.delta:+g}{rel} | {verdict} |",
-    ]
-
-
 def configure_logging(level: str) -> None:
     """The CLI's logging, with every line (any logger's, tracebacks included) redacted and then
     escaped as workflow-command data: a message cannot start a `::command::` line."""
@@ -264,23 +93,17 @@ def configure_logging(level: str) -> None:
 
 
 def run_action(env: Mapping[str, str] | None = None) -> int:
-    """Run the Action. Returns the process exit code (the CLI's table)."""
-    from hokusai_ci import presenters
-
+    """Run the Action: mask the secrets, check where it reports to, run the command, report its
+    result. Returns the process exit code (the CLI's table)."""
     env = dict(os.environ if env is None else env)
     cancel_on_sigterm()
     install_log_redaction(escape=log_escape)  # from here on, every log line is escaped
     masks = Masks()
     inputs = read_inputs(env)
     try:
-        for var in SECRET_ENV:
-            if env.get(var):
-                masks.add(env[var], var)
-        for name in SECRETS:
-            if name in inputs:
-                masks.add(inputs[name], f"input '{name}'")
-    except HokusaiError as err:
-        return _refuse(env, inputs, err)
+        _mask_secrets(env, inputs, masks)
+    except HokusaiError as err:  # a secret that cannot be masked is never printed: refuse it
+        return _finish(env, inputs, failed_result(err), wants_summary=True, gate_only=False)
     if platform.system() != "Linux":
         print("::error title=Unsupported runner::hokusai/register-model is a Docker action and needs a Linux runner")
         return 2
@@ -289,48 +112,73 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
             os.environ[var] = inputs[name]
     if not env.get(Env.HOME):  # keep the embedded store out of the workspace (no root-owned files)
         os.environ[Env.HOME] = str(Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / "hokusai")
-    workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
-    debug = env.get("RUNNER_DEBUG") == "1"
-    wants_summary = True
-    result: RegistrationResult
+    try:  # parsed once; a bad value still gets a summary saying so
+        wants_summary, summary_error = parse_flag("job-summary", given(inputs, "job_summary")), None
+    except HokusaiError as err:
+        wants_summary, summary_error = True, err
     try:
-        # a summary that may be asked for is checked too (the input itself is parsed strictly below)
-        _check_report_targets(env, inputs.get("job-summary", "true").strip().lower() not in ("false", "0", "no"))
+        _check_report_targets(env, wants_summary)
     except HokusaiError as err:  # nowhere to report to: say so and write nothing
-        print(f"::error title={property_escape(err.category.title)}::{command_escape(redact(err.message))}")
+        print(error_command(err.category.title, err.message))
         return err.exit_code
     try:
-        # baseline-from (alias:champion) reads the baseline from the registry, `baseline` is its fallback
-        missing = [n for n in REQUIRED if n not in inputs and not (n == "baseline" and "baseline-from" in inputs)]
-        if missing:
-            raise invalid_input(missing[0], "", f"input '{missing[0]}' is required: add it under `with:`")
-        given = dict(inputs)
-        for name in PATH_INPUTS:
-            if name in inputs and not os.path.isabs(inputs[name]):
-                inputs[name] = str(workspace / inputs[name])
-        check_within_workspace(inputs, given, workspace)
-        wants_summary = parse_flag("job-summary", inputs.get("job-summary", "true"))
-        if parse_flag("gate-only", inputs.get("gate-only", "false")):
-            result = _gate_only(inputs, debug)
-        else:
-            result = _register(inputs, debug, masks)
-    except HokusaiError as err:
-        result = failed_result(err)
+        result = _run(inputs, env, masks, summary_error)
     except (KeyboardInterrupt, Cancelled) as exc:
         category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
-        result = failed_result(HokusaiError(category, f"{category.title.lower()} before the registration started"))
-    except Exception as exc:
-        result = failed_result(internal_error(exc))
+        message = f"{category.title.lower()} before the registration started"
+        result = failed(RegistrationResult, HokusaiError(category, message))
+    gate_only = TRUE_WORDS.get(inputs.get("gate-only", "").lower(), False)
+    return _finish(env, inputs, result, wants_summary, gate_only)
+
+
+@command(RegistrationResult)
+def _run(
+    inputs: dict[str, str], env: Mapping[str, str], masks: Masks, summary_error: HokusaiError | None
+) -> RegistrationResult:
+    """The inputs checked in the order a user fixes them, then the gate or the registration."""
+    missing = [name for name in REQUIRED if name not in inputs]
+    if not missing and "baseline" not in inputs and "baseline-from" not in inputs:
+        missing = ["baseline"]  # baseline-from (alias:champion) reads it from the registry instead
+    if missing:
+        raise invalid_input(missing[0], "", f"input '{missing[0]}' is required: add it under `with:`")
+    workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
+    as_given = dict(inputs)
+    for name in PATH_INPUTS:
+        if name in inputs and not os.path.isabs(inputs[name]):
+            inputs[name] = str(workspace / inputs[name])
+    check_within_workspace(inputs, as_given, workspace)
+    if summary_error is not None:
+        raise summary_error
+    debug = env.get("RUNNER_DEBUG") == "1"
+    if parse_flag("gate-only", given(inputs, "gate_only")):
+        return _gate_only(inputs, debug)
+    return _register(inputs, debug, masks)
+
+
+def _finish(
+    env: Mapping[str, str], inputs: Mapping[str, str], result: RegistrationResult, wants_summary: bool, gate_only: bool
+) -> int:
+    """Render the result: an error annotation, the text in the log, the outputs and summary."""
+    from hokusai_ci.presenters import registration_text
+
     result.token_id = result.token_id or inputs.get("token-id")
-    if result.mode is None and TRUE_WORDS.get(inputs.get("gate-only", "").lower()):
+    if result.mode is None and gate_only:
         result.mode = GATE_ONLY_MODE  # refused before the gate ran: still reported as the gate
     if result.error is not None:
-        print(f"::error title={property_escape(result.error.title)}::{command_escape(redact(result.error.message))}")
-    text = presenters.registration_text(result)
-    for line in text.splitlines():
+        print(error_command(result.error.title, result.error.message))
+    for line in registration_text(result).splitlines():
         print(log_escape(redact(line)))
-    _report(env, result, wants_summary)
+    report(env, result, wants_summary)
     return result.exit_code
+
+
+def _mask_secrets(env: Mapping[str, str], inputs: Mapping[str, str], masks: Masks) -> None:
+    for var in SECRET_ENV:
+        if env.get(var):
+            masks.add(env[var], var)
+    for name in SECRETS:
+        if name in inputs:
+            masks.add(inputs[name], f"input '{name}'")
 
 
 def check_within_workspace(inputs: Mapping[str, str], given: Mapping[str, str], workspace: Path) -> None:
@@ -369,29 +217,14 @@ def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> Registrat
     from hokusai_ci import app
     from hokusai_ci.settings import load_settings
 
-    settings = load_settings(
-        {
-            "mlflow_uri": inputs.get("mlflow-uri"),
-            "api_url": inputs.get("api-url"),
-            "db_config": inputs.get("db-config"),
-            "webhook_url": inputs.get("webhook-url"),
-            "log_level": "DEBUG" if debug else None,
-            "sign": inputs.get("sign"),
-        }
-    )
+    config = {name: given(inputs, name) for name in REGISTER.names("setting") if name in ACTION}
+    settings = load_settings({**config, "log_level": "DEBUG" if debug else None})
     _mask_configured(masks, settings)
     configure_logging(settings.log_level)
     app.refuse_empty_local_store(settings, app.SECRET_STEP)
     print("::group::Register model")
     try:
-        return app.register(
-            settings,
-            **_verdict_inputs(inputs),
-            model_name=inputs.get("model-name"),
-            dry_run=inputs.get("dry-run", "false"),
-            baseline_from=inputs.get("baseline-from"),
-            set_alias=inputs.get("set-alias"),
-        )
+        return app.register(settings, **{name: given(inputs, name) for name in REGISTER.names("use")})
     finally:
         print("::endgroup::")
 
@@ -401,23 +234,8 @@ def _gate_only(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
     from hokusai_ci.gate import gate_only, platform_rules_apply
 
     configure_logging("DEBUG" if debug else "INFO")
-    return gate_only(platform=platform_rules_apply(has_db_config="db-config" in inputs), **_verdict_inputs(inputs))
-
-
-def _verdict_inputs(inputs: Mapping[str, str]) -> dict[str, Any]:
-    """The inputs that decide a verdict, shared by a registration and the gate-only path."""
-    return {
-        "token_id": inputs["token-id"],
-        "model_path": inputs["model-path"],
-        "metric": inputs["metric"],
-        "baseline": inputs.get("baseline"),
-        "metric_value": inputs.get("metric-value"),
-        "metrics_file": inputs.get("metrics-file"),
-        "metric_key": inputs.get("metric-key"),
-        **{name.replace("-", "_"): inputs[name] for name in MEASURED_INPUTS if name in inputs},
-        "direction": inputs.get("direction"),
-        "links_within": inputs.get("links-within"),
-    }
+    values = {name: given(inputs, name) for name in GATE.names("use")}
+    return gate_only(platform=platform_rules_apply(has_db_config="db-config" in inputs), **values)
 
 
 def _mask_configured(masks: Masks, settings: Settings) -> None:
@@ -432,14 +250,6 @@ def _mask_configured(masks: Masks, settings: Settings) -> None:
             masks.add(secret, name, refuse=False)
 
 
-def _refuse(env: Mapping[str, str], inputs: Mapping[str, str], err: HokusaiError) -> int:
-    result = failed_result(err)
-    result.token_id = inputs.get("token-id")
-    print(f"::error title={property_escape(err.category.title)}::{command_escape(redact(err.message))}")
-    _report(env, result, wants_summary=True)
-    return err.exit_code
-
-
 def _check_report_targets(env: Mapping[str, str], wants_summary: bool) -> None:
     """Before anything is written: the runner's output and summary files must be writable."""
     from hokusai_ci.validation import check_report_target
@@ -447,26 +257,3 @@ def _check_report_targets(env: Mapping[str, str], wants_summary: bool) -> None:
     for name in REPORT_TARGETS:
         if env.get(name) and (name != "GITHUB_STEP_SUMMARY" or wants_summary):
             check_report_target(name, env[name])
-
-
-def _report(env: Mapping[str, str], result: RegistrationResult, wants_summary: bool) -> None:
-    """Outputs and job summary. A file that fails now (a full disk) is one error line; the
-    registration's exit code stands."""
-    data = redact_data(result.model_dump(mode="json"))
-    fields = {**output_fields(result), "result-json": json.dumps(data, sort_keys=True, allow_nan=False)}
-    writers: dict[str, Callable[[str], None]] = {
-        "GITHUB_OUTPUT": lambda path: _write_outputs(path, {k: redact(v) for k, v in fields.items()}),
-        "GITHUB_STEP_SUMMARY": lambda path: _append(path, redact(summary_markdown(result))),
-    }
-    for name, write in writers.items():
-        if not env.get(name) or (name == "GITHUB_STEP_SUMMARY" and not wants_summary):
-            continue
-        try:
-            write(env[name])
-        except OSError as exc:
-            print(f"::error title=Report Not Written::{command_escape(f'{name}: {exc.strerror or exc}')}")
-
-
-def _append(path: str, text: str) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(text)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.errors import Category, HokusaiError, KeptVersion, PlatformError, VersionKeptError
 from hokusai_ci.events import compact_json
 from hokusai_ci.http_retry import PostOutcome, RetryPolicy, post_with_retries
 from hokusai_ci.metrics import GateResult, platform_refusal
@@ -139,7 +139,7 @@ class HokusaiApi:
         verdict = outcome.status is not None and 400 <= outcome.status < 500 and outcome.status != 429
         category = Category.PLATFORM_REJECTED if verdict else Category.EVENT_DELIVERY_FAILED
         unseen = verdict or outcome.unsent or outcome.status in BEFORE_ACTING
-        raise HokusaiError(category, self.explain(outcome), http_status=outcome.status, maybe_told=not unseen)
+        raise PlatformError(category, self.explain(outcome), maybe_told=not unseen)
 
     def explain(self, outcome: PostOutcome) -> str:
         """Turn the platform's answer into one actionable line with its own `detail`."""
@@ -273,11 +273,12 @@ class HokusaiNotifier:
             log.warning("could not tag the version as notified (%s); a re-run would notify again", err.message)
         return True
 
-    def _kept(self, err: HokusaiError, r: Registration) -> HokusaiError:
+    def _kept(self, err: HokusaiError, r: Registration) -> VersionKeptError:
         """The failure, saying what is left. A request the platform never acted on is forgotten
         (the version may be removed later); one it may have acted on keeps the version for good."""
-        told = err.details.get("maybe_told") is True
-        if err.details.get("maybe_told") is False:
+        maybe_told = err.maybe_told if isinstance(err, PlatformError) else None
+        told = maybe_told is True
+        if maybe_told is False:
             try:
                 self.registry.delete_version_tag(r.model_name, r.model_version, Tag.PLATFORM_SENT)
             except HokusaiError:
@@ -289,13 +290,12 @@ class HokusaiNotifier:
                 "it and sends the same registration with the same idempotency key (no other content can be "
                 "registered for this token until then)"
             )
-        elif err.details.get("status") == UNCONFIRMED:
+        elif err.status == UNCONFIRMED:
             tail = f"; {where}"
         else:
             tail = f"; {where}, and re-running the same command adopts it without a second upload"
-        details = {**err.details, "model_name": r.model_name, "model_version": r.model_version}
-        details |= {"model_uri": r.model_uri, "mlflow_run_id": r.mlflow_run_id, "model_sha256": r.model_sha256}
-        return HokusaiError(err.category, err.message + tail, **details)
+        kept = KeptVersion(r.model_name, r.model_version, r.model_uri, r.mlflow_run_id, r.model_sha256)
+        return VersionKeptError(err.category, err.message + tail, kept, status=err.status)
 
 
 def _refuse_unconfirmed(token_id: str, r: Registration, others: list[dict[str, Any]]) -> None:

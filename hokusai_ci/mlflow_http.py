@@ -132,7 +132,6 @@ def mlflow_error(
     return HokusaiError(
         Category.MLFLOW_ERROR,
         f"could not {action} MLflow at {display_url(uri)}: {code + ': ' if code else ''}{reason}; {hint}",
-        mlflow_uri=display_url(uri),
     )
 
 

@@ -12,17 +12,33 @@ from pydantic import BaseModel
 from hokusai_ci.measured.decision import MeasuredGate, basis_text, number
 from hokusai_ci.metrics import GateResult
 from hokusai_ci.redaction import redact, redact_data
-from hokusai_ci.results import EventInfo, RegistrationResult, TokenView, output_fields
+from hokusai_ci.results import EventInfo, Outcome, RegistrationResult, TokenView, output_fields
 
 
-def to_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> str:
+def to_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any] | list[Any]) -> str:
     if isinstance(value, BaseModel):
         data: Any = value.model_dump(mode="json")
     elif isinstance(value, dict):
         data = value
     else:
-        data = [v.model_dump(mode="json") for v in value]
+        data = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
     return json.dumps(redact_data(data), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def result_json(result: BaseModel) -> str:
+    """A command's result as `--output json` prints it. A registration or a verification that
+    ran is the whole object; the other commands print what they return (`payload()`), and a
+    failure adds `error` to what is still known, else `{"status": "error", "error": ...}`."""
+    error = getattr(result, "error", None)
+    if isinstance(result, Outcome):
+        known = result.payload()
+    elif error is not None and getattr(result, "checks", None) == []:  # a verification that never ran
+        known = None
+    else:
+        return to_json(result)
+    if error is None:
+        return to_json(known)
+    return to_json({**(known if isinstance(known, dict) else {"status": "error"}), "error": error.model_dump()})
 
 
 def gate_line(g: GateResult) -> str:

@@ -20,17 +20,14 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal, Protocol
-
-from pydantic import BaseModel
+from typing import Any, Protocol
 
 from hokusai_ci.attestation import BaselineSource
-from hokusai_ci.errors import Category, HokusaiError, invalid_input
+from hokusai_ci.errors import AliasMovedError, Category, HokusaiError, invalid_input
 from hokusai_ci.events import ConsoleSink, EventSink, alias_moved_event
 from hokusai_ci.redaction import display_url
 from hokusai_ci.registry_rest import RegistryRest
-from hokusai_ci.results import AliasMove, EventInfo
+from hokusai_ci.results import AliasMove, AliasMoveResult
 from hokusai_ci.store import AliasRecord, AliasStore, Mover, TokenStatus, TokenStore
 from hokusai_ci.tracking import TAG_PREFIX, Tag
 
@@ -52,23 +49,6 @@ class Ports:
     webhook_target: str | None = None
     console: EventSink = field(default_factory=ConsoleSink)
     ci: dict[str, str] = field(default_factory=dict)  # the provenance tags of this CI run
-
-
-class AliasMoveResult(BaseModel):
-    """What `promote`, `rollback` and `register --set-alias` did to an alias."""
-
-    status: Literal["moved"] = "moved"
-    command: str
-    model_name: str
-    alias: str
-    from_version: str | None
-    to_version: str
-    token_id: str
-    moved_at: datetime
-    run_url: str | None = None
-    commit: str | None = None
-    events: list[EventInfo] = []
-    message: str
 
 
 def check_alias(value: Any, field: str = "alias") -> str:
@@ -158,10 +138,10 @@ def move(
     current = record.version if record else None
     if current != expected and not rerun:
         raise _moved(model_name, alias, current, expected, "in the token store", command)
+    in_mlflow = ports.registry.alias_version(model_name, alias)  # read again just before deciding
     # what MLflow may show: the store's holder, or the one before it (a move whose projection a
     # run did not finish); anything else was moved outside hokusai-ci
     known = (current, record.previous_version if record else None)
-    in_mlflow = ports.registry.alias_version(model_name, alias)  # read again just before deciding
     if in_mlflow not in known:
         where = f"in MLflow at {display_url(ports.registry.base)}, moved outside hokusai-ci"
         raise _moved(model_name, alias, in_mlflow, current, where, command)
@@ -209,7 +189,9 @@ def _project(ports: Ports, record: AliasRecord, command: str, events: list[Any],
     )
 
 
-def _moved(model: str, alias: str, found: str | None, expected: str | None, where: str, command: str) -> HokusaiError:
+def _moved(
+    model: str, alias: str, found: str | None, expected: str | None, where: str, command: str
+) -> AliasMovedError:
     said = f"is on version {found}" if found else "is not set"
     wanted = f"version {expected}" if expected else "not set yet"
     fix = (
@@ -217,10 +199,8 @@ def _moved(model: str, alias: str, found: str | None, expected: str | None, wher
         if found and command == "promote"
         else "check who moved it; nothing was moved"
     )
-    return HokusaiError(
-        Category.ALIAS_MOVED,
-        f"alias {alias!r} of {model} {said} {where}, not {wanted} as expected; nothing was moved: {fix}",
-        found=found,
+    return AliasMovedError(
+        f"alias {alias!r} of {model} {said} {where}, not {wanted} as expected; nothing was moved: {fix}", found=found
     )
 
 

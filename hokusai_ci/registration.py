@@ -37,7 +37,7 @@ from hokusai_ci.attestation import (
     statement,
 )
 from hokusai_ci.attestation import Metric as AttestedMetric
-from hokusai_ci.errors import Cancelled, Category, HokusaiError
+from hokusai_ci.errors import Cancelled, Category, HokusaiError, VersionKeptError
 from hokusai_ci.events import ConsoleSink, EventSink, build_events
 from hokusai_ci.fingerprint import Fingerprint, fingerprint
 from hokusai_ci.inputs import RegistrationRequest, request_gate
@@ -137,7 +137,7 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
     except HokusaiError as err:
         if attempt.committed is not None:
             _registered(result, attempt.committed)
-        elif err.details.get("status") == TokenStatus.REGISTERED.value:
+        elif err.status == TokenStatus.REGISTERED.value:
             _fill_registered(result, ports, request.token_id)
         _fail(result, err)
     except (KeyboardInterrupt, Cancelled) as exc:
@@ -262,7 +262,7 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports, attempt: At
                 return attempt.committed
             attempt.release_note = _abandon(ports, tracker, req.token_id, claim_id, tracked)
             if isinstance(exc, HokusaiError) and attempt.release_note:
-                raise HokusaiError(exc.category, exc.message + attempt.release_note, **exc.details) from None
+                raise exc.with_note(attempt.release_note) from None
             raise
     assert tracked is not None
     if not won:
@@ -805,9 +805,10 @@ def _fill_registered(result: RegistrationResult, ports: Ports, token_id: str) ->
 
 
 def _fail(result: RegistrationResult, err: HokusaiError) -> None:
-    for name in _KEPT:  # a version the failure left in MLflow (API mode: the platform did not accept it)
-        if getattr(result, name) is None and isinstance(err.details.get(name), str):
-            setattr(result, name, err.details[name])
+    if isinstance(err, VersionKeptError):  # a version the failure left in MLflow (API mode: not accepted)
+        for name in _KEPT:
+            if getattr(result, name) is None and isinstance(getattr(err.kept, name), str):
+                setattr(result, name, getattr(err.kept, name))
     result.error = ErrorInfo.of(err)
     if result.status != "registered":  # exit 9 keeps "registered": the model is in the registry
         result.status = "error"

@@ -78,13 +78,12 @@ class RegistryRest:
         if is_platform_answer(body):
             verdict = key_problem(status, body, proxy, secrets, self.credential)
             if verdict is not None:
-                return HokusaiError(Category.PLATFORM_REJECTED, verdict, http_status=status)
+                return HokusaiError(Category.PLATFORM_REJECTED, verdict)
             if status in TRANSIENT:  # the platform's outage (its key service), as for the notification
                 return HokusaiError(
                     Category.EVENT_DELIVERY_FAILED,
                     f"{proxy} could not take the request: {detail(body, secrets)} (HTTP {status}) after "
                     f"{attempts} attempt(s); the platform's outage, nothing was uploaded: try again later",
-                    http_status=status,
                 )
         if status in (401, 403):
             return HokusaiError(

@@ -292,7 +292,6 @@ class RestTracker:
                 f"the MLflow server at {display_url(self.uri)} names {display_url(artifact_uri)} as this run's "
                 "artifact store, another host than the server; hokusai-ci sends the server's credentials to no "
                 "other host: have the server proxy artifacts (`mlflow server --serve-artifacts`)",
-                mlflow_uri=display_url(self.uri),
             )
 
     def _artifacts_url(self, artifact_uri: str) -> str:

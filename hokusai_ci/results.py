@@ -1,6 +1,9 @@
 """Result objects: what every presenter (text, JSON, GitHub outputs) renders.
 
 Field names are a contract read by the Action and other CI systems; keep them stable.
+
+Every command returns one of these with `error` set when it failed (see `commands.py`): the
+faces render it and exit with its code, the Python API raises it as `api.CommandFailed`.
 """
 
 from __future__ import annotations
@@ -86,17 +89,6 @@ class RegistrationResult(BaseModel):
 def failed_result(err: HokusaiError, *, token_id: str | None = None, mode: str | None = None) -> RegistrationResult:
     """The result of a registration that failed before the use case ran (input, settings)."""
     return RegistrationResult(status="error", token_id=token_id, mode=mode, error=ErrorInfo.of(err))
-
-
-def error_of(result: RegistrationResult) -> HokusaiError | None:
-    """The failure a result carries, as the exception the Python API raises (with `.result`)."""
-    if result.error is None:
-        return None
-    from hokusai_ci.errors import Category
-
-    err = HokusaiError(Category[result.error.category.upper()], result.error.message)
-    err.result = result
-    return err
 
 
 def output_fields(r: RegistrationResult) -> dict[str, str]:
@@ -187,3 +179,106 @@ def _recorded_gate(token: TokenRecord) -> GateResult | None:
         return None
     metric = Metric(token.metric_name, Direction(token.direction), None, None, "")
     return gate(metric, token.metric_value, token.baseline)
+
+
+class Outcome(BaseModel):
+    """A command's result whose JSON on success is its `payload()` alone (no `error` key): what
+    `model status`, `model list`, `token create|release` and `events replay` print."""
+
+    error: ErrorInfo | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None else self.error.exit_code
+
+    def payload(self) -> Any:
+        """What `--output json` prints on success; on failure what is still known (None: nothing)."""
+        raise NotImplementedError
+
+
+class TokenResult(Outcome):
+    """`model status` and `token create`: the token."""
+
+    token: TokenView | None = None
+
+    def payload(self) -> Any:
+        return None if self.token is None else self.token.model_dump(mode="json")
+
+
+class TokenListResult(Outcome):
+    """`model list`: a JSON array of tokens."""
+
+    tokens: list[TokenView] | None = None
+
+    def payload(self) -> Any:
+        return None if self.tokens is None else [t.model_dump(mode="json") for t in self.tokens]
+
+
+class ReleaseResult(BaseModel):
+    token_id: str
+    released: bool
+    claim_id: str | None
+    lease_expires_at: datetime | None
+    lease_was_live: bool
+    message: str
+
+
+class ReleaseOutcome(Outcome):
+    """`token release`: the claim that was released."""
+
+    release: ReleaseResult | None = None
+
+    def payload(self) -> Any:
+        return None if self.release is None else self.release.model_dump(mode="json")
+
+
+class ReplayResult(BaseModel):
+    status: str
+    webhook: str | None
+    delivered: int
+    failed: int
+    events: list[EventInfo]
+
+
+class ReplayOutcome(Outcome):
+    """`events replay`: what was delivered; a failed delivery keeps its counts in the JSON."""
+
+    replay: ReplayResult | None = None
+
+    def payload(self) -> Any:
+        return None if self.replay is None else self.replay.model_dump(mode="json")
+
+
+class AliasMoveResult(BaseModel):
+    """What `promote`, `rollback` and `register --set-alias` did to an alias."""
+
+    status: Literal["moved"] = "moved"
+    command: str
+    model_name: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    token_id: str
+    moved_at: datetime
+    run_url: str | None = None
+    commit: str | None = None
+    events: list[EventInfo] = []
+    message: str
+
+
+class AliasMoveOutcome(Outcome):
+    """`model promote` and `model rollback`: the move made."""
+
+    move: AliasMoveResult | None = None
+
+    def payload(self) -> Any:
+        return None if self.move is None else self.move.model_dump(mode="json")
+
+
+class AliasHistoryResult(Outcome):
+    """`model history`: a JSON array of alias moves, oldest first."""
+
+    moves: list[AliasMove] | None = None
+
+    def payload(self) -> Any:
+        return None if self.moves is None else [m.model_dump(mode="json") for m in self.moves]

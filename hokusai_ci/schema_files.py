@@ -14,14 +14,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from hokusai_ci.events import SCHEMA_DIR, json_schemas
-from hokusai_ci.results import RegistrationResult, TokenView
+from hokusai_ci.results import RegistrationResult, ReplayResult, TokenView
 
 RESULT_VERSION = "1"
 BASE = "https://hokus.ai/schemas/results/"
 
 
 def _result_models() -> dict[str, type[BaseModel]]:
-    from hokusai_ci.app import ReplayResult
     from hokusai_ci.verification import VerificationResult
 
     return {

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.errors import AliasMovedError, Category, HokusaiError
 from hokusai_ci.store import (
     ALIAS_MOVED,
     AliasRecord,
@@ -175,7 +175,6 @@ class SqlTokenStore:
         return HokusaiError(
             Category.DATABASE_CONNECTION_FAILED,
             f"cannot use the token store at {self._description}: {reason[:300]}; {check}",
-            store=self._description,
         )
 
     def describe(self) -> str:
@@ -425,8 +424,7 @@ class SqlTokenStore:
             holder = found.version if found else None
             said = f"version {holder}" if holder else "not set"
             wanted = f"version {expected}" if expected else "not set yet"
-            raise HokusaiError(
-                Category.ALIAS_MOVED,
+            raise AliasMovedError(
                 f"alias {alias!r} of {model_name} is {said} in the token store, not {wanted} as expected; "
                 "nothing was moved",
                 found=holder,

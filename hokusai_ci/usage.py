@@ -15,12 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Meanings of the options most commands share: one place, not one copy per docstring.
-SHARED_MEANINGS = {
-    "db_config": "JSON or YAML database config file (host, port, database, username, password, or url).",
-    "output": "text (for people) or json (one JSON object on stdout).",
-    "log_level": "DEBUG, INFO, WARNING or ERROR (default: $HOKUSAI_LOG_LEVEL or INFO).",
-}
 FLAG_WORDS = ("true", "false", "1", "0", "yes", "no")
 _ARG_LINE = re.compile(r"^\s{4,}(\w+):\s*(.*)$")
 _REQUIRED = re.compile(r"\s*\(required\)\.?$")
@@ -95,7 +89,7 @@ def describe_command(path: tuple[str, ...], method: Callable[..., Any]) -> Comma
     for name, param in inspect.signature(method).parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        text = meanings.get(name) or SHARED_MEANINGS.get(name, "")
+        text = meanings.get(name, "")
         positional = param.default is inspect.Parameter.empty
         options[name] = Option(
             name=name,

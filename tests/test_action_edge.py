@@ -124,7 +124,7 @@ def test_no_accepted_path_resolves_outside_the_workspace(tmp_path_factory: pytes
     try:
         check_within_workspace({"model-path": full}, {"model-path": value}, workspace)
     except HokusaiError as err:
-        assert err.category is Category.INVALID_INPUT and err.details["field"] == "model-path"
+        assert err.category is Category.INVALID_INPUT and err.field == "model-path"
         assert not Path(full).resolve().is_relative_to(workspace.resolve()) or not value.strip()
         return
     assert Path(full).resolve().is_relative_to(workspace.resolve())

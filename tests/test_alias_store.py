@@ -37,11 +37,11 @@ def test_move_is_compare_and_set_with_its_event(backend: str, tmp_path: Path, re
     with pytest.raises(HokusaiError) as first_again:
         _move(store, None, "2")
     assert first_again.value.category is Category.ALIAS_MOVED and first_again.value.exit_code == 15
-    assert first_again.value.details["found"] == "1" and "version 1" in first_again.value.message
+    assert first_again.value.found == "1" and "version 1" in first_again.value.message
     _move(store, "1", "2")
     with pytest.raises(HokusaiError) as stale:
         _move(store, "1", "3")
-    assert stale.value.details["found"] == "2"
+    assert stale.value.found == "2"
     record = store.alias("hokusai-T", "champion")
     assert record is not None and (record.version, record.previous_version) == ("2", "1")
     assert record.run_url == "https://ci.example/run/1" and record.commit == "abc"
@@ -69,7 +69,7 @@ def test_concurrent_moves_from_one_holder_have_one_winner(
             _move(stores[i], "7", str(100 + i))
             outcomes.append("won")
         except HokusaiError as err:
-            outcomes.append(f"refused:{err.details['found']}")
+            outcomes.append(f"refused:{err.found}")
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
     for t in threads:

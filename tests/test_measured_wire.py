@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 from mlflow import MlflowClient
 
-from hokusai_ci.github import md
+from hokusai_ci.github_report import md
 from hokusai_ci.schema_files import result_schemas
 from tests.conftest import register_args, run_here
 from tests.hokusai_standin import HokusaiStandIn

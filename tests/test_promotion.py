@@ -139,7 +139,7 @@ def test_eight_promotions_from_one_holder_have_exactly_one_winner_every_round(
         won = [o for o in outcomes if isinstance(o, promotion.AliasMoveResult)]
         refused = [o for o in outcomes if isinstance(o, HokusaiError)]
         assert len(won) == 1 and len(refused) == WORKERS - 1, [str(o) for o in outcomes]
-        assert all(r.category is Category.ALIAS_MOVED and r.details["found"] == won[0].to_version for r in refused)
+        assert all(r.category is Category.ALIAS_MOVED and r.found == won[0].to_version for r in refused)
         holder, holder_token = won[0].to_version, won[0].token_id
         assert world.in_mlflow() == holder
         record = world.store.alias(world.model, "champion")
@@ -277,7 +277,7 @@ def test_a_rerun_does_not_overwrite_a_move_made_outside_the_tool_meanwhile(
     RegistryRest(world.http).set_alias(world.model, "champion", vc)  # out of band, before the re-run
     with pytest.raises(HokusaiError) as refused:
         promotion.promote(world.ports(), b, "champion", va)
-    assert refused.value.category is Category.ALIAS_MOVED and refused.value.details["found"] == vc
+    assert refused.value.category is Category.ALIAS_MOVED and refused.value.found == vc
     assert world.in_mlflow() == vc
 
 

@@ -54,6 +54,9 @@ MARKED = {
     ),
     'python3 -c \'import random; r = random.Random(7); print("score,label"); '
     '[print(f"{r.gauss(1.8 * (i % 2), 1):.4f},{i % 2}") for i in range(2000)]\' > eval.csv': "illustrative",
+    # aliases live in an MLflow server's registry; test_promotion.py runs these commands against one
+    "hokusai model register --token-id XRAY --model-path out/model.pkl --metric auroc --metric-value 0.85 "
+    "--baseline-from alias:champion --baseline 0.80 --set-alias candidate": "illustrative",
     "python bench/action_startup.py --rounds 2": "slow",
     ".venv/bin/python bench/run.py --gib --readme docs/benchmarks.md": "slow",
 }

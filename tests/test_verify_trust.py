@@ -240,7 +240,7 @@ def test_identity_and_issuer_are_an_address_or_https_url(identity: str, issuer: 
         trust = trust_from(None, identity, issuer)
     except HokusaiError as err:
         assert err.category is Category.INVALID_INPUT
-        assert err.details["field"] in ("identity", "issuer", "public-key")
+        assert err.field in ("identity", "issuer", "public-key")
         assert "\n" not in err.message and "\r" not in err.message
         return
     for value in (trust.identity, trust.issuer):
