@@ -65,7 +65,7 @@ def compared(request: RegistrationRequest, source: Any) -> RegistrationRequest:
 
 def set_alias(settings: Settings, result: RegistrationResult, alias: str) -> None:
     """Move a candidate alias to the version just registered (compare-and-set against what the
-    store holds); a refusal
+    store holds, or, when this store has no record of it, against what MLflow names); a refusal
     leaves the registration done and says so (exit 15)."""
     from hokusai_ci import promotion
 
@@ -74,7 +74,7 @@ def set_alias(settings: Settings, result: RegistrationResult, alias: str) -> Non
         ports, adapters = _alias_ports(settings)
         try:
             record = ports.store.alias(result.model_name, alias)
-            expected = record.version if record else None
+            expected = record.version if record else ports.registry.alias_version(result.model_name, alias)
             moved = promotion.move(
                 ports, result.model_name, alias, expected, result.model_version, result.token_id, "register"
             )

@@ -67,7 +67,7 @@ class AliasMovedPayload(BaseModel):
     alias: str
     from_version: str | None
     to_version: str
-    command: str  # promote | rollback | register
+    command: str  # promote | rollback | register | adopt (a fresh store took the holder MLflow names)
     run_url: str | None = None
     commit: str | None = None
 

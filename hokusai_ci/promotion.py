@@ -95,30 +95,38 @@ def rollback(ports: Ports, model_name: str, alias: str) -> AliasMoveResult:
     """Move `alias` back to the version it held before its current one (that version's
     `hokusai.previous_<alias>` tag), with the same compare-and-set."""
     record = ports.store.alias(model_name, alias)
-    if record is None:
-        raise invalid_input(
-            "alias", alias, f"no move of it on {model_name} is recorded in {ports.store.describe()}: nothing to undo"
-        )
+    # a fresh store (a new CI job) has no record: the holder MLflow names is the one rolled back
+    # from, and is adopted by the move below
+    holder = record.version if record else ports.registry.alias_version(model_name, alias)
+    if holder is None:
+        raise invalid_input("alias", alias, f"no version of {model_name} holds it: nothing to undo")
     where = display_url(ports.registry.base)
-    current = ports.registry.version(model_name, record.version)
+    current = ports.registry.version(model_name, holder)
     # the holder's own tag says where it came from ("": it was the first); the store's record
     # stands in only when the holder cannot be read
-    previous = current["tags"].get(Tag.PREVIOUS_PREFIX + alias) if current else record.previous_version
+    previous = current["tags"].get(Tag.PREVIOUS_PREFIX + alias) if current else None
+    previous = previous if current or record is None else record.previous_version
     if not previous:
         raise invalid_input(
-            "alias", alias, f"version {record.version} was the first to hold it on {model_name}: nothing to go back to"
+            "alias", alias, f"version {holder} was the first to hold it on {model_name}: nothing to go back to"
         )
     target = ports.registry.version(model_name, previous)
     if target is None:
         raise HokusaiError(
             Category.MODEL_NOT_FOUND,
-            f"version {previous} of {model_name}, which held alias {alias!r} before version {record.version}, no "
+            f"version {previous} of {model_name}, which held alias {alias!r} before version {holder}, no "
             f"longer exists in the model registry at {where} (deleting a version deletes its aliases); nothing was "
             f"moved: promote another version with `hokusai model promote --token-id T --alias {alias} "
-            f"--expect-current {record.version}`",
+            f"--expect-current {holder}`",
         )
-    token_id = target["tags"].get(Tag.TOKEN) or record.token_id
-    return move(ports, model_name, alias, record.version, previous, token_id, "rollback", tag_previous=False)
+    token_id = target["tags"].get(Tag.TOKEN) or (record.token_id if record else model_name.removeprefix("hokusai-"))
+    if ports.store.get(token_id) is None:  # the move's event belongs to the new holder's token
+        raise HokusaiError(
+            Category.TOKEN_NOT_FOUND,
+            f"token {token_id!r} of version {previous} of {model_name} does not exist in {ports.store.describe()}; "
+            "nothing was moved: roll back where that token is recorded (a database store, or API mode)",
+        )
+    return move(ports, model_name, alias, holder, previous, token_id, "rollback", tag_previous=False)
 
 
 def move(
@@ -134,18 +142,23 @@ def move(
 ) -> AliasMoveResult:
     """Decide the move in the store (compare-and-set), then project it to MLflow."""
     record = ports.store.alias(model_name, alias)
+    adopted: list[Any] = []
+    if record is None and expected is not None:  # a fresh store (a new CI job): take MLflow's holder
+        record, adopted = _adopt(ports, model_name, alias, expected, token_id, command)
     rerun = record is not None and record.version == new_version and record.previous_version == expected
     current = record.version if record else None
     if current != expected and not rerun:
         raise _moved(model_name, alias, current, expected, "in the token store", command)
     in_mlflow = ports.registry.alias_version(model_name, alias)  # read again just before deciding
+    if record is None and in_mlflow is not None:  # the alias exists, this store never saw it set
+        raise _moved(model_name, alias, in_mlflow, None, _UNRECORDED, command)
     # what MLflow may show: the store's holder, or the one before it (a move whose projection a
     # run did not finish); anything else was moved outside hokusai-ci
     known = (current, record.previous_version if record else None)
     if in_mlflow not in known:
         where = f"in MLflow at {display_url(ports.registry.base)}, moved outside hokusai-ci"
         raise _moved(model_name, alias, in_mlflow, current, where, command)
-    events = []
+    events = adopted
     already = not rerun and current == new_version  # nothing to move: the alias names it already
     if rerun or already:
         assert record is not None
@@ -161,10 +174,39 @@ def move(
             by=by,
             destination=ports.webhook_target,
         )
-        moved, note, events = ports.store.move_alias(model_name, alias, expected, new_version, by, event), "", [event]
+        moved, note = ports.store.move_alias(model_name, alias, expected, new_version, by, event), ""
+        events = [*adopted, event]
     if tag_previous and not already:
         ports.registry.set_version_tag(model_name, new_version, Tag.PREVIOUS_PREFIX + alias, expected or "")
     return _project(ports, moved, command, events, note)
+
+
+_UNRECORDED = "in MLflow, and this token store has no record of it (a fresh CI runner, or set outside hokusai-ci)"
+
+
+def _adopt(
+    ports: Ports, model_name: str, alias: str, expected: str, token_id: str, command: str
+) -> tuple[AliasRecord | None, list[Any]]:
+    """The store has no record of the alias: every CI job of local or API mode starts with an
+    empty store, so an alias set by an earlier job is only in MLflow. The holder MLflow names is
+    adopted when it is the version the caller expects (`--expect-current`), recorded as an
+    `adopt` move (from not set) in the history; any other holder is refused naming it."""
+    in_mlflow = ports.registry.alias_version(model_name, alias)
+    if in_mlflow != expected:
+        raise _moved(model_name, alias, in_mlflow, expected, _UNRECORDED if in_mlflow else "in MLflow", command)
+    by = _mover(ports, token_id, "adopt")
+    event = alias_moved_event(
+        model_name=model_name,
+        alias=alias,
+        from_version=None,
+        to_version=expected,
+        by=by,
+        destination=ports.webhook_target,
+    )
+    try:
+        return ports.store.move_alias(model_name, alias, None, expected, by, event), [event]
+    except AliasMovedError:  # adopted (or moved) meanwhile by another run on this store
+        return ports.store.alias(model_name, alias), []
 
 
 def _project(ports: Ports, record: AliasRecord, command: str, events: list[Any], note: str) -> AliasMoveResult:
@@ -193,14 +235,14 @@ def _moved(
     model: str, alias: str, found: str | None, expected: str | None, where: str, command: str
 ) -> AliasMovedError:
     said = f"is on version {found}" if found else "is not set"
-    wanted = f"version {expected}" if expected else "not set yet"
+    wanted = f"expected version {expected}" if expected else "expected not set yet"
     fix = (
         f"check who moved it, then pass --expect-current {found}"
         if found and command == "promote"
         else "check who moved it; nothing was moved"
     )
     return AliasMovedError(
-        f"alias {alias!r} of {model} {said} {where}, not {wanted} as expected; nothing was moved: {fix}", found=found
+        f"alias {alias!r} of {model} {said} {where} ({wanted}); nothing was moved: {fix}", found=found
     )
 
 
