@@ -239,11 +239,14 @@ COMMANDS: dict[tuple[str, ...], CommandSpec] = {
 }
 
 # The GitHub Action's inputs, in action.yml's order (required: the verdict's four).
-# (required: the verdict's four but `baseline`, which `baseline_from` may stand in for)
-ACTION_REQUIRED = ("token_id", "model_path", "metric")
+# `token_id` is the one input every command of the Action takes (rollback's model name defaults
+# to hokusai-<token-id>); a registration also needs these (`baseline` unless `baseline_from`).
+ACTION_REQUIRED = ("token_id",)
+ACTION_REGISTER_REQUIRED = ("model_path", "metric", "baseline")
+ACTION_COMMANDS = ("register", "promote", "rollback")  # the `command` input
 ACTION = (
     *ACTION_REQUIRED,
-    "baseline",
+    *ACTION_REGISTER_REQUIRED,
     *VERDICT,
     "baseline_from",
     "set_alias",
@@ -261,6 +264,9 @@ ACTION = (
     "webhook_secret",
     "sign",
     "signing_key",
+    "command",
+    "alias",
+    "expect_current",
 )
 
 # The Python API's `ModelRegistry.register_model` and `verify_model`, in their order.

@@ -14,9 +14,9 @@ from hokusai_ci.errors import Category
 from hokusai_ci.gate import GATE_ONLY_MODE, NOT_CHECKED
 from hokusai_ci.measured.decision import basis_text
 from hokusai_ci.metrics import GateResult
-from hokusai_ci.presenters import summary_line
+from hokusai_ci.presenters import result_json, summary_line
 from hokusai_ci.redaction import redact, redact_data
-from hokusai_ci.results import RegistrationResult, output_fields
+from hokusai_ci.results import AliasMoveOutcome, RegistrationResult, output_fields
 
 SUMMARY_LIMIT = 64 * 1024  # GitHub allows 1 MiB per step; a registration never needs more
 
@@ -177,9 +177,13 @@ def report(env: Mapping[str, str], result: RegistrationResult, wants_summary: bo
     registration's exit code stands."""
     data = redact_data(result.model_dump(mode="json"))
     fields = {**output_fields(result), "result-json": json.dumps(data, sort_keys=True, allow_nan=False)}
+    _write_reports(env, fields, summary_markdown(result), wants_summary)
+
+
+def _write_reports(env: Mapping[str, str], fields: Mapping[str, str], summary: str, wants_summary: bool) -> None:
     writers: dict[str, Callable[[str], None]] = {
         "GITHUB_OUTPUT": lambda path: _write_outputs(path, {k: redact(v) for k, v in fields.items()}),
-        "GITHUB_STEP_SUMMARY": lambda path: _append(path, redact(summary_markdown(result))),
+        "GITHUB_STEP_SUMMARY": lambda path: _append(path, redact(summary)),
     }
     for name, write in writers.items():
         if not env.get(name) or (name == "GITHUB_STEP_SUMMARY" and not wants_summary):
@@ -193,3 +197,27 @@ def report(env: Mapping[str, str], result: RegistrationResult, wants_summary: bo
 def _append(path: str, text: str) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def move_report(env: Mapping[str, str], command: str, outcome: AliasMoveOutcome, wants_summary: bool) -> None:
+    """The Action's outputs and summary line for `command: promote` or `rollback`."""
+    move, error = outcome.move, outcome.error
+    fields = {
+        "status": "moved" if move is not None else "error",
+        "token-id": move.token_id if move else "",
+        "model-name": move.model_name if move else "",
+        "model-version": move.to_version if move else "",
+        "alias": move.alias if move else "",
+        "previous-version": (move.from_version or "") if move else "",
+        "error-category": error.category if error else "",
+        "result-json": result_json(outcome),
+    }
+    if move is not None:
+        was = f"version {md(move.from_version)}" if move.from_version else "not set"
+        head = f"### ✅ {md(command.capitalize())}: alias {md(move.alias)} of {md(move.model_name)} moved from {was} "
+        summary = f"{head}to version {md(move.to_version)}\n"
+    else:
+        assert error is not None
+        summary = f"### ❌ {md(command.capitalize())} refused\n\n**{md(error.title)}** (exit {error.exit_code}): "
+        summary += f"{md(error.message[:2000])}\n"
+    _write_reports(env, fields, summary, wants_summary)

@@ -54,13 +54,13 @@ _OPTIONS = (
     Option(
         "token_id",
         "Token id, e.g. XRAY.",
-        action_help="Token id created on the Hokusai site (must be in Draft status)",
+        action_help="Token id created on the Hokusai site (in Draft status to register; registered, to promote)",
     ),
     Option(
         "model_path",
         "Model file or directory to upload, e.g. ./model.pkl.",
         path=True,
-        action_help="Model file or directory, relative to the workspace",
+        action_help="Model file or directory, relative to the workspace (required to register)",
     ),
     Option(
         "metric",
@@ -68,14 +68,14 @@ _OPTIONS = (
         "engagement_score, or a custom name with --direction.",
         api_name="metric_name",
         action_help="Metric name (accuracy, auroc, auc, f1, precision, recall, mse, rmse, mae, r2, reply_rate, "
-        "conversion_rate, engagement_score) or a custom name with direction",
+        "conversion_rate, engagement_score) or a custom name with direction (required to register)",
     ),
     Option(
         "baseline",
         "Baseline the model must meet, e.g. 0.82.",
         api_name="baseline_value",
-        action_help="Baseline the model must meet (equal passes); with baseline-from, used only while no version "
-        "holds the alias",
+        action_help="Baseline the model must meet (equal passes; required to register); with baseline-from, used "
+        "only while no version holds the alias",
     ),
     Option(
         "metric_value",
@@ -282,6 +282,14 @@ _OPTIONS = (
         "alias is not set yet",
     ),
     # the Action's own inputs
+    Option(
+        "command",
+        "register, promote or rollback.",
+        role="face",
+        action_help="register (default), promote (move alias to the token's registered version, checked against "
+        "expect-current) or rollback (move alias back to the version it held before)",
+        action_default="register",
+    ),
     Option("job_summary", "Write a job summary", role="face", action_help="Write a job summary", action_default="true"),
     Option(
         "gate_only",
