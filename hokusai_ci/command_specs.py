@@ -183,7 +183,9 @@ PROMOTE = CommandSpec(
     "Move an alias (champion by default) of the token's model to the token's registered version.",
     """Compare-and-set: the move happens only if the alias is on --expect-current now; a
 concurrent promotion, or a move made in MLflow outside hokusai-ci, is refused with exit 15
-naming the version found. The move is recorded with an alias_moved event.""",
+naming the version found. When this token store has no record of the alias (a fresh CI
+runner), the version MLflow names is adopted if it is --expect-current. The move is recorded
+with an alias_moved event.""",
     uses(
         Use("token_id", True, "Registered token whose version to promote, e.g. XRAY."),
         "alias",

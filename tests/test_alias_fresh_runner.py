@@ -8,8 +8,11 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import jsonschema
+
 from hokusai_ci.mlflow_http import MlflowHttp
 from hokusai_ci.registry_rest import RegistryRest
+from hokusai_ci.schema_files import result_schemas
 from hokusai_ci.tracking import Tag
 from tests.conftest import Run, register_args, run_here
 from tests.servers import MlflowServer
@@ -57,11 +60,13 @@ def test_two_jobs_with_their_own_stores_promote_in_turn(
     moved = run_here(*args, env=second)
     assert moved.code == 0, moved.err
     assert (moved.json()["from_version"], moved.json()["to_version"]) == (v1, v2)
+    jsonschema.validate(moved.json(), result_schemas()["alias_move_result.v1.schema.json"])
     assert registry.alias_version(model, "champion") == v2
     assert registry.version(model, v2)["tags"][Tag.PREVIOUS_PREFIX + "champion"] == v1  # type: ignore[index]
 
     history = run_here("model", "history", "--model-name", model, "--alias", "champion", "--output", "json", env=second)
     assert history.code == 0, history.err
+    jsonschema.validate(history.json(), result_schemas()["alias_history.v1.schema.json"])
     moves = [(m["command"], m["from_version"], m["to_version"]) for m in history.json()]
     assert moves == [("adopt", None, v1), ("promote", v1, v2)]
     text = run_here("model", "history", "--model-name", model, env=second).out
