@@ -17,13 +17,13 @@ CLI_WORDS = {"model", "token", "events", "version", "completion", "--help", "-h"
 def main(argv: list[str]) -> int:
     if not argv:
         if os.environ.get("GITHUB_ACTIONS") == "true" or any(k.startswith("INPUT_") for k in os.environ):
-            from hokusai_ci.github import run_action
+            from hokusai_ci.faces.github import run_action
 
             return run_action()
         argv = ["--help"]
     if argv[0] in CLI_WORDS or argv[0].startswith("--"):
-        from hokusai_ci.cli import main as cli
-        from hokusai_ci.settings import Env
+        from hokusai_ci.config.settings import Env
+        from hokusai_ci.faces.cli import main as cli
 
         os.environ[Env.CONTAINER] = "true"  # API mode keeps its store in a temp folder; CI needs a key
 

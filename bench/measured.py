@@ -20,7 +20,10 @@ requirements are checked at the end: CSV verdict <= 2 s at 1M and <= 20 s at 10M
 <= 400 MB, .npy and Parquet faster than CSV, the verdict <= 1.0x the anchor, count-metric
 interval <= 0.5 s, paired DeLong (two sorts) <= 2 s per million rows, the CSV verdict's budget.
 
-Usage: python bench/measured.py [--rows 1000000 10000000] [--rounds 3]
+With `--readme docs/benchmarks.md` the figures replace the page's measured-gate table (between
+its `bench-measured` markers), with the load average at the start and the end of the run.
+
+Usage: python bench/measured.py [--rows 1000000 10000000] [--rounds 3] [--readme docs/benchmarks.md]
 (the machine is shared: `--rows 1000000` alone is the quick run)
 """
 
@@ -39,6 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 PY = sys.executable
+BEGIN, END = "<!-- bench-measured:begin -->", "<!-- bench-measured:end -->"
 
 # Each process reports its own peak RSS (VmHWM of its address space) as it exits: wait4's
 # ru_maxrss would include the parent's RSS at the fork (Linux carries it across exec).
@@ -52,8 +56,8 @@ PEAK = (
 VERDICT = PEAK + (
     "import sys\n"
     "from pathlib import Path\n"
-    "from hokusai_ci.measured import measure\n"
-    "from hokusai_ci.metrics import resolve_metric\n"
+    "from hokusai_ci.domain.measured import measure\n"
+    "from hokusai_ci.domain.metrics import resolve_metric\n"
     "metric, path = sys.argv[1], Path(sys.argv[2])\n"
     "threshold = 0.5 if metric == 'accuracy' else None\n"
     "print(measure(resolve_metric(metric), 0.5, path, score_column='p', label_column='y',"
@@ -62,8 +66,8 @@ VERDICT = PEAK + (
 PAIRED = PEAK + (
     "import sys\n"
     "from pathlib import Path\n"
-    "from hokusai_ci.measured.paired_gate import paired_verdict\n"
-    "from hokusai_ci.metrics import resolve_metric\n"
+    "from hokusai_ci.domain.measured.paired_gate import paired_verdict\n"
+    "from hokusai_ci.domain.metrics import resolve_metric\n"
     "gate = paired_verdict(resolve_metric('auroc'), Path(sys.argv[1]), Path(sys.argv[2]),"
     " score_column='p', label_column='y')\n"
     "print(gate.verdict)\n"
@@ -138,8 +142,8 @@ def in_process(rows: int, paths: dict[str, Path]) -> tuple[float, float, float, 
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from hokusai_ci.measured.intervals import auroc, confusion, count_metric
-    from hokusai_ci.measured.paired import paired_auroc
+    from hokusai_ci.domain.measured.intervals import auroc, confusion, count_metric
+    from hokusai_ci.domain.measured.paired import paired_auroc
 
     data = np.load(paths["npy"])
     scores, positive = data["p"], data["y"] == 1
@@ -156,7 +160,19 @@ def in_process(rows: int, paths: dict[str, Path]) -> tuple[float, float, float, 
     return seconds, paired_seconds, single_seconds, abs(value - float(roc_auc_score(positive, scores)))
 
 
-def bench(rows: int, rounds: int, work: Path) -> list[str]:
+@dataclass
+class SizeResult:
+    rows: int
+    csv_mb: float
+    commands: list[Timed]
+    count_seconds: float
+    paired_seconds: float
+    single_seconds: float
+    auroc_gap: float
+    checks: dict[str, bool]
+
+
+def bench(rows: int, rounds: int, work: Path) -> SizeResult:
     folder = work / str(rows)
     folder.mkdir()
     paths = write_inputs(rows, folder)
@@ -177,21 +193,7 @@ def bench(rows: int, rounds: int, work: Path) -> list[str]:
         for c in commands:
             c.run(env)
     count_seconds, paired_seconds, single_seconds, auroc_gap = in_process(rows, paths)
-    csv_, anchor, npy, parquet, _, paired = commands
-    lines = [f"## {rows:,} rows ({paths['csv'].stat().st_size / 1e6:.0f} MB CSV), {rounds} rounds", ""]
-    lines.append(f"{'command':<24}{'median s':>10}{'min-max s':>16}{'peak RSS MB':>13}{'x anchor':>10}")
-    for c in commands:
-        spread = f"{min(c.seconds):.2f}-{max(c.seconds):.2f}"
-        lines.append(f"{c.label:<24}{c.median:>10.2f}{spread:>16}{c.rss_mb:>13.0f}{c.median / anchor.median:>10.2f}")
-    lines += [
-        f"count-metric interval (confusion + 2000 draws), in process: {count_seconds:.3f} s",
-        f"paired DeLong (two sorts), in process: {paired_seconds:.3f} s "
-        f"(single-model DeLong {single_seconds:.3f} s, {paired_seconds / single_seconds:.1f}x)",
-        f"AUROC |ours - scikit-learn|: {auroc_gap:.2e}",
-        f"verdict: {csv_.last}",
-        f"paired verdict: {paired.last}",
-        "",
-    ]
+    csv_, anchor, npy, parquet, _, _paired = commands
     limit = 2.0 if rows <= 1_000_000 else 20.0 * rows / 10_000_000
     checks = {
         f"CSV verdict <= {limit:g} s": csv_.median <= limit,
@@ -202,19 +204,106 @@ def bench(rows: int, rounds: int, work: Path) -> list[str]:
         "paired DeLong <= 2 s per million rows": paired_seconds <= 2 * rows / 1_000_000,
         "AUROC parity within 1e-12": auroc_gap <= 1e-12,
     }
-    lines += [f"{'ok  ' if ok else 'MISS'} {name}" for name, ok in checks.items()]
-    return lines
+    return SizeResult(
+        rows,
+        paths["csv"].stat().st_size / 1e6,
+        commands,
+        count_seconds,
+        paired_seconds,
+        single_seconds,
+        auroc_gap,
+        checks,
+    )
+
+
+def text_lines(r: SizeResult, rounds: int) -> list[str]:
+    anchor = r.commands[1]
+    lines = [f"## {r.rows:,} rows ({r.csv_mb:.0f} MB CSV), {rounds} rounds", ""]
+    lines.append(f"{'command':<24}{'median s':>10}{'min-max s':>16}{'peak RSS MB':>13}{'x anchor':>10}")
+    for c in r.commands:
+        spread = f"{min(c.seconds):.2f}-{max(c.seconds):.2f}"
+        lines.append(f"{c.label:<24}{c.median:>10.2f}{spread:>16}{c.rss_mb:>13.0f}{c.median / anchor.median:>10.2f}")
+    lines += [
+        f"count-metric interval (confusion + 2000 draws), in process: {r.count_seconds:.3f} s",
+        f"paired DeLong (two sorts), in process: {r.paired_seconds:.3f} s "
+        f"(single-model DeLong {r.single_seconds:.3f} s, {r.paired_seconds / r.single_seconds:.1f}x)",
+        f"AUROC |ours - scikit-learn|: {r.auroc_gap:.2e}",
+        f"verdict: {r.commands[0].last}",
+        f"paired verdict: {r.commands[-1].last}",
+        "",
+    ]
+    return lines + [f"{'ok  ' if ok else 'MISS'} {name}" for name, ok in r.checks.items()]
+
+
+def table_rows(r: SizeResult) -> list[str]:
+    """The page's rows for one size: every command, then the in-process figures and the targets."""
+    anchor = r.commands[1]
+    size = f"{r.rows:,} rows ({r.csv_mb:.0f} MB CSV)"
+    rows = []
+    for c in r.commands:
+        ratio = "anchor" if c is anchor else f"{c.median / anchor.median:.2f}x"
+        rows.append(
+            f"| {size} | {c.label} | {c.median:.2f} s | {min(c.seconds):.2f}–{max(c.seconds):.2f} s "
+            f"| {c.rss_mb:.0f} MiB | {ratio} |"
+        )
+    rows.append(
+        f"| {size} | count-metric interval (f1: counts + 2000 draws), in process | {r.count_seconds:.3f} s | | | |"
+    )
+    rows.append(
+        f"| {size} | paired DeLong (two sorts), in process | {r.paired_seconds:.3f} s | | | "
+        f"{r.paired_seconds / r.single_seconds:.1f}x single-model DeLong |"
+    )
+    missed = [name for name, ok in r.checks.items() if not ok]
+    verdict = "all targets met" if not missed else "MISSED: " + "; ".join(missed)
+    rows.append(f"| {size} | AUROC \\|ours − scikit-learn\\| {r.auroc_gap:.1e}; {verdict} | | | | |")
+    return rows
+
+
+def write_readme(page: Path, results: list[SizeResult], rounds: int, conditions: str, command: str) -> None:
+    text = page.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{page} has no {BEGIN} ... {END} block to rewrite")
+    table = "\n".join(
+        [
+            f"Medians of {rounds} interleaved rounds (min–max), whole processes, `{command}`",
+            f"({conditions}):",
+            "",
+            "| size | command | median | min–max | peak RSS | vs anchor |",
+            "|---|---|---|---|---|---|",
+            *[row for r in results for row in table_rows(r)],
+        ]
+    )
+    head, rest = text.split(BEGIN, 1)
+    page.write_text(f"{head}{BEGIN}\n{table}\n{END}{rest.split(END, 1)[1]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--readme", type=Path, help="rewrite the measured-gate table in this page (docs/benchmarks.md)")
     args = parser.parse_args()
+    rounds = max(1, args.rounds)
+    load_before = os.getloadavg()[0]
+    results = []
     with tempfile.TemporaryDirectory(prefix="hokusai-bench-measured-") as work:
         for rows in args.rows:
-            print("\n".join(bench(rows, max(1, args.rounds), Path(work))), flush=True)
-    print(f"({os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+            results.append(bench(rows, rounds, Path(work)))
+            print("\n".join(text_lines(results[-1], rounds)), flush=True)
+    conditions = (
+        f"{os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} at the start and "
+        f"{os.getloadavg()[0]:.1f} at the end, {time.strftime('%Y-%m-%d', time.gmtime())}"
+    )
+    print(f"({conditions})")
+    if args.readme:
+        sizes = " ".join(str(r) for r in args.rows)
+        write_readme(
+            args.readme,
+            results,
+            rounds,
+            conditions,
+            f"python bench/measured.py --rows {sizes} --readme docs/benchmarks.md",
+        )
 
 
 if __name__ == "__main__":

@@ -220,9 +220,9 @@ def curl_put(bench: Bench, model: Path) -> Callable[[], tuple[float, int]]:
 def upload_alone(bench: Bench, model: Path) -> Callable[[], tuple[float, int]]:
     """The transfer phase of `model register` by itself: the same streaming, hashing PUT, in
     this process, without the command's start-up, checks and registration calls."""
-    from hokusai_ci import rest_tracker
-    from hokusai_ci.progress import Progress
-    from hokusai_ci.streaming import ModelSource
+    from hokusai_ci.adapters import rest_tracker
+    from hokusai_ci.domain.progress import Progress
+    from hokusai_ci.domain.streaming import ModelSource
 
     tracker = rest_tracker.RestTracker(bench.uri, "bench-upload")
 
@@ -239,18 +239,18 @@ def upload_alone(bench: Bench, model: Path) -> Callable[[], tuple[float, int]]:
 
 def write_sizes(bench: Bench, model: Path, sizes_kib: list[int]) -> None:
     """The upload phase alone by the size of each write of the streaming PUT, vs `curl -T`."""
-    from hokusai_ci import rest_tracker
+    from hokusai_ci.adapters import rest_artifacts
 
-    chosen = rest_tracker.PUT_CHUNK
+    chosen = rest_artifacts.PUT_CHUNK
     upload = upload_alone(bench, model)
 
     def with_size(kib: int) -> Callable[[], tuple[float, int]]:
         def go() -> tuple[float, int]:
-            rest_tracker.PUT_CHUNK = kib * 1024
+            rest_artifacts.PUT_CHUNK = kib * 1024
             try:
                 return upload()
             finally:
-                rest_tracker.PUT_CHUNK = chosen
+                rest_artifacts.PUT_CHUNK = chosen
 
         return go
 
@@ -260,9 +260,10 @@ def write_sizes(bench: Bench, model: Path, sizes_kib: list[int]) -> None:
 
 def workers_through_latency(bench: Bench, model: Path, delay: float, counts: list[int]) -> None:
     """Upload one directory with each worker count through a proxy adding `delay` per request."""
-    from hokusai_ci import rest_tracker, streaming
-    from hokusai_ci.progress import NoProgress
-    from hokusai_ci.streaming import ModelSource
+    from hokusai_ci.adapters import rest_tracker
+    from hokusai_ci.domain import streaming
+    from hokusai_ci.domain.progress import NoProgress
+    from hokusai_ci.domain.streaming import ModelSource
     from tests.fault_proxy import FaultProxy
 
     proxy = FaultProxy(bench.uri, delay=delay).start()

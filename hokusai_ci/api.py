@@ -10,17 +10,17 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hokusai_ci import app
-from hokusai_ci.command_specs import API_REGISTER
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.options import OPTIONS
-from hokusai_ci.redaction import install_log_redaction
-from hokusai_ci.results import ErrorInfo, RegistrationResult, TokenView
-from hokusai_ci.settings import Settings, load_settings
+from hokusai_ci.config.redaction import install_log_redaction
+from hokusai_ci.config.settings import Settings, load_settings
+from hokusai_ci.core import app
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.results import ErrorInfo, RegistrationResult, TokenView
+from hokusai_ci.faces.command_specs import API_REGISTER
+from hokusai_ci.faces.options import OPTIONS
 
 if TYPE_CHECKING:
-    from hokusai_ci.results import AliasMove, AliasMoveResult
-    from hokusai_ci.verification import VerificationResult
+    from hokusai_ci.core.verification import VerificationResult
+    from hokusai_ci.domain.results import AliasMove, AliasMoveResult
 
 
 class CommandFailed(HokusaiError):
@@ -53,7 +53,7 @@ class ModelRegistry:
 
     Configuration follows the CLI: keyword arguments win over environment variables, which win
     over the `db_config` file and the embedded defaults. Failures raise
-    `hokusai_ci.api.CommandFailed`, a `hokusai_ci.errors.HokusaiError` (`.category`,
+    `hokusai_ci.api.CommandFailed`, a `hokusai_ci.domain.errors.HokusaiError` (`.category`,
     `.exit_code`, and `.result`: what the failed registration still knows, e.g. the metric verdict).
     Log records (ours and MLflow's) are redacted whatever handlers the caller installs.
     """
@@ -152,7 +152,7 @@ class ModelRegistry:
     ) -> AliasMoveResult:
         """Move `alias` to the token's registered version if it is on `expect_current` now
         (None: not set yet); raises `CommandFailed` exit 15 naming the version found otherwise."""
-        from hokusai_ci import aliases
+        from hokusai_ci.core import aliases
 
         move = _raise_failed(aliases.promote(self.settings, token_id, alias, expect_current)).move
         assert move is not None
@@ -160,7 +160,7 @@ class ModelRegistry:
 
     def rollback(self, model_name: str, alias: str = "champion") -> AliasMoveResult:
         """Move `alias` back to the version it held before (exit 13 if that version was deleted)."""
-        from hokusai_ci import aliases
+        from hokusai_ci.core import aliases
 
         move = _raise_failed(aliases.rollback(self.settings, model_name, alias)).move
         assert move is not None
@@ -168,6 +168,6 @@ class ModelRegistry:
 
     def alias_history(self, model_name: str, alias: str | None = None) -> list[AliasMove]:
         """Every recorded alias move of the model, oldest first."""
-        from hokusai_ci import aliases
+        from hokusai_ci.core import aliases
 
         return _raise_failed(aliases.history(self.settings, model_name, alias)).moves or []

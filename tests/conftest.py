@@ -154,8 +154,8 @@ def run_here(*args: str, env: dict[str, str] | None = None, cwd: Path | None = N
     environment for the run; what a run changes in the process (environment, working folder,
     SIGTERM handler, the tool's loggers, the secrets it remembered to redact) is put back after
     it, and it starts remembering no secret, as a new process does."""
-    from hokusai_ci import redaction
-    from hokusai_ci.cli import main
+    from hokusai_ci.config import redaction
+    from hokusai_ci.faces.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     saved_env, saved_cwd, sigterm = dict(os.environ), os.getcwd(), signal.getsignal(signal.SIGTERM)

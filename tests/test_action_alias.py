@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hokusai_ci.mlflow_http import MlflowHttp
-from hokusai_ci.registry_rest import RegistryRest
+from hokusai_ci.adapters.mlflow_http import MlflowHttp
+from hokusai_ci.adapters.registry_rest import RegistryRest
 from tests.conftest import register_args, run_here
 from tests.servers import MlflowServer
 from tests.test_action_entrypoint import parse_outputs
@@ -25,8 +25,8 @@ from tests.test_action_entrypoint import parse_outputs
 def act_here(env: dict[str, str]) -> tuple[int, str]:
     """`run_action(env)` in this process: exit code and stdout; what it changes in the process
     (environment, SIGTERM handler, the tool's loggers, the secrets it redacts) is put back."""
-    from hokusai_ci import redaction
-    from hokusai_ci.github import run_action
+    from hokusai_ci.config import redaction
+    from hokusai_ci.faces.github import run_action
 
     out = io.StringIO()
     saved_env, sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)

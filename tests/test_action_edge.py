@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.github import check_within_workspace
-from hokusai_ci.validation import CONTROL, escape_control
+from hokusai_ci.config.validation import CONTROL, escape_control
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.faces.github import check_within_workspace
 from tests.conftest import register_args, run_here
 from tests.servers import MlflowServer
 from tests.test_action_entrypoint import parse_outputs, run_entry, runner

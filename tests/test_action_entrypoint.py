@@ -177,7 +177,7 @@ def test_user_strings_are_escaped_in_the_summary(runner: dict[str, str]) -> None
 
 
 def test_workflow_command_escaping() -> None:
-    from hokusai_ci.github_report import command_escape, property_escape
+    from hokusai_ci.faces.github_report import command_escape, property_escape
 
     assert command_escape("50%\r\n::error::x") == "50%25%0D%0A::error::x"
     assert property_escape("a:b,c") == "a%3Ab%2Cc"
@@ -233,7 +233,7 @@ def test_code_spans_in_the_summary_are_literal(value: str) -> None:
     control characters never reach a summary: ids and names refuse them)."""
     from markdown_it import MarkdownIt
 
-    from hokusai_ci.github_report import code_span
+    from hokusai_ci.faces.github_report import code_span
 
     html = MarkdownIt("commonmark").enable("table").render(f"| a | b |\n|---|---|\n| x | {code_span(value)} |\n")
     expected = " ".join(value.split())

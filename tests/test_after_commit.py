@@ -22,14 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
-from hokusai_ci import sql_store
-from hokusai_ci.errors import HokusaiError
-from hokusai_ci.fingerprint import list_model_files
-from hokusai_ci.inputs import build_request
-from hokusai_ci.progress import NoProgress
-from hokusai_ci.registration import Ports, register
-from hokusai_ci.sql_store import SqlTokenStore
-from hokusai_ci.store import TokenStatus, utcnow
+from hokusai_ci.adapters import sql_store
+from hokusai_ci.adapters.sql_store import SqlTokenStore
+from hokusai_ci.core.inputs import build_request
+from hokusai_ci.core.registration import Ports, register
+from hokusai_ci.domain.errors import HokusaiError
+from hokusai_ci.domain.fingerprint import list_model_files
+from hokusai_ci.domain.progress import NoProgress
+from hokusai_ci.ports.store import TokenStatus, utcnow
 from tests.conftest import register_args, run_cli
 from tests.fault_proxy import FaultProxy
 from tests.servers import MlflowServer, WebhookReceiver

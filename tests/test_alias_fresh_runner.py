@@ -10,10 +10,10 @@ from pathlib import Path
 
 import jsonschema
 
-from hokusai_ci.mlflow_http import MlflowHttp
-from hokusai_ci.registry_rest import RegistryRest
-from hokusai_ci.schema_files import result_schemas
-from hokusai_ci.tracking import Tag
+from hokusai_ci.adapters.mlflow_http import MlflowHttp
+from hokusai_ci.adapters.registry_rest import RegistryRest
+from hokusai_ci.domain.schema_files import result_schemas
+from hokusai_ci.ports.tracking import Tag
 from tests.conftest import Run, register_args, run_here
 from tests.servers import MlflowServer
 

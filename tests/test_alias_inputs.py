@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hokusai_ci import promotion
-from hokusai_ci.attestation import BaselineSource
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.tracking import Tag
+from hokusai_ci.core import promotion
+from hokusai_ci.domain.attestation import BaselineSource
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.ports.tracking import Tag
 
 
 @given(st.text(max_size=80))

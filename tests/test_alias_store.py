@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.events import alias_moved_event
-from hokusai_ci.sql_store import MIGRATIONS, SCHEMA_VERSION, SqlTokenStore
-from hokusai_ci.store import Mover
+from hokusai_ci.adapters.sql_store import MIGRATIONS, SCHEMA_VERSION, SqlTokenStore
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.events import alias_moved_event
+from hokusai_ci.ports.store import Mover
 
 
 def _store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> SqlTokenStore:

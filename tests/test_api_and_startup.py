@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hokusai_ci import ModelRegistry
-from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.domain.errors import Category, HokusaiError
 from tests.conftest import REPO, run_cli
 
 
@@ -34,7 +34,7 @@ def test_python_api_register_status_list(tmp_path: Path, model_file: Path) -> No
 def _modules_after(args: list[str]) -> set[str]:
     code = (
         "import sys\n"
-        "from hokusai_ci.cli import main\n"
+        "from hokusai_ci.faces.cli import main\n"
         "try:\n"
         f"    main({args!r})\n"
         "except SystemExit:\n"
@@ -71,11 +71,11 @@ def test_unexpected_errors_are_one_line_exit_1(tmp_path: Path) -> None:
     assert "Traceback" not in r.err
     # force a genuine internal error through the last-resort handler
     code = (
-        "import hokusai_ci.app as app\n"
+        "import hokusai_ci.core.app as app\n"
         "def boom(*a, **k):\n"
         "    raise RuntimeError('kaboom')\n"
         "app.list_tokens = boom\n"
-        "from hokusai_ci.cli import main\n"
+        "from hokusai_ci.faces.cli import main\n"
         "main(['model', 'list', '--output', 'json'])\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from mlflow import MlflowClient
 
 from hokusai_ci import ModelRegistry
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.hokusai_api import registration_payload
-from hokusai_ci.metrics import (
+from hokusai_ci.adapters.hokusai_api import registration_payload
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.metrics import (
     KNOWN_METRICS,
     PLATFORM_METRIC_RANGES,
     PLATFORM_RULES,
@@ -33,7 +33,7 @@ from hokusai_ci.metrics import (
     platform_refusal,
     resolve_metric,
 )
-from hokusai_ci.store import Registration
+from hokusai_ci.ports.store import Registration
 from tests.conftest import docs_text, register_args, run_cli
 from tests.hokusai_standin import (
     EMIT_FAILED,

@@ -56,3 +56,26 @@ def test_bench_s3_route_runs_and_rewrites_its_own_table(tmp_path: Path) -> None:
         text.split(main_table[0])[1].split(main_table[1])[0] == before.split(main_table[0])[1].split(main_table[1])[0]
     )
     assert not list(tmp_path.glob("hokusai-bench-*"))
+
+
+def test_measured_bench_runs_and_rewrites_its_own_table(tmp_path: Path) -> None:
+    """bench/measured.py at a tiny size, one round: every command row, the in-process figures and
+    the targets' verdict land in the page's measured-gate table, and no other table changes."""
+    page = tmp_path / "benchmarks.md"
+    before = (REPO / "docs" / "benchmarks.md").read_text()
+    page.write_text(before)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "measured.py"), "--rows", "20000", "--rounds", "1",
+         "--readme", str(page)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = page.read_text()
+    table = text.split("<!-- bench-measured:begin -->")[1].split("<!-- bench-measured:end -->")[0]
+    for label in ("measured csv", "anchor pandas+sklearn", "measured npy", "measured parquet", "measured accuracy csv"):
+        assert f"| 20,000 rows (0 MB CSV) | {label} |" in table
+    assert "count-metric interval (f1: counts + 2000 draws), in process" in table
+    assert "AUROC \\|ours − scikit-learn\\|" in table and "CPUs, 1-minute load average" in table
+    assert text.split("<!-- bench-measured:begin -->")[0] == before.split("<!-- bench-measured:begin -->")[0]
+    assert not list(tmp_path.glob("hokusai-bench-*"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hokusai_ci import redaction
+from hokusai_ci.config import redaction
 from tests.conftest import register_args, run_cli, run_here
 
 

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hokusai_ci import __version__, cli, usage
+from hokusai_ci import __version__
+from hokusai_ci.faces import cli, usage
 from tests.conftest import REPO, register_args, run_here
 
 TREE = usage.describe(cli.Cli())
@@ -206,8 +207,8 @@ def test_zsh_completion_in_a_real_zsh(tmp_path: Path) -> None:
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
-    from hokusai_ci import app
-    from hokusai_ci.settings import load_settings
+    from hokusai_ci.config.settings import load_settings
+    from hokusai_ci.core import app
 
     settings = load_settings({}, {"HOKUSAI_HOME": str(tmp_path / "home")})
     for i in range(400):  # well over a pipe buffer of JSON

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from hokusai_ci import app
 from hokusai_ci.api import CommandFailed, ModelRegistry
-from hokusai_ci.commands import command
-from hokusai_ci.errors import Category, HokusaiError, KeptVersion, VersionKeptError, invalid_input
-from hokusai_ci.presenters import result_json
-from hokusai_ci.results import ErrorInfo
-from hokusai_ci.settings import Settings, load_settings
+from hokusai_ci.config.settings import Settings, load_settings
+from hokusai_ci.core import app
+from hokusai_ci.core.commands import command
+from hokusai_ci.domain.errors import Category, HokusaiError, KeptVersion, VersionKeptError, invalid_input
+from hokusai_ci.domain.results import ErrorInfo
+from hokusai_ci.faces.presenters import result_json
 
 
 class Echo(BaseModel):

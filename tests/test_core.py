@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from hokusai_ci.errors import Cancelled, Category, HokusaiError
-from hokusai_ci.fingerprint import fingerprint
-from hokusai_ci.inputs import build_request
-from hokusai_ci.progress import NoProgress, ProgressSink
-from hokusai_ci.registration import Ports, register
-from hokusai_ci.results import RegistrationResult
-from hokusai_ci.sql_store import SqlTokenStore, ts
-from hokusai_ci.store import Registration, TokenStatus, utcnow
-from hokusai_ci.streaming import ModelSource
-from hokusai_ci.tracking import TrackedModel, UploadRequest
+from hokusai_ci.adapters.sql_store import SqlTokenStore, ts
+from hokusai_ci.core.inputs import build_request
+from hokusai_ci.core.registration import Ports, register
+from hokusai_ci.domain.errors import Cancelled, Category, HokusaiError
+from hokusai_ci.domain.fingerprint import fingerprint
+from hokusai_ci.domain.progress import NoProgress, ProgressSink
+from hokusai_ci.domain.results import RegistrationResult
+from hokusai_ci.domain.streaming import ModelSource
+from hokusai_ci.ports.store import Registration, TokenStatus, utcnow
+from hokusai_ci.ports.tracking import TrackedModel, UploadRequest
 
 
 class FakeTracker:

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from model_signing._signing.sign_ec_key import get_ec_key_hash
 from model_signing._signing.sign_sigstore_pb import pae
 
-from hokusai_ci.attestation import dsse_pae
-from hokusai_ci.signing import ecdsa_hash
+from hokusai_ci.adapters.signing import ecdsa_hash
+from hokusai_ci.domain.attestation import dsse_pae
 
 
 @given(st.binary(max_size=4096))

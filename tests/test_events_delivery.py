@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from hokusai_ci import webhooks
-from hokusai_ci.events import SCHEMA_DIR, json_schemas
-from hokusai_ci.http_retry import backoff, post_with_retries, retry_after_seconds
+from hokusai_ci.adapters.http_retry import backoff, post_with_retries, retry_after_seconds
+from hokusai_ci.domain.events import SCHEMA_DIR, json_schemas
 from tests.conftest import register_args, run_here
 from tests.servers import WebhookReceiver
 
@@ -117,7 +117,7 @@ def test_connection_errors_are_retried_then_reported() -> None:
 def test_published_schemas_match_the_payload_models() -> None:
     for name, schema in json_schemas().items():
         committed = json.loads((SCHEMA_DIR / name).read_text())
-        assert committed == json.loads(json.dumps(schema)), f"{name} is stale: run python -m hokusai_ci.events"
+        assert committed == json.loads(json.dumps(schema)), f"{name} is stale: run python -m hokusai_ci.domain.events"
 
 
 def test_signed_events_end_to_end_with_replay(model_file: Path, webhook: WebhookReceiver, tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ import os
 import tracemalloc
 from pathlib import Path
 
-from hokusai_ci.fingerprint import fingerprint
-from hokusai_ci.progress import NoProgress, Progress
-from hokusai_ci.streaming import CHUNK, HashingReader
+from hokusai_ci.domain.fingerprint import fingerprint
+from hokusai_ci.domain.progress import NoProgress, Progress
+from hokusai_ci.domain.streaming import CHUNK, HashingReader
 
 
 def test_file_digest_is_plain_sha256(model_file: Path) -> None:
@@ -79,7 +79,7 @@ def test_small_models_print_no_progress() -> None:
 def test_heartbeat_keeps_ci_logs_alive_during_one_long_transfer() -> None:
     import time
 
-    from hokusai_ci.progress import heartbeat
+    from hokusai_ci.domain.progress import heartbeat
 
     out = io.StringIO()
     p = Progress("uploading", 10 * 1024**3, stream=out, interval=0.05)

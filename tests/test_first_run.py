@@ -50,7 +50,7 @@ def test_the_container_in_ci_without_an_api_key_says_the_secret_is_missing(model
 
 
 def test_the_container_keeps_the_api_mode_store_out_of_the_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hokusai_ci.settings import load_settings
+    from hokusai_ci.config.settings import load_settings
 
     monkeypatch.delenv("HOKUSAI_HOME")
     env = {"HOKUSAI_API_KEY": "hk_test_" + "k" * 24, "HOKUSAI_CONTAINER": "true"}
@@ -68,7 +68,7 @@ def _clean_env() -> dict[str, str]:
 
 # -- optional features checked in preflight -----------------------------------------------------
 # The CLI in a process where a module cannot be imported, as in an installation without its extra.
-_WITHOUT = "import sys; sys.modules[{module!r}] = None\nfrom hokusai_ci.cli import main; main(sys.argv[1:])"
+_WITHOUT = "import sys; sys.modules[{module!r}] = None\nfrom hokusai_ci.faces.cli import main; main(sys.argv[1:])"
 
 
 def test_signing_without_the_sign_extra_is_refused_before_the_upload(model_file: Path, tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_a_bad_log_level_names_the_option_or_the_variable() -> None:
 def test_a_token_left_registering_names_the_command_that_frees_it(model_file: Path, tmp_path: Path) -> None:
     """A job killed mid-run leaves its claim; the message names the command, and that command,
     run as printed, frees the token."""
-    from hokusai_ci.sql_store import SqlTokenStore
+    from hokusai_ci.adapters.sql_store import SqlTokenStore
 
     assert run_here("token", "create", "--token-id", "KILLED").code == 0
     store = SqlTokenStore.sqlite(tmp_path / "home" / "hokusai.db")
@@ -296,7 +296,7 @@ def test_the_action_declares_every_status_it_reports() -> None:
 
     import yaml
 
-    from hokusai_ci.results import RegistrationResult
+    from hokusai_ci.domain.results import RegistrationResult
 
     declared = yaml.safe_load((REPO / "action.yml").read_text())["outputs"]["status"]["description"]
     statuses = typing.get_args(RegistrationResult.model_fields["status"].annotation)
@@ -316,8 +316,8 @@ def test_the_readme_names_one_repository_and_installable_extras() -> None:
 
 def test_a_failed_python_api_call_carries_its_result_as_documented(model_file: Path) -> None:
     from hokusai_ci.api import ModelRegistry
-    from hokusai_ci.errors import HokusaiError
-    from hokusai_ci.results import RegistrationResult
+    from hokusai_ci.domain.errors import HokusaiError
+    from hokusai_ci.domain.results import RegistrationResult
 
     assert "`.result` (what was known when it failed" in docs_text()
     registry = ModelRegistry()

@@ -1,7 +1,7 @@
 """Every input surface under generated hostile input (Hypothesis): token ids, names, paths,
 numbers, URLs, metrics and config files, settings from the environment, and the Action's
 inputs. Whatever comes in, the answer is exit 0 or a code from the one table
-(hokusai_ci/errors.py), with exactly one error line, never a traceback, never a half-written
+(hokusai_ci/domain/errors.py), with exactly one error line, never a traceback, never a half-written
 store. The fast tier runs the CLI in-process in mock mode; a few checks run the real process.
 """
 
@@ -23,13 +23,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.events import build_events, compact_json, json_schemas
-from hokusai_ci.github import run_action
-from hokusai_ci.inputs import MODEL_NAME, TOKEN_ID
-from hokusai_ci.metrics import Direction, Metric, gate
-from hokusai_ci.settings import display_url, load_settings
-from hokusai_ci.validation import NUMBER
+from hokusai_ci.config.settings import display_url, load_settings
+from hokusai_ci.config.validation import NUMBER
+from hokusai_ci.core.inputs import MODEL_NAME, TOKEN_ID
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.events import build_events, compact_json, json_schemas
+from hokusai_ci.domain.metrics import Direction, MetricSpec, gate
+from hokusai_ci.domain.record import Registration
+from hokusai_ci.faces.github import run_action
 from tests.conftest import register_args, run_here
 
 EXIT_CODES = {0} | {c.exit_code for c in Category}
@@ -178,29 +179,31 @@ def test_any_number(mock_home: Path, text: str) -> None:
 def test_derived_numbers_are_finite_and_every_payload_matches_its_schema(
     value: float, baseline: float, direction: Direction
 ) -> None:
-    metric = Metric("custom_score", direction, None, None, "custom metric")
+    metric = MetricSpec("custom_score", direction, None, None, "custom metric")
     try:
         outcome = gate(metric, value, baseline)
     except HokusaiError as err:
         assert err.category is Category.INVALID_INPUT and "too far apart" in err.message
         return
     schemas = {s["title"]: s for s in json_schemas().values()}
-    for event in build_events(
-        token_id="T",
-        run_id="r",
+    record = Registration(
         model_name="m",
         model_version="1",
         model_uri="models:/m/1",
+        run_id="r",
         sha256="0" * 64,
-        gate=outcome,
-        destination=None,
-    ):
+        metric_name=outcome.name,
+        metric_value=outcome.value,
+        baseline=outcome.baseline,
+        direction=outcome.direction.value,
+    )
+    for event in build_events(token_id="T", record=record, gate=outcome, destination=None):
         body = strict_json(compact_json(event.payload).decode())
         jsonschema.validate(body, schemas[body["event_type"]])
 
 
 def test_non_finite_values_never_reach_json() -> None:
-    from hokusai_ci.presenters import to_json
+    from hokusai_ci.faces.presenters import to_json
 
     with pytest.raises(ValueError):
         compact_json({"delta": math.inf})

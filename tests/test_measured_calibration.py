@@ -31,9 +31,9 @@ from statistics import NormalDist
 
 import numpy as np
 
-from hokusai_ci.measured.decision import decide
-from hokusai_ci.measured.intervals import R2_GROUPS, Estimate, auroc, count_metric, loss_metric, r2, r2_value
-from hokusai_ci.metrics import resolve_metric
+from hokusai_ci.domain.measured.decision import decide
+from hokusai_ci.domain.measured.intervals import R2_GROUPS, Estimate, auroc, count_metric, loss_metric, r2, r2_value
+from hokusai_ci.domain.metrics import resolve_metric
 
 DATASETS = 1000
 LEVEL = 0.95

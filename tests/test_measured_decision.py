@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hokusai_ci.measured import measure
-from hokusai_ci.measured.decision import MeasuredGate, about, decide, rows_to_decide, verdict
-from hokusai_ci.metrics import Direction, resolve_metric
+from hokusai_ci.domain.measured import measure
+from hokusai_ci.domain.measured.decision import MeasuredGate, about, decide, rows_to_decide, verdict
+from hokusai_ci.domain.metrics import Direction, resolve_metric
 from tests.conftest import REPO
 
 
@@ -127,8 +127,8 @@ def test_results_are_bit_identical_across_processes(tmp_path: Path) -> None:
     np.save(tmp_path / "y.npy", (rng.random(3000) < 0.4).astype(np.int8))
     code = (
         "from pathlib import Path\n"
-        "from hokusai_ci.measured import measure\n"
-        "from hokusai_ci.metrics import resolve_metric\n"
+        "from hokusai_ci.domain.measured import measure\n"
+        "from hokusai_ci.domain.metrics import resolve_metric\n"
         f"t = Path({str(tmp_path)!r})\n"
         "for m in ('auroc', 'f1', 'r2'):\n"
         "    print(measure(resolve_metric(m), 0.1, t / 'p.npy', t / 'y.npy',"

@@ -24,10 +24,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.measured import MeasuredGate, measure
-from hokusai_ci.measured.evidence_io import ParquetTable, _arrow_to_numpy, load_evidence
-from hokusai_ci.metrics import resolve_metric
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.measured import MeasuredGate, measure
+from hokusai_ci.domain.measured.evidence_io import load_evidence
+from hokusai_ci.domain.measured.tables import ParquetTable, _arrow_to_numpy
+from hokusai_ci.domain.metrics import resolve_metric
 from tests.conftest import REPO
 
 SCORES = [0.1, 0.4, 0.35, 0.8, 0.65, 0.2, 0.9, 0.55]
@@ -221,7 +222,7 @@ def test_parquet_numbers_of_every_type_and_chunking_read_exactly(tmp_path: Path)
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from hokusai_ci.measured.evidence_io import ParquetTable\n"
+        "from hokusai_ci.domain.measured.tables import ParquetTable\n"
         f"ParquetTable(Path({str(path)!r}), 'predictions').numbers(['c_double', 'c_bool'])\n"
         "print('pandas' in sys.modules)\n"
     )
@@ -262,7 +263,7 @@ def test_the_result_carries_the_evidence(tmp_path: Path) -> None:
 
 
 def test_importing_the_package_does_not_import_numpy() -> None:
-    code = "import sys, hokusai_ci.measured, hokusai_ci.measured.decision; print('numpy' in sys.modules)"
+    code = "import sys, hokusai_ci.domain.measured, hokusai_ci.domain.measured.decision; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -272,9 +273,9 @@ def test_without_numpy_predictions_are_refused_naming_the_extra(tmp_path: Path) 
     code = (
         "import sys; sys.modules['numpy'] = None\n"
         "from pathlib import Path\n"
-        "from hokusai_ci.errors import HokusaiError\n"
-        "from hokusai_ci.measured import measure\n"
-        "from hokusai_ci.metrics import resolve_metric\n"
+        "from hokusai_ci.domain.errors import HokusaiError\n"
+        "from hokusai_ci.domain.measured import measure\n"
+        "from hokusai_ci.domain.metrics import resolve_metric\n"
         "try:\n"
         f"    measure(resolve_metric('auroc'), 0.5, Path({str(path)!r}), score_column='p', label_column='y')\n"
         "except HokusaiError as err:\n"

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from scipy.stats import rankdata
 from sklearn import metrics as sk
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.measured.intervals import COUNT_METRICS, COUNT_STATISTIC, MEASURABLE, auroc, confusion, r2_value
-from hokusai_ci.measured.paired import (
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.measured.intervals import COUNT_METRICS, COUNT_STATISTIC, MEASURABLE, auroc, confusion, r2_value
+from hokusai_ci.domain.measured.paired import (
     delong_covariance,
     joint_cells,
     paired_counts,
@@ -38,8 +38,8 @@ from hokusai_ci.measured.paired import (
     paired_r2,
     twice_placements,
 )
-from hokusai_ci.measured.paired_gate import PairedGate, paired_verdict
-from hokusai_ci.metrics import resolve_metric
+from hokusai_ci.domain.measured.paired_gate import PairedGate, paired_verdict
+from hokusai_ci.domain.metrics import resolve_metric
 from tests.conftest import REPO
 
 L = np.array([1.0, -1.0])
@@ -398,15 +398,15 @@ def test_the_result_model_imports_without_numpy_and_two_processes_give_the_same_
     """Presenters import PairedGate at no start-up cost; the verdict is seeded, so a second process
     computing the same files prints the same JSON, byte for byte (bootstrap metrics included)."""
     cand, champ = one_file_pair(tmp_path)
-    probe = "import sys, hokusai_ci.measured.paired_gate; print('numpy' in sys.modules)"
+    probe = "import sys, hokusai_ci.domain.measured.paired_gate; print('numpy' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from hokusai_ci.measured.paired_gate import paired_verdict\n"
-        "from hokusai_ci.metrics import resolve_metric\n"
+        "from hokusai_ci.domain.measured.paired_gate import paired_verdict\n"
+        "from hokusai_ci.domain.metrics import resolve_metric\n"
         "for metric, t in (('auroc', None), ('f1', 0.5), ('r2', None)):\n"
         "    g = paired_verdict(resolve_metric(metric), Path(sys.argv[1]), Path(sys.argv[2]), score_column='p',"
         " label_column='y', id_column='id', threshold=t)\n"

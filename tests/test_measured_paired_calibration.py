@@ -24,10 +24,10 @@ from statistics import NormalDist
 
 import numpy as np
 
-from hokusai_ci.measured.decision import decide
-from hokusai_ci.measured.intervals import auroc
-from hokusai_ci.measured.paired import PairedEstimate, paired_auroc, paired_counts, paired_loss
-from hokusai_ci.metrics import resolve_metric
+from hokusai_ci.domain.measured.decision import decide
+from hokusai_ci.domain.measured.intervals import auroc
+from hokusai_ci.domain.measured.paired import PairedEstimate, paired_auroc, paired_counts, paired_loss
+from hokusai_ci.domain.metrics import resolve_metric
 
 PAIRS = 1000
 LEVEL = 0.95

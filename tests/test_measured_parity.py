@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from hokusai_ci.measured import measure
-from hokusai_ci.measured.intervals import COUNT_METRICS, auroc, estimate, r2_value, tie_bounds
-from hokusai_ci.metrics import resolve_metric
+from hokusai_ci.domain.measured import measure
+from hokusai_ci.domain.measured.intervals import COUNT_METRICS, auroc, estimate, r2_value, tie_bounds
+from hokusai_ci.domain.metrics import resolve_metric
 
 TOLERANCE = 1e-12
 SKLEARN: dict[str, Callable[..., float]] = {
@@ -162,7 +162,7 @@ def test_same_inputs_give_bit_identical_results_and_the_seed_is_what_varies(tmp_
 def test_delong_sums_in_slices_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large inputs are summed a slice of tie groups at a time; slices of 7 groups give the same
     value exactly and the same interval to rounding."""
-    from hokusai_ci.measured import intervals
+    from hokusai_ci.domain.measured import intervals
 
     for seed in range(20):
         scores, labels = binary_case(seed)

@@ -19,8 +19,8 @@ import jsonschema
 import pytest
 from mlflow import MlflowClient
 
-from hokusai_ci.github_report import md
-from hokusai_ci.schema_files import result_schemas
+from hokusai_ci.domain.schema_files import result_schemas
+from hokusai_ci.faces.github_report import md
 from tests.conftest import register_args, run_here
 from tests.hokusai_standin import HokusaiStandIn
 from tests.servers import MlflowServer
@@ -219,9 +219,10 @@ def test_given_value_reports_its_basis(runner: dict[str, str]) -> None:  # noqa:
     assert (outputs["metric-basis"], outputs["metric-bound"]) == ("given-value", "")
 
 
-def test_the_documented_example_runs_as_printed(tmp_path: Path) -> None:
-    """docs/cli.md's measured-gate block, with `hokusai` this checkout's CLI (the quick start's
-    venv has no metrics extra, so tests/test_readme.py only parses it)."""
+@pytest.mark.parametrize("page", ["README.md", "docs/cli.md"])
+def test_the_documented_example_runs_as_printed(page: str, tmp_path: Path) -> None:
+    """The quick start's and docs/cli.md's measured-gate blocks, with `hokusai` this checkout's
+    CLI (tests/test_readme.py runs them too, in the quick start's fresh venv)."""
     import os
     import subprocess
     import sys
@@ -229,7 +230,7 @@ def test_the_documented_example_runs_as_printed(tmp_path: Path) -> None:
     from tests.conftest import REPO
     from tests.test_readme import BLOCKS
 
-    (block,) = [b for b in BLOCKS if b.page == "docs/cli.md" and "--predictions" in b.text]
+    (block,) = [b for b in BLOCKS if b.page == page and b.lang == "bash" and "--predictions" in b.text]
     (tmp_path / "bin").mkdir()
     shim = tmp_path / "bin" / "hokusai"
     shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m hokusai_ci "$@"\n')

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.metrics import KNOWN_METRICS, Direction, check_range, gate, resolve_metric
-from hokusai_ci.validation import parse_number
+from hokusai_ci.config.validation import parse_number
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.metrics import KNOWN_METRICS, Direction, check_range, gate, resolve_metric
 
 
 def test_the_twelve_metrics_of_the_spec_with_their_directions() -> None:

@@ -14,9 +14,9 @@ import requests
 from mlflow import MlflowClient
 
 from hokusai_ci import ModelRegistry
-from hokusai_ci.mlflow_http import HttpConfig, MlflowHttp, mlflow_environ, mlflow_error
-from hokusai_ci.registry_rest import RegistryRest, registry_config
-from hokusai_ci.rest_tracker import RestTracker
+from hokusai_ci.adapters.mlflow_http import HttpConfig, MlflowHttp, mlflow_environ, mlflow_error
+from hokusai_ci.adapters.registry_rest import RegistryRest, registry_config
+from hokusai_ci.adapters.rest_tracker import RestTracker
 from tests.conftest import REPO, run_cli
 from tests.servers import MlflowServer
 from tests.test_url_readings import MlflowLike
@@ -109,6 +109,9 @@ def test_the_tracker_and_the_registry_count_the_same_live_versions(mlflow_server
 
 def test_the_s3_route_does_not_import_the_rest_tracker() -> None:
     """No import cycle: the tracker imports the artifact routes, never the reverse."""
-    code = "import sys, hokusai_ci.s3_upload, hokusai_ci.artifact_repo; print('hokusai_ci.rest_tracker' in sys.modules)"
+    code = (
+        "import sys, hokusai_ci.adapters.s3_upload, hokusai_ci.adapters.artifact_repo; "
+        "print('hokusai_ci.adapters.rest_tracker' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"

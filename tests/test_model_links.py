@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.fingerprint import file_sha256, fingerprint, list_model_files, upload_path
-from hokusai_ci.progress import NoProgress
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.fingerprint import file_sha256, fingerprint, list_model_files, upload_path
+from hokusai_ci.domain.progress import NoProgress
 from tests.conftest import REPO, docs_text, register_args, run_cli, run_here
 from tests.servers import MlflowServer
 

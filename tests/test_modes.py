@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hokusai_ci.errors import HokusaiError
-from hokusai_ci.settings import load_settings
+from hokusai_ci.config.settings import load_settings
+from hokusai_ci.domain.errors import HokusaiError
 from tests.conftest import register_args, run_here
 from tests.servers import WebhookReceiver
 

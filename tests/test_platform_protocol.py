@@ -22,10 +22,10 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hokusai_ci.errors import Category
-from hokusai_ci.hokusai_api import BEFORE_ACTING
-from hokusai_ci.http_retry import RetryPolicy, post_with_retries
-from hokusai_ci.platform_answers import detail
+from hokusai_ci.adapters.hokusai_api import BEFORE_ACTING
+from hokusai_ci.adapters.http_retry import RetryPolicy, post_with_retries
+from hokusai_ci.adapters.platform_answers import detail
+from hokusai_ci.domain.errors import Category
 from tests.conftest import register_args, run_cli
 from tests.hokusai_standin import EMIT_FAILED, NOTIFY_PATH, REGISTRY_FIELDS, HokusaiStandIn, KeyService
 from tests.servers import MlflowServer, free_port

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from hokusai_ci import promotion
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.mlflow_http import MlflowHttp
-from hokusai_ci.registry_rest import RegistryRest
-from hokusai_ci.sql_store import SqlTokenStore
-from hokusai_ci.store import Registration
-from hokusai_ci.tracking import Tag
+from hokusai_ci.adapters.mlflow_http import MlflowHttp
+from hokusai_ci.adapters.registry_rest import RegistryRest
+from hokusai_ci.adapters.sql_store import SqlTokenStore
+from hokusai_ci.core import promotion
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.ports.store import Registration
+from hokusai_ci.ports.tracking import Tag
 from tests.fault_proxy import FaultProxy
 from tests.servers import MlflowServer
 from tests.test_api_mode import api, hokusai, key_service  # noqa: F401  (API mode's fixtures: the stand-in)
@@ -432,7 +432,8 @@ def test_alias_moved_reaches_the_webhook_signed_and_fits_its_schema(
 
     import jsonschema
 
-    from hokusai_ci.events import WebhookSink, json_schemas
+    from hokusai_ci.adapters.webhook_sink import WebhookSink
+    from hokusai_ci.domain.events import json_schemas
     from hokusai_ci.webhooks import verify
 
     world = World(mlflow_server.url, open_store, 2)

@@ -65,10 +65,10 @@ def test_directory_model_to_server(mlflow_server: MlflowServer, model_dir: Path,
 def test_crash_after_upload_is_resumed_without_a_second_version(mlflow_server: MlflowServer, model_file: Path) -> None:
     """A run that uploaded and registered, then died before marking the token, left a version
     tagged with the token and content hash; the next run adopts it instead of uploading again."""
-    from hokusai_ci.progress import NoProgress
-    from hokusai_ci.rest_tracker import RestTracker
-    from hokusai_ci.streaming import ModelSource
-    from hokusai_ci.tracking import UploadRequest
+    from hokusai_ci.adapters.rest_tracker import RestTracker
+    from hokusai_ci.domain.progress import NoProgress
+    from hokusai_ci.domain.streaming import ModelSource
+    from hokusai_ci.ports.tracking import UploadRequest
 
     run_cli("token", "create", "--token-id", "CRASH")
     tracker = RestTracker(mlflow_server.url, "hokusai-model-registration")
@@ -142,7 +142,7 @@ def test_webhook_receives_both_events(mlflow_server: MlflowServer, model_file: P
     assert registered["passed"] is True and registered["direction"] == "higher"
     import jsonschema
 
-    from hokusai_ci.events import json_schemas
+    from hokusai_ci.domain.events import json_schemas
 
     schemas = {schema["title"]: schema for schema in json_schemas().values()}
     for event in (ready, registered):

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.redaction import (
+from hokusai_ci.config.redaction import (
     MASK,
     MIN_SECRET_LENGTH,
+    PUBLIC_PREFIXES,
     SECRET_SETTINGS,
     display_url,
     forget,
@@ -30,7 +30,8 @@ from hokusai_ci.redaction import (
     redact_data,
     remember,
 )
-from hokusai_ci.settings import DEFAULT_API_MLFLOW_URI, load_settings
+from hokusai_ci.config.settings import DEFAULT_API_MLFLOW_URI, load_settings
+from hokusai_ci.domain.errors import Category, HokusaiError
 from tests.conftest import REPO, docs_text, register_args, run_here
 from tests.servers import Receiver
 
@@ -51,13 +52,20 @@ def no_remembered_secrets() -> Iterator[None]:
 
 
 def lines_of(secret: str) -> list[str]:
-    return [line.strip() for line in secret.splitlines() if len(line.strip()) >= MIN_SECRET_LENGTH]
+    """The lines a reader could recognise; a line that is only a format's prefix (`whsec_`)
+    holds nothing secret and stays readable in the message that explains the format."""
+    return [
+        line.strip()
+        for line in secret.splitlines()
+        if len(line.strip()) >= MIN_SECRET_LENGTH and line.strip() not in PUBLIC_PREFIXES
+    ]
 
 
 @given(secret=st.one_of(secret_values, multi_line), before=surrounding, after=surrounding)
 def test_any_text_holding_a_secret_comes_out_without_it(secret: str, before: str, after: str) -> None:
     out = redact(before + secret + after, extra=[secret])
-    assert secret not in out
+    if secret.strip() not in PUBLIC_PREFIXES:
+        assert secret not in out
     for line in lines_of(secret):
         assert line not in out
 
@@ -259,14 +267,14 @@ def test_trust_hosts_entries_are_host_or_host_port(entry: str) -> None:
 def test_action_log_lines_are_redacted_and_cannot_start_a_workflow_command() -> None:
     script = """
 import logging
-from hokusai_ci.github import configure_logging
+from hokusai_ci.faces.github import configure_logging
 configure_logging("INFO")
 logging.getLogger("hokusai_ci").warning("%d%% done\\n::warning::forged\\r\\nat http://u:cnryLogPw1@h/", 50)
 logging.getLogger("mlflow.store").error("library says\\n::error::forged too ##[error]legacy")
 try:
     raise ValueError("boom http://u:cnryLogPw2@h/\\n::error::in a traceback")
 except ValueError:
-    logging.getLogger("hokusai_ci.events").exception("failed")
+    logging.getLogger("hokusai_ci.domain.events").exception("failed")
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
     lines = proc.stderr.splitlines()

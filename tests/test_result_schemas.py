@@ -9,8 +9,8 @@ from typing import Any
 
 import jsonschema
 
-from hokusai_ci.events import SCHEMA_DIR
-from hokusai_ci.schema_files import all_schemas, render, result_schemas
+from hokusai_ci.domain.events import SCHEMA_DIR
+from hokusai_ci.domain.schema_files import all_schemas, render, result_schemas
 from tests.conftest import register_args, run_here
 from tests.servers import WebhookReceiver
 
@@ -18,7 +18,7 @@ from tests.servers import WebhookReceiver
 def test_committed_schemas_are_the_generated_ones() -> None:
     generated = all_schemas()
     committed = {p.name for p in SCHEMA_DIR.glob("*.json")}
-    assert committed == set(generated), "run: python -m hokusai_ci.schema_files"
+    assert committed == set(generated), "run: python -m hokusai_ci.domain.schema_files"
     for name, schema in generated.items():
         assert (SCHEMA_DIR / name).read_text() == render(schema), name
         jsonschema.Draft202012Validator.check_schema(schema)

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from hokusai_ci import s3_upload
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.fingerprint import fingerprint
-from hokusai_ci.s3_upload import upload_s3
-from hokusai_ci.streaming import ModelSource
+from hokusai_ci.adapters import s3_upload
+from hokusai_ci.adapters.s3_upload import upload_s3
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.fingerprint import fingerprint
+from hokusai_ci.domain.streaming import ModelSource
 from tests.conftest import REPO, Run, register_args, run_cli
 from tests.fault_proxy import FaultProxy, Rule
 from tests.rss import launch, peak_bytes
@@ -198,7 +198,8 @@ def test_signed_registration_puts_its_bundles_in_the_bucket_beside_the_model_and
     assert ok.code == 0, ok.out + ok.err
     assert ok.json()["verified"] is True and ok.json()["attestation_sha256"] == att["sha256"]
     verdicts = {c["name"]: c["verdict"] for c in ok.json()["checks"]}
-    assert verdicts == dict.fromkeys(verdicts, "passed") | {"platform_answer": "skipped"}  # not API mode
+    # not API mode, and a value given rather than measured: no evidence files
+    assert verdicts == dict.fromkeys(verdicts, "passed") | {"platform_answer": "skipped", "evidence": "skipped"}
 
     flip_byte(bundle, at=bundle.read_bytes().index(b'"sig":"') + 20)  # inside the signature
     bad = verify_s3(mlflow, public, "--model-uri", "models:/hokusai-S3SIG/1")

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from mlflow import MlflowClient
 
-from hokusai_ci.redaction import SECRET_SETTINGS
+from hokusai_ci.config.redaction import SECRET_SETTINGS
 from tests.conftest import register_args, run_cli
 from tests.fault_proxy import FaultProxy
 from tests.hokusai_standin import HokusaiStandIn, Key, KeyService

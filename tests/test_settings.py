@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hokusai_ci.errors import HokusaiError
-from hokusai_ci.settings import DatabaseConfig, display_url, load_settings
+from hokusai_ci.config.settings import DatabaseConfig, display_url, load_settings
+from hokusai_ci.domain.errors import HokusaiError
 
 
 def test_defaults_are_the_embedded_local_stores(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from mlflow import MlflowClient
 
-from hokusai_ci.verification import CHECKS
+from hokusai_ci.core.verification import CHECKS
 from tests.conftest import REPO, Run, docs_text, register_args, run_here
 from tests.servers import MlflowServer, WebhookReceiver
 
@@ -93,7 +93,7 @@ def test_signed_registration_verifies_by_uri_token_and_local_copy(
     result = by_uri.json()
     assert result["verified"] is True and result["attestation_sha256"] == att["sha256"]
     verdicts = {c["name"]: c["verdict"] for c in result["checks"]}
-    assert verdicts == dict.fromkeys(CHECKS, "passed") | {"platform_answer": "skipped"}
+    assert verdicts == dict.fromkeys(CHECKS, "passed") | {"platform_answer": "skipped", "evidence": "skipped"}
     assert result["platform_model_id"] is None  # local mode tells no platform
     predicate = result["predicate"]
     assert predicate["model_sha256"] == out["model_sha256"] and predicate["metric"]["value"] == 0.85
@@ -242,7 +242,7 @@ def test_events_carry_the_attestation_and_match_the_schemas(
 ) -> None:
     import jsonschema
 
-    from hokusai_ci.events import json_schemas
+    from hokusai_ci.domain.events import json_schemas
 
     private, _ = keypair(tmp_path)
     r = register_signed("SIGEVT", model_file, mlflow_server, private, "--webhook-url", webhook.url)
@@ -357,7 +357,7 @@ def test_readme_python_verify_snippet_and_api_failure(tmp_path: Path, monkeypatc
     """The Python API signs with `sign_key` and `verify_model` runs the README snippet verbatim
     (after the shell example's registration); a changed byte raises with the verdicts attached."""
     from hokusai_ci import ModelRegistry
-    from hokusai_ci.errors import Category, HokusaiError
+    from hokusai_ci.domain.errors import Category, HokusaiError
 
     monkeypatch.chdir(tmp_path)
     keypair(tmp_path)
@@ -388,7 +388,7 @@ def _verify_peak_rss_mib(home: Path, public: Path) -> float:
     """`model verify` in its own process; its peak resident memory in MiB."""
     code = (
         "import resource, sys\n"
-        "from hokusai_ci.cli import main\n"
+        "from hokusai_ci.faces.cli import main\n"
         "try:\n"
         f"    main(['model', 'verify', '--token-id', 'BIG', '--public-key', {str(public)!r}])\n"
         "except SystemExit as done:\n"

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
-from hokusai_ci.errors import Category, HokusaiError
+from hokusai_ci.domain.errors import Category, HokusaiError
 from tests.conftest import register_args, run_cli
 from tests.servers import MlflowServer
 from tests.test_action_entrypoint import parse_outputs, run_entry, runner
@@ -191,9 +191,9 @@ def test_action_keyless_without_id_token_permission_fails_at_preflight(runner: d
 def test_any_unusable_key_text_is_invalid_input_and_never_echoed(
     body: str, wrap: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hokusai_ci.app import _signer
-    from hokusai_ci.redaction import redact
-    from hokusai_ci.settings import load_settings
+    from hokusai_ci.config.redaction import redact
+    from hokusai_ci.config.settings import load_settings
+    from hokusai_ci.core.app import _signer
 
     text = f"-----BEGIN EC PRIVATE KEY-----\n{body}\n-----END EC PRIVATE KEY-----" if wrap else body
     if not text.strip() or "\x00" in text:

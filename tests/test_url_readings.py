@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from urllib3.util import parse_url
 
-from hokusai_ci.errors import HokusaiError
-from hokusai_ci.settings import load_settings
-from hokusai_ci.urls import read_http_url
+from hokusai_ci.config.settings import load_settings
+from hokusai_ci.config.urls import read_http_url
+from hokusai_ci.domain.errors import HokusaiError
 from tests.conftest import register_args, run_here
 from tests.servers import MlflowServer, Receiver
 
@@ -165,7 +165,7 @@ def test_each_setting_refuses_a_url_with_two_readings(variable: str, value: str)
 def test_artifact_uploads_to_another_host_carry_no_credentials(hosts: tuple[MlflowLike, MlflowLike]) -> None:
     """A server may name another host for artifacts (`mlflow-artifacts://host/...`): the session's
     credentials stay with the server they were configured for."""
-    from hokusai_ci.mlflow_http import HttpConfig, MlflowHttp
+    from hokusai_ci.adapters.mlflow_http import HttpConfig, MlflowHttp
 
     trusted, attacker = hosts
     attacker.received.clear()
@@ -209,7 +209,7 @@ def test_an_api_key_that_cannot_be_a_header_is_refused_before_anything_is_sent(k
 def test_a_failed_tls_handshake_counts_as_nothing_sent(hosts: tuple[MlflowLike, MlflowLike]) -> None:
     """https:// to a server that speaks plain HTTP: the handshake fails before any request byte
     leaves, so the platform notification may be retried and nothing is pinned as sent."""
-    from hokusai_ci.http_retry import _unsent
+    from hokusai_ci.adapters.http_retry import _unsent
 
     trusted, _ = hosts
     assert trusted.server is not None

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from hokusai_ci.errors import Category, HokusaiError
-from hokusai_ci.verification import trust_from
+from hokusai_ci.core.verification import trust_from
+from hokusai_ci.domain.errors import Category, HokusaiError
 from tests.conftest import run_cli, run_here
 from tests.servers import MlflowServer, Receiver
 from tests.test_signing import client, failed_checks, keypair, register_signed, server_file, verify

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hokusai_ci.errors import HokusaiError
-from hokusai_ci.settings import MIN_WEBHOOK_KEY_BYTES, load_settings
+from hokusai_ci.config.settings import MIN_WEBHOOK_KEY_BYTES, load_settings
+from hokusai_ci.domain.errors import HokusaiError
 from tests.conftest import run_here
 
 short_keys = st.binary(max_size=MIN_WEBHOOK_KEY_BYTES - 1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from hokusai_ci.fingerprint import fingerprint
+from hokusai_ci.domain.fingerprint import fingerprint
 from tests.conftest import REPO, register_args, run_cli
 from tests.fault_proxy import FaultProxy
 from tests.servers import MlflowServer
@@ -202,7 +202,7 @@ def test_bundles_the_server_refuses_are_a_signing_failure_and_the_rerun_signs(
 def test_mlflow_auth_settings_are_honoured(
     proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str | None
 ) -> None:
-    from hokusai_ci.rest_tracker import RestTracker
+    from hokusai_ci.adapters.rest_tracker import RestTracker
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -270,7 +270,7 @@ def test_registering_on_a_proxied_server_never_imports_mlflow(mlflow_server: Mlf
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "requests" in imported and "hokusai_ci.rest_tracker" in imported
+    assert "requests" in imported and "hokusai_ci.adapters.rest_tracker" in imported
     assert not {m for m in imported if m == "mlflow" or m.startswith("mlflow.")}
 
 

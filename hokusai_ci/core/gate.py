@@ -1,0 +1,57 @@
+"""The gate-only use case: a pull request's check, with no token store and no secrets.
+
+A pull request (a fork's included) cannot reach the token store or the platform, and must not
+write anything. This checks the inputs as `model register` does and compares the metric with the
+baseline, then says plainly what it did not do: the token was not checked, nothing was uploaded
+or written. The registration on the default branch makes the binding decision.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from hokusai_ci.config.mode_choice import mode_without_secrets, rules_of
+from hokusai_ci.core.inputs import build_request, request_gate
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.metrics import platform_refusal
+from hokusai_ci.domain.results import ErrorInfo, RegistrationResult
+
+GATE_ONLY_MODE = "gate-only"  # the `mode` of a gate-only result
+NOT_CHECKED = "gate only: the token was not checked and nothing was uploaded or written"
+
+
+def platform_rules_apply(env: Mapping[str, str] | None = None, has_db_config: bool = False) -> bool:
+    """Whether the registration this gate stands for goes through the Hokusai platform: the
+    same mode decision as `model register` (API mode forced with HOKUSAI_MODE=api, which needs
+    no secret here, or an API key with no database and no mock mode)."""
+    return rules_of(mode_without_secrets(os.environ if env is None else env, has_db_config)).platform
+
+
+def gate_only(*, platform: bool | None = None, **raw: Any) -> RegistrationResult:
+    """Validate the inputs and gate the metric (and, for API mode, the platform's own rules).
+    Returns the result, with `error` set when an input is bad or the result would not pass."""
+    token_id = raw.get("token_id")
+    result = RegistrationResult(token_id=token_id if isinstance(token_id, str) else None, mode=GATE_ONLY_MODE)
+    try:
+        request = build_request(**raw, dry_run=False)
+        result.metric = outcome = request_gate(request)
+        result.measured = request.measured
+        result.message = NOT_CHECKED
+        if request.measured is not None and not outcome.passed:
+            raise HokusaiError(Category.PERFORMANCE_BELOW_BASELINE, f"{request.measured.verdict}; {NOT_CHECKED}")
+        if not outcome.passed:
+            raise HokusaiError(
+                Category.PERFORMANCE_BELOW_BASELINE,
+                f"{outcome.name} {outcome.value:g} does not meet the baseline {outcome.baseline:g} "
+                f"({outcome.direction.value} is better; delta {outcome.delta:+g}); {NOT_CHECKED}",
+            )
+        refusal = platform_refusal(outcome) if (platform_rules_apply() if platform is None else platform) else None
+        if refusal is not None:
+            raise HokusaiError(Category.PLATFORM_REJECTED, f"{refusal}; {NOT_CHECKED}")
+    except HokusaiError as err:
+        result.status, result.error = "error", ErrorInfo.of(err)
+        return result
+    result.status = "gate_only"
+    return result

@@ -1,0 +1,76 @@
+"""Which token states a registration may start from, and the one-line refusals for the others
+(not found, being registered by a live run, already registered with the same or other content)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hokusai_ci.core.inputs import RegistrationRequest
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.fingerprint import Fingerprint, fingerprint
+from hokusai_ci.domain.streaming import ModelSource
+from hokusai_ci.ports.store import TokenRecord, TokenStatus, TokenStore, store_now
+from hokusai_ci.ports.tracking import TrackedModel
+
+
+def check_token(req: RegistrationRequest, token: TokenRecord | None, store: TokenStore) -> None:
+    tid = req.token_id
+    where = store.describe()
+    if token is None:
+        raise HokusaiError(
+            Category.TOKEN_NOT_FOUND,
+            f"token {tid!r} does not exist in {where}; check the token id and the database settings "
+            f"(create tokens on the Hokusai site, or locally with `hokusai token create --token-id {tid}`)",
+        )
+    if token.status is TokenStatus.DRAFT:
+        return
+    if token.status is TokenStatus.REGISTERING:
+        if token.lease_expires_at is not None and token.lease_expires_at < store_now(store):
+            return  # the run holding it died; the claim will take over
+        raise HokusaiError(
+            Category.INVALID_TOKEN_STATUS,
+            f"token {tid} is being registered by another run (status registering until "
+            f"{token.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC); wait for it, then check "
+            f"`hokusai model status --token-id {tid}`; if that run was killed, "
+            f"`hokusai token release --token-id {tid} --force` frees the token now "
+            "(a run after the lease expires takes the claim over by itself)",
+            status=token.status.value,
+        )
+    if token.status is TokenStatus.REGISTERED:
+        quick = quick_sha(req) if token.sha256 is not None else None
+        if quick is None:
+            tail = "; nothing was uploaded"
+        elif quick == token.sha256:
+            tail = "; same model content, nothing to do"
+        else:
+            tail = "; this model's content differs, nothing was uploaded: a registered token keeps its model"
+        raise HokusaiError(
+            Category.INVALID_TOKEN_STATUS,
+            f"token {tid} is already registered: {token.model_name} version {token.model_version} "
+            f"(run {token.run_id}, sha256 {str(token.sha256)[:12]}, "
+            f"{token.metric_name}={token.metric_value:g}, registered {_at(token.registered_at)})" + tail,
+            status=token.status.value,
+        )
+    raise HokusaiError(
+        Category.INVALID_TOKEN_STATUS,
+        f"token {tid} is in status {token.status.value!r}; only draft tokens can be registered",
+        status=token.status.value,
+    )
+
+
+def _at(when: datetime | None) -> str:
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC" if when else "at a time not recorded"
+
+
+def quick_sha(req: RegistrationRequest) -> str | None:
+    """Only a small model (a file or a folder) is hashed to say "same content" in an error."""
+    try:
+        if ModelSource.of(req.model_path, req.links_within).total_bytes <= 64 * 1024 * 1024:
+            return fingerprint(req.model_path, links_within=req.links_within).sha256
+    except (OSError, HokusaiError):
+        return None
+    return None
+
+
+def same_content(earlier: list[TrackedModel], fp: Fingerprint) -> TrackedModel | None:
+    return next((v for v in earlier if v.sha256 == fp.sha256), None)

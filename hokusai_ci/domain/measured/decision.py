@@ -1,0 +1,141 @@
+"""The measured verdict: the one-sided bound against the baseline, and the evidence behind it.
+
+Pure Python (no numpy), so the result model can be imported by presenters and schemas at no
+start-up cost. The default rule passes only when the bound at the chosen confidence is on the
+better side of the baseline: the lower bound for higher-is-better metrics, the upper bound for
+lower-is-better ones. At equality the bound does not "beat" the baseline. The point rule (value
+meets the baseline, as the unmeasured gate does) stays available and is named in the verdict.
+
+"About N rows would decide it": an interval narrows as 1/sqrt(rows), so with the same value the
+bound would sit on the same side of the baseline as the value once
+rows * (half-width / |value - baseline|)^2 rows are measured; shown to two significant figures.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel
+
+from hokusai_ci.domain.metrics import Direction, MetricSpec
+
+Decision = Literal["lower-bound", "point"]
+DECISIONS: tuple[Decision, ...] = ("lower-bound", "point")
+
+
+class MeasuredGate(BaseModel):
+    """A metric measured from predictions and labels, its interval, and the verdict."""
+
+    metric: str
+    direction: Direction
+    baseline: float
+    value: float
+    bound: float  # the one-sided bound at `level`, on the side `side`
+    interval: tuple[float, float]  # two-sided at `level`
+    method: str
+    level: float
+    side: Literal["lower", "upper"]
+    decision: Decision
+    passed: bool
+    rows: int
+    positives: int | None  # binary metrics only
+    threshold: float | None
+    predictions_sha256: str
+    labels_sha256: str
+    seed: int
+    implementation: str
+    rows_to_decide: int | None  # None when the value equals the baseline
+    verdict: str
+
+
+def rows_to_decide(rows: int, value: float, bound: float, baseline: float) -> int | None:
+    gap = abs(value - baseline)
+    if gap == 0:
+        return None
+    half = abs(value - bound)
+    return max(rows, math.ceil(rows * (half / gap) ** 2)) if half else rows
+
+
+def decide(
+    metric: MetricSpec,
+    baseline: float,
+    *,
+    value: float,
+    lower_bound: float,
+    upper_bound: float,
+    decision: Decision = "lower-bound",
+) -> tuple[bool, float, Literal["lower", "upper"]]:
+    """(passed, bound used, side of the bound)."""
+    side: Literal["lower", "upper"]
+    if metric.direction is Direction.HIGHER:
+        bound, side = lower_bound, "lower"
+        confident, meets = bound > baseline, value >= baseline
+    else:
+        bound, side = upper_bound, "upper"
+        confident, meets = bound < baseline, value <= baseline
+    return (meets if decision == "point" else confident), bound, side
+
+
+def verdict(gate: MeasuredGate) -> str:
+    """One sentence a reviewer reads at a glance: value, bound, baseline, and the rows it would take."""
+    name, level = gate.metric, f"{gate.level * 100:g}%"
+    shown = f"{name} {number(gate.value)} ({level} {gate.side} bound {number(gate.bound)})"
+    above = "above" if gate.direction is Direction.HIGHER else "below"
+    baseline = f"the baseline {gate.baseline:g}"
+    if gate.decision == "point":
+        said = f"{shown} {'meets' if gate.passed else 'does not meet'} {baseline} by the point rule"
+    else:
+        said = f"{shown} is {'' if gate.passed else 'not '}confidently {above} {baseline}"
+    if gate.passed and (gate.decision == "lower-bound" or _bound_agrees(gate)):
+        return said
+    if gate.rows_to_decide is None:
+        return f"{said}; the value equals the baseline, so no number of rows would decide it"
+    return f"{said}; about {about(gate.rows_to_decide)} rows would decide it"
+
+
+def _bound_agrees(gate: MeasuredGate) -> bool:
+    if gate.direction is Direction.HIGHER:
+        return gate.bound > gate.baseline
+    return gate.bound < gate.baseline
+
+
+def number(x: float) -> str:
+    """Four decimals for values in the usual range of metrics, four significant figures beyond."""
+    return f"{x:.4f}" if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.4g}"
+
+
+def about(rows: int) -> str:
+    """Two significant figures with thousands separators: 123456 -> '120,000'."""
+    if rows < 100:
+        return str(rows)
+    digits = len(str(rows)) - 2
+    return f"{math.ceil(rows / 10**digits) * 10**digits:,}"
+
+
+Basis = Literal["measured-lower-bound", "point", "given-value"]
+
+
+def basis(gate: MeasuredGate | None) -> Basis:
+    """What a verdict rested on: the measured confidence bound, the measured point value, or a
+    value the user gave (--metric-value, --metrics-file)."""
+    if gate is None:
+        return "given-value"
+    return "measured-lower-bound" if gate.decision == "lower-bound" else "point"
+
+
+def evidence_sha256(gate: MeasuredGate) -> str:
+    """The digests of the evidence files: the predictions file's, then the labels file's when the
+    labels are a separate file ("<predictions>,<labels>"), so each can be checked with sha256sum."""
+    if gate.labels_sha256 == gate.predictions_sha256:
+        return gate.predictions_sha256
+    return f"{gate.predictions_sha256},{gate.labels_sha256}"
+
+
+def basis_text(gate: MeasuredGate | None) -> str:
+    """The basis as a person reads it: "measured: 95% lower bound", "point value", "given value"."""
+    if gate is None:
+        return "given value"
+    if gate.decision == "point":
+        return "point value"
+    return f"measured: {gate.level * 100:g}% {gate.side} bound"

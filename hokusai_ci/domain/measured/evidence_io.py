@@ -1,0 +1,113 @@
+"""Reading the evidence: predictions and labels from CSV/TSV, `.npy` or Parquet, joined into two
+aligned float arrays, with the files' SHA-256.
+
+Text files are parsed by numpy's C reader (`loadtxt`, a few hundred ms per million rows); only
+when it refuses a file does a slow Python pass read it again, to name the line, the column and
+the value. Text is UTF-8 (a byte-order mark is fine) or UTF-16 with its mark; empty lines are
+skipped; fields may be quoted with '"'. Ids are compared as text, exactly as written. Parquet
+needs pyarrow, imported only when a Parquet file is given.
+
+One file may hold both columns; two files are joined by the id column when one is named (every
+id once in each file, the same ids in both), else by row order (then their lengths must match).
+Every refusal is an INVALID_INPUT error naming the file, the row or column and the fix; nothing
+here writes anything.
+The readers of each format are in tables.py; this module joins what they read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hokusai_ci.domain.measured.tables import FloatArray, Table, open_table, refuse, show
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Predictions and labels, aligned row by row, with where they came from."""
+
+    predictions: FloatArray
+    labels: FloatArray
+    predictions_file: Path
+    labels_file: Path
+    predictions_sha256: str
+    labels_sha256: str
+
+    @property
+    def rows(self) -> int:
+        return int(self.predictions.size)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_evidence(
+    predictions: Path,
+    labels: Path | None = None,
+    *,
+    score_column: str | None = None,
+    label_column: str | None = None,
+    id_column: str | None = None,
+) -> Evidence:
+    """Read, check and align the evidence (one file with both columns when `labels` is None)."""
+    pred_table = open_table(predictions, "predictions")
+    if labels is None or labels.resolve() == predictions.resolve():
+        if pred_table.names is None:
+            raise refuse(f"{predictions.name} holds a single unnamed array; give the labels as a second file")
+        score = pred_table.pick(score_column, "score-column", exclude=(label_column, id_column), both=True)
+        label = pred_table.pick(label_column, "label-column", exclude=(score, id_column), both=True)
+        scores, truth = pred_table.numbers([score, label])
+        digest = sha256_of(predictions)
+        return Evidence(scores, truth, predictions, predictions, digest, digest)
+    label_table = open_table(labels, "labels")
+    score = pred_table.pick(score_column, "score-column", exclude=(id_column,))
+    label = label_table.pick(label_column, "label-column", exclude=(id_column,))
+    (scores,) = pred_table.numbers([score])
+    (truth,) = label_table.numbers([label])
+    if id_column is not None:
+        truth = align_by_id(pred_table, label_table, id_column, truth)
+    elif scores.size != truth.size:
+        raise refuse(
+            f"{predictions.name} has {scores.size} rows and {labels.name} has {truth.size}: joined by row order "
+            "they must have the same length; fix the files or join them by an id column with --id-column",
+            "labels",
+        )
+    return Evidence(scores, truth, predictions, labels, sha256_of(predictions), sha256_of(labels))
+
+
+def align_by_id(preds: Table, labels: Table, id_column: str, truth: FloatArray) -> FloatArray:
+    """`truth` reordered to the predictions' rows, matched by id."""
+    pred_ids, label_ids = preds.ids(id_column), labels.ids(id_column)
+    for table, ids in ((preds, pred_ids), (labels, label_ids)):
+        order = np.argsort(ids, kind="stable")
+        ranked = ids[order]
+        same = np.flatnonzero(ranked[1:] == ranked[:-1])
+        if same.size:
+            row = sorted(order[same[0] : same[0] + 2])[1] + 1
+            raise refuse(
+                f"{table.path.name} column {id_column!r}: the id {show(ranked[same[0]])} appears more than once "
+                f"(again at data row {row}); each id must appear once",
+                table.field,
+            )
+    for table, ids, other, other_ids in ((labels, label_ids, preds, pred_ids), (preds, pred_ids, labels, label_ids)):
+        missing = ~np.isin(other_ids, ids)
+        if missing.any():
+            first = int(np.flatnonzero(missing)[0])
+            raise refuse(
+                f"{other.path.name} data row {first + 1} has the id {show(other_ids[first])}, which "
+                f"{table.path.name} does not have ({int(missing.sum())} ids missing in all); both files "
+                "must hold the same ids",
+                table.field,
+            )
+    pred_order, label_order = np.argsort(pred_ids, kind="stable"), np.argsort(label_ids, kind="stable")
+    aligned = np.empty_like(truth)
+    aligned[pred_order] = truth[label_order]
+    return aligned
