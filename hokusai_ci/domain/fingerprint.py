@@ -213,6 +213,15 @@ def upload_path(fp: Fingerprint, f: ModelFile) -> str:
     return local
 
 
+def sha256_of(path: Path) -> str:
+    """A file's SHA-256, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def file_sha256(f: ModelFile, progress: ProgressSink) -> str:
     digest = hashlib.sha256()
     buf = bytearray(CHUNK)

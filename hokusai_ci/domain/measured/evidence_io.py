@@ -16,12 +16,12 @@ The readers of each format are in tables.py; this module joins what they read.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from hokusai_ci.domain.fingerprint import sha256_of
 from hokusai_ci.domain.measured.tables import FloatArray, Table, open_table, refuse, show
 
 
@@ -39,14 +39,6 @@ class Evidence:
     @property
     def rows(self) -> int:
         return int(self.predictions.size)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_evidence(

@@ -22,7 +22,7 @@ numpy's PCG64 seeded with the recorded seed: the same inputs give bit-identical 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -219,25 +219,34 @@ def r2_value(predictions: FloatArray, targets: FloatArray) -> float:
 def r2(predictions: FloatArray, targets: FloatArray, level: float, seed: int) -> Estimate:
     rng = np.random.default_rng(seed)
     centred = targets - np.mean(targets)
-    parts = (np.ones_like(centred), centred, np.square(centred), np.square(targets - predictions))
     n = centred.size
+    draws = resampled_sums((np.ones_like(centred), centred, np.square(centred), np.square(targets - predictions)), rng)
+    del centred
+    samples = np.empty(R2_REPLICATES, dtype=np.float64)
+    for start, s in draws:  # s: (replicates, 4): rows, sum y, sum y^2, sum residual^2
+        total = s[:, 2] - np.square(s[:, 1]) / s[:, 0]
+        samples[start : start + len(s)] = 1.0 - _ratio(s[:, 3], total)
+    method = "bootstrap of rows" if n <= R2_GROUPS else f"bootstrap of rows dealt into {R2_GROUPS} random groups"
+    return _percentile(r2_value(predictions, targets), samples, level, method)
+
+
+def resampled_sums(parts: tuple[FloatArray, ...], rng: np.random.Generator) -> Iterator[tuple[int, FloatArray]]:
+    """The row bootstrap of per-row sums, R2_REPLICATES draws yielded in chunks as (first draw,
+    each draw's column sums). Above R2_GROUPS rows the rows are first dealt into that many random
+    groups and the groups are drawn, so a draw costs the same at any n."""
+    n = parts[0].size
     if n <= R2_GROUPS:
         sums = np.stack(parts, axis=1)
     else:
         group = rng.integers(0, R2_GROUPS, size=n)
         sums = np.stack([np.bincount(group, weights=p, minlength=R2_GROUPS) for p in parts], axis=1)
         del group
-    del parts, centred
+    del parts
     k = sums.shape[0]
-    samples = np.empty(R2_REPLICATES, dtype=np.float64)
     chunk = max(1, _R2_DRAWS // k)
     for start in range(0, R2_REPLICATES, chunk):
         picks = rng.integers(0, k, size=(min(chunk, R2_REPLICATES - start), k))
-        s = sums[picks].sum(axis=1)  # (replicates, 4): rows, sum y, sum y^2, sum residual^2
-        total = s[:, 2] - np.square(s[:, 1]) / s[:, 0]
-        samples[start : start + len(picks)] = 1.0 - _ratio(s[:, 3], total)
-    method = "bootstrap of rows" if n <= R2_GROUPS else f"bootstrap of rows dealt into {R2_GROUPS} random groups"
-    return _percentile(r2_value(predictions, targets), samples, level, method)
+        yield start, sums[picks].sum(axis=1)
 
 
 # -- interval shapes ----------------------------------------------------------------------------

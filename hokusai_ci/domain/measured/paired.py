@@ -44,6 +44,7 @@ from hokusai_ci.domain.measured.intervals import (
     _percentile,
     multinomial,
     r2_value,
+    resampled_sums,
     tie_bounds,
 )
 
@@ -216,6 +217,7 @@ def paired_r2(
     squared residual), the same rows for both models in every draw."""
     rng = np.random.default_rng(seed)
     centred = targets - np.mean(targets)
+    n = centred.size
     parts = (
         np.ones_like(centred),
         centred,
@@ -223,24 +225,14 @@ def paired_r2(
         np.square(targets - candidate),
         np.square(targets - champion),
     )
-    n = centred.size
-    if n <= R2_GROUPS:
-        sums = np.stack(parts, axis=1)
-    else:
-        group = rng.integers(0, R2_GROUPS, size=n)
-        sums = np.stack([np.bincount(group, weights=p, minlength=R2_GROUPS) for p in parts], axis=1)
-        del group
+    draws = resampled_sums(parts, rng)
     del parts, centred
-    k = sums.shape[0]
     samples = np.empty(R2_REPLICATES, dtype=np.float64)
-    chunk = max(1, _R2_DRAWS // k)
-    for start in range(0, R2_REPLICATES, chunk):
-        picks = rng.integers(0, k, size=(min(chunk, R2_REPLICATES - start), k))
-        s = sums[picks].sum(axis=1)
+    for start, s in draws:
         total = s[:, 2] - np.square(s[:, 1]) / s[:, 0]
         with np.errstate(divide="ignore", invalid="ignore"):
             gain = np.where(total != 0, (s[:, 4] - s[:, 3]) / np.where(total != 0, total, 1.0), 0.0)
-        samples[start : start + len(picks)] = gain  # R²_c - R²_h = (SSres_h - SSres_c) / SStot
+        samples[start : start + len(s)] = gain  # R²_c - R²_h = (SSres_h - SSres_c) / SStot
     value_c, value_h = r2_value(candidate, targets), r2_value(champion, targets)
     method = "paired bootstrap of rows" if n <= R2_GROUPS else f"paired bootstrap of rows in {R2_GROUPS} random groups"
     return PairedEstimate(value_c, value_h, _percentile(value_c - value_h, samples, level, method))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hokusai_ci.domain.errors import Category, HokusaiError
-from hokusai_ci.domain.fingerprint import ModelFile
+from hokusai_ci.domain.fingerprint import ModelFile, sha256_of
 from hokusai_ci.domain.measured.decision import MeasuredGate, evidence_sha256
 from hokusai_ci.domain.progress import ProgressSink
 from hokusai_ci.domain.streaming import ModelSource
@@ -100,7 +100,7 @@ def check_stored(folder: Path | None, digests: str) -> str:
     found = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
-        found[rel] = _sha256(path)
+        found[rel] = sha256_of(path)
         if found[rel] not in wanted:
             raise EvidenceMismatch(f"evidence file {rel!r} (sha256 {found[rel][:12]}…) is not the signed evidence")
     missing = [d for d in dict.fromkeys(wanted) if d not in found.values()]
@@ -149,11 +149,3 @@ def load_stored_evidence(
         evidence_sha256=digests,
         uri=tags.get(Tag.EVIDENCE_URI),
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
