@@ -20,6 +20,7 @@ from hokusai_ci.faces.options import OPTIONS
 
 if TYPE_CHECKING:
     from hokusai_ci.core.verification import VerificationResult
+    from hokusai_ci.domain.results import AliasMove, AliasMoveResult
 
 
 class CommandFailed(HokusaiError):
@@ -100,11 +101,16 @@ class ModelRegistry:
         model_name: str | None = None,
         dry_run: bool = False,
         links_within: str | os.PathLike[str] | None = None,
+        baseline_from: str | None = None,
+        set_alias: str | None = None,
     ) -> RegistrationResult:
         """Register a model; `links_within` names a folder that links inside `model_path` may
         resolve into (a Hugging Face cache's `blobs/`); by default links must stay inside it.
         `predictions` (with `labels` when they are a separate file) measures the metric instead of
-        `metric_value`, and gates on its confidence bound (`decision="point"`: on the value)."""
+        `metric_value`, and gates on its confidence bound (`decision="point"`: on the value).
+        `baseline_from="alias:champion"` gates on that alias's version (`baseline_value` only
+        while no version holds it); `set_alias` moves an alias other than champion to the new
+        version."""
         given = locals()
         raw = {name: given[OPTIONS[name].api_name or name] for name in API_REGISTER}
         return _raise_failed(app.register(self.settings, **_paths(raw)))
@@ -140,3 +146,28 @@ class ModelRegistry:
         token = _raise_failed(app.create_token(self.settings, token_id, metadata)).token
         assert token is not None
         return token
+
+    def promote(
+        self, token_id: str, alias: str = "champion", expect_current: str | int | None = None
+    ) -> AliasMoveResult:
+        """Move `alias` to the token's registered version if it is on `expect_current` now
+        (None: not set yet); raises `CommandFailed` exit 15 naming the version found otherwise."""
+        from hokusai_ci.core import aliases
+
+        move = _raise_failed(aliases.promote(self.settings, token_id, alias, expect_current)).move
+        assert move is not None
+        return move
+
+    def rollback(self, model_name: str, alias: str = "champion") -> AliasMoveResult:
+        """Move `alias` back to the version it held before (exit 13 if that version was deleted)."""
+        from hokusai_ci.core import aliases
+
+        move = _raise_failed(aliases.rollback(self.settings, model_name, alias)).move
+        assert move is not None
+        return move
+
+    def alias_history(self, model_name: str, alias: str | None = None) -> list[AliasMove]:
+        """Every recorded alias move of the model, oldest first."""
+        from hokusai_ci.core import aliases
+
+        return _raise_failed(aliases.history(self.settings, model_name, alias)).moves or []

@@ -48,6 +48,9 @@ MARKED = {
     "stage('Register model') {": "illustrative",  # Jenkins pipeline, registry pull
     "version: 2.1": "illustrative",  # CircleCI job, registry pull
     "export HOKUSAI_API_KEY=hk_live_…": "illustrative",  # hosted API
+    # aliases live in an MLflow server's registry; test_promotion.py runs these commands against one
+    "hokusai model register --token-id XRAY --model-path out/model.pkl --metric auroc --metric-value 0.85 "
+    "--baseline-from alias:champion --baseline 0.80 --set-alias candidate": "illustrative",
     "python bench/action_startup.py --rounds 2": "slow",
     ".venv/bin/python bench/run.py --gib --readme docs/benchmarks.md": "slow",
     "python bench/measured.py --readme docs/benchmarks.md": "slow",

@@ -22,7 +22,7 @@ from hokusai_ci.adapters.registry_rest import RegistryRest, notified
 from hokusai_ci.adapters.sql_store import SqlTokenStore
 from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.record import Registration
-from hokusai_ci.ports.store import EventRecord, TokenRecord, TokenStatus, utcnow
+from hokusai_ci.ports.store import AliasRecord, EventRecord, Mover, TokenRecord, TokenStatus, utcnow
 from hokusai_ci.ports.tracking import Tag
 
 log = logging.getLogger("hokusai_ci")
@@ -146,3 +146,18 @@ class ApiTokenStore:
 
     def record_delivery(self, event_id: str, ok: bool, error: str | None, attempts: int = 1) -> None:
         self.local.record_delivery(event_id, ok, error, attempts)
+
+    # -- aliases: decided in the local store (this machine's runs), projected to the registry --
+    def alias(self, model_name: str, alias: str) -> AliasRecord | None:
+        return self.local.alias(model_name, alias)
+
+    def move_alias(
+        self, model_name: str, alias: str, expected: str | None, new_version: str, by: Mover, event: EventRecord
+    ) -> AliasRecord:
+        if self.local.get(by.token_id) is None:  # the event's token, as the outbox needs it
+            with contextlib.suppress(HokusaiError):
+                self.local.create(by.token_id, {"source": "api mode alias move"})
+        return self.local.move_alias(model_name, alias, expected, new_version, by, event)
+
+    def alias_moves(self, model_name: str | None = None, alias: str | None = None) -> list[EventRecord]:
+        return self.local.alias_moves(model_name, alias)

@@ -326,6 +326,39 @@ class MlflowHttp:
             if not page:
                 return found
 
+    def version(self, name: str, version: str) -> dict[str, Any] | None:
+        """One model version, its `tags` as a dict; None when it does not exist (deleted)."""
+        try:
+            data = self.call("GET", "model-versions/get", params={"name": name, "version": version})
+        except MlflowApiError as exc:
+            if exc.status == 404 or exc.code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        found = data.get("model_version") or {}
+        return {**found, "tags": tags_of(found)}
+
+    def version_by_alias(self, name: str, alias: str) -> dict[str, Any] | None:
+        """The version `alias` names, with its `tags` as a dict, in one request; None when the
+        alias (or the model) does not exist: MLflow answers an unknown alias of a known model
+        with 400 INVALID_PARAMETER_VALUE "... alias X not found"."""
+        try:
+            data = self.call("GET", "registered-models/alias", params={"name": name, "alias": alias})
+        except MlflowApiError as exc:
+            unknown = exc.code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc).lower()
+            if exc.status == 404 or exc.code == "RESOURCE_DOES_NOT_EXIST" or unknown:
+                return None
+            raise
+        found = data.get("model_version") or {}
+        return {**found, "tags": tags_of(found)} if found else None
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point `alias` at `version`. MLflow's call is an upsert with no expected-version check
+        (the decision is the caller's); setting the same value twice is harmless, so it is retried."""
+        self.call("POST", "registered-models/alias", json={"name": name, "alias": alias, "version": version})
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.call("DELETE", "registered-models/alias", json={"name": name, "alias": alias})
+
     def token_versions(self, token_id: str | None = None) -> list[dict[str, Any]]:
         """The versions tagged with `token_id` (None: with any token), superseded ones included."""
         if token_id is None:

@@ -113,3 +113,31 @@ class RegistryRest:
         body = {"name": name, "version": version, "key": key, "value": redact(value)}
         with self._answers():
             self.http.call("POST", "model-versions/set-tag", json=body)
+
+    # -- aliases -----------------------------------------------------------------------------
+    def version(self, name: str, version: str) -> dict[str, Any] | None:
+        with self._answers():
+            return self.http.version(name, version)
+
+    def version_by_alias(self, name: str, alias: str) -> dict[str, Any] | None:
+        with self._answers():
+            return self.http.version_by_alias(name, alias)
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version number `alias` names in the registry (None: not set)."""
+        found = self.version_by_alias(name, alias)
+        return None if found is None else str(found["version"])
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point `alias` at `version`. Two first sets of an alias at once make MLflow answer HTTP
+        400 (a unique-key violation) to one of them: the alias is then read back, and only a
+        value other than `version` is a failure."""
+        try:
+            with self._answers():
+                self.http.set_alias(name, alias, version)
+            return
+        except HokusaiError:
+            if self.alias_version(name, alias) == version:
+                return
+        with self._answers():  # the other first set won the insert: now it is an update
+            self.http.set_alias(name, alias, version)

@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from hokusai_ci.ports.store import EventRecord, TokenRecord
+from hokusai_ci.ports.store import AliasRecord, EventRecord, TokenRecord
 
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
@@ -50,6 +50,24 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX events_by_token ON events (token_id, created_at)",
         ],
     ),
+    (
+        2,
+        [
+            """CREATE TABLE aliases (
+                model_name TEXT NOT NULL,
+                alias TEXT NOT NULL,
+                version TEXT NOT NULL,
+                previous_version TEXT,
+                token_id TEXT NOT NULL REFERENCES tokens (token_id),
+                moved_at TEXT NOT NULL,
+                moved_by TEXT NOT NULL,
+                run_url TEXT,
+                commit_sha TEXT,
+                PRIMARY KEY (model_name, alias)
+            )""",
+            "CREATE INDEX events_by_type ON events (event_type, created_at)",
+        ],
+    ),
 ]
 
 
@@ -61,6 +79,9 @@ TOKEN_COLUMNS = (
     "mlflow_run_id, model_sha256, metric_name, metric_value, baseline, direction, created_at, "
     "updated_at, registered_at, metadata"
 )
+
+
+ALIAS_COLUMNS = "model_name, alias, version, previous_version, token_id, moved_at, moved_by, run_url, commit_sha"
 
 
 EVENT_COLUMNS = (
@@ -89,3 +110,9 @@ def event_of_row(row: dict[str, Any]) -> EventRecord:
         row[key] = parse_ts(row[key])
     row["payload"] = json.loads(row["payload"])
     return EventRecord(**row)
+
+
+def alias_of_row(row: dict[str, Any]) -> AliasRecord:
+    row["moved_at"] = parse_ts(row["moved_at"])
+    row["commit"] = row.pop("commit_sha")
+    return AliasRecord(**row)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hokusai_ci.adapters.sql_aliases import SqlAliases
 from hokusai_ci.adapters.sql_schema import (
     EVENT_COLUMNS,
     MIGRATIONS,
@@ -28,13 +29,19 @@ from hokusai_ci.adapters.sql_schema import (
 )
 from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.record import Registration
-from hokusai_ci.ports.store import DeliveryStatus, EventRecord, TokenRecord, TokenStatus, utcnow
+from hokusai_ci.ports.store import (
+    DeliveryStatus,
+    EventRecord,
+    TokenRecord,
+    TokenStatus,
+    utcnow,
+)
 
 BUSY_SECONDS = 10  # SQLite waits this long for a lock; the final step retries beyond it
 _ADVISORY_LOCK = 0x486F6B75  # "Hoku": serialises migrations on PostgreSQL
 
 
-class SqlTokenStore:
+class SqlTokenStore(SqlAliases):
     """`TokenStore` over a DB-API connection (sqlite3 or psycopg 3).
 
     One connection, shared by the run and its lease heartbeat under a lock. A PostgreSQL
@@ -281,22 +288,7 @@ class SqlTokenStore:
             if cur.rowcount != 1:
                 return self._already_completed(token_id, events)
             for position, event in enumerate(events):
-                self._exec(
-                    f"INSERT INTO events ({EVENT_COLUMNS}, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.event_id,
-                        event.event_type,
-                        event.token_id,
-                        json.dumps(event.payload, sort_keys=True),
-                        ts(event.created_at),
-                        event.destination,
-                        event.delivery_status.value,
-                        event.attempts,
-                        event.last_error,
-                        ts(event.delivered_at),
-                        position,
-                    ),
-                )
+                self._insert_event(event, position)
         return True
 
     def _already_completed(self, token_id: str, events: list[EventRecord]) -> bool:
@@ -308,6 +300,24 @@ class SqlTokenStore:
             "SELECT 1 FROM events WHERE event_id = ? AND token_id = ?", (events[0].event_id, token_id)
         ).fetchone()
         return row is not None
+
+    def _insert_event(self, event: EventRecord, position: int) -> None:
+        self._exec(
+            f"INSERT INTO events ({EVENT_COLUMNS}, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.event_id,
+                event.event_type,
+                event.token_id,
+                json.dumps(event.payload, sort_keys=True),
+                ts(event.created_at),
+                event.destination,
+                event.delivery_status.value,
+                event.attempts,
+                event.last_error,
+                ts(event.delivered_at),
+                position,
+            ),
+        )
 
     def list_tokens(self, statuses: list[TokenStatus] | None = None) -> list[TokenRecord]:
         sql = f"SELECT {TOKEN_COLUMNS} FROM tokens"

@@ -15,7 +15,7 @@ from hokusai_ci.config.settings import Env, Settings
 from hokusai_ci.core.ci_context import ci_tags
 from hokusai_ci.core.commands import command, run_command
 from hokusai_ci.core.inputs import build_request, check_store_outside_model, check_token_id, parse_flag
-from hokusai_ci.core.wiring import build_adapters, version_reader
+from hokusai_ci.core.wiring import build_adapters, describe_endpoints, version_reader
 from hokusai_ci.domain.attestation import Signer
 from hokusai_ci.domain.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.domain.progress import Progress
@@ -44,18 +44,6 @@ def open_store(settings: Settings, *, read_only: bool) -> TokenStore:
     return build_adapters(settings, read_only=read_only).store
 
 
-def describe_endpoints(settings: Settings, *, mlflow: bool = True) -> None:
-    """Say where everything goes, without secrets: never a silent fallback."""
-    log.info("mode: %s (%s)", settings.mode, settings.mode_reason)
-    log.info("token store: %s", settings.store_description())
-    if mlflow and not settings.rules.simulated:
-        log.info("MLflow: %s", display_url(settings.effective_mlflow_uri))
-        if settings.rules.platform and not settings.registry_token():
-            log.info("the API key is not sent to MLflow there: not a Hokusai host (see %s)", Env.TRUST_HOSTS)
-    if settings.webhook_url and not settings.rules.simulated:
-        log.info("webhook: %s", display_url(settings.webhook_url))
-
-
 SECRET_STEP = "`api-key: ${{ secrets.HOKUSAI_API_KEY }}` under `with:`"
 SECRET_FOR_DOCKER = "`-e HOKUSAI_API_KEY` with the variable set in the job (a masked CI variable)"
 
@@ -79,12 +67,18 @@ def refuse_empty_local_store(settings: Settings, how_to_set: str) -> None:
 def register(settings: Settings, **raw: Any) -> RegistrationResult:
     """Validate raw inputs (as typed by a user), then register. Returns the result, with
     `error` set on failure."""
+    from hokusai_ci.core import aliases
     from hokusai_ci.core.registration import Ports
     from hokusai_ci.core.registration import register as run
 
     token_id = raw.get("token_id")
+    baseline_from, set_alias = raw.pop("baseline_from", None), raw.pop("set_alias", None)
     try:
+        alias_to_set = aliases.alias_to_set(set_alias)
+        source = None if baseline_from in (None, "") else aliases.baseline_source(settings, raw, baseline_from)
         request = build_request(**raw)
+        if source is not None:
+            request = aliases.compared(request, source)
         check_store_outside_model(request.model_path, settings.home, settings.rules.writes_home)
         signer = _signer(settings)
         describe_endpoints(settings)
@@ -115,6 +109,8 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
         adapters.close()
     result.mode = settings.mode
     result.mlflow_uri = adapters.mlflow_shown
+    if alias_to_set and result.status == "registered" and result.error is None:
+        aliases.set_alias(settings, result, alias_to_set)
     return result
 
 
@@ -149,7 +145,12 @@ def status(settings: Settings, token_id: Any) -> TokenResult:
                 f"token {tid!r} does not exist in {adapters.store.describe()}; check the token id and the "
                 "database settings",
             )
-        return TokenResult(token=TokenView.of(token, adapters.store.events_for(tid), simulated=adapters.simulated))
+        view = TokenView.of(token, adapters.store.events_for(tid), simulated=adapters.simulated)
+        if token.model_name:
+            from hokusai_ci.core.aliases import alias_moves
+
+            view.alias_moves = alias_moves(adapters.store, token.model_name)
+        return TokenResult(token=view)
     finally:
         adapters.close()
 

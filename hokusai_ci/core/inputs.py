@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from hokusai_ci.config.validation import check_path_text, parse_number, refuse_control
+from hokusai_ci.domain.attestation import BaselineSource
 from hokusai_ci.domain.errors import invalid_input
 from hokusai_ci.domain.fingerprint import PSEUDO_ROOTS, inside, list_model_files
 from hokusai_ci.domain.measured.decision import MeasuredGate
@@ -41,6 +42,7 @@ class RegistrationRequest(BaseModel):
     links_within: tuple[Path, ...] = ()
     metrics_file_sha256: str | None = None  # recorded in the signed statement
     measured: MeasuredGate | None = None  # set when the value was measured from --predictions
+    baseline_source: BaselineSource | None = None  # --baseline-from: where the baseline came from
     evidence_files: tuple[Path, ...] = ()  # the predictions (and labels) files measured, stored with the version
 
 

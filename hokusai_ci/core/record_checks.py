@@ -77,7 +77,7 @@ def _unsigned_tags(tags: dict[str, str], signed: set[str], ci: set[str]) -> list
     for key in sorted(tags):
         if not key.lower().startswith(TAG_PREFIX) or key in signed or (key in ci and tags[key] == ""):
             continue  # an empty CI tag says "none", as the statement does (a run adopting a version writes it)
-        if key in Tag.UNSIGNED:
+        if key in Tag.UNSIGNED or key.startswith(Tag.PREVIOUS_PREFIX):
             reported.append(key)
         elif key in ci:
             raise Failed(f"tag {key} is {_shown(tags[key])}, added after signing: the signed statement has no value")

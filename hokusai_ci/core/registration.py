@@ -52,6 +52,7 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
     try:
         result.metric = request_gate(request)
         result.measured = request.measured
+        result.baseline_source = request.baseline_source
         token = ports.store.get(request.token_id)
         if token is not None and token.status is TokenStatus.REGISTERED and not request.dry_run:
             return resume(request, token, ports, result)

@@ -90,6 +90,7 @@ def registration_predicate(
         ),
         metrics_file_sha256=req.metrics_file_sha256,
         **measured_fields(req.measured),
+        baseline_source=req.baseline_source,
         ci=provenance(ports.ci_tags),
         signing_method=ports.signer.method if ports.signer else "key",
         tool="hokusai-ci",

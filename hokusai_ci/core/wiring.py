@@ -25,6 +25,7 @@ from hokusai_ci.ports.tracking import Tracker, VersionReader
 if TYPE_CHECKING:
     from hokusai_ci.adapters.mlflow_http import HttpConfig
     from hokusai_ci.adapters.mlflow_tracking import MlflowTracker
+    from hokusai_ci.adapters.registry_rest import RegistryRest
 
 log = logging.getLogger("hokusai_ci")
 
@@ -185,3 +186,34 @@ def _mock(settings: Settings, simulate_token: str | None) -> Adapters:
     if settings.webhook_url:
         log.info("webhook: not called in mock mode")
     return Adapters(store=store, tracker=MockTracker, rules=settings.rules, event_id=mock_event_id)
+
+
+def registry(settings: Settings) -> RegistryRest:
+    """The model registry's REST client for alias reads and moves (`promote`, `rollback`,
+    `--baseline-from`, `--set-alias`): an MLflow server (http or https), in every mode but mock."""
+    from hokusai_ci.adapters.mlflow_http import MlflowHttp
+    from hokusai_ci.adapters.registry_rest import RegistryRest, registry_config
+
+    uri, rules = settings.effective_mlflow_uri, settings.rules
+    if rules.simulated or not uri.startswith(("http://", "https://")):
+        shown = "mock mode" if rules.simulated else display_url(uri)
+        raise invalid_input(
+            "mlflow-uri",
+            shown,
+            "aliases live in an MLflow server's model registry: give --mlflow-uri http(s)://… (MLFLOW_TRACKING_URI)",
+        )
+    credential = Env.MLFLOW_TRACKING_TOKEN if rules.platform and settings.mlflow_token is not None else None
+    config = registry_config(http_config(settings)) if rules.platform else http_config(settings)
+    return RegistryRest(MlflowHttp(uri, config), credential=credential)
+
+
+def describe_endpoints(settings: Settings, *, mlflow: bool = True) -> None:
+    """Say where everything goes, without secrets: never a silent fallback."""
+    log.info("mode: %s (%s)", settings.mode, settings.mode_reason)
+    log.info("token store: %s", settings.store_description())
+    if mlflow and not settings.rules.simulated:
+        log.info("MLflow: %s", display_url(settings.effective_mlflow_uri))
+        if settings.rules.platform and not settings.registry_token():
+            log.info("the API key is not sent to MLflow there: not a Hokusai host (see %s)", Env.TRUST_HOSTS)
+    if settings.webhook_url and not settings.rules.simulated:
+        log.info("webhook: %s", display_url(settings.webhook_url))

@@ -67,6 +67,20 @@ class Provenance(BaseModel):
     run_url: str | None = None
 
 
+class BaselineSource(BaseModel):
+    """Where a registration's baseline came from: an alias's version (its metric value and
+    evaluation digest), or `--baseline` when no version holds the alias yet."""
+
+    source: Literal["alias", "flag"]
+    alias: str
+    model_name: str
+    version: str | None = None
+    value: float
+    metric: str | None = None
+    # the digest of the labels the holder was measured on (measured gate, labels in their own file)
+    evaluation_sha256: str | None = None
+
+
 class RegistrationPredicate(BaseModel):
     """What a signed registration says. Field names are a contract: add, never rename."""
 
@@ -88,6 +102,7 @@ class RegistrationPredicate(BaseModel):
     metric_bound: float | None = None
     metric_basis: str | None = None
     evidence_sha256: str | None = None
+    baseline_source: BaselineSource | None = None  # --baseline-from: the alias's version the baseline is
     ci: Provenance
     signing_method: SignMethod
     tool: str

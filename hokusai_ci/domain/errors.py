@@ -28,6 +28,9 @@ class Category(Enum):
     SIGNING_FAILED = (12, "Signing Failed")  # signing was asked for and could not be done
     MODEL_NOT_FOUND = (13, "Model Not Found")  # `model verify`: no such version where it looked
     TRUST_ROOT_UNREACHABLE = (14, "Trust Root Unreachable")  # keyless verify: Sigstore's root not fetched
+    # promote/rollback/--set-alias: the alias is not on the version expected (another move won,
+    # or it was moved outside hokusai-ci); the message names the version found
+    ALIAS_MOVED = (15, "Alias Moved")
     INTERRUPTED = (130, "Interrupted")  # SIGINT (Ctrl-C), 128 + 2
     TERMINATED = (143, "Terminated")  # SIGTERM, how CI systems cancel a job, 128 + 15
 
@@ -108,6 +111,15 @@ class VersionKeptError(HokusaiError):
     def __init__(self, category: Category, message: str, kept: KeptVersion, *, status: str | None = None) -> None:
         super().__init__(category, message, status=status)
         self.kept = kept
+
+
+class AliasMovedError(HokusaiError):
+    """An alias is not on the version a move expected (`ALIAS_MOVED`, exit 15). `found`: the
+    version it is on (None: not set), so a caller can retry from there or name it."""
+
+    def __init__(self, message: str, *, found: str | None) -> None:
+        super().__init__(Category.ALIAS_MOVED, message)
+        self.found = found
 
 
 class Cancelled(BaseException):

@@ -1,4 +1,4 @@
-"""The two events a registration emits, and the sinks that carry them.
+"""The events (the two a registration emits, and `alias_moved`), and the sinks that carry them.
 
 Events are durable first, delivered second: the registration writes them to the outbox in
 the same transaction that marks the token registered, then the console and webhook sinks run.
@@ -21,7 +21,7 @@ from hokusai_ci.config.redaction import redact_data
 from hokusai_ci.domain.attestation import Attestation
 from hokusai_ci.domain.metrics import GateResult
 from hokusai_ci.domain.record import Registration
-from hokusai_ci.ports.store import DeliveryStatus, EventRecord, utcnow
+from hokusai_ci.ports.store import ALIAS_MOVED, DeliveryStatus, EventRecord, Mover, utcnow
 
 TOKEN_READY = "token_ready_for_deploy"
 MODEL_REGISTERED = "model_registered"
@@ -53,6 +53,53 @@ class ModelRegisteredPayload(TokenReadyPayload):
     improvement: float
     passed: bool
     model_sha256: str
+
+
+class AliasMovedPayload(BaseModel):
+    """An alias moved (`promote`, `rollback`, `register --set-alias`): from which version to
+    which, when, and by which command and CI run. `from_version` None: the alias was not set."""
+
+    event_id: str
+    event_type: str
+    schema_version: str = PAYLOAD_VERSION
+    timestamp: datetime
+    token_id: str  # the token whose version the alias now names
+    model_name: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    command: str  # promote | rollback | register | adopt (a fresh store took the holder MLflow names)
+    run_url: str | None = None
+    commit: str | None = None
+
+
+def alias_moved_event(
+    *, model_name: str, alias: str, from_version: str | None, to_version: str, by: Mover, destination: str | None
+) -> EventRecord:
+    """The outbox record of one alias move (written by the store with the move itself)."""
+    now = utcnow()
+    payload = AliasMovedPayload(
+        event_id=str(uuid.uuid4()),
+        event_type=ALIAS_MOVED,
+        timestamp=now,
+        token_id=by.token_id,
+        model_name=model_name,
+        alias=alias,
+        from_version=from_version,
+        to_version=to_version,
+        command=by.command,
+        run_url=by.run_url,
+        commit=by.commit,
+    )
+    return EventRecord(
+        event_id=payload.event_id,
+        event_type=ALIAS_MOVED,
+        token_id=by.token_id,
+        payload=redact_data(payload.model_dump(mode="json")),
+        created_at=now,
+        destination=destination,
+        delivery_status=DeliveryStatus.PENDING if destination else DeliveryStatus.STORED,
+    )
 
 
 def build_events(
@@ -137,9 +184,10 @@ class ConsoleSink:
 
 
 SCHEMA_DIR = Path(__file__).parents[1] / "schemas"
-PAYLOADS: dict[str, type[TokenReadyPayload]] = {
+PAYLOADS: dict[str, type[BaseModel]] = {
     TOKEN_READY: TokenReadyPayload,
     MODEL_REGISTERED: ModelRegisteredPayload,
+    ALIAS_MOVED: AliasMovedPayload,
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, computed_field
 
 from hokusai_ci.config.mode_choice import rules_of
-from hokusai_ci.domain.attestation import Attestation
+from hokusai_ci.domain.attestation import Attestation, BaselineSource
 from hokusai_ci.domain.errors import HokusaiError
 from hokusai_ci.domain.measured.decision import MeasuredGate, basis
 from hokusai_ci.domain.metrics import Direction, GateResult, MetricSpec, gate
@@ -63,6 +63,8 @@ class RegistrationResult(BaseModel):
     model_bytes: int | None = None
     metric: GateResult | None = None
     measured: MeasuredGate | None = None  # the value measured from --predictions, its bound and verdict
+    baseline_source: BaselineSource | None = None  # --baseline-from: the alias's version, or the flag
+    alias: dict[str, Any] | None = None  # --set-alias: the move (promotion.AliasMoveResult)
     events: list[EventInfo] = []
     run_url: str | None = None
     version_url: str | None = None
@@ -119,6 +121,21 @@ def output_fields(r: RegistrationResult) -> dict[str, str]:
     }
 
 
+class AliasMove(BaseModel):
+    """One move in an alias's history (an `alias_moved` event of the outbox)."""
+
+    moved_at: datetime
+    model_name: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    token_id: str
+    command: str
+    run_url: str | None = None
+    commit: str | None = None
+    delivery_status: str
+
+
 class TokenView(BaseModel):
     """A token as `status` and `list` show it; `metric` is the same object `register` reports."""
 
@@ -134,6 +151,7 @@ class TokenView(BaseModel):
     registered_at: datetime | None = None
     lease_expires_at: datetime | None = None
     events: list[EventInfo] | None = None
+    alias_moves: list[AliasMove] | None = None  # `status`: every alias move of the token's model
     simulated: bool = False
 
     @classmethod
@@ -230,3 +248,38 @@ class ReplayOutcome(Outcome):
 
     def payload(self) -> Any:
         return None if self.replay is None else self.replay.model_dump(mode="json")
+
+
+class AliasMoveResult(BaseModel):
+    """What `promote`, `rollback` and `register --set-alias` did to an alias."""
+
+    status: Literal["moved"] = "moved"
+    command: str
+    model_name: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    token_id: str
+    moved_at: datetime
+    run_url: str | None = None
+    commit: str | None = None
+    events: list[EventInfo] = []
+    message: str
+
+
+class AliasMoveOutcome(Outcome):
+    """`model promote` and `model rollback`: the move made."""
+
+    move: AliasMoveResult | None = None
+
+    def payload(self) -> Any:
+        return None if self.move is None else self.move.model_dump(mode="json")
+
+
+class AliasHistoryResult(Outcome):
+    """`model history`: a JSON array of alias moves, oldest first."""
+
+    moves: list[AliasMove] | None = None
+
+    def payload(self) -> Any:
+        return None if self.moves is None else [m.model_dump(mode="json") for m in self.moves]

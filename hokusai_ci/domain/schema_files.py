@@ -1,6 +1,6 @@
 """The published JSON Schemas in hokusai_ci/schemas/: the event payloads (events.py) and the
-command results (`register`/`gate`, `status`, `list`, `events replay`, `model verify` with
-`--output json`).
+command results (`register`/`gate`, `status`, `list`, `events replay`, `model verify`,
+`model promote`/`rollback` and `model history` with `--output json`).
 
 Generated from the pydantic models, so the files cannot drift from the code (a test compares
 them). Regenerate after changing a model: `python -m hokusai_ci.domain.schema_files`.
@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from hokusai_ci.domain.events import SCHEMA_DIR, json_schemas
-from hokusai_ci.domain.results import RegistrationResult, ReplayResult, TokenView
+from hokusai_ci.domain.results import AliasMove, AliasMoveResult, RegistrationResult, ReplayResult, TokenView
 
 RESULT_VERSION = "1"
 BASE = "https://hokus.ai/schemas/results/"
@@ -28,6 +28,7 @@ def _result_models() -> dict[str, type[BaseModel]]:
         "token_view": TokenView,
         "replay_result": ReplayResult,
         "verification_result": VerificationResult,
+        "alias_move_result": AliasMoveResult,
     }
 
 
@@ -47,10 +48,11 @@ def result_schemas() -> dict[str, dict[str, Any]]:
     for name, model in _result_models().items():
         file, doc = _document(name, name, model.model_json_schema(mode="serialization"))
         out[file] = doc
-    view = TokenView.model_json_schema(mode="serialization")
-    defs = view.pop("$defs", {})
-    file, doc = _document("token_list", "token_list", {"type": "array", "items": view, "$defs": defs})
-    out[file] = doc
+    for name, item in (("token_list", TokenView), ("alias_history", AliasMove)):
+        items = item.model_json_schema(mode="serialization")
+        defs = items.pop("$defs", {})
+        file, doc = _document(name, name, {"type": "array", "items": items, **({"$defs": defs} if defs else {})})
+        out[file] = doc
     return out
 
 

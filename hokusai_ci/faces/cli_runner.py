@@ -226,6 +226,27 @@ def _replay_text(result: Any, settings: Any) -> str:
     return f"delivered {replay.delivered} event(s) to {replay.webhook}" if replay.events else "no pending events"
 
 
+def _aliases(name: str) -> Callable[[Any, dict[str, Any]], Any]:
+    """`aliases.<name>(settings, **values)`, looked up when it runs."""
+
+    def call(settings: Any, values: dict[str, Any]) -> Any:
+        from hokusai_ci.core import aliases
+
+        return getattr(aliases, name)(settings, **values)
+
+    return call
+
+
+def _moved_text(result: Any, settings: Any) -> str:
+    return str(result.move.message)
+
+
+def _history_text(result: Any, settings: Any) -> str:
+    from hokusai_ci.faces.presenters import history_text
+
+    return history_text(result.moves or [])
+
+
 JOBS: dict[tuple[str, ...], Job] = {
     job.path: job
     for job in (
@@ -242,6 +263,27 @@ JOBS: dict[tuple[str, ...], Job] = {
         Job(("model", "verify"), _verification_type, _use_case("verify"), _verification_text, shows_failure=True),
         Job(("model", "status"), _result("TokenResult"), _use_case("status"), _status_text, required=("token_id",)),
         Job(("model", "list"), _result("TokenListResult"), _use_case("list_tokens"), _list_text),
+        Job(
+            ("model", "promote"),
+            _result("AliasMoveOutcome"),
+            _aliases("promote"),
+            _moved_text,
+            required=("token_id",),
+        ),
+        Job(
+            ("model", "rollback"),
+            _result("AliasMoveOutcome"),
+            _aliases("rollback"),
+            _moved_text,
+            required=("model_name",),
+        ),
+        Job(
+            ("model", "history"),
+            _result("AliasHistoryResult"),
+            _aliases("history"),
+            _history_text,
+            required=("model_name",),
+        ),
         Job(("events", "replay"), _result("ReplayOutcome"), _use_case("replay_events"), _replay_text),
         Job(
             ("token", "create"),

@@ -76,8 +76,13 @@ holds an accepted version for the token; the site checks that the token is Draft
         Use("token_id", True, "Token id created on the Hokusai site, e.g. XRAY."),
         Use("model_path", True),
         Use("metric", True),
-        Use("baseline", True),
+        Use(
+            "baseline",
+            help="Baseline the model must meet, e.g. 0.82 (required unless --baseline-from names a set alias).",
+        ),
         *VERDICT,
+        "baseline_from",
+        "set_alias",
         "model_name",
         "mlflow_uri",
         "api_url",
@@ -173,15 +178,80 @@ Runs renew their lease while they work, so a claim whose lease expired belongs t
 that is gone; the next registration takes such a claim over by itself.""",
     uses(Use("token_id", True, "Token id to release, e.g. XRAY."), "force", "db_config", *COMMON),
 )
+PROMOTE = CommandSpec(
+    ("model", "promote"),
+    "Move an alias (champion by default) of the token's model to the token's registered version.",
+    """Compare-and-set: the move happens only if the alias is on --expect-current now; a
+concurrent promotion, or a move made in MLflow outside hokusai-ci, is refused with exit 15
+naming the version found. When this token store has no record of the alias (a fresh CI
+runner), the version MLflow names is adopted if it is --expect-current. The move is recorded
+with an alias_moved event.""",
+    uses(
+        Use("token_id", True, "Registered token whose version to promote, e.g. XRAY."),
+        "alias",
+        "expect_current",
+        "mlflow_uri",
+        "api_url",
+        "db_config",
+        "webhook_url",
+        *COMMON,
+    ),
+)
+ROLLBACK = CommandSpec(
+    ("model", "rollback"),
+    "Move an alias back to the version it held before its current one (same compare-and-set).",
+    """Refused (exit 13) when that version no longer exists in MLflow: deleting a version
+deletes its aliases; the alias is then left where it is.""",
+    uses(
+        Use("model_name", True, "Registered model name, e.g. hokusai-XRAY."),
+        Use("alias", help="The alias to move back (default champion)."),
+        "mlflow_uri",
+        "api_url",
+        "db_config",
+        "webhook_url",
+        *COMMON,
+    ),
+)
+HISTORY = CommandSpec(
+    ("model", "history"),
+    "List every alias move of a model recorded by hokusai-ci: when, from, to, by which command and CI run.",
+    "",
+    uses(
+        Use("model_name", True, "Registered model name, e.g. hokusai-XRAY."),
+        Use("alias", help="Only this alias, e.g. champion (default: every alias)."),
+        "db_config",
+        *COMMON,
+    ),
+)
 COMMANDS: dict[tuple[str, ...], CommandSpec] = {
-    c.path: c for c in (REGISTER, GATE, VERIFY, STATUS, LIST, REPLAY, TOKEN_CREATE, TOKEN_RELEASE)
+    c.path: c
+    for c in (
+        REGISTER,
+        GATE,
+        VERIFY,
+        STATUS,
+        LIST,
+        PROMOTE,
+        ROLLBACK,
+        HISTORY,
+        REPLAY,
+        TOKEN_CREATE,
+        TOKEN_RELEASE,
+    )
 }
 
 # The GitHub Action's inputs, in action.yml's order (required: the verdict's four).
-ACTION_REQUIRED = ("token_id", "model_path", "metric", "baseline")
+# `token_id` is the one input every command of the Action takes (rollback's model name defaults
+# to hokusai-<token-id>); a registration also needs these (`baseline` unless `baseline_from`).
+ACTION_REQUIRED = ("token_id",)
+ACTION_REGISTER_REQUIRED = ("model_path", "metric", "baseline")
+ACTION_COMMANDS = ("register", "promote", "rollback")  # the `command` input
 ACTION = (
     *ACTION_REQUIRED,
+    *ACTION_REGISTER_REQUIRED,
     *VERDICT,
+    "baseline_from",
+    "set_alias",
     "mlflow_uri",
     "api_url",
     "db_config",
@@ -196,6 +266,9 @@ ACTION = (
     "webhook_secret",
     "sign",
     "signing_key",
+    "command",
+    "alias",
+    "expect_current",
 )
 
 # The Python API's `ModelRegistry.register_model` and `verify_model`, in their order.
@@ -209,5 +282,7 @@ API_REGISTER = (
     "model_name",
     "dry_run",
     "links_within",
+    "baseline_from",
+    "set_alias",
 )
 API_VERIFY = ("model_uri", "token_id", "model_path", "bundle", "public_key", "identity", "issuer", "trust_config")

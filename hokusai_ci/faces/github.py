@@ -26,17 +26,26 @@ from hokusai_ci.config.redaction import (
     url_secrets,
 )
 from hokusai_ci.config.settings import Env, Settings
-from hokusai_ci.core.commands import command, failed
+from hokusai_ci.core.commands import command, failed, run_command
 from hokusai_ci.core.gate import GATE_ONLY_MODE
 from hokusai_ci.core.inputs import TRUE_WORDS, parse_flag
 from hokusai_ci.domain.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, invalid_input
-from hokusai_ci.domain.results import RegistrationResult, failed_result
-from hokusai_ci.faces.command_specs import ACTION, ACTION_REQUIRED, GATE, REGISTER
-from hokusai_ci.faces.github_report import command_escape, error_command, log_escape, report
+from hokusai_ci.domain.results import AliasMoveOutcome, RegistrationResult, failed_result
+from hokusai_ci.faces.command_specs import (
+    ACTION,
+    ACTION_COMMANDS,
+    ACTION_REGISTER_REQUIRED,
+    ACTION_REQUIRED,
+    GATE,
+    PROMOTE,
+    REGISTER,
+)
+from hokusai_ci.faces.github_report import command_escape, error_command, log_escape, move_report, report
 from hokusai_ci.faces.options import OPTIONS
 
 INPUTS = tuple(OPTIONS[name].input for name in ACTION)
 REQUIRED = tuple(OPTIONS[name].input for name in ACTION_REQUIRED)
+REGISTER_REQUIRED = tuple(OPTIONS[name].input for name in ACTION_REGISTER_REQUIRED if name != "baseline")
 SECRETS = {s.action_input: s.env for s in SECRET_SETTINGS if s.action_input}
 PATH_INPUTS = tuple(OPTIONS[name].input for name in ACTION if OPTIONS[name].path)
 REPORT_TARGETS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
@@ -121,6 +130,8 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     except HokusaiError as err:  # nowhere to report to: say so and write nothing
         print(error_command(err.category.title, err.message))
         return err.exit_code
+    if inputs.get("command") in ("promote", "rollback"):
+        return _move_alias(inputs, env, masks, summary_error, wants_summary)
     try:
         result = _run(inputs, env, masks, summary_error)
     except (KeyboardInterrupt, Cancelled) as exc:
@@ -136,7 +147,11 @@ def _run(
     inputs: dict[str, str], env: Mapping[str, str], masks: Masks, summary_error: HokusaiError | None
 ) -> RegistrationResult:
     """The inputs checked in the order a user fixes them, then the gate or the registration."""
-    missing = [name for name in REQUIRED if name not in inputs]
+    if inputs.get("command", "register") != "register":
+        raise invalid_input("command", inputs["command"], f"use one of {', '.join(ACTION_COMMANDS)}")
+    missing = [name for name in (*REQUIRED, *REGISTER_REQUIRED) if name not in inputs]
+    if not missing and "baseline" not in inputs and "baseline-from" not in inputs:
+        missing = ["baseline"]  # baseline-from (alias:champion) reads it from the registry instead
     if missing:
         raise invalid_input(missing[0], "", f"input '{missing[0]}' is required: add it under `with:`")
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
@@ -151,6 +166,59 @@ def _run(
     if parse_flag("gate-only", given(inputs, "gate_only")):
         return _gate_only(inputs, debug)
     return _register(inputs, debug, masks)
+
+
+def _move_alias(
+    inputs: dict[str, str],
+    env: Mapping[str, str],
+    masks: Masks,
+    summary_error: HokusaiError | None,
+    wants_summary: bool,
+) -> int:
+    """`command: promote` or `rollback`: the alias moved by the same use case as the CLI's, its
+    outcome reported as outputs and a summary line."""
+    try:
+        outcome = _moved(inputs, env, masks, summary_error)
+    except (KeyboardInterrupt, Cancelled) as exc:
+        category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
+        outcome = failed(AliasMoveOutcome, HokusaiError(category, f"{category.title.lower()} before the move"))
+    if outcome.error is not None:
+        print(error_command(outcome.error.title, outcome.error.message))
+    elif outcome.move is not None:
+        print(log_escape(redact(outcome.move.message)))
+    move_report(env, inputs["command"], outcome, wants_summary)
+    return outcome.exit_code
+
+
+def _moved(
+    inputs: dict[str, str], env: Mapping[str, str], masks: Masks, summary_error: HokusaiError | None
+) -> AliasMoveOutcome:
+    from hokusai_ci.config.settings import load_settings
+    from hokusai_ci.core import aliases, app
+    from hokusai_ci.core.inputs import check_token_id
+
+    def run() -> AliasMoveOutcome:
+        if summary_error is not None:
+            raise summary_error
+        name, token = inputs["command"], inputs.get("token-id")
+        if token is None and not (name == "rollback" and "model-name" in inputs):
+            raise invalid_input("token-id", "", f"input 'token-id' is required to {name}: add it under `with:`")
+        config = {n: given(inputs, n) for n in PROMOTE.names("setting") if n in ACTION}
+        settings = load_settings({**config, "log_level": "DEBUG" if env.get("RUNNER_DEBUG") == "1" else None})
+        _mask_configured(masks, settings)
+        configure_logging(settings.log_level)
+        app.refuse_empty_local_store(settings, app.SECRET_STEP)
+        alias = given(inputs, "alias")
+        print(f"::group::{name.capitalize()} alias {alias or 'champion'}")
+        try:
+            if name == "promote":
+                return aliases.promote(settings, token, alias, given(inputs, "expect_current"))
+            model = inputs.get("model-name") or f"hokusai-{check_token_id(token)}"
+            return aliases.rollback(settings, model, alias)
+        finally:
+            print("::endgroup::")
+
+    return run_command(AliasMoveOutcome, run)
 
 
 def _finish(

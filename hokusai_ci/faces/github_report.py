@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping
 
 from hokusai_ci.config.redaction import redact, redact_data
 from hokusai_ci.core.gate import GATE_ONLY_MODE, NOT_CHECKED
+from hokusai_ci.domain.attestation import BaselineSource
 from hokusai_ci.domain.errors import Category
 from hokusai_ci.domain.measured.decision import basis_text
 from hokusai_ci.domain.metrics import GateResult
-from hokusai_ci.domain.results import RegistrationResult, output_fields
-from hokusai_ci.faces.presenters import summary_line
+from hokusai_ci.domain.results import AliasMoveOutcome, RegistrationResult, output_fields
+from hokusai_ci.faces.presenters import result_json, summary_line
 
 SUMMARY_LIMIT = 64 * 1024  # GitHub allows 1 MiB per step; a registration never needs more
 
@@ -102,6 +103,8 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines += ["", f"**{md(r.error.title)}** (exit {r.error.exit_code}): {md(message[:2000])}{fix}"]
     if r.metric is not None:
         lines += ["", *_metric_table(r.metric, _platform_refused(r))]
+    if r.baseline_source is not None:
+        lines += ["", baseline_line(r.baseline_source)]
     if r.measured is not None:
         basis = basis_text(r.measured)
         lines += ["", f"**{md(summary_line(r.measured))}** ({md(basis)}, {r.measured.rows} rows)"]
@@ -123,6 +126,16 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines += [f"| {md(e.event_type)} | {md(e.delivery_status)} | {e.attempts} |" for e in r.events]
     text = "\n".join(lines) + "\n"
     return text[:SUMMARY_LIMIT]
+
+
+def baseline_line(source: BaselineSource) -> str:
+    """Where the baseline came from: the alias's version, or the input while no version holds it."""
+    if source.source == "flag":
+        return f"Baseline {source.value:g} from the `baseline` input: no version holds alias {md(source.alias)} yet"
+    return (
+        f"Baseline {source.value:g} ({md(source.metric or '')}) from {md(source.model_name)} version "
+        f"{md(source.version or '')}, alias {md(source.alias)}"
+    )
 
 
 def _platform_refused(r: RegistrationResult) -> bool:
@@ -164,9 +177,13 @@ def report(env: Mapping[str, str], result: RegistrationResult, wants_summary: bo
     registration's exit code stands."""
     data = redact_data(result.model_dump(mode="json"))
     fields = {**output_fields(result), "result-json": json.dumps(data, sort_keys=True, allow_nan=False)}
+    _write_reports(env, fields, summary_markdown(result), wants_summary)
+
+
+def _write_reports(env: Mapping[str, str], fields: Mapping[str, str], summary: str, wants_summary: bool) -> None:
     writers: dict[str, Callable[[str], None]] = {
         "GITHUB_OUTPUT": lambda path: _write_outputs(path, {k: redact(v) for k, v in fields.items()}),
-        "GITHUB_STEP_SUMMARY": lambda path: _append(path, redact(summary_markdown(result))),
+        "GITHUB_STEP_SUMMARY": lambda path: _append(path, redact(summary)),
     }
     for name, write in writers.items():
         if not env.get(name) or (name == "GITHUB_STEP_SUMMARY" and not wants_summary):
@@ -180,3 +197,27 @@ def report(env: Mapping[str, str], result: RegistrationResult, wants_summary: bo
 def _append(path: str, text: str) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def move_report(env: Mapping[str, str], command: str, outcome: AliasMoveOutcome, wants_summary: bool) -> None:
+    """The Action's outputs and summary line for `command: promote` or `rollback`."""
+    move, error = outcome.move, outcome.error
+    fields = {
+        "status": "moved" if move is not None else "error",
+        "token-id": move.token_id if move else "",
+        "model-name": move.model_name if move else "",
+        "model-version": move.to_version if move else "",
+        "alias": move.alias if move else "",
+        "previous-version": (move.from_version or "") if move else "",
+        "error-category": error.category if error else "",
+        "result-json": result_json(outcome),
+    }
+    if move is not None:
+        was = f"version {md(move.from_version)}" if move.from_version else "not set"
+        head = f"### ✅ {md(command.capitalize())}: alias {md(move.alias)} of {md(move.model_name)} moved from {was} "
+        summary = f"{head}to version {md(move.to_version)}\n"
+    else:
+        assert error is not None
+        summary = f"### ❌ {md(command.capitalize())} refused\n\n**{md(error.title)}** (exit {error.exit_code}): "
+        summary += f"{md(error.message[:2000])}\n"
+    _write_reports(env, fields, summary, wants_summary)

@@ -54,13 +54,13 @@ _OPTIONS = (
     Option(
         "token_id",
         "Token id, e.g. XRAY.",
-        action_help="Token id created on the Hokusai site (must be in Draft status)",
+        action_help="Token id created on the Hokusai site (in Draft status to register; registered, to promote)",
     ),
     Option(
         "model_path",
         "Model file or directory to upload, e.g. ./model.pkl.",
         path=True,
-        action_help="Model file or directory, relative to the workspace",
+        action_help="Model file or directory, relative to the workspace (required to register)",
     ),
     Option(
         "metric",
@@ -68,13 +68,14 @@ _OPTIONS = (
         "engagement_score, or a custom name with --direction.",
         api_name="metric_name",
         action_help="Metric name (accuracy, auroc, auc, f1, precision, recall, mse, rmse, mae, r2, reply_rate, "
-        "conversion_rate, engagement_score) or a custom name with direction",
+        "conversion_rate, engagement_score) or a custom name with direction (required to register)",
     ),
     Option(
         "baseline",
         "Baseline the model must meet, e.g. 0.82.",
         api_name="baseline_value",
-        action_help="Baseline the model must meet (equal passes)",
+        action_help="Baseline the model must meet (equal passes; required to register); with baseline-from, used "
+        "only while no version holds the alias",
     ),
     Option(
         "metric_value",
@@ -253,7 +254,42 @@ _OPTIONS = (
         "deployed, failed, archived.",
     ),
     Option("force", "Release even though the lease is live (only when the holder is known to be gone).", default=False),
+    # aliases: `model register`, `model promote|rollback|history`
+    Option(
+        "baseline_from",
+        "alias:NAME, e.g. alias:champion: the baseline is the metric value of the version that alias names (its "
+        "metric, and evaluation set when both are measured, must match); --baseline is then used only while no "
+        "version holds it.",
+        action_help="alias:NAME (e.g. alias:champion): the baseline is the metric value of the version that alias "
+        "names; its metric (and evaluation set, when both are measured) must match",
+    ),
+    Option(
+        "set_alias",
+        "After registering, move this alias (e.g. candidate; never champion, see `model promote`) to the new version.",
+        action_help="After registering, move this alias (e.g. candidate) to the new version; no alias is moved "
+        "unless given, and champion moves only with command promote",
+    ),
+    Option(
+        "alias",
+        "The alias to move (default champion).",
+        action_help="The alias command promote or rollback moves (default champion)",
+        action_default="champion",
+    ),
+    Option(
+        "expect_current",
+        "The version the alias must be on now, e.g. 7; leave out only when the alias is not set yet.",
+        action_help="The version the alias must be on now for command promote, e.g. 7; leave out only when the "
+        "alias is not set yet",
+    ),
     # the Action's own inputs
+    Option(
+        "command",
+        "register, promote or rollback.",
+        role="face",
+        action_help="register (default), promote (move alias to the token's registered version, checked against "
+        "expect-current) or rollback (move alias back to the version it held before)",
+        action_default="register",
+    ),
     Option("job_summary", "Write a job summary", role="face", action_help="Write a job summary", action_default="true"),
     Option(
         "gate_only",

@@ -78,6 +78,16 @@ def registration_text(r: RegistrationResult) -> str:
         lines.append(f"  metric   {gate_line(r.metric)}")
     if r.measured:
         lines.append(f"  basis    {basis_line(r.measured)}")
+    if r.baseline_source:
+        b = r.baseline_source
+        where = (
+            f"--baseline (no version holds alias {b.alias} yet)"
+            if b.source == "flag"
+            else f"{b.model_name} version {b.version} (alias {b.alias})"
+        )
+        lines.append(f"  baseline {b.value:g} from {where}")
+    if r.alias:
+        lines.append(f"  alias    {r.alias.get('message', '')}")
     if r.model_uri:
         lines.append(f"  model    {r.model_uri}")
     if r.model_sha256:
@@ -143,6 +153,8 @@ def status_text(t: TokenView) -> str:
         if e.last_error:
             detail += f", last error: {e.last_error}"
         rows.append(("event", f"{e.event_type} {e.event_id}: {detail}"))
+    for m in t.alias_moves or []:
+        rows.append(("alias move", history_text([m])))
     width = max(len(k) for k, _ in rows)
     return redact("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows))
 
@@ -189,3 +201,19 @@ def write_dotenv(path: str, r: RegistrationResult) -> None:
     from pathlib import Path
 
     Path(path).write_text(dotenv_lines(r), encoding="utf-8")
+
+
+def history_text(moves: list[Any]) -> str:
+    """One line per alias move (`promotion.AliasMove`), oldest first."""
+    if not moves:
+        return "no alias moves recorded"
+    lines = []
+    for m in moves:
+        was = f"version {m.from_version}" if m.from_version else "not set"
+        run = f" {m.run_url}" if m.run_url else ""
+        commit = f" commit {m.commit[:12]}" if m.commit else ""
+        lines.append(
+            f"{m.moved_at:%Y-%m-%d %H:%M:%S} UTC  {m.alias}: {was} -> version {m.to_version}  "
+            f"({m.command}, token {m.token_id}{commit}{run})"
+        )
+    return "\n".join(lines)

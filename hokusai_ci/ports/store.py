@@ -110,3 +110,47 @@ class TokenStore(Protocol):
     def record_delivery(self, event_id: str, ok: bool, error: str | None, attempts: int = 1) -> None: ...
 
     def close(self) -> None: ...
+
+
+ALIAS_MOVED = "alias_moved"  # the event type of every alias move (its payload: events.AliasMovedPayload)
+
+
+class Mover(BaseModel):
+    """Who moved an alias: the command's token (the new holder's) and the CI run, if any."""
+
+    token_id: str
+    command: str  # promote | rollback | register
+    run_url: str | None = None
+    commit: str | None = None
+
+
+class AliasRecord(BaseModel):
+    """Where an alias of a model stands in the tool's store: the one record promotions are
+    decided on (MLflow's alias is its projection). `previous_version` is the holder before the
+    last move, so a projection a run left unfinished is recognised and finished, not refused."""
+
+    model_name: str
+    alias: str
+    version: str
+    previous_version: str | None = None
+    token_id: str
+    moved_at: datetime
+    moved_by: str  # the command that moved it
+    run_url: str | None = None
+    commit: str | None = None
+
+
+class AliasStore(Protocol):
+    """Aliases decided by compare-and-set, each move recorded with its `alias_moved` event."""
+
+    def alias(self, model_name: str, alias: str) -> AliasRecord | None: ...
+
+    def move_alias(
+        self, model_name: str, alias: str, expected: str | None, new_version: str, by: Mover, event: EventRecord
+    ) -> AliasRecord:
+        """Move `alias` from `expected` (None: not set yet) to `new_version`, and store `event`,
+        in one transaction. Raises `HokusaiError(ALIAS_MOVED)` with `found` (the holder, None
+        when unset) when the alias is not on `expected`: nothing is written then."""
+
+    def alias_moves(self, model_name: str | None = None, alias: str | None = None) -> list[EventRecord]:
+        """The `alias_moved` events of the outbox, oldest first: the history of every move."""

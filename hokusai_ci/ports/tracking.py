@@ -46,6 +46,9 @@ class Tag:
     # and still fail, so a version that carries it is never removed or superseded
     PLATFORM_SENT = f"{TAG_PREFIX}platform_sent"
     MANAGED = f"{TAG_PREFIX}managed"
+    # `hokusai.previous_<alias>`: the version an alias held before a promotion moved it here ("":
+    # none), written after registration, so unsigned; `rollback` moves the alias back to it
+    PREVIOUS_PREFIX = f"{TAG_PREFIX}previous_"
     ATTESTATION_URI = f"{TAG_PREFIX}attestation_uri"  # the signed registration statement's artifact
     ATTESTATION_SHA256 = f"{TAG_PREFIX}attestation_sha256"  # digest of that bundle
     MODEL_SIGNATURE_SHA256 = f"{TAG_PREFIX}model_signature_sha256"  # digest of the model_signing bundle

@@ -1,0 +1,156 @@
+"""The alias use cases: `model promote`, `model rollback`, `model history`, and what a
+registration does with `--baseline-from` and `--set-alias`. Each command returns its result
+with `error` set when it failed (`@command`); the compare-and-set itself is `promotion.py`.
+
+Kept apart from `app.py` so the registration's wiring stays readable; the same settings and
+adapters are used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hokusai_ci.config.settings import Settings
+from hokusai_ci.core.ci_context import ci_tags
+from hokusai_ci.core.commands import command
+from hokusai_ci.core.inputs import RegistrationRequest, check_token_id
+from hokusai_ci.core.wiring import build_adapters
+from hokusai_ci.domain.errors import HokusaiError, invalid_input
+from hokusai_ci.domain.results import AliasHistoryResult, AliasMove, AliasMoveOutcome, ErrorInfo, RegistrationResult
+
+
+def alias_to_set(value: Any) -> str | None:
+    """`--set-alias`: any alias but the champion's, which only `model promote` moves."""
+    from hokusai_ci.core import promotion
+
+    if value in (None, ""):
+        return None
+    alias = promotion.check_alias(value, "set-alias")
+    if alias == promotion.CHAMPION:
+        raise invalid_input(
+            "set-alias", value, "a registration moves other aliases; champion moves only by `hokusai model promote`"
+        )
+    return alias
+
+
+def baseline_source(settings: Settings, raw: dict[str, Any], spec: Any) -> Any:
+    """`--baseline-from alias:NAME`: the baseline is the metric value of the version the alias
+    names (`--baseline` only when none does yet); set into `raw` before the inputs are checked."""
+    from hokusai_ci.config.validation import parse_number
+    from hokusai_ci.core import promotion
+    from hokusai_ci.core.inputs import check_model_name
+    from hokusai_ci.core.wiring import registry
+
+    alias = promotion.parse_baseline_from(spec)
+    token = check_token_id(raw.get("token_id"))
+    given = raw.get("model_name")
+    model = check_model_name(given) if given not in (None, "") else f"hokusai-{token}"
+    flag = raw.get("baseline")
+    fallback = None if flag in (None, "") else parse_number("baseline", flag)
+    source = promotion.baseline_from(registry(settings).version_by_alias, model, alias, fallback)
+    raw["baseline"] = source.value
+    return source
+
+
+def compared(request: RegistrationRequest, source: Any) -> RegistrationRequest:
+    """The request gated on the alias's version, once its metric and evaluation set match."""
+    from hokusai_ci.core import promotion
+    from hokusai_ci.domain.measured.decision import evidence_sha256
+
+    measured = request.measured
+    digest = promotion.evaluation_digest(evidence_sha256(measured)) if measured is not None else None
+    promotion.check_comparable(source, request.metric.name, digest)
+    return request.model_copy(update={"baseline_source": source})
+
+
+def set_alias(settings: Settings, result: RegistrationResult, alias: str) -> None:
+    """Move a candidate alias to the version just registered (compare-and-set against what the
+    store holds, or, when this store has no record of it, against what MLflow names); a refusal
+    leaves the registration done and says so (exit 15)."""
+    from hokusai_ci.core import promotion
+
+    assert result.model_name and result.model_version and result.token_id
+    try:
+        ports, adapters = _alias_ports(settings)
+        try:
+            record = ports.store.alias(result.model_name, alias)
+            expected = record.version if record else ports.registry.alias_version(result.model_name, alias)
+            moved = promotion.move(
+                ports, result.model_name, alias, expected, result.model_version, result.token_id, "register"
+            )
+        finally:
+            adapters.close()
+        result.alias = moved.model_dump(mode="json")
+    except HokusaiError as err:
+        result.error = ErrorInfo.of(_not_moved(err, alias))
+
+
+def _not_moved(err: HokusaiError, alias: str) -> HokusaiError:
+    note = f"registered, but alias {alias!r} was not moved: "
+    return HokusaiError(err.category, note + err.message, field=err.field, status=err.status)
+
+
+def _alias_ports(settings: Settings) -> tuple[Any, Any]:
+    """The alias commands' ports and the adapters to close after them."""
+    from hokusai_ci.core.promotion import Ports
+    from hokusai_ci.core.wiring import describe_endpoints, registry
+
+    reg = registry(settings)  # refused before the store is opened: mock mode, a file store
+    adapters = build_adapters(settings, read_only=False)
+    store: Any = adapters.store
+    describe_endpoints(settings)
+    return Ports(store, reg, adapters.webhook, adapters.webhook_target, ci=ci_tags()), adapters
+
+
+@command(AliasMoveOutcome)
+def promote(settings: Settings, token_id: Any, alias: Any = "champion", expect_current: Any = None) -> AliasMoveOutcome:
+    """`model promote`: move the alias to the token's version if it is where expected."""
+    from hokusai_ci.core import promotion
+
+    tid = check_token_id(token_id)
+    name = promotion.check_alias(promotion.CHAMPION if alias is None else alias)
+    expected = None if expect_current in (None, "") else promotion.check_version(expect_current)
+    ports, adapters = _alias_ports(settings)
+    try:
+        return AliasMoveOutcome(move=promotion.promote(ports, tid, name, expected))
+    finally:
+        adapters.close()
+
+
+@command(AliasMoveOutcome)
+def rollback(settings: Settings, model_name: Any, alias: Any = "champion") -> AliasMoveOutcome:
+    """`model rollback`: move the alias back to the version it held before."""
+    from hokusai_ci.core import promotion
+    from hokusai_ci.core.inputs import check_model_name
+
+    model = check_model_name(model_name)
+    name = promotion.check_alias(promotion.CHAMPION if alias is None else alias)
+    ports, adapters = _alias_ports(settings)
+    try:
+        return AliasMoveOutcome(move=promotion.rollback(ports, model, name))
+    finally:
+        adapters.close()
+
+
+@command(AliasHistoryResult)
+def history(settings: Settings, model_name: Any, alias: Any = None) -> AliasHistoryResult:
+    """`model history`: every alias move the store recorded, oldest first."""
+    from hokusai_ci.core import promotion
+    from hokusai_ci.core.inputs import check_model_name
+
+    model = check_model_name(model_name)
+    name = None if alias in (None, "") else promotion.check_alias(alias)
+    adapters = build_adapters(settings, read_only=True)
+    try:
+        return AliasHistoryResult(moves=alias_moves(adapters.store, model, name))
+    finally:
+        adapters.close()
+
+
+def alias_moves(store: Any, model_name: str, alias: str | None = None) -> list[AliasMove] | None:
+    """The moves a store recorded (None: a store that keeps no aliases, the mock's)."""
+    from hokusai_ci.core.promotion import history as recorded
+
+    if getattr(store, "alias_moves", None) is None:
+        return None
+    return recorded(store, model_name, alias)

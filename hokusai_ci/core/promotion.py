@@ -1,0 +1,345 @@
+"""Aliases: promotion with compare-and-set, rollback, history, and the baseline read from an alias.
+
+MLflow moves an alias with an upsert and no expected-version check, so two promotions both
+succeed and the last one wins silently. Here a move is decided in the tool's own store (a
+conditional update on (model, alias, expected version), in one transaction with its
+`alias_moved` outbox event), then projected to MLflow. Before deciding, MLflow's alias is read:
+a value the store did not put there was moved outside the tool, and is refused (exit 15,
+naming the version found) rather than overwritten. A move the store decided but whose
+projection a run did not finish (MLflow still shows the previous holder) is finished by a
+re-run of the same command.
+
+The new holder is tagged `hokusai.previous_<alias>` with the version it replaced, so `rollback`
+knows where to go back to; it checks that version still exists first (deleting a version in
+MLflow deletes its aliases), then moves with the same compare-and-set.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hokusai_ci.adapters.registry_rest import RegistryRest
+from hokusai_ci.config.redaction import display_url
+from hokusai_ci.domain.attestation import BaselineSource
+from hokusai_ci.domain.errors import AliasMovedError, Category, HokusaiError, invalid_input
+from hokusai_ci.domain.events import ConsoleSink, EventSink, alias_moved_event
+from hokusai_ci.domain.results import AliasMove, AliasMoveResult
+from hokusai_ci.ports.store import AliasRecord, AliasStore, Mover, TokenStatus, TokenStore
+from hokusai_ci.ports.tracking import TAG_PREFIX, Tag
+
+log = logging.getLogger("hokusai_ci")
+ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", re.ASCII)
+CHAMPION = "champion"  # moved only by an explicit `model promote`, never by a registration
+BASELINE_FROM = re.compile(r"alias:(.+)", re.DOTALL)
+
+
+class Store(TokenStore, AliasStore, Protocol):
+    """A token store that also keeps aliases (the SQL and API stores)."""
+
+
+@dataclass
+class Ports:
+    store: Store
+    registry: RegistryRest
+    webhook: EventSink | None = None
+    webhook_target: str | None = None
+    console: EventSink = field(default_factory=ConsoleSink)
+    ci: dict[str, str] = field(default_factory=dict)  # the provenance tags of this CI run
+
+
+def check_alias(value: Any, field: str = "alias") -> str:
+    if not isinstance(value, str) or not ALIAS.fullmatch(value):
+        raise invalid_input(
+            field, value, "use 1-64 letters, digits, '_' or '-', starting with a letter or '_' (e.g. champion)"
+        )
+    return value
+
+
+def check_version(value: Any, field: str = "expect-current") -> str:
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise invalid_input(field, value, "give a version number such as 7")
+    return str(int(text))
+
+
+def _mover(ports: Ports, token_id: str, command: str) -> Mover:
+    return Mover(
+        token_id=token_id,
+        command=command,
+        run_url=ports.ci.get(f"{TAG_PREFIX}run_url") or None,
+        commit=ports.ci.get(f"{TAG_PREFIX}commit") or None,
+    )
+
+
+# -- the use cases --------------------------------------------------------------------------------
+def promote(ports: Ports, token_id: str, alias: str, expect_current: str | None) -> AliasMoveResult:
+    """Move `alias` of the token's model to the token's registered version, if it is on
+    `expect_current` now (None: not set yet)."""
+    token = ports.store.get(token_id)
+    if token is None:
+        raise HokusaiError(Category.TOKEN_NOT_FOUND, f"token {token_id!r} does not exist in {ports.store.describe()}")
+    if token.status is not TokenStatus.REGISTERED or not token.model_name or not token.model_version:
+        raise HokusaiError(
+            Category.INVALID_TOKEN_STATUS,
+            f"token {token_id} is {token.status.value}: only a registered token's version can be promoted",
+            status=token.status.value,
+        )
+    return move(ports, token.model_name, alias, expect_current, token.model_version, token_id, "promote")
+
+
+def rollback(ports: Ports, model_name: str, alias: str) -> AliasMoveResult:
+    """Move `alias` back to the version it held before its current one (that version's
+    `hokusai.previous_<alias>` tag), with the same compare-and-set."""
+    record = ports.store.alias(model_name, alias)
+    # a fresh store (a new CI job) has no record: the holder MLflow names is the one rolled back
+    # from, and is adopted by the move below
+    holder = record.version if record else ports.registry.alias_version(model_name, alias)
+    if holder is None:
+        raise invalid_input("alias", alias, f"no version of {model_name} holds it: nothing to undo")
+    where = display_url(ports.registry.base)
+    current = ports.registry.version(model_name, holder)
+    # the holder's own tag says where it came from ("": it was the first); the store's record
+    # stands in only when the holder cannot be read
+    previous = current["tags"].get(Tag.PREVIOUS_PREFIX + alias) if current else None
+    previous = previous if current or record is None else record.previous_version
+    if not previous:
+        raise invalid_input(
+            "alias", alias, f"version {holder} was the first to hold it on {model_name}: nothing to go back to"
+        )
+    target = ports.registry.version(model_name, previous)
+    if target is None:
+        raise HokusaiError(
+            Category.MODEL_NOT_FOUND,
+            f"version {previous} of {model_name}, which held alias {alias!r} before version {holder}, no "
+            f"longer exists in the model registry at {where} (deleting a version deletes its aliases); nothing was "
+            f"moved: promote another version with `hokusai model promote --token-id T --alias {alias} "
+            f"--expect-current {holder}`",
+        )
+    token_id = target["tags"].get(Tag.TOKEN) or (record.token_id if record else model_name.removeprefix("hokusai-"))
+    if ports.store.get(token_id) is None:  # the move's event belongs to the new holder's token
+        raise HokusaiError(
+            Category.TOKEN_NOT_FOUND,
+            f"token {token_id!r} of version {previous} of {model_name} does not exist in {ports.store.describe()}; "
+            "nothing was moved: roll back where that token is recorded (a database store, or API mode)",
+        )
+    return move(ports, model_name, alias, holder, previous, token_id, "rollback", tag_previous=False)
+
+
+def move(
+    ports: Ports,
+    model_name: str,
+    alias: str,
+    expected: str | None,
+    new_version: str,
+    token_id: str,
+    command: str,
+    *,
+    tag_previous: bool = True,
+) -> AliasMoveResult:
+    """Decide the move in the store (compare-and-set), then project it to MLflow."""
+    record = ports.store.alias(model_name, alias)
+    adopted: list[Any] = []
+    if record is None and expected is not None:  # a fresh store (a new CI job): take MLflow's holder
+        record, adopted = _adopt(ports, model_name, alias, expected, token_id, command)
+    rerun = record is not None and record.version == new_version and record.previous_version == expected
+    current = record.version if record else None
+    if current != expected and not rerun:
+        raise _moved(model_name, alias, current, expected, "in the token store", command)
+    in_mlflow = ports.registry.alias_version(model_name, alias)  # read again just before deciding
+    if record is None and in_mlflow is not None:  # the alias exists, this store never saw it set
+        raise _moved(model_name, alias, in_mlflow, None, _UNRECORDED, command)
+    # what MLflow may show: the store's holder, or the one before it (a move whose projection a
+    # run did not finish); anything else was moved outside hokusai-ci
+    known = (current, record.previous_version if record else None)
+    if in_mlflow not in known:
+        where = f"in MLflow at {display_url(ports.registry.base)}, moved outside hokusai-ci"
+        raise _moved(model_name, alias, in_mlflow, current, where, command)
+    events = adopted
+    already = not rerun and current == new_version  # nothing to move: the alias names it already
+    if rerun or already:
+        assert record is not None
+        when = f"{record.moved_at:%Y-%m-%d %H:%M:%S} UTC"
+        moved, note = record, f"already decided by {record.moved_by} at {when}; set in MLflow"
+    else:
+        by = _mover(ports, token_id, command)
+        event = alias_moved_event(
+            model_name=model_name,
+            alias=alias,
+            from_version=expected,
+            to_version=new_version,
+            by=by,
+            destination=ports.webhook_target,
+        )
+        moved, note = ports.store.move_alias(model_name, alias, expected, new_version, by, event), ""
+        events = [*adopted, event]
+    if tag_previous and not already:
+        ports.registry.set_version_tag(model_name, new_version, Tag.PREVIOUS_PREFIX + alias, expected or "")
+    return _project(ports, moved, command, events, note)
+
+
+_UNRECORDED = "in MLflow, and this token store has no record of it (a fresh CI runner, or set outside hokusai-ci)"
+
+
+def _adopt(
+    ports: Ports, model_name: str, alias: str, expected: str, token_id: str, command: str
+) -> tuple[AliasRecord | None, list[Any]]:
+    """The store has no record of the alias: every CI job of local or API mode starts with an
+    empty store, so an alias set by an earlier job is only in MLflow. The holder MLflow names is
+    adopted when it is the version the caller expects (`--expect-current`), recorded as an
+    `adopt` move (from not set) in the history; any other holder is refused naming it."""
+    in_mlflow = ports.registry.alias_version(model_name, alias)
+    if in_mlflow != expected:
+        raise _moved(model_name, alias, in_mlflow, expected, _UNRECORDED if in_mlflow else "in MLflow", command)
+    by = _mover(ports, token_id, "adopt")
+    event = alias_moved_event(
+        model_name=model_name,
+        alias=alias,
+        from_version=None,
+        to_version=expected,
+        by=by,
+        destination=ports.webhook_target,
+    )
+    try:
+        return ports.store.move_alias(model_name, alias, None, expected, by, event), [event]
+    except AliasMovedError:  # adopted (or moved) meanwhile by another run on this store
+        return ports.store.alias(model_name, alias), []
+
+
+def _project(ports: Ports, record: AliasRecord, command: str, events: list[Any], note: str) -> AliasMoveResult:
+    from hokusai_ci.core.after_commit import deliver
+
+    ports.registry.set_alias(record.model_name, record.alias, record.version)
+    infos = deliver(events, ports.store, ports.console, ports.webhook) if events else []
+    was = f"version {record.previous_version}" if record.previous_version else "not set"
+    return AliasMoveResult(
+        command=command,
+        model_name=record.model_name,
+        alias=record.alias,
+        from_version=record.previous_version,
+        to_version=record.version,
+        token_id=record.token_id,
+        moved_at=record.moved_at,
+        run_url=record.run_url,
+        commit=record.commit,
+        events=infos,
+        message=f"alias {record.alias!r} of {record.model_name} moved from {was} to version {record.version}"
+        + (f" ({note})" if note else ""),
+    )
+
+
+def _moved(
+    model: str, alias: str, found: str | None, expected: str | None, where: str, command: str
+) -> AliasMovedError:
+    said = f"is on version {found}" if found else "is not set"
+    wanted = f"expected version {expected}" if expected else "expected not set yet"
+    fix = (
+        f"check who moved it, then pass --expect-current {found}"
+        if found and command == "promote"
+        else "check who moved it; nothing was moved"
+    )
+    return AliasMovedError(
+        f"alias {alias!r} of {model} {said} {where} ({wanted}); nothing was moved: {fix}", found=found
+    )
+
+
+def history(store: Store, model_name: str, alias: str | None = None) -> list[AliasMove]:
+    """Every move of the model's aliases (or of one), oldest first, from the outbox."""
+    return [
+        AliasMove(
+            moved_at=e.created_at,
+            model_name=e.payload["model_name"],
+            alias=e.payload["alias"],
+            from_version=e.payload.get("from_version"),
+            to_version=e.payload["to_version"],
+            token_id=e.token_id,
+            command=e.payload.get("command", ""),
+            run_url=e.payload.get("run_url"),
+            commit=e.payload.get("commit"),
+            delivery_status=e.delivery_status.value,
+        )
+        for e in store.alias_moves(model_name, alias)
+    ]
+
+
+# -- the baseline from an alias ---------------------------------------------------------------------
+def parse_baseline_from(value: Any) -> str:
+    """`alias:NAME` → NAME."""
+    match = BASELINE_FROM.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise invalid_input("baseline-from", value, "use alias:NAME, e.g. alias:champion")
+    return check_alias(match.group(1), "baseline-from")
+
+
+def baseline_from(
+    read: Callable[[str, str], dict[str, Any] | None], model_name: str, alias: str, fallback: float | None
+) -> BaselineSource:
+    """The baseline a registration is gated on: the metric value of the version `alias` names
+    (one registry request: the alias answer carries the version's tags), or `fallback`
+    (`--baseline`) when no version holds the alias yet; neither: exit 2."""
+    found = read(model_name, alias)
+    if found is None:
+        if fallback is None:
+            raise invalid_input(
+                "baseline-from",
+                f"alias:{alias}",
+                f"no version of {model_name} holds alias {alias!r} yet; give --baseline for the first registration",
+            )
+        log.info("no version of %s holds alias %r: the baseline %g comes from --baseline", model_name, alias, fallback)
+        return BaselineSource(source="flag", alias=alias, model_name=model_name, value=fallback)
+    tags, version = found["tags"], str(found["version"])
+    text = tags.get(Tag.METRIC_VALUE)
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        value = None
+    if value is None or not tags.get(Tag.METRIC):
+        raise invalid_input(
+            "baseline-from",
+            f"alias:{alias}",
+            f"version {version} of {model_name} carries no {Tag.METRIC}/{Tag.METRIC_VALUE} tags (not registered by "
+            "hokusai-ci); give --baseline instead",
+        )
+    return BaselineSource(
+        source="alias",
+        alias=alias,
+        model_name=model_name,
+        version=version,
+        value=value,
+        metric=tags[Tag.METRIC],
+        evaluation_sha256=evaluation_digest(tags.get(Tag.EVIDENCE_SHA256)),
+    )
+
+
+def evaluation_digest(evidence: str | None) -> str | None:
+    """The evaluation set's digest in an evidence digest (`<predictions>,<labels>`): the labels'.
+    Predictions differ from model to model, so only the labels say two models were measured on
+    the same rows; labels inside the predictions file have no digest of their own (None)."""
+    if not evidence or "," not in evidence:
+        return None
+    return evidence.rsplit(",", 1)[1]
+
+
+def check_comparable(source: BaselineSource, metric: str, evaluation_sha256: str | None) -> None:
+    """A champion measured on another metric, or (both measured, labels in their own files) on
+    another evaluation set, is no baseline for this candidate: exit 2 naming both."""
+    if source.source != "alias":
+        return
+    holder = f"{source.model_name} version {source.version} (alias {source.alias})"
+    if source.metric != metric:
+        raise invalid_input(
+            "metric",
+            metric,
+            f"{holder} was gated on {source.metric}, this model on {metric}; compare the same metric, or give "
+            "--baseline instead of --baseline-from",
+        )
+    if source.evaluation_sha256 and evaluation_sha256 and source.evaluation_sha256 != evaluation_sha256:
+        raise invalid_input(
+            "predictions",
+            evaluation_sha256,
+            f"{holder} was measured on evaluation data {source.evaluation_sha256}, this model on "
+            f"{evaluation_sha256}; measure both on the same evaluation set",
+        )

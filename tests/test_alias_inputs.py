@@ -1,0 +1,80 @@
+"""What alias commands accept, refused before anything is read or written, and the checks that
+keep a champion of another metric or evaluation set from becoming a baseline."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hokusai_ci.core import promotion
+from hokusai_ci.domain.attestation import BaselineSource
+from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.ports.tracking import Tag
+
+
+@given(st.text(max_size=80))
+def test_an_alias_is_accepted_only_as_a_plain_name(text: str) -> None:
+    try:
+        assert promotion.check_alias(text) == text
+    except HokusaiError as err:
+        assert err.category is Category.INVALID_INPUT and err.message.startswith("alias=")
+        assert "\n" not in err.message
+    else:
+        assert (text.isascii() and text[:1].isalpha()) or text[:1] == "_"
+
+
+@given(st.one_of(st.text(max_size=20), st.integers(), st.booleans(), st.none(), st.floats()))
+def test_expect_current_is_a_version_number(value: object) -> None:
+    try:
+        version = promotion.check_version(value)
+    except HokusaiError as err:
+        assert err.category is Category.INVALID_INPUT and "expect-current" in err.message
+    else:
+        assert version.isdigit() and int(version) >= 1 and not isinstance(value, bool)
+
+
+@pytest.mark.parametrize("spec", ["champion", "alias:", "alias:a b", "label:champion", "alias:champion\n"])
+def test_baseline_from_names_an_alias(spec: str) -> None:
+    with pytest.raises(HokusaiError) as refused:
+        promotion.parse_baseline_from(spec)
+    assert refused.value.category is Category.INVALID_INPUT
+
+
+def _champion(tags: dict[str, str]) -> dict[str, object]:
+    return {"version": "7", "tags": tags}
+
+
+def test_the_champion_read_from_the_alias_becomes_the_baseline() -> None:
+    tags = {Tag.METRIC: "auroc", Tag.METRIC_VALUE: "0.87", Tag.EVIDENCE_SHA256: "p1,l1"}
+    source = promotion.baseline_from(lambda m, a: _champion(tags), "hokusai-T", "champion", 0.5)
+    assert (source.source, source.version, source.value, source.evaluation_sha256) == ("alias", "7", 0.87, "l1")
+
+
+def test_no_champion_needs_the_flag() -> None:
+    with pytest.raises(HokusaiError) as refused:
+        promotion.baseline_from(lambda m, a: None, "hokusai-T", "champion", None)
+    assert refused.value.exit_code == 2 and "give --baseline" in refused.value.message
+    source = promotion.baseline_from(lambda m, a: None, "hokusai-T", "champion", 0.8)
+    assert (source.source, source.value, source.version) == ("flag", 0.8, None)
+
+
+def test_a_version_without_the_tools_tags_is_no_baseline() -> None:
+    with pytest.raises(HokusaiError) as refused:
+        promotion.baseline_from(lambda m, a: _champion({}), "hokusai-T", "champion", 0.8)
+    assert refused.value.exit_code == 2 and Tag.METRIC_VALUE in refused.value.message
+
+
+def test_another_metric_or_evaluation_set_is_refused_naming_both() -> None:
+    champion = BaselineSource(
+        source="alias", alias="champion", model_name="m", version="7", value=0.8, metric="auroc", evaluation_sha256="l1"
+    )
+    with pytest.raises(HokusaiError) as metric:
+        promotion.check_comparable(champion, "accuracy", None)
+    assert metric.value.exit_code == 2 and "auroc" in metric.value.message and "accuracy" in metric.value.message
+    with pytest.raises(HokusaiError) as rows:
+        promotion.check_comparable(champion, "auroc", "l2")
+    assert rows.value.exit_code == 2 and "l1" in rows.value.message and "l2" in rows.value.message
+    promotion.check_comparable(champion, "auroc", "l1")
+    promotion.check_comparable(champion, "auroc", None)  # the candidate's value was given, not measured
+    assert promotion.evaluation_digest("p,l") == "l" and promotion.evaluation_digest("p") is None
