@@ -97,6 +97,36 @@ def test_a_signal_after_the_commit_says_registered_and_a_rerun_finishes_the_tag_
     assert len(webhook.received) == 2
 
 
+def test_a_sigint_during_event_delivery_lists_the_stored_events_as_pending(
+    mlflow_server: MlflowServer, webhook: WebhookReceiver, model_file: Path
+) -> None:
+    """SIGINT while the webhook receiver stalls on the first event: the registration is committed
+    and its events are in the outbox, so the JSON result lists them (pending), not `[]`: a
+    reader knows `events replay` will send them."""
+    token = "AFTER-DELIVERY"
+    create(token)
+    stalling = FaultProxy(webhook.base_url).start()
+    try:
+        hook = stalling.add("POST", "/hooks/models", "stall")
+        args = [*register_args(token, model_file, "auroc", "0.8", "0.9"), "--webhook-url",
+                f"{stalling.url}/hooks/models", "--output", "json"]  # fmt: skip
+        a = Cli(args, SECRET)
+        reached(hook)
+        a.proc.send_signal(signal.SIGINT)
+        done = a.wait(timeout=30)
+    finally:
+        stalling.stop()
+    assert done.code == 130, done.err
+    result = done.json()
+    assert result["status"] == "registered" and f"after token {token} was registered" in done.err
+    stored = status(token)["events"]
+    assert [e["delivery_status"] for e in stored] == ["pending", "pending"]
+    assert [(e["event_id"], e["event_type"], e["delivery_status"]) for e in result["events"]] == [
+        (e["event_id"], e["event_type"], "pending") for e in stored
+    ]
+    assert webhook.received == []  # the stalled event was never forwarded
+
+
 def test_mlflow_refusing_the_final_tag_exits_8_as_registered_and_a_rerun_repairs_it(
     proxy: FaultProxy, mlflow_server: MlflowServer, model_file: Path
 ) -> None:

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hokusai_ci.config.settings import display_url, load_settings
-from hokusai_ci.config.validation import NUMBER
+from hokusai_ci.config.validation import CONTROL, NUMBER
 from hokusai_ci.core.inputs import MODEL_NAME, TOKEN_ID
 from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.events import build_events, compact_json, json_schemas
@@ -141,7 +141,7 @@ def test_any_other_text_input(mock_home: Path, field: str, value: str) -> None:
         code, _, err = run_here(*register(mock_home, *pairs))
         cell.append(code)
     assert_answered(code, err)
-    if re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", value):
+    if CONTROL.search(value):
         assert code == 2, err
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -115,3 +116,31 @@ def test_the_s3_route_does_not_import_the_rest_tracker() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_server_url_is_read_once_not_on_every_request(
+    mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each request checks its URL against the server's origin; the server's own URL is parsed
+    when the client is made, never again (a real server answers the requests)."""
+    from hokusai_ci.adapters import mlflow_http
+
+    read: list[str] = []
+    real = mlflow_http.same_reading
+
+    def counted(url: str) -> Any:
+        read.append(url)
+        return real(url)
+
+    monkeypatch.setattr(mlflow_http, "same_reading", counted)
+    http = MlflowHttp(mlflow_server.url + "/")
+    assert read == [mlflow_server.url]
+    for _ in range(5):
+        http.call("POST", "experiments/search", json={"max_results": 1})
+    assert read.count(mlflow_server.url) == 1, read
+    host, port = mlflow_server.url.removeprefix("http://").split(":")
+    assert http.same_origin(f"http://{host}:{port}/api/2.0/mlflow-artifacts/artifacts/x")
+    assert not http.same_origin(f"https://{host}:{port}/x")  # the scheme counts
+    assert not http.same_origin(f"http://{host}:{int(port) + 1}/x")
+    assert not http.same_origin("http://attacker\\@" + f"{host}:{port}/x")  # two readings: never the server
+    assert not MlflowHttp("http://a\\@b/").same_origin("http://b/")  # a server URL with two readings matches nothing

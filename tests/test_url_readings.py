@@ -297,6 +297,33 @@ def test_an_artifact_root_on_another_host_gets_no_credential_and_nothing_is_sent
     assert KEY not in err
 
 
+@pytest.mark.parametrize("spelling", ["file-uri", "path"])
+def test_a_remote_server_naming_a_local_artifact_root_stops_before_writing(
+    spelling: str, mlflow_server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server records `file:///…` (or a plain path) as the run's artifact root: MLflow's own
+    client would write the model on this machine's disk, lost with the CI runner, while the
+    server lists the version as stored. The registration stops (exit 8, naming the root and the
+    fix) and nothing is written there."""
+    disk = tmp_path / "runner-disk"
+    root = disk.as_uri() if spelling == "file-uri" else str(disk)
+    proxy = ArtifactRootRewriter(mlflow_server.url, root)
+    try:
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "m.pkl").write_bytes(b"model bytes")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", proxy.url)
+        assert run_here("token", "create", "--token-id", "LOCALROOT").code == 0
+        r = run_here(*register_args("LOCALROOT", "m.pkl"))
+    finally:
+        proxy.stop()
+    assert r.code == 8, r.err
+    assert f"names {root}/" in r.err and "--serve-artifacts" in r.err and "s3://" in r.err, r.err
+    assert [line for line in r.err.splitlines() if line.startswith("error:")] == [r.err.strip().splitlines()[-1]]
+    assert not disk.exists(), list(disk.rglob("*"))
+    status = run_here("model", "status", "--token-id", "LOCALROOT", "--output", "json")
+    assert status.json()["status"] == "draft"
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [

@@ -77,7 +77,16 @@ def test_a_tag_added_after_signing_fails_naming_it(
     ok = verify("--model-uri", uri, "--public-key", str(public), server=mlflow_server)
     assert ok.code == 0, ok.out + ok.err
     tags_check = next(c for c in ok.json()["checks"] if c["name"] == "version_tags")
-    assert tags_check["detail"].endswith("; not covered by the signature: hokusai.claim_id")
+    assert tags_check["detail"].endswith(
+        "; informational, not signed: hokusai.claim_id, other version tags and the run's tags"
+    )
+    assert "the signature covers hokusai.token_id, hokusai.sha256, hokusai.metric," in tags_check["detail"]
+    text = run_here("model", "verify", "--model-uri", uri, "--public-key", str(public),
+                    "--mlflow-uri", mlflow_server.url)  # fmt: skip
+    assert text.code == 0, text.err
+    [line] = [line for line in text.out.splitlines() if "version_tags" in line]
+    assert "the signature covers hokusai.token_id" in line and "informational, not signed" in line
+    assert "the run's tags" in line
 
     c = client(mlflow_server)
     for tag, value, says in (

@@ -207,6 +207,9 @@ class MlflowHttp:
         import requests
 
         self.base = uri.rstrip("/")
+        # the server's scheme, host and port, read once: every request checks its URL against it
+        reading = same_reading(self.base)
+        self.origin = None if reading is None else reading.origin
         self.config = config or HttpConfig()
         self.sleep = sleep
         # proxies from the environment (HTTPS_PROXY, NO_PROXY) are read once, here
@@ -287,8 +290,8 @@ class MlflowHttp:
 
     def same_origin(self, url: str) -> bool:
         """Whether `url` is on this server's scheme, host and port (both read one way only)."""
-        mine, theirs = same_reading(self.base), same_reading(url)
-        return mine is not None and theirs is not None and mine.origin == theirs.origin
+        theirs = same_reading(url)
+        return self.origin is not None and theirs is not None and self.origin == theirs.origin
 
     @staticmethod
     def answer(response: Any, *, path: str = "", attempts: int = 1, strict: bool = True) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Model files to an MLflow server that proxies artifacts (`mlflow-artifacts:`, the default since
 MLflow 2): one streaming PUT per file, hashed and metered as it is read, so a model is read once.
 Any other artifact root goes through s3_upload.py or MLflow's own repositories, and an http(s)
-root on another host than the server gets nothing: the server's credentials stay with it.
+root on another host than the server gets nothing: the server's credentials stay with it. A
+local root (`file:` or a path) named by a remote server gets nothing either: the files would land
+on this machine's disk, lost with the CI runner, while the server records them as stored.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def send_model(
 ) -> list[ModelFile]:
     """Each file of the model to the run's artifact root: one streaming, hashed, metered PUT per
     file when the server proxies artifacts, else through the store's own route."""
-    refuse_foreign_http(http, uri, artifact_uri)
+    check_artifact_root(http, uri, artifact_uri)
     if not artifact_uri.startswith(PROXIED):
         from hokusai_ci.adapters.artifact_repo import upload_with_repository
 
@@ -78,9 +80,20 @@ def send_model(
     return sent
 
 
-def refuse_foreign_http(http: MlflowHttp, uri: str, artifact_uri: str) -> None:
-    """An http(s) artifact root on another host than the server: MLflow's own client would send
-    it the server's credentials (and the API key), so nothing is sent there."""
+def check_artifact_root(http: MlflowHttp, uri: str, artifact_uri: str) -> None:
+    """Refuse, before a byte is written, an artifact root the model would not be stored at:
+    a local one (`file:` or a path), which MLflow's own client writes on this machine although
+    the server is elsewhere, or an http(s) one on another host than the server, which MLflow's
+    own client would send the server's credentials (and the API key)."""
+    scheme = urlsplit(artifact_uri).scheme.lower()
+    if scheme in ("", "file") or len(scheme) == 1:  # a path, a file: URI, a Windows drive (C:\…)
+        raise HokusaiError(
+            Category.MLFLOW_ERROR,
+            f"the MLflow server at {display_url(uri)} names {display_url(artifact_uri)} as this run's "
+            "artifact root, a folder on the machine that writes: the model would stay on this machine's "
+            "disk while the server records it as stored; have the server proxy artifacts "
+            "(`mlflow server --serve-artifacts`) or use an object store (s3://…) as its artifact root",
+        )
     if artifact_uri.split(":", 1)[0].lower() in ("http", "https") and not http.same_origin(artifact_uri):
         raise HokusaiError(
             Category.MLFLOW_ERROR,

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from hokusai_ci.adapters.mlflow_http import HttpConfig, MlflowApiError, MlflowHttp, mlflow_error, tags_of
-from hokusai_ci.adapters.rest_artifacts import PROXIED, artifacts_url, refuse_foreign_http, send_model
+from hokusai_ci.adapters.rest_artifacts import PROXIED, artifacts_url, check_artifact_root, send_model
 from hokusai_ci.config.redaction import display_url, redact_data, without_credentials
 from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.fingerprint import ModelFile
@@ -235,7 +235,7 @@ class RestTracker:
         except HokusaiError as err:
             raise HokusaiError(Category.SIGNING_FAILED, err.message) from None
         if not artifact_uri.startswith(PROXIED):
-            refuse_foreign_http(self.http, self.uri, artifact_uri)
+            check_artifact_root(self.http, self.uri, artifact_uri)
             from hokusai_ci.adapters.artifact_repo import store_files
 
             store_files(artifact_uri, ATTESTATION_DIR, files, self.http.config)

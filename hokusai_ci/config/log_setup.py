@@ -8,6 +8,15 @@ import logging
 import sys
 
 from hokusai_ci.config.redaction import install_log_redaction
+from hokusai_ci.config.validation import escape_bidi
+
+
+class ShownInOrder(logging.Formatter):
+    """A log line with each bidirectional control written as `\\uXXXX`: a value a log quotes
+    cannot make the reader see its text in another order than the one stored."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_bidi(super().format(record))
 
 
 def configure_logging(level: str) -> None:
@@ -16,7 +25,7 @@ def configure_logging(level: str) -> None:
     logger.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if level == "DEBUG" else "hokusai: %(message)s"
-    handler.setFormatter(logging.Formatter(fmt))
+    handler.setFormatter(ShownInOrder(fmt))
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

@@ -24,6 +24,7 @@ from hokusai_ci.config.redaction import display_url, remember, url_secrets
 from hokusai_ci.config.url_rules import (
     DEFAULT_API_MLFLOW_URI,
     DEFAULT_API_URL,
+    check_key_transport,
     check_url,
     is_platform_registry,
     key_trusted_for,
@@ -177,6 +178,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         values["database"] = db
     if api_key:
         values["api_key"] = _check_api_key(str(api_key))
+        shown = "api-url" if "api_url" in flags else Env.API_URL
+        check_key_transport(values.get("api_url", DEFAULT_API_URL), str(api_key), shown)
     values["mode"], values["mode_reason"] = select_mode(env, db is not None, bool(api_key), "mlflow_uri" in values)
     if rules_of(values["mode"]).platform and "home" not in values and env.get(Env.CONTAINER) == "true":
         values["home"] = Path(tempfile.gettempdir()) / "hokusai"  # not a root-owned folder in a mounted workspace

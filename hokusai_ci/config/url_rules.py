@@ -2,11 +2,13 @@
 
 A URL setting is read once, by the HTTP client's own parser (`urls.read_http_url`); the key goes
 only to a Hokusai host (the default registry, the configured API's host) or a host the user
-listed in HOKUSAI_TRUST_HOSTS, compared by scheme, host and port.
+listed in HOKUSAI_TRUST_HOSTS, compared by scheme, host and port. A live key never travels in
+clear: a plain `http://` API URL is accepted with it only on this machine (a local stand-in).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from hokusai_ci.config.env_names import Env
@@ -63,6 +65,31 @@ def trust_hosts(value: str) -> tuple[str, ...]:
                 Env.TRUST_HOSTS, entry, "list host names or host:port, comma-separated, e.g. registry.example.com"
             )
     return entries
+
+
+LIVE_KEY_PREFIX = "hk_live_"
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1): traffic that never leaves the machine."""
+    if host.rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_key_transport(api_url: str, api_key: str, name: str) -> None:
+    """A live key goes to the API in a header: over plain http to another host anyone on the
+    path reads it. Refused here, before any request is made; loopback http stays allowed."""
+    where = same_reading(api_url)
+    if not api_key.startswith(LIVE_KEY_PREFIX) or where is None or where.scheme != "http":
+        return
+    if not is_loopback(where.host):
+        raise invalid_input(
+            name, display_url(api_url), "plain http would send the live API key in clear to a remote host; use https://"
+        )
 
 
 def check_url(field: str, url: str, name: str) -> str:

@@ -122,3 +122,26 @@ def same_reading(url: str) -> HttpUrl | None:
         return read_http_url("url", url)
     except HokusaiError:
         return None
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy HTTP_PROXY/HTTPS_PROXY/ALL_PROXY send `url` through, NO_PROXY considered (the
+    rules `requests` applies to every request the tool makes), shown with any user-info masked;
+    None when requests to `url` go direct."""
+    from requests.utils import get_environ_proxies, select_proxy
+
+    if not url.lower().startswith(("http://", "https://")):
+        return None
+    proxy = select_proxy(url, get_environ_proxies(url))
+    if not proxy:
+        return None
+    if "://" not in proxy:
+        proxy = "http://" + proxy  # how requests reads `proxy:3128`
+    try:
+        parts = urlsplit(proxy)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an unreadable proxy URL)"
+    user = "***@" if "@" in parts.netloc else ""
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname or ""
+    return f"{parts.scheme}://{user}{host}{port}"

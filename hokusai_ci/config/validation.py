@@ -2,8 +2,10 @@
 
 Text inputs (ids, names, paths, settings) never carry control characters: a CR or LF in a
 value could inject a workflow command or a line into a dotenv report, and a NUL truncates
-paths in C libraries. Numbers are plain decimal or scientific notation in ASCII digits, as a
-user types them; Python's `float()` would also accept `0.8_5`, Arabic-Indic digits or
+paths in C libraries. The Unicode bidirectional controls are refused by the same rule: they
+make a reviewer read text in another order than the one stored ("Trojan Source"), in a job
+summary, a tag or a log line. Numbers are plain decimal or scientific notation in ASCII
+digits, as a user types them; Python's `float()` would also accept `0.8_5`, Arabic-Indic digits or
 `infinity`, which hide typos.
 """
 
@@ -17,8 +19,12 @@ from pathlib import Path
 
 from hokusai_ci.domain.errors import Category, HokusaiError, invalid_input
 
-# C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The bidirectional embeddings, overrides and isolates, the directional marks and the Arabic
+# letter mark: invisible, and each reorders how the text around it is displayed.
+BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
+BIDI_CONTROL = re.compile(f"[{BIDI}]")
+# C0 controls, DEL, C1 controls, the Unicode line and paragraph separators and the bidi controls.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029" + BIDI + "]")
 NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
 INTEGER = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
 MAX_NUMBER_TEXT = 100  # no metric needs more digits; bounds the work of parsing
@@ -32,19 +38,30 @@ def refuse_control(field: str, value: str, *, show: bool = True) -> str:
     found = CONTROL.search(value)
     if found is None:
         return value
-    what = f"contains the control character U+{ord(found.group()):04X}"
+    kind = "bidirectional control" if BIDI_CONTROL.match(found.group()) else "control"
+    what = f"contains the {kind} character U+{ord(found.group()):04X}"
     if not show:
         raise HokusaiError(
             Category.INVALID_INPUT, f"{field} is invalid: {what} (value not shown); remove it", field=field
         )
-    raise invalid_input(field, value, f"{what}; remove line breaks and other control characters")
+    raise invalid_input(field, value, f"{what}; remove line breaks, direction marks and other control characters")
 
 
 def escape_control(value: str) -> str:
     """Text the tool does not choose (a CI variable) as it may be stored and shown: each control
     character written as `\\uXXXX`, so a line break cannot start a `::command::` line in a log
     that prints the value, and the value still says what it held."""
-    return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    return CONTROL.sub(_escaped, value)
+
+
+def escape_bidi(text: str) -> str:
+    """Text as shown to a reader (a log line, a job summary): each bidirectional control written
+    as `\\uXXXX`, so the reader sees the characters in the order they are stored."""
+    return BIDI_CONTROL.sub(_escaped, text)
+
+
+def _escaped(found: re.Match[str]) -> str:
+    return f"\\u{ord(found.group()):04x}"
 
 
 def check_path_text(field: str, value: str) -> Path:

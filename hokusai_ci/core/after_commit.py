@@ -122,6 +122,19 @@ def announce(events: list[EventRecord], ports: Ports) -> list[EventInfo]:
     return deliver(events, ports.store, ports.console, ports.webhook)
 
 
+def stored_events(store: TokenStore, events: list[EventRecord]) -> list[EventInfo]:
+    """The committed events as the outbox holds them, for a result cut short after the commit
+    (a signal, a failure during delivery): each with its delivery status, so the reader sees
+    which are still pending, which `events replay` or a re-run sends. When the store cannot be
+    read, the events as committed (pending)."""
+    try:
+        stored = {event.event_id: event for event in store.events_for(events[0].token_id)} if events else {}
+    except Exception as exc:  # the outbox holds them whatever this read says
+        log.debug("could not read the stored events back: %s", exc)
+        stored = {}
+    return [EventInfo.of(stored.get(event.event_id, event)) for event in events]
+
+
 def deliver(
     events: list[EventRecord], store: TokenStore, console: EventSink, webhook: EventSink | None
 ) -> list[EventInfo]:

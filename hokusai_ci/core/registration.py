@@ -23,7 +23,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from hokusai_ci.core.after_commit import announce, check_finished, resume, settle
+from hokusai_ci.core.after_commit import announce, check_finished, resume, settle, stored_events
 from hokusai_ci.core.claims import Heartbeat, abandon, best_effort, end_orphans, lost, retrying
 from hokusai_ci.core.inputs import RegistrationRequest, request_gate
 from hokusai_ci.core.registration_ports import Attempt, Checked, Committed, Ports
@@ -72,12 +72,14 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
     except HokusaiError as err:
         if attempt.committed is not None:
             _registered(result, attempt.committed)
+            result.events = result.events or stored_events(ports.store, attempt.committed.events)
         elif err.status == TokenStatus.REGISTERED.value:
             fill_registered(result, ports, request.token_id)
         _fail(result, err)
     except (KeyboardInterrupt, Cancelled) as exc:
         if attempt.committed is not None:
             _registered(result, attempt.committed)
+            result.events = result.events or stored_events(ports.store, attempt.committed.events)
         category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
         message = _cancelled_message(request, category, result, attempt.release_note, attempt.told)
         _fail(result, HokusaiError(category, message))

@@ -210,10 +210,21 @@ def registry(settings: Settings) -> RegistryRest:
 def describe_endpoints(settings: Settings, *, mlflow: bool = True) -> None:
     """Say where everything goes, without secrets: never a silent fallback."""
     log.info("mode: %s (%s)", settings.mode, settings.mode_reason)
-    log.info("token store: %s", settings.store_description())
+    log.info(
+        "token store: %s%s", settings.store_description(), _via(settings.api_url if settings.rules.platform else "")
+    )
     if mlflow and not settings.rules.simulated:
-        log.info("MLflow: %s", display_url(settings.effective_mlflow_uri))
+        log.info("MLflow: %s%s", display_url(settings.effective_mlflow_uri), _via(settings.effective_mlflow_uri))
         if settings.rules.platform and not settings.registry_token():
             log.info("the API key is not sent to MLflow there: not a Hokusai host (see %s)", Env.TRUST_HOSTS)
     if settings.webhook_url and not settings.rules.simulated:
-        log.info("webhook: %s", display_url(settings.webhook_url))
+        log.info("webhook: %s%s", display_url(settings.webhook_url), _via(settings.webhook_url))
+
+
+def _via(url: str) -> str:
+    """` through proxy …` when the environment's proxy settings route requests to `url` through
+    one: HTTPS_PROXY or NO_PROXY change where a request goes, so the start lines say so."""
+    from hokusai_ci.config.urls import proxy_for
+
+    proxy = proxy_for(url) if url else None
+    return f" through proxy {proxy}" if proxy else ""

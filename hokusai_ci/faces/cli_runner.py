@@ -98,10 +98,11 @@ def render(job: Job, result: Any, fmt: str, settings: Any) -> str:
 
 def _finish(result: Any, printed: str, fmt: str) -> NoReturn:
     """Print the result, then one error line on stderr when it failed; exit with its code."""
+    from hokusai_ci.config.validation import escape_bidi
     from hokusai_ci.faces.presenters import error_text
 
     if printed:
-        print(printed if fmt == "json" else redact(printed))  # JSON is redacted field by field
+        print(printed if fmt == "json" else escape_bidi(redact(printed)))  # JSON is redacted field by field
     error = result.error
     if error is None:
         sys.exit(0)

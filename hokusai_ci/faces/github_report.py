@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from hokusai_ci.config.redaction import redact, redact_data
+from hokusai_ci.config.validation import escape_bidi
 from hokusai_ci.core.gate import GATE_ONLY_MODE, NOT_CHECKED
 from hokusai_ci.domain.attestation import BaselineSource
 from hokusai_ci.domain.errors import Category
@@ -30,7 +31,7 @@ def log_escape(text: str) -> str:
     """A plain log line: line breaks escaped (a message cannot start a `::command::` line) and
     the legacy `##[command]` prefix (which the runner finds anywhere in a line) broken. Nothing
     more: the runner shows plain lines as printed, so `%` stays `%` (3.66%, not 3.66%25)."""
-    return text.replace("\r", "%0D").replace("\n", "%0A").replace("##[", "##%5B")
+    return escape_bidi(text.replace("\r", "%0D").replace("\n", "%0A").replace("##[", "##%5B"))
 
 
 def property_escape(text: str) -> str:
@@ -42,7 +43,7 @@ MD_SPECIAL = set("\\`*_{}[]()#+-.!|~")
 
 def md(text: object) -> str:
     """Escape a user-supplied string for the Markdown summary: no HTML, links or formatting."""
-    flat = " ".join(str(text).split())
+    flat = " ".join(escape_bidi(str(text)).split())
     return "".join(html.escape(c, quote=False) if c in "<>&" else "\\" + c if c in MD_SPECIAL else c for c in flat)
 
 
@@ -50,7 +51,7 @@ def code_span(text: object) -> str:
     """A literal code span for a table cell. CommonMark keeps backslashes inside code spans, so
     nothing is escaped: the fence is one backtick longer than any run in the value, and only the
     table's own `|` is escaped (GFM removes that backslash before the span is read)."""
-    flat = " ".join(str(text).split())
+    flat = " ".join(escape_bidi(str(text)).split())
     longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") else ""
@@ -59,7 +60,7 @@ def code_span(text: object) -> str:
 
 def error_command(title: str, message: str) -> str:
     """`::error title=…::message`, both escaped and redacted."""
-    return f"::error title={property_escape(title)}::{command_escape(redact(message))}"
+    return f"::error title={property_escape(title)}::{command_escape(escape_bidi(redact(message)))}"
 
 
 def _write_outputs(path: str, fields: Mapping[str, str]) -> None:

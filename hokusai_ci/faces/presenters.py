@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from hokusai_ci.config.redaction import redact, redact_data
+from hokusai_ci.config.validation import escape_bidi
 from hokusai_ci.domain.measured.decision import MeasuredGate, basis_text, number
 from hokusai_ci.domain.metrics import GateResult
 from hokusai_ci.domain.results import EventInfo, Outcome, RegistrationResult, TokenView, output_fields
@@ -129,7 +130,7 @@ def verification_text(v: Any) -> str:
 
 
 def error_text(title: str, message: str) -> str:
-    return redact(f"error: {title}: {message}")
+    return escape_bidi(redact(f"error: {title}: {message}"))
 
 
 def status_text(t: TokenView) -> str:
