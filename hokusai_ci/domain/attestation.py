@@ -88,6 +88,7 @@ class RegistrationPredicate(BaseModel):
     metric_bound: float | None = None
     metric_basis: str | None = None
     evidence_sha256: str | None = None
+    evaluation_sha256: str | None = None  # the evaluation rows' content, for a paired comparison later
     ci: Provenance
     signing_method: SignMethod
     tool: str

@@ -56,7 +56,17 @@ class CommandSpec:
 
 
 # The options that decide a verdict: `model register`, `model gate`, the Action and the API.
-MEASURED = ("predictions", "labels", "score_column", "label_column", "id_column", "threshold", "confidence", "decision")
+MEASURED = (
+    "predictions",
+    "labels",
+    "score_column",
+    "label_column",
+    "id_column",
+    "threshold",
+    "confidence",
+    "decision",
+    "compare_with",
+)
 VERDICT = ("metric_value", "metrics_file", "metric_key", *MEASURED, "direction")
 COMMON = ("output", "log_level")
 

@@ -78,6 +78,8 @@ def registration_text(r: RegistrationResult) -> str:
         lines.append(f"  metric   {gate_line(r.metric)}")
     if r.measured:
         lines.append(f"  basis    {basis_line(r.measured)}")
+    if r.paired:
+        lines.append(f"  paired   vs {r.compared_with}: {r.paired.verdict}")
     if r.model_uri:
         lines.append(f"  model    {r.model_uri}")
     if r.model_sha256:
