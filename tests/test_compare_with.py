@@ -18,6 +18,7 @@ from hokusai_ci.adapters.mlflow_tracking import MlflowTracker
 from tests.conftest import register_args, run_here
 from tests.fault_proxy import FaultProxy
 from tests.servers import MlflowServer
+from tests.test_action_entrypoint import run_entry, runner  # noqa: F401 (fixture)
 from tests.test_measured_stored import stored_files
 from tests.test_measured_wire import COLUMNS, evidence
 
@@ -173,3 +174,26 @@ def test_the_comparison_adds_only_the_tag_read_and_the_evidence_download(
     plain = {"predictions": str(better), **COLUMNS, "mlflow_uri": proxy.url}
     assert run_here(*register_args("CWCOUNT", model_file, "auroc", "0.8", None, command="gate", **plain)).code == 0
     assert proxy.calls == []
+
+
+def test_the_action_gate_compares_and_its_summary_names_the_paired_verdict(
+    runner: dict[str, str],  # noqa: F811 (fixture)
+    mlflow_server: MlflowServer,
+    model_file: Path,
+    tmp_path: Path,
+) -> None:
+    """The real entry point in a pull request's gate-only job: MLflow is read for the version
+    `compare-with` names, with the `mlflow-uri` input, and nothing else is touched."""
+    champion(mlflow_server.url, "CWACTION", model_file, tmp_path)
+    workspace = Path(runner["GITHUB_WORKSPACE"])
+    evidence(workspace, "better.csv", 2000, 2.5)
+    env = {k: v for k, v in runner.items() if k != "HOKUSAI_MOCK_MODE"}
+    env |= {"INPUT_GATE-ONLY": "true", "INPUT_TOKEN-ID": "CWACTION", "INPUT_METRIC-VALUE": "", "INPUT_BASELINE": "0.8"}
+    env |= {"INPUT_PREDICTIONS": "better.csv", "INPUT_SCORE-COLUMN": "score", "INPUT_LABEL-COLUMN": "label"}
+    env |= {"INPUT_COMPARE-WITH": "models:/hokusai-CWACTION/1", "INPUT_MLFLOW-URI": mlflow_server.url}
+    proc = run_entry(env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "Paired against `models:/hokusai-CWACTION/1`: **auroc: candidate 0\\." in summary
+    assert "paired DeLong, 2,000 rows\\) is confidently above 0**" in summary
+    assert "paired   vs models:/hokusai-CWACTION/1: auroc: candidate" in proc.stdout
