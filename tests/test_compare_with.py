@@ -21,6 +21,7 @@ from tests.servers import MlflowServer
 from tests.test_action_entrypoint import run_entry, runner  # noqa: F401 (fixture)
 from tests.test_measured_stored import stored_files
 from tests.test_measured_wire import COLUMNS, evidence
+from tests.test_signing import keypair
 
 GATED_AS = {"score_column": "p", "label_column": "y"}  # the champion's own column names
 
@@ -197,3 +198,23 @@ def test_the_action_gate_compares_and_its_summary_names_the_paired_verdict(
     assert "Paired against `models:/hokusai-CWACTION/1`: **auroc: candidate 0\\." in summary
     assert "paired DeLong, 2,000 rows\\) is confidently above 0**" in summary
     assert "paired   vs models:/hokusai-CWACTION/1: auroc: candidate" in proc.stdout
+
+
+def test_the_evaluation_digest_is_signed_and_verify_checks_its_tag(
+    mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
+) -> None:
+    private, public = keypair(tmp_path)
+    preds = renamed(evidence(tmp_path, "signed.csv", 2000, 1.8), "p,y")
+    run_here("token", "create", "--token-id", "CWSIGN")
+    options = {"predictions": str(preds), **GATED_AS, "mlflow_uri": mlflow_server.url, "sign_key": str(private)}
+    r = run_here(*register_args("CWSIGN", model_file, "auroc", "0.8", None, **options), "--output", "json")
+    assert r.code == 0, r.out + r.err
+    digest = r.json()["measured"]["evaluation_sha256"]
+    verify = ["model", "verify", "--model-uri", "models:/hokusai-CWSIGN/1", "--public-key", str(public)]
+    verify += ["--mlflow-uri", mlflow_server.url, "--output", "json"]
+    assert run_here(*verify).code == 0
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    client.set_model_version_tag("hokusai-CWSIGN", "1", "hokusai.evaluation_sha256", "0" * 64)
+    v = run_here(*verify)
+    assert v.code == 11, v.out + v.err
+    assert f"tag hokusai.evaluation_sha256 is '{'0' * 64}'; the signed statement says '{digest}'" in v.out
