@@ -119,15 +119,16 @@ def align_by_id(
     """`truth` reordered to the predictions' rows, matched by id (`labels_id_column`: the other
     table's id column, when it is named otherwise)."""
     pred_ids = preds.ids(id_column) if pred_ids is None else pred_ids
-    label_ids = labels.ids(labels_id_column or id_column)
-    for table, ids in ((preds, pred_ids), (labels, label_ids)):
+    other_column = labels_id_column or id_column
+    label_ids = labels.ids(other_column)
+    for table, ids, column in ((preds, pred_ids, id_column), (labels, label_ids, other_column)):
         order = np.argsort(ids, kind="stable")
         ranked = ids[order]
         same = np.flatnonzero(ranked[1:] == ranked[:-1])
         if same.size:
             row = sorted(order[same[0] : same[0] + 2])[1] + 1
             raise refuse(
-                f"{table.path.name} column {id_column!r}: the id {show(ranked[same[0]])} appears more than once "
+                f"{table.path.name} column {column!r}: the id {show(ranked[same[0]])} appears more than once "
                 f"(again at data row {row}); each id must appear once",
                 table.field,
             )
