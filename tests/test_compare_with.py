@@ -139,7 +139,9 @@ def test_tampered_stored_evidence_is_refused_by_its_digest(
     stored.write_text(stored.read_text().replace("\n", "\n-", 1))  # one score changed
     r = run_here(*compare("CWTAMP", model_file, better, "models:/hokusai-CWTAMP/1", mlflow_uri=mlflow_server.url))
     assert r.code == 11, r.out + r.err
-    assert "is not the signed evidence" in r.json()["error"]["message"] or "sha256" in r.json()["error"]["message"]
+    message = r.json()["error"]["message"]
+    assert message.startswith("models:/hokusai-CWTAMP/1: evidence file 'predictions.csv' (sha256 ")
+    assert message.endswith("is not the signed evidence")
     assert r.json()["paired"] is None
 
 
