@@ -97,6 +97,7 @@ class ModelRegistry:
         threshold: float | None = None,
         confidence: float | None = None,
         decision: str | None = None,
+        compare_with: str | None = None,
         direction: str | None = None,
         model_name: str | None = None,
         dry_run: bool = False,
@@ -107,10 +108,11 @@ class ModelRegistry:
         """Register a model; `links_within` names a folder that links inside `model_path` may
         resolve into (a Hugging Face cache's `blobs/`); by default links must stay inside it.
         `predictions` (with `labels` when they are a separate file) measures the metric instead of
-        `metric_value`, and gates on its confidence bound (`decision="point"`: on the value).
-        `baseline_from="alias:champion"` gates on that alias's version (`baseline_value` only
-        while no version holds it); `set_alias` moves an alias other than champion to the new
-        version."""
+        `metric_value`, and gates on its confidence bound (`decision="point"`: on the value);
+        `compare_with="models:/NAME/VERSION"` also gates on the paired difference against that
+        version, measured on the same rows. `baseline_from="alias:champion"` gates on that
+        alias's version (`baseline_value` only while no version holds it); `set_alias` moves an
+        alias other than champion to the new version."""
         given = locals()
         raw = {name: given[OPTIONS[name].api_name or name] for name in API_REGISTER}
         return _raise_failed(app.register(self.settings, **_paths(raw)))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from hokusai_ci.config.log_setup import configure_logging as configure_logging  # the faces set up logging through here
 from hokusai_ci.config.redaction import display_url
 from hokusai_ci.config.settings import Env, Settings
+from hokusai_ci.core.champion_compare import compare_request
 from hokusai_ci.core.ci_context import ci_tags
 from hokusai_ci.core.commands import command, run_command
 from hokusai_ci.core.inputs import build_request, check_store_outside_model, check_token_id, parse_flag
@@ -82,6 +83,7 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
         check_store_outside_model(request.model_path, settings.home, settings.rules.writes_home)
         signer = _signer(settings)
         describe_endpoints(settings)
+        request = compare_request(request, lambda: version_reader(settings))
         adapters = build_adapters(
             settings,
             read_only=request.dry_run,

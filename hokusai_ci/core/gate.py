@@ -9,14 +9,16 @@ or written. The registration on the default branch makes the binding decision.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hokusai_ci.config.mode_choice import mode_without_secrets, rules_of
-from hokusai_ci.core.inputs import build_request, request_gate
+from hokusai_ci.core.champion_compare import compare_request
+from hokusai_ci.core.inputs import build_request, measured_refusal, models_uri, request_gate
 from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.metrics import platform_refusal
 from hokusai_ci.domain.results import ErrorInfo, RegistrationResult
+from hokusai_ci.ports.tracking import VersionReader
 
 GATE_ONLY_MODE = "gate-only"  # the `mode` of a gate-only result
 NOT_CHECKED = "gate only: the token was not checked and nothing was uploaded or written"
@@ -29,18 +31,26 @@ def platform_rules_apply(env: Mapping[str, str] | None = None, has_db_config: bo
     return rules_of(mode_without_secrets(os.environ if env is None else env, has_db_config)).platform
 
 
-def gate_only(*, platform: bool | None = None, **raw: Any) -> RegistrationResult:
+def gate_only(
+    *, platform: bool | None = None, reader: Callable[[], VersionReader] | None = None, **raw: Any
+) -> RegistrationResult:
     """Validate the inputs and gate the metric (and, for API mode, the platform's own rules).
+    `reader` reads the version --compare-with names (the one server a gate may read from).
     Returns the result, with `error` set when an input is bad or the result would not pass."""
     token_id = raw.get("token_id")
     result = RegistrationResult(token_id=token_id if isinstance(token_id, str) else None, mode=GATE_ONLY_MODE)
     try:
         request = build_request(**raw, dry_run=False)
+        if request.compare_with is not None:
+            if reader is None:
+                raise AssertionError("--compare-with needs a version reader")
+            request = compare_request(request, reader)
         result.metric = outcome = request_gate(request)
-        result.measured = request.measured
+        result.measured, result.paired = request.measured, request.paired
+        result.compared_with = models_uri(request.compare_with) or None
         result.message = NOT_CHECKED
         if request.measured is not None and not outcome.passed:
-            raise HokusaiError(Category.PERFORMANCE_BELOW_BASELINE, f"{request.measured.verdict}; {NOT_CHECKED}")
+            raise HokusaiError(Category.PERFORMANCE_BELOW_BASELINE, f"{measured_refusal(request)}; {NOT_CHECKED}")
         if not outcome.passed:
             raise HokusaiError(
                 Category.PERFORMANCE_BELOW_BASELINE,

@@ -17,6 +17,7 @@ from hokusai_ci.domain.fingerprint import PSEUDO_ROOTS, inside, list_model_files
 from hokusai_ci.domain.measured.decision import MeasuredGate
 from hokusai_ci.domain.measured.discovery import discover
 from hokusai_ci.domain.measured.options import WITH_PREDICTIONS, check_sources, measure_options
+from hokusai_ci.domain.measured.paired_gate import PairedGate
 from hokusai_ci.domain.metrics import GateResult, MetricSpec, check_range, check_relative, gate, resolve_metric
 from hokusai_ci.domain.metrics_file import read_metrics_file
 
@@ -24,6 +25,7 @@ from hokusai_ci.domain.metrics_file import read_metrics_file
 TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
 METRIC_KEY = re.compile(r"[^.]{1,128}(?:\.[^.]{1,128}){0,31}")
+MODEL_URI = re.compile(r"models:/([A-Za-z0-9][A-Za-z0-9._-]{0,127})/([0-9]{1,12})")
 TRUE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -44,6 +46,8 @@ class RegistrationRequest(BaseModel):
     measured: MeasuredGate | None = None  # set when the value was measured from --predictions
     baseline_source: BaselineSource | None = None  # --baseline-from: where the baseline came from
     evidence_files: tuple[Path, ...] = ()  # the predictions (and labels) files measured, stored with the version
+    compare_with: tuple[str, str] | None = None  # --compare-with models:/NAME/VERSION: (name, version)
+    paired: PairedGate | None = None  # the paired verdict against that version, once compared
 
 
 def check_token_id(value: Any) -> str:
@@ -128,6 +132,22 @@ def check_links_within(value: Any) -> tuple[Path, ...]:
     return (path,)
 
 
+def check_compare_with(value: Any) -> tuple[str, str] | None:
+    """--compare-with: a registered version, models:/NAME/VERSION (None when not given)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        refuse_control("compare-with", value)
+    match = MODEL_URI.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise invalid_input(
+            "compare-with",
+            value,
+            "use models:/NAME/VERSION of a version gated on the same rows, e.g. models:/hokusai-XRAY/1",
+        )
+    return match[1], match[2]
+
+
 def parse_flag(field: str, value: Any) -> bool:
     """Strict boolean: True/False, or true/false/1/0/yes/no as text."""
     if isinstance(value, bool):
@@ -193,6 +213,7 @@ def build_request(
         metric_key = found.metric_key or metric_key
         measured_options = {**found.options, **{k: v for k, v in measured_options.items() if v is not None}}
     check_sources(metric_value, metrics_file, predictions, measured_options)
+    compare_with = check_compare_with(measured_options.get("compare_with"))
     given_value = metric_value not in (None, "")
     measured: MeasuredGate | None = None
     evidence_files: tuple[Path, ...] = ()
@@ -224,6 +245,7 @@ def build_request(
         metrics_file_sha256=metrics_sha,
         measured=measured,
         evidence_files=evidence_files,
+        compare_with=compare_with,
     )
 
 
@@ -232,5 +254,20 @@ def request_gate(req: RegistrationRequest) -> GateResult:
     passed as the measured verdict says (by default its confidence bound, not the point value)."""
     outcome = gate(req.metric, req.metric_value, req.baseline)
     if req.measured is not None:
-        outcome = outcome.model_copy(update={"passed": req.measured.passed})
+        paired = req.paired is None or req.paired.passed
+        outcome = outcome.model_copy(update={"passed": req.measured.passed and paired})
     return outcome
+
+
+def measured_refusal(req: RegistrationRequest) -> str:
+    """Why a measured request did not pass: the verdict against the baseline, and the paired one
+    against the version compared with, whichever failed (both must pass)."""
+    assert req.measured is not None
+    said = [] if req.measured.passed else [req.measured.verdict]
+    if req.paired is not None and not req.paired.passed:
+        said.append(f"against {models_uri(req.compare_with)}, {req.paired.verdict}")
+    return "; ".join(said)
+
+
+def models_uri(version: tuple[str, str] | None) -> str:
+    return "" if version is None else f"models:/{version[0]}/{version[1]}"

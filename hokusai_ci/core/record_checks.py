@@ -50,8 +50,9 @@ def check_tags(predicate: RegistrationPredicate | None, tracked: TrackedModel, t
         (Tag.MODEL_SIGNATURE_SHA256, p.model_signature_sha256),
         (Tag.ATTESTATION_SHA256, sha256_hex(reg.read_bytes())),
     ]
-    measured = [(Tag.METRIC_BOUND, p.metric_bound), (Tag.METRIC_BASIS, p.metric_basis)]
-    wanted += [(tag, v) for tag, v in (*measured, (Tag.EVIDENCE_SHA256, p.evidence_sha256)) if v is not None]
+    measured: list[tuple[str, object]] = [(Tag.METRIC_BOUND, p.metric_bound), (Tag.METRIC_BASIS, p.metric_basis)]
+    measured += [(Tag.EVIDENCE_SHA256, p.evidence_sha256), (Tag.EVALUATION_SHA256, p.evaluation_sha256)]
+    wanted += [(tag, v) for tag, v in measured if v is not None]
     if tracked.artifact_uri is not None:  # the pointer events and outputs hand on: the bundle verified here
         where = f"{attestation_folder(tracked.artifact_uri)}/{REGISTRATION_FILE}"
         wanted.append((Tag.ATTESTATION_URI, where))

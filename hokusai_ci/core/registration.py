@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from hokusai_ci.core.after_commit import announce, check_finished, resume, settle, stored_events
 from hokusai_ci.core.claims import Heartbeat, abandon, best_effort, end_orphans, lost, retrying
-from hokusai_ci.core.inputs import RegistrationRequest, request_gate
+from hokusai_ci.core.inputs import RegistrationRequest, measured_refusal, models_uri, request_gate
 from hokusai_ci.core.registration_ports import Attempt, Checked, Committed, Ports
 from hokusai_ci.core.token_checks import check_token, same_content
 from hokusai_ci.core.version_values import fill_registered, sign, token_registration, upload_request, version_tags
@@ -53,6 +53,8 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
         result.metric = request_gate(request)
         result.measured = request.measured
         result.baseline_source = request.baseline_source
+        result.measured, result.paired = request.measured, request.paired
+        result.compared_with = models_uri(request.compare_with) or None
         token = ports.store.get(request.token_id)
         if token is not None and token.status is TokenStatus.REGISTERED and not request.dry_run:
             return resume(request, token, ports, result)
@@ -99,7 +101,7 @@ def preflight(req: RegistrationRequest, outcome: GateResult, ports: Ports, token
     if req.measured is not None and not outcome.passed:
         raise HokusaiError(
             Category.PERFORMANCE_BELOW_BASELINE,
-            f"{req.measured.verdict}; nothing was uploaded and token {req.token_id} stays draft",
+            f"{measured_refusal(req)}; nothing was uploaded and token {req.token_id} stays draft",
         )
     if not outcome.passed:
         raise HokusaiError(

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hokusai_ci.config.validation import CONTROL
+from hokusai_ci.core.inputs import MODEL_URI
 from hokusai_ci.core.record_checks import check_digest, check_platform, check_tags, check_token
 from hokusai_ci.core.signature_checks import check_model_signature, load_public_key, signer_text, verified_payload
 from hokusai_ci.domain.attestation import (
@@ -47,7 +48,6 @@ from hokusai_ci.ports.store import TokenRecord
 from hokusai_ci.ports.tracking import Tag, TrackedModel, VersionReader
 
 __all__ = ["CHECKS", "Failed", "Trust", "VerificationResult", "trust_from", "verify_local", "verify_registry"]
-MODEL_URI = re.compile(r"models:/([A-Za-z0-9][A-Za-z0-9._-]{0,127})/([0-9]{1,12})")
 
 
 # Sigstore identities are an e-mail address or a URI (a workflow, a Kubernetes service account);

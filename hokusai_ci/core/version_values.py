@@ -22,7 +22,7 @@ from hokusai_ci.domain.attestation import (
 from hokusai_ci.domain.attestation import Metric as AttestedMetric
 from hokusai_ci.domain.errors import HokusaiError
 from hokusai_ci.domain.fingerprint import Fingerprint
-from hokusai_ci.domain.measured.decision import MeasuredGate, basis, evidence_sha256
+from hokusai_ci.domain.measured.decision import MeasuredGate, basis, evidence_columns, evidence_sha256
 from hokusai_ci.domain.record import Registration
 from hokusai_ci.domain.results import RegistrationResult
 from hokusai_ci.ports.store import utcnow
@@ -120,12 +120,29 @@ def measured_fields(measured: MeasuredGate | None) -> dict[str, str | float]:
     if measured is None:
         return {}
     digest = evidence_sha256(measured)
-    return {"metric_bound": measured.bound, "metric_basis": basis(measured), "evidence_sha256": digest}
+    fields: dict[str, str | float] = {
+        "metric_bound": measured.bound,
+        "metric_basis": basis(measured),
+        "evidence_sha256": digest,
+    }
+    if measured.evaluation_sha256 is not None:
+        fields["evaluation_sha256"] = measured.evaluation_sha256
+    return fields
 
 
 def measured_tags(measured: MeasuredGate | None) -> dict[str, str]:
-    names = {"metric_bound": Tag.METRIC_BOUND, "metric_basis": Tag.METRIC_BASIS, "evidence_sha256": Tag.EVIDENCE_SHA256}
-    return {names[k]: repr(v) if isinstance(v, float) else v for k, v in measured_fields(measured).items()}
+    """The measured fields as tags, and the columns the evidence was read with (unsigned: they
+    only say how to read the stored file back; its content is signed)."""
+    names = {
+        "metric_bound": Tag.METRIC_BOUND,
+        "metric_basis": Tag.METRIC_BASIS,
+        "evidence_sha256": Tag.EVIDENCE_SHA256,
+        "evaluation_sha256": Tag.EVALUATION_SHA256,
+    }
+    tags = {names[k]: repr(v) if isinstance(v, float) else v for k, v in measured_fields(measured).items()}
+    if measured is not None:
+        tags[Tag.EVIDENCE_COLUMNS] = evidence_columns(measured)
+    return tags
 
 
 def upload_request(req: RegistrationRequest, checked: Checked, claim_id: str, ports: Ports) -> UploadRequest:

@@ -103,6 +103,7 @@ class RegistrationPredicate(BaseModel):
     metric_basis: str | None = None
     evidence_sha256: str | None = None
     baseline_source: BaselineSource | None = None  # --baseline-from: the alias's version the baseline is
+    evaluation_sha256: str | None = None  # the evaluation rows' content, for a paired comparison later
     ci: Provenance
     signing_method: SignMethod
     tool: str

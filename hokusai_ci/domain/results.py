@@ -17,6 +17,7 @@ from hokusai_ci.config.mode_choice import rules_of
 from hokusai_ci.domain.attestation import Attestation, BaselineSource
 from hokusai_ci.domain.errors import HokusaiError
 from hokusai_ci.domain.measured.decision import MeasuredGate, basis
+from hokusai_ci.domain.measured.paired_gate import PairedGate
 from hokusai_ci.domain.metrics import Direction, GateResult, MetricSpec, gate
 from hokusai_ci.ports.store import EventRecord, TokenRecord
 
@@ -65,6 +66,9 @@ class RegistrationResult(BaseModel):
     measured: MeasuredGate | None = None  # the value measured from --predictions, its bound and verdict
     baseline_source: BaselineSource | None = None  # --baseline-from: the alias's version, or the flag
     alias: dict[str, Any] | None = None  # --set-alias: the move (promotion.AliasMoveResult)
+    # --compare-with: the version compared with on the same rows, and the paired verdict
+    compared_with: str | None = None
+    paired: PairedGate | None = None
     events: list[EventInfo] = []
     run_url: str | None = None
     version_url: str | None = None

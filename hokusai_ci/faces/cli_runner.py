@@ -164,8 +164,9 @@ def _write_report(result: Any, values: dict[str, Any]) -> None:
 
 def _gate(settings: Any, values: dict[str, Any]) -> Any:
     from hokusai_ci.core.gate import gate_only
+    from hokusai_ci.core.wiring import version_reader
 
-    return gate_only(**values)
+    return gate_only(reader=lambda: version_reader(settings), **values)
 
 
 def _registration_text(result: Any, settings: Any) -> str:

@@ -56,7 +56,17 @@ class CommandSpec:
 
 
 # The options that decide a verdict: `model register`, `model gate`, the Action and the API.
-MEASURED = ("predictions", "labels", "score_column", "label_column", "id_column", "threshold", "confidence", "decision")
+MEASURED = (
+    "predictions",
+    "labels",
+    "score_column",
+    "label_column",
+    "id_column",
+    "threshold",
+    "confidence",
+    "decision",
+    "compare_with",
+)
 VERDICT = ("metric_value", "metrics_file", "metric_key", *MEASURED, "direction")
 COMMON = ("output", "log_level")
 
@@ -100,8 +110,9 @@ holds an accepted version for the token; the site checks that the token is Draft
 GATE = CommandSpec(
     ("model", "gate"),
     "Gate only, for pull requests: check the inputs and the metric against the baseline.",
-    """Needs no token store, no MLflow and no secret. The token is not checked and nothing is
-uploaded or written; exit 0 when the metric meets the baseline, 6 when it does not. In API
+    """Needs no token store, no MLflow and no secret (MLflow only to read the version
+--compare-with names). The token is not checked and nothing is uploaded or written; exit 0
+when the metric meets the baseline, 6 when it does not. In API
 mode, decided as for register (HOKUSAI_MODE=api, which needs no key here, or an API key with
 no database and no mock mode), the Hokusai platform's own rules apply too (exit 10).""",
     uses(
@@ -111,6 +122,7 @@ no database and no mock mode), the Hokusai platform's own rules apply too (exit 
         Use("baseline", True),
         *VERDICT,
         "links_within",
+        "mlflow_uri",
         *COMMON,
     ),
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from hokusai_ci.faces.command_specs import (
 )
 from hokusai_ci.faces.github_report import command_escape, error_command, log_escape, move_report, report
 from hokusai_ci.faces.options import OPTIONS
+from hokusai_ci.ports.tracking import VersionReader
 
 INPUTS = tuple(OPTIONS[name].input for name in ACTION)
 REQUIRED = tuple(OPTIONS[name].input for name in ACTION_REQUIRED)
@@ -296,12 +297,28 @@ def _register(inputs: Mapping[str, str], debug: bool, masks: Masks) -> Registrat
 
 
 def _gate_only(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
-    """A pull request's gate: no settings, store, MLflow or secret is read."""
+    """A pull request's gate: no store or secret is read, and MLflow only for the version
+    `compare-with` names (its tags and stored evidence, read with the registration's settings)."""
     from hokusai_ci.core.gate import gate_only, platform_rules_apply
 
     configure_logging("DEBUG" if debug else "INFO")
     values = {name: given(inputs, name) for name in GATE.names("use")}
-    return gate_only(platform=platform_rules_apply(has_db_config="db-config" in inputs), **values)
+    return gate_only(
+        platform=platform_rules_apply(has_db_config="db-config" in inputs), reader=_reader(inputs), **values
+    )
+
+
+def _reader(inputs: Mapping[str, str]) -> Callable[[], VersionReader]:
+    """MLflow as the registration would reach it, built only when a version is read."""
+
+    def read() -> VersionReader:
+        from hokusai_ci.config.settings import load_settings
+        from hokusai_ci.core.wiring import version_reader
+
+        config = {name: given(inputs, name) for name in REGISTER.names("setting") if name in ACTION}
+        return version_reader(load_settings(config))
+
+    return read
 
 
 def _mask_configured(masks: Masks, settings: Settings) -> None:

@@ -109,6 +109,8 @@ def summary_markdown(r: RegistrationResult) -> str:
     if r.measured is not None:
         basis = basis_text(r.measured)
         lines += ["", f"**{md(summary_line(r.measured))}** ({md(basis)}, {r.measured.rows} rows)"]
+    if r.paired is not None:
+        lines += ["", f"Paired against {code_span(r.compared_with or '')}: **{md(r.paired.verdict)}**"]
     rows = [
         ("Model", f"{md(r.model_name)} v{md(r.model_version)}" if r.model_version else md(r.model_name or "")),
         ("Model URI", code_span(r.model_uri) if r.model_uri else ""),

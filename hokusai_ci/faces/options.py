@@ -141,6 +141,13 @@ _OPTIONS = (
         default_text="lower-bound",
     ),
     Option(
+        "compare_with",
+        "models:/NAME/VERSION gated on the same evaluation rows: pass only when the paired difference "
+        "beats it (with --predictions).",
+        action_help="models:/NAME/VERSION gated on the same evaluation rows: pass only when the paired "
+        "difference beats it (with predictions)",
+    ),
+    Option(
         "direction",
         "higher or lower: which way is better; required only for custom metrics.",
         action_help="higher or lower is better; required only for custom metrics",

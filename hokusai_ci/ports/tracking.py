@@ -37,6 +37,9 @@ class Tag:
     METRIC_BASIS = f"{TAG_PREFIX}metric_basis"  # measured-lower-bound or point
     EVIDENCE_SHA256 = f"{TAG_PREFIX}evidence_sha256"  # predictions file's digest (",labels file's")
     EVIDENCE_URI = f"{TAG_PREFIX}evidence_uri"  # the stored evidence's folder, set once it is stored
+    EVALUATION_SHA256 = f"{TAG_PREFIX}evaluation_sha256"  # the evaluation rows' content (labels, ids)
+    # the columns the evidence was read with (JSON: score, label, id), to read the stored file back
+    EVIDENCE_COLUMNS = f"{TAG_PREFIX}evidence_columns"
     STATUS = f"{TAG_PREFIX}status"  # not_registered | registered | superseded
     CLAIM = f"{TAG_PREFIX}claim_id"
     NOTIFIED = f"{TAG_PREFIX}notified"  # "true" once the Hokusai API accepted the registration
@@ -54,7 +57,9 @@ class Tag:
     MODEL_SIGNATURE_SHA256 = f"{TAG_PREFIX}model_signature_sha256"  # digest of the model_signing bundle
     # version tags the signed statement does not cover (written before or after signing, or a
     # pointer verify cannot check): `model verify` reports them, and fails on any other unsigned one
-    UNSIGNED = frozenset({CLAIM, NOTIFIED, ACCEPTED_AT, PLATFORM_ANSWER, PLATFORM_SENT, ATTESTATION_URI, EVIDENCE_URI})
+    UNSIGNED = frozenset(
+        {CLAIM, NOTIFIED, ACCEPTED_AT, PLATFORM_ANSWER, PLATFORM_SENT, ATTESTATION_URI, EVIDENCE_URI, EVIDENCE_COLUMNS}
+    )
     # the CI provenance (`hokusai.ci`, `hokusai.commit`, ...): an empty value says "none"
     CI = tuple(f"{TAG_PREFIX}{name}" for name in ("ci", "repository", "commit", "ref", "workflow", "run_url"))
 

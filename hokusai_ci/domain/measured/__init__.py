@@ -76,7 +76,8 @@ def measure(
     )
     check_evidence(metric.name, evidence, threshold)
     rows, digests = evidence.rows, (evidence.predictions_sha256, evidence.labels_sha256)
-    scores, truth = evidence.predictions, evidence.labels
+    read = {"score_column": evidence.score_column or None, "label_column": evidence.label_column or None}
+    scores, truth, evaluation = evidence.predictions, evidence.labels, evidence.evaluation_sha256
     binary = metric.name in BINARY_METRICS
     positives = int(np.count_nonzero(truth == 1)) if binary else None
     del evidence
@@ -108,6 +109,9 @@ def measure(
         implementation=implementation(),
         rows_to_decide=rows_to_decide(rows, est.value, bound, baseline),
         verdict="",
+        evaluation_sha256=evaluation,
+        id_column=id_column,
+        **read,
     )
     result.verdict = verdict(result)
     return result

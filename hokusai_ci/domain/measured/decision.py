@@ -47,6 +47,12 @@ class MeasuredGate(BaseModel):
     implementation: str
     rows_to_decide: int | None  # None when the value equals the baseline
     verdict: str
+    # the evaluation rows' content (evidence_io.evaluation_sha256): a later paired comparison
+    # against this version needs the same; the columns read, so its stored file can be read back
+    evaluation_sha256: str | None = None
+    score_column: str | None = None
+    label_column: str | None = None
+    id_column: str | None = None
 
 
 def rows_to_decide(rows: int, value: float, bound: float, baseline: float) -> int | None:
@@ -130,6 +136,15 @@ def evidence_sha256(gate: MeasuredGate) -> str:
     if gate.labels_sha256 == gate.predictions_sha256:
         return gate.predictions_sha256
     return f"{gate.predictions_sha256},{gate.labels_sha256}"
+
+
+def evidence_columns(gate: MeasuredGate) -> str:
+    """The columns the evidence was read with, as the `hokusai.evidence_columns` tag holds them
+    (JSON, the unnamed ones left out), so a later run reads the stored file the same way."""
+    import json
+
+    named = {"score": gate.score_column, "label": gate.label_column, "id": gate.id_column}
+    return json.dumps({k: v for k, v in named.items() if v}, sort_keys=True, separators=(",", ":"))
 
 
 def basis_text(gate: MeasuredGate | None) -> str:

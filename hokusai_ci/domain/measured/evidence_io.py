@@ -16,10 +16,13 @@ The readers of each format are in tables.py; this module joins what they read.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from hokusai_ci.domain.fingerprint import sha256_of
 from hokusai_ci.domain.measured.tables import FloatArray, Table, open_table, refuse, show
@@ -35,6 +38,9 @@ class Evidence:
     labels_file: Path
     predictions_sha256: str
     labels_sha256: str
+    evaluation_sha256: str  # the rows' content (see evaluation_sha256), whatever the files' format
+    score_column: str  # the columns read, as resolved ("" for an unnamed array)
+    label_column: str
 
     @property
     def rows(self) -> int:
@@ -58,34 +64,66 @@ def load_evidence(
         label = pred_table.pick(label_column, "label-column", exclude=(score, id_column), both=True)
         scores, truth = pred_table.numbers([score, label])
         digest = sha256_of(predictions)
-        return Evidence(scores, truth, predictions, predictions, digest, digest)
+        ids = None if id_column is None else pred_table.ids(id_column)
+        evaluation = evaluation_sha256(truth, ids)
+        return Evidence(scores, truth, predictions, predictions, digest, digest, evaluation, score, label)
     label_table = open_table(labels, "labels")
     score = pred_table.pick(score_column, "score-column", exclude=(id_column,))
     label = label_table.pick(label_column, "label-column", exclude=(id_column,))
     (scores,) = pred_table.numbers([score])
     (truth,) = label_table.numbers([label])
+    ids = None
     if id_column is not None:
-        truth = align_by_id(pred_table, label_table, id_column, truth)
+        ids = pred_table.ids(id_column)
+        truth = align_by_id(pred_table, label_table, id_column, truth, pred_ids=ids)
     elif scores.size != truth.size:
         raise refuse(
             f"{predictions.name} has {scores.size} rows and {labels.name} has {truth.size}: joined by row order "
             "they must have the same length; fix the files or join them by an id column with --id-column",
             "labels",
         )
-    return Evidence(scores, truth, predictions, labels, sha256_of(predictions), sha256_of(labels))
+    digests = sha256_of(predictions), sha256_of(labels)
+    return Evidence(scores, truth, predictions, labels, *digests, evaluation_sha256(truth, ids), score, label)
 
 
-def align_by_id(preds: Table, labels: Table, id_column: str, truth: FloatArray) -> FloatArray:
-    """`truth` reordered to the predictions' rows, matched by id."""
-    pred_ids, label_ids = preds.ids(id_column), labels.ids(id_column)
-    for table, ids in ((preds, pred_ids), (labels, label_ids)):
+def evaluation_sha256(truth: FloatArray, ids: npt.NDArray[Any] | None) -> str:
+    """SHA-256 of the evaluation set as content, whatever the files' format: the labels as
+    little-endian float64 in row order; joined by id, the ids (UTF-8, one a line) then the labels,
+    both in the order of the ids (so a shuffled file has the same digest). Recorded with a version
+    gated on it, so a later comparison knows whether it measured the same rows."""
+    digest = hashlib.sha256()
+    if ids is not None:
+        order = np.argsort(ids, kind="stable")
+        for start in range(0, order.size, 1 << 18):  # a chunk of ids as text at a time, not all of them
+            chunk = ids[order[start : start + (1 << 18)]].tolist()
+            digest.update("".join(f"{i}\n" for i in chunk).encode())
+        truth = truth[order]
+    digest.update(np.ascontiguousarray(truth, dtype="<f8").tobytes())
+    return digest.hexdigest()
+
+
+def align_by_id(
+    preds: Table,
+    labels: Table,
+    id_column: str,
+    truth: FloatArray,
+    *,
+    pred_ids: npt.NDArray[Any] | None = None,
+    labels_id_column: str | None = None,
+) -> FloatArray:
+    """`truth` reordered to the predictions' rows, matched by id (`labels_id_column`: the other
+    table's id column, when it is named otherwise)."""
+    pred_ids = preds.ids(id_column) if pred_ids is None else pred_ids
+    other_column = labels_id_column or id_column
+    label_ids = labels.ids(other_column)
+    for table, ids, column in ((preds, pred_ids, id_column), (labels, label_ids, other_column)):
         order = np.argsort(ids, kind="stable")
         ranked = ids[order]
         same = np.flatnonzero(ranked[1:] == ranked[:-1])
         if same.size:
             row = sorted(order[same[0] : same[0] + 2])[1] + 1
             raise refuse(
-                f"{table.path.name} column {id_column!r}: the id {show(ranked[same[0]])} appears more than once "
+                f"{table.path.name} column {column!r}: the id {show(ranked[same[0]])} appears more than once "
                 f"(again at data row {row}); each id must appear once",
                 table.field,
             )

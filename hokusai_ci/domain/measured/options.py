@@ -19,7 +19,16 @@ from hokusai_ci.domain.metrics import MetricSpec
 SOURCES = (
     "give exactly one of --metric-value (the number), --metrics-file (JSON/YAML) or --predictions (a file to measure)"
 )
-WITH_PREDICTIONS = ("labels", "score_column", "label_column", "id_column", "threshold", "confidence", "decision")
+WITH_PREDICTIONS = (
+    "labels",
+    "score_column",
+    "label_column",
+    "id_column",
+    "threshold",
+    "confidence",
+    "decision",
+    "compare_with",
+)
 
 
 def given(value: Any) -> bool:

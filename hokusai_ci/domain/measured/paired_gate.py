@@ -17,10 +17,9 @@ is written. The result model is importable without numpy; numpy runs in `paired_
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel
 
@@ -30,6 +29,17 @@ from hokusai_ci.domain.measured.decision import Decision, decide, number
 from hokusai_ci.domain.metrics import Direction, MetricSpec
 
 PAIRED_VERSION = "1"  # bump when a paired difference or interval from the same inputs could change
+
+
+class Columns(NamedTuple):
+    """The columns one model's evidence is read with (None: the default choice)."""
+
+    score: str | None = None
+    label: str | None = None
+    id: str | None = None
+
+    def named(self) -> dict[str, str | None]:
+        return {"score_column": self.score, "label_column": self.label, "id_column": self.id}
 
 
 class PairedGate(BaseModel):
@@ -74,10 +84,15 @@ def paired_verdict(
     margin: float = 0.0,
     decision: Decision = "lower-bound",
     seed: int = DEFAULT_SEED,
+    champion_labels: Path | None = None,
+    champion_columns: Columns | None = None,
 ) -> PairedGate:
     """Read both models' predictions for the same rows, measure candidate - champion, and decide.
     `candidate` and `champion` are predictions files in the same format (`labels` None: each holds
-    the score and label columns). Raises HokusaiError(INVALID_INPUT) for any refused input."""
+    the score and label columns). A champion kept with its own evidence (stored with its version)
+    is read on its own: given `champion_columns` (the columns it was gated with), the champion
+    file is read with `champion_labels` (None: it holds its labels), not the candidate's.
+    Raises HokusaiError(INVALID_INPUT) for any refused input."""
     _check_settings(confidence, decision, seed)
     if not (math.isfinite(margin) and margin >= 0):
         raise HokusaiError(
@@ -88,7 +103,9 @@ def paired_verdict(
     require_numpy()
     from hokusai_ci.domain.measured.paired import paired_estimate
 
-    rows = _paired_rows(metric.name, candidate, champion, labels, score_column, label_column, id_column, threshold)
+    columns = Columns(score_column, label_column, id_column)
+    theirs = (labels, columns) if champion_columns is None else (champion_labels, champion_columns)
+    rows = _paired_rows(metric.name, candidate, champion, labels, columns, theirs, threshold)
     scores_c, scores_h, truth, digests = rows
     positives = None
     if metric.name in ("auroc", "accuracy", "precision", "recall", "f1"):
@@ -134,9 +151,8 @@ def _paired_rows(
     candidate: Path,
     champion: Path,
     labels: Path | None,
-    score_column: str | None,
-    label_column: str | None,
-    id_column: str | None,
+    columns: Columns,
+    theirs: tuple[Path | None, Columns],
     threshold: float | None,
 ) -> tuple[Any, Any, Any, tuple[str, str, str, str]]:
     """(candidate scores, champion scores, labels) aligned to the candidate's rows, and the
@@ -148,15 +164,21 @@ def _paired_rows(
     from hokusai_ci.domain.measured.refusals import check_evidence
     from hokusai_ci.domain.measured.tables import open_table, refuse
 
-    columns = {"score_column": score_column, "label_column": label_column, "id_column": id_column}
-    cand = load_evidence(candidate, labels, **columns)
+    id_column, (champion_labels, champion_columns) = columns.id, theirs
+    cand = load_evidence(candidate, labels, **columns.named())
     check_evidence(metric, cand, threshold)
-    champ = load_evidence(champion, labels, **columns)
+    champ = load_evidence(champion, champion_labels, **champion_columns.named())
     check_evidence(metric, champ, threshold)
     ids = None
     if id_column is not None:
         cand_table, champ_table = open_table(candidate, "predictions"), open_table(champion, "champion")
-        index = align_by_id(cand_table, champ_table, id_column, np.arange(champ.rows, dtype=np.float64))
+        index = align_by_id(
+            cand_table,
+            champ_table,
+            id_column,
+            np.arange(champ.rows, dtype=np.float64),
+            labels_id_column=champion_columns.id,
+        )
         where = index.astype(np.int64)  # the champion's row for each candidate row
         ids = cand_table.ids(id_column)
     elif cand.rows != champ.rows:
@@ -181,23 +203,8 @@ def _paired_rows(
             f"measured on the same labels; compare on the same evaluation set{hint}",
             "champion",
         )
-    digests = (cand.predictions_sha256, champ.predictions_sha256, cand.labels_sha256, _evaluation(cand.labels, ids))
+    digests = (cand.predictions_sha256, champ.predictions_sha256, cand.labels_sha256, cand.evaluation_sha256)
     return cand.predictions, scores_h, cand.labels, digests
-
-
-def _evaluation(truth: Any, ids: Any) -> str:
-    """SHA-256 of the evaluation set as content, whatever the files' format: the labels as
-    little-endian float64 in row order; joined by id, the ids (UTF-8, one a line) then the labels,
-    both in the order of the ids (so a shuffled file has the same digest)."""
-    import numpy as np
-
-    digest = hashlib.sha256()
-    if ids is not None:
-        order = np.argsort(ids, kind="stable")
-        digest.update("".join(f"{i}\n" for i in ids[order].tolist()).encode())
-        truth = truth[order]
-    digest.update(np.ascontiguousarray(truth, dtype="<f8").tobytes())
-    return digest.hexdigest()
 
 
 def paired_sentence(gate: PairedGate) -> str:

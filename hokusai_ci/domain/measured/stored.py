@@ -120,13 +120,20 @@ class StoredEvidence:
 
 
 def load_stored_evidence(
-    reader: VersionReader, name: str, version: str, dest: Path, expected: str | None = None
+    reader: VersionReader,
+    name: str,
+    version: str,
+    dest: Path,
+    expected: str | None = None,
+    *,
+    read: tuple[TrackedModel, dict[str, str]] | None = None,
 ) -> StoredEvidence:
     """Download the evidence stored with models:/name/version into `dest` and check it against
     `expected` (the digests of a verified statement) or, without it, the version's
-    `hokusai.evidence_sha256` tag. HokusaiError: INVALID_INPUT when the version was not gated
-    on measured evidence, VERIFICATION_FAILED when the stored files differ or are gone."""
-    tracked, tags = reader.read_version(name, version)
+    `hokusai.evidence_sha256` tag (`read`: the version and its tags when the caller read them
+    already, so they are not asked for twice). HokusaiError: INVALID_INPUT when the version was
+    not gated on measured evidence, VERIFICATION_FAILED when the stored files differ or are gone."""
+    tracked, tags = read or reader.read_version(name, version)
     digests = expected or tags.get(Tag.EVIDENCE_SHA256)
     if not digests:
         raise HokusaiError(
