@@ -46,9 +46,14 @@ def _champion(tags: dict[str, str]) -> dict[str, object]:
 
 
 def test_the_champion_read_from_the_alias_becomes_the_baseline() -> None:
-    tags = {Tag.METRIC: "auroc", Tag.METRIC_VALUE: "0.87", Tag.EVIDENCE_SHA256: "p1,l1"}
+    tags = {Tag.METRIC: "auroc", Tag.METRIC_VALUE: "0.87", Tag.EVIDENCE_SHA256: "p1,l1", Tag.EVALUATION_SHA256: "e1"}
     source = promotion.baseline_from(lambda m, a: _champion(tags), "hokusai-T", "champion", 0.5)
-    assert (source.source, source.version, source.value, source.evaluation_sha256) == ("alias", "7", 0.87, "l1")
+    assert (source.source, source.version, source.value, source.evaluation_sha256) == ("alias", "7", 0.87, "e1")
+    assert not source.pairable  # its predictions were not stored with it
+    stored = promotion.baseline_from(
+        lambda m, a: _champion({**tags, Tag.EVIDENCE_URI: "s3://b/e"}), "m", "champion", None
+    )
+    assert stored.pairable
 
 
 def test_no_champion_needs_the_flag() -> None:
@@ -77,4 +82,3 @@ def test_another_metric_or_evaluation_set_is_refused_naming_both() -> None:
     assert rows.value.exit_code == 2 and "l1" in rows.value.message and "l2" in rows.value.message
     promotion.check_comparable(champion, "auroc", "l1")
     promotion.check_comparable(champion, "auroc", None)  # the candidate's value was given, not measured
-    assert promotion.evaluation_digest("p,l") == "l" and promotion.evaluation_digest("p") is None

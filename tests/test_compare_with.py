@@ -219,3 +219,35 @@ def test_the_evaluation_digest_is_signed_and_verify_checks_its_tag(
     v = run_here(*verify)
     assert v.code == 11, v.out + v.err
     assert f"tag hokusai.evaluation_sha256 is '{'0' * 64}'; the signed statement says '{digest}'" in v.out
+
+
+def test_a_champion_that_kept_its_predictions_is_compared_pairwise_through_baseline_from(
+    mlflow_server: MlflowServer, model_file: Path, better: Path, tmp_path: Path
+) -> None:
+    """`register --baseline-from alias:champion` with a measured candidate: the champion's value is
+    the baseline and, as the champion kept its predictions for the same rows, the candidate is
+    compared with it pairwise too (the output names the version and the method); a candidate
+    equal to the champion is exit 6 and its token stays draft."""
+    preds = champion(mlflow_server.url, "CWALIAS", model_file, tmp_path)
+    promoted = run_here("model", "promote", "--token-id", "CWALIAS", "--mlflow-uri", mlflow_server.url)
+    assert promoted.code == 0, promoted.err
+    same = tmp_path / "same.csv"
+    same.write_text("score,label\n" + preds.read_text().split("\n", 1)[1])
+    outcomes = {}
+    for token, candidate in (("CWALIAS2", better), ("CWALIAS3", same)):
+        run_here("token", "create", "--token-id", token)
+        options = {"predictions": str(candidate), **COLUMNS, "mlflow_uri": mlflow_server.url}
+        options |= {"baseline_from": "alias:champion", "model_name": "hokusai-CWALIAS"}
+        outcomes[token] = run_here(
+            *register_args(token, model_file, "auroc", None, None, **options), "--output", "json"
+        )
+    won, equal = outcomes["CWALIAS2"], outcomes["CWALIAS3"]
+    assert won.code == 0, won.out + won.err
+    out = won.json()
+    assert out["compared_with"] == "models:/hokusai-CWALIAS/1" and out["paired"]["method"].startswith("paired DeLong")
+    assert out["paired"]["passed"] and out["baseline_source"]["version"] == "1" and out["model_version"] == "2"
+    assert out["baseline_source"]["evaluation_sha256"] == out["measured"]["evaluation_sha256"]
+    assert equal.code == 6, equal.out + equal.err
+    assert not equal.json()["paired"]["passed"]
+    assert "against models:/hokusai-CWALIAS/1" in equal.json()["error"]["message"]
+    assert run_here("model", "status", "--token-id", "CWALIAS3", "--output", "json").json()["status"] == "draft"

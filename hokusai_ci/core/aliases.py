@@ -53,14 +53,19 @@ def baseline_source(settings: Settings, raw: dict[str, Any], spec: Any) -> Any:
 
 
 def compared(request: RegistrationRequest, source: Any) -> RegistrationRequest:
-    """The request gated on the alias's version, once its metric and evaluation set match."""
+    """The request gated on the alias's version, once its metric and evaluation set match. When
+    the candidate is measured and that version kept its predictions for the same rows, the
+    candidate is also compared with it pairwise on those rows (as `--compare-with` does), unless
+    another version was named with `--compare-with`."""
     from hokusai_ci.core import promotion
-    from hokusai_ci.domain.measured.decision import evidence_sha256
 
     measured = request.measured
-    digest = promotion.evaluation_digest(evidence_sha256(measured)) if measured is not None else None
+    digest = measured.evaluation_sha256 if measured is not None else None
     promotion.check_comparable(source, request.metric.name, digest)
-    return request.model_copy(update={"baseline_source": source})
+    update: dict[str, Any] = {"baseline_source": source}
+    if measured is not None and request.compare_with is None and source.pairable:
+        update["compare_with"] = (source.model_name, source.version)
+    return request.model_copy(update=update)
 
 
 def set_alias(settings: Settings, result: RegistrationResult, alias: str) -> None:

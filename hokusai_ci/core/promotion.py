@@ -310,17 +310,8 @@ def baseline_from(
         version=version,
         value=value,
         metric=tags[Tag.METRIC],
-        evaluation_sha256=evaluation_digest(tags.get(Tag.EVIDENCE_SHA256)),
-    )
-
-
-def evaluation_digest(evidence: str | None) -> str | None:
-    """The evaluation set's digest in an evidence digest (`<predictions>,<labels>`): the labels'.
-    Predictions differ from model to model, so only the labels say two models were measured on
-    the same rows; labels inside the predictions file have no digest of their own (None)."""
-    if not evidence or "," not in evidence:
-        return None
-    return evidence.rsplit(",", 1)[1]
+        evaluation_sha256=tags.get(Tag.EVALUATION_SHA256),
+    ).with_stored_evidence(bool(tags.get(Tag.EVIDENCE_URI)))
 
 
 def check_comparable(source: BaselineSource, metric: str, evaluation_sha256: str | None) -> None:

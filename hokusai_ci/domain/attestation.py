@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from hokusai_ci.config.redaction import without_credentials
 from hokusai_ci.domain.fingerprint import Fingerprint
@@ -77,8 +77,19 @@ class BaselineSource(BaseModel):
     version: str | None = None
     value: float
     metric: str | None = None
-    # the digest of the labels the holder was measured on (measured gate, labels in their own file)
+    # the content digest of the evaluation rows the holder was measured on (measured gate)
     evaluation_sha256: str | None = None
+    # the holder keeps its predictions (the measured gate stores them): a measured candidate on
+    # the same rows is compared with it pairwise; not part of the signed record
+    _evidence_stored: bool = PrivateAttr(default=False)
+
+    @property
+    def pairable(self) -> bool:
+        return self.source == "alias" and self._evidence_stored and self.evaluation_sha256 is not None
+
+    def with_stored_evidence(self, stored: bool) -> BaselineSource:
+        self._evidence_stored = stored
+        return self
 
 
 class RegistrationPredicate(BaseModel):
