@@ -146,18 +146,13 @@ class Run:
         return iter((self.code, self.out, self.err))
 
 
-def run_here(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
-    """The CLI in-process, as `hokusai ...` runs it: exit code, stdout, stderr, at a fraction of
-    `run_cli`'s cost. For what a command says and exits with; what only a real process shows
-    (signals, entry points, a closed pipe, an unprivileged user, start-up imports, settings read
-    once per process such as the temporary folder) stays with `run_cli`. `env` is added to the
-    environment for the run; what a run changes in the process (environment, working folder,
-    SIGTERM handler, the tool's loggers, the secrets it remembered to redact) is put back after
-    it, and it starts remembering no secret, as a new process does."""
+@contextlib.contextmanager
+def process_state_kept(env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[None]:
+    """Run a face in this process as in a new one: `env` added to the environment, `cwd` entered,
+    no secret remembered; what the run changes (environment, working folder, SIGTERM handler, the
+    tool's loggers, the secrets it remembered to redact) is put back after it."""
     from hokusai_ci.config import redaction
-    from hokusai_ci.faces.cli import main
 
-    out, err = io.StringIO(), io.StringIO()
     saved_env, saved_cwd, sigterm = dict(os.environ), os.getcwd(), signal.getsignal(signal.SIGTERM)
     loggers = [logging.getLogger(name) for name in ("hokusai_ci", "mlflow")]
     saved_logs = [(list(log.handlers), log.level, log.propagate) for log in loggers]
@@ -167,12 +162,7 @@ def run_here(*args: str, env: dict[str, str] | None = None, cwd: Path | None = N
     if cwd is not None:
         os.chdir(cwd)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(list(args))
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        yield
     finally:
         os.chdir(saved_cwd)
         os.environ.clear()
@@ -184,6 +174,25 @@ def run_here(*args: str, env: dict[str, str] | None = None, cwd: Path | None = N
             log.propagate = propagate
         redaction.forget()
         redaction.remember(*remembered)
+
+
+def run_here(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
+    """The CLI in-process, as `hokusai ...` runs it: exit code, stdout, stderr, at a fraction of
+    `run_cli`'s cost. For what a command says and exits with; what only a real process shows
+    (signals, entry points, a closed pipe, an unprivileged user, start-up imports, settings read
+    once per process such as the temporary folder) stays with `run_cli`. `env` is added to the
+    environment for the run; what a run changes in the process (environment, working folder,
+    SIGTERM handler, the tool's loggers, the secrets it remembered to redact) is put back after
+    it, and it starts remembering no secret, as a new process does."""
+    from hokusai_ci.faces.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with process_state_kept(env, cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     return Run(code, out.getvalue(), err.getvalue())
 
 

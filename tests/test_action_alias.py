@@ -7,9 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
-import signal
 import uuid
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 
 from hokusai_ci.adapters.mlflow_http import MlflowHttp
 from hokusai_ci.adapters.registry_rest import RegistryRest
-from tests.conftest import register_args, run_here
+from tests.conftest import process_state_kept, register_args, run_here
 from tests.servers import MlflowServer
 from tests.test_action_entrypoint import parse_outputs
 
@@ -25,29 +23,12 @@ from tests.test_action_entrypoint import parse_outputs
 def act_here(env: dict[str, str]) -> tuple[int, str]:
     """`run_action(env)` in this process: exit code and stdout; what it changes in the process
     (environment, SIGTERM handler, the tool's loggers, the secrets it redacts) is put back."""
-    from hokusai_ci.config import redaction
     from hokusai_ci.faces.github import run_action
 
     out = io.StringIO()
-    saved_env, sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
-    loggers = [logging.getLogger(name) for name in ("hokusai_ci", "mlflow")]
-    saved_logs = [(list(log.handlers), log.level, log.propagate) for log in loggers]
-    remembered = redaction.known_secrets(())
-    redaction.forget()
-    os.environ.update(env)  # the settings are read from the process environment, as in the container
-    try:
-        with contextlib.redirect_stdout(out):
-            code = run_action(env)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        signal.signal(signal.SIGTERM, sigterm)
-        for log, (handlers, level, propagate) in zip(loggers, saved_logs, strict=True):
-            log.handlers[:] = handlers
-            log.setLevel(level)
-            log.propagate = propagate
-        redaction.forget()
-        redaction.remember(*remembered)
+    # the settings are read from the process environment, as in the container
+    with process_state_kept(env), contextlib.redirect_stdout(out):
+        code = run_action(env)
     return code, out.getvalue()
 
 
