@@ -4,6 +4,7 @@ commands really print. One vocabulary: `status` and `list` carry register's `met
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import jsonschema
 from hokusai_ci.domain.events import SCHEMA_DIR
 from hokusai_ci.domain.schema_files import all_schemas, render, result_schemas
 from tests.conftest import register_args, run_here
-from tests.servers import WebhookReceiver
+from tests.servers import MlflowServer, WebhookReceiver
 
 
 def test_committed_schemas_are_the_generated_ones() -> None:
@@ -68,3 +69,110 @@ def test_a_schema_rejects_the_old_flat_status_shape() -> None:
         assert "auroc" in str(err.message)
     else:
         raise AssertionError("the flat shape validated")
+
+
+# Each command's `--output json` and the schema the docs name for it.
+SCHEMA_OF = {
+    ("model", "register"): "registration_result.v1.schema.json",
+    ("model", "gate"): "registration_result.v1.schema.json",
+    ("model", "verify"): "verification_result.v1.schema.json",
+    ("model", "status"): "token_view.v1.schema.json",
+    ("token", "create"): "token_view.v1.schema.json",
+    ("model", "list"): "token_list.v1.schema.json",
+    ("model", "promote"): "alias_move_result.v1.schema.json",
+    ("model", "rollback"): "alias_move_result.v1.schema.json",
+    ("model", "history"): "alias_history.v1.schema.json",
+    ("events", "replay"): "replay_result.v1.schema.json",
+}
+
+
+def _failed(r: Any, file: str, code: int) -> dict[str, Any]:
+    assert r.code == code, (r.code, r.out, r.err)
+    document = r.json()
+    _validate(document, file)
+    assert isinstance(document, dict) and document["error"]["exit_code"] == code
+    return document
+
+
+def test_every_command_failure_matches_its_schema(model_file: Path, tmp_path: Path) -> None:
+    """Usage errors (an unknown option) and refusals print the command's published shape: one
+    object with `error`, also for `list` and `history`, whose success is an array."""
+    for path, file in SCHEMA_OF.items():
+        _failed(run_here(*path, "--dryrun", "--output", "json"), file, 2)
+    registration = run_here(*register_args("NOPE", model_file), "--dryrun", "--output", "json").json()
+    assert registration["simulated"] is False and registration["status"] == "error"
+    file_store = (tmp_path / "mlruns").as_uri()
+    refusals = {
+        ("model", "register"): (run_here(*register_args("NOPE", model_file), "--output", "json"), 3),
+        ("model", "gate"): (
+            run_here(*register_args("G", model_file, value="0.1", command="gate"), "--output", "json"),
+            6,
+        ),
+        ("model", "verify"): (run_here("model", "verify", "--model-uri", "nope", "--output", "json"), 2),
+        ("model", "status"): (run_here("model", "status", "--token-id", "NOPE", "--output", "json"), 3),
+        ("token", "create"): (run_here("token", "create", "--token-id", "", "--output", "json"), 2),
+        ("model", "list"): (run_here("model", "list", "--status", "bogus", "--output", "json"), 2),
+        ("model", "promote"): (
+            run_here("model", "promote", "--token-id", "X", "--mlflow-uri", file_store, "--output", "json"),
+            2,
+        ),
+        ("model", "rollback"): (
+            run_here("model", "rollback", "--model-name", "m", "--mlflow-uri", file_store, "--output", "json"),
+            2,
+        ),
+        ("model", "history"): (run_here("model", "history", "--model-name", "", "--output", "json"), 2),
+        ("events", "replay"): (run_here("events", "replay", "--webhook-url", "ftp://x", "--output", "json"), 2),
+    }
+    assert set(refusals) == set(SCHEMA_OF)
+    for path, (r, code) in refusals.items():
+        _failed(r, SCHEMA_OF[path], code)
+
+
+def test_a_schema_tells_success_from_failure() -> None:
+    """One of the two shapes, never both: a success object carries no `error`, a failure needs it."""
+    failure = {"status": "error", "error": {"category": "x", "title": "X", "message": "m", "exit_code": 2}}
+    for file in ("token_view.v1.schema.json", "token_list.v1.schema.json", "alias_history.v1.schema.json"):
+        _validate(failure, file)
+        for broken in ({"status": "error"}, {"error": failure["error"]}):
+            try:
+                _validate(broken, file)
+            except jsonschema.ValidationError:
+                continue
+            raise AssertionError(f"{broken} validated against {file}")
+
+
+def test_alias_commands_match_their_schemas_and_a_refusal_names_the_version_found(
+    mlflow_server: MlflowServer, model_file: Path
+) -> None:
+    model = f"sch-{uuid.uuid4().hex[:8]}"
+    url = mlflow_server.url
+    for token in ("SA", "SB"):
+        assert run_here("token", "create", "--token-id", token).code == 0
+        registered = run_here(*register_args(token, model_file, model_name=model, mlflow_uri=url))
+        assert registered.code == 0, registered.err
+        model_file.write_bytes(model_file.read_bytes() + b"another version")
+    json_out = ("--mlflow-uri", url, "--output", "json")
+    first = run_here("model", "promote", "--token-id", "SA", *json_out)
+    assert first.code == 0, first.err
+    _validate(first.json(), SCHEMA_OF["model", "promote"])
+    holder = first.json()["to_version"]
+    stale = _failed(
+        run_here("model", "promote", "--token-id", "SB", "--expect-current", "99", *json_out),
+        SCHEMA_OF["model", "promote"],
+        15,
+    )
+    assert stale["found_version"] == holder and stale["error"]["category"] == "alias_moved"
+    unset = _failed(
+        run_here("model", "promote", "--token-id", "SB", "--alias", "fresh", "--expect-current", "1", *json_out),
+        SCHEMA_OF["model", "promote"],
+        15,
+    )
+    assert unset["found_version"] is None  # the alias is not set yet
+    second = run_here("model", "promote", "--token-id", "SB", "--expect-current", holder, *json_out)
+    assert second.code == 0, second.err
+    back = run_here("model", "rollback", "--model-name", model, *json_out)
+    assert back.code == 0, back.err
+    _validate(back.json(), SCHEMA_OF["model", "rollback"])
+    history = run_here("model", "history", "--model-name", model, "--output", "json")
+    assert history.code == 0 and len(history.json()) == 3
+    _validate(history.json(), SCHEMA_OF["model", "history"])

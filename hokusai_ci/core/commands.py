@@ -25,10 +25,12 @@ R = TypeVar("R", bound=BaseModel)
 
 
 def failed(result_type: type[R], err: HokusaiError) -> R:
-    """The result of a command that failed before it knew anything else."""
+    """The result of a command that failed before it knew anything else (a result type that
+    keeps a fact of the failure, such as the version an alias was found on, builds it itself)."""
     from hokusai_ci.domain.results import ErrorInfo
 
-    return result_type(error=ErrorInfo.of(err))
+    of_error = getattr(result_type, "of_error", None)
+    return of_error(err) if of_error is not None else result_type(error=ErrorInfo.of(err))
 
 
 def run_command(result_type: type[R], fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -9,13 +9,13 @@ faces render it and exit with its code, the Python API raises it as `api.Command
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, computed_field
 
 from hokusai_ci.config.mode_choice import rules_of
 from hokusai_ci.domain.attestation import Attestation, BaselineSource
-from hokusai_ci.domain.errors import HokusaiError
+from hokusai_ci.domain.errors import AliasMovedError, Category, HokusaiError
 from hokusai_ci.domain.measured.decision import MeasuredGate, basis
 from hokusai_ci.domain.measured.paired_gate import PairedGate
 from hokusai_ci.domain.metrics import Direction, GateResult, MetricSpec, gate
@@ -196,6 +196,11 @@ class Outcome(BaseModel):
     def exit_code(self) -> int:
         return 0 if self.error is None else self.error.exit_code
 
+    @classmethod
+    def of_error(cls, err: HokusaiError) -> Self:
+        """The result of a command that failed before it knew anything else."""
+        return cls(error=ErrorInfo.of(err))
+
     def payload(self) -> Any:
         """What `--output json` prints on success; on failure what is still known (None: nothing)."""
         raise NotImplementedError
@@ -272,12 +277,24 @@ class AliasMoveResult(BaseModel):
 
 
 class AliasMoveOutcome(Outcome):
-    """`model promote` and `model rollback`: the move made."""
+    """`model promote` and `model rollback`: the move made; a refusal because the alias is not on
+    the version expected (exit 15) names the version it is on as `found_version` (null: not set),
+    so a script can retry from there without reading the message."""
 
     move: AliasMoveResult | None = None
+    found_version: str | None = None
+
+    @classmethod
+    def of_error(cls, err: HokusaiError) -> Self:
+        found = err.found if isinstance(err, AliasMovedError) else None
+        return cls(error=ErrorInfo.of(err), found_version=found)
 
     def payload(self) -> Any:
-        return None if self.move is None else self.move.model_dump(mode="json")
+        if self.move is not None:
+            return self.move.model_dump(mode="json")
+        if self.error is not None and self.error.category == Category.ALIAS_MOVED.slug:
+            return {"status": "error", "found_version": self.found_version}
+        return None
 
 
 class AliasHistoryResult(Outcome):

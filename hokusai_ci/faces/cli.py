@@ -114,14 +114,19 @@ def _wants_json(args: list[str]) -> bool:
     return "--output=json" in args or any(a == "--output" and b == "json" for a, b in itertools.pairwise(args))
 
 
-def _usage_exit(err: usage.UsageError, fmt: str) -> NoReturn:
-    """A command line no command takes: exit 2, in the output format asked for."""
+def _usage_exit(err: usage.UsageError, fmt: str, path: tuple[str, ...] = ()) -> NoReturn:
+    """A command line no command takes: exit 2, in the output format asked for. A known command
+    prints its own result shape, so `--output json` matches the command's published schema."""
+    from hokusai_ci.core.commands import failed
     from hokusai_ci.domain.results import ErrorInfo
     from hokusai_ci.faces import presenters
 
-    error = ErrorInfo.of(HokusaiError(Category.INVALID_INPUT, err.fix, field=err.field))
+    refusal = HokusaiError(Category.INVALID_INPUT, err.fix, field=err.field)
+    error = ErrorInfo.of(refusal)
     if fmt == "json":
-        print(presenters.to_json({"status": "error", "error": error.model_dump()}))
+        job = JOBS.get(path)
+        shown = {"status": "error", "error": error.model_dump()}
+        print(presenters.result_json(failed(job.result_type(), refusal)) if job else presenters.to_json(shown))
     print(presenters.error_text(error.title, error.message), file=sys.stderr)
     sys.exit(error.exit_code)
 
@@ -136,8 +141,10 @@ def main(argv: list[str] | None = None) -> None:
 def _main(args: list[str]) -> None:
     fmt = "json" if _wants_json(args) else "text"
     tree = usage.describe(Cli())
+    path: tuple[str, ...] = ()
     try:
         node, rest = usage.resolve(tree, args)
+        path = node.path
         if "--help" in rest or "-h" in rest:
             text = (
                 usage.group_help(node, root_options=not node.path)
@@ -160,7 +167,7 @@ def _main(args: list[str]) -> None:
             )
         values = usage.check(node, rest)
     except usage.UsageError as err:
-        _usage_exit(err, fmt)
+        _usage_exit(err, fmt, path)
     except BrokenPipeError:
         _quiet_broken_pipe()
     command = [*node.path, *(f"--{name}" if value is True else f"--{name}={value}" for name, value in values.items())]
