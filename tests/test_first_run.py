@@ -4,6 +4,7 @@ entry point, the container's CLI, the CLI)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -358,3 +359,20 @@ def test_s3_without_the_s3_extra_is_refused_before_a_run_is_created(
     assert "pip install '.[s3]'" in proc.stderr
     assert runs() == before  # no run, nothing uploaded
     assert run_here("model", "status", "--token-id", "S3NOEXTRA", "--output", "json").json()["status"] == "draft"
+
+
+def test_a_postgresql_store_without_the_postgres_extra_is_refused_before_anything_is_written(
+    model_file: Path, tmp_path: Path
+) -> None:
+    """psycopg made unimportable, as in an installation without the extra: a bad input naming the
+    extra to install (exit 2), not an unreachable server (exit 7)."""
+    config = tmp_path / "db.json"
+    config.write_text('{"url": "postgresql://u@127.0.0.1:9/hokusai"}')
+    code = _WITHOUT.format(module="psycopg")
+    args = [*register_args("PGX", model_file, "auroc", "0.8", "0.9"), "--db-config", str(config), "--output", "json"]
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2, proc.stderr
+    assert "lacks the 'postgres' extra (psycopg is not installed)" in proc.stderr
+    assert "pip install '.[postgres]'" in proc.stderr
+    assert json.loads(proc.stdout)["error"]["category"] == "invalid_input"
+    assert not (tmp_path / "home" / "mlruns").exists()  # nothing uploaded

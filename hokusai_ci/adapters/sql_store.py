@@ -27,6 +27,7 @@ from hokusai_ci.adapters.sql_schema import (
     token_of_row,
     ts,
 )
+from hokusai_ci.config.validation import require_extra
 from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.record import Registration
 from hokusai_ci.ports.store import (
@@ -68,6 +69,9 @@ class SqlTokenStore(SqlAliases):
 
     @classmethod
     def postgresql(cls, dsn: str, description: str, password: str | None) -> SqlTokenStore:
+        """A PostgreSQL store needs the `postgres` extra: without psycopg that is a bad input,
+        refused before anything is written, not a server that cannot be reached."""
+        require_extra("postgres", description, ("psycopg",))
         return cls("postgresql", dsn, description, secret=password)
 
     def _connect(self, target: str) -> Any:
