@@ -149,11 +149,12 @@ class Run:
 @contextlib.contextmanager
 def process_state_kept(env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[None]:
     """Run a face in this process as in a new one: `env` added to the environment, `cwd` entered,
-    no secret remembered; what the run changes (environment, working folder, SIGTERM handler, the
-    tool's loggers, the secrets it remembered to redact) is put back after it."""
+    no secret remembered; what the run changes (environment, working folder, SIGINT and SIGTERM
+    handlers, the tool's loggers, the secrets it remembered to redact) is put back after it."""
     from hokusai_ci.config import redaction
 
-    saved_env, saved_cwd, sigterm = dict(os.environ), os.getcwd(), signal.getsignal(signal.SIGTERM)
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     loggers = [logging.getLogger(name) for name in ("hokusai_ci", "mlflow")]
     saved_logs = [(list(log.handlers), log.level, log.propagate) for log in loggers]
     remembered = redaction.known_secrets(())
@@ -167,7 +168,8 @@ def process_state_kept(env: dict[str, str] | None = None, cwd: Path | None = Non
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        signal.signal(signal.SIGTERM, sigterm)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         for log, (handlers, level, propagate) in zip(loggers, saved_logs, strict=True):
             log.handlers[:] = handlers
             log.setLevel(level)
@@ -182,7 +184,7 @@ def run_here(*args: str, env: dict[str, str] | None = None, cwd: Path | None = N
     (signals, entry points, a closed pipe, an unprivileged user, start-up imports, settings read
     once per process such as the temporary folder) stays with `run_cli`. `env` is added to the
     environment for the run; what a run changes in the process (environment, working folder,
-    SIGTERM handler, the tool's loggers, the secrets it remembered to redact) is put back after
+    SIGINT and SIGTERM handlers, the tool's loggers, the secrets it remembered to redact) is put back after
     it, and it starts remembering no secret, as a new process does."""
     from hokusai_ci.faces.cli import main
 

@@ -29,7 +29,12 @@ def test_in_process_runs_answer_as_the_real_entry_point(args: list[str]) -> None
 
 
 def test_a_run_leaves_the_process_as_it_found_it(model_file: Path, tmp_path: Path) -> None:
-    env, cwd, sigterm = dict(os.environ), os.getcwd(), signal.getsignal(signal.SIGTERM)
+    env, cwd, sigterm, sigint = (
+        dict(os.environ),
+        os.getcwd(),
+        signal.getsignal(signal.SIGTERM),
+        signal.getsignal(signal.SIGINT),
+    )
     redaction.remember("kept-by-the-test-7Qx")
     try:
         made = run_here("token", "create", "--token-id", "LEAVE", env={"HOKUSAI_MOCK_MODE": "true"}, cwd=tmp_path)
@@ -38,6 +43,7 @@ def test_a_run_leaves_the_process_as_it_found_it(model_file: Path, tmp_path: Pat
         assert run.code == 0 and "registered" in run.out, run.err
         assert dict(os.environ) == env and os.getcwd() == cwd
         assert signal.getsignal(signal.SIGTERM) == sigterm  # the run installed its own, then it went
+        assert signal.getsignal(signal.SIGINT) == sigint
         assert "kept-by-the-test-7Qx" in redaction.known_secrets(())
         code, out, err = run_here("model", "status", "--token-id", "LEAVE")
         assert code == 3 and out == "" and "LEAVE" in err  # not the mock store: that setting went too

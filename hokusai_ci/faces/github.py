@@ -137,7 +137,7 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
         result = _run(inputs, env, masks, summary_error)
     except (KeyboardInterrupt, Cancelled) as exc:
         category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
-        message = f"{category.title.lower()} before the registration started"
+        message = f"by {_signal_name(exc)} before the registration started"
         result = failed(RegistrationResult, HokusaiError(category, message))
     gate_only = TRUE_WORDS.get(inputs.get("gate-only", "").lower(), False)
     return _finish(env, inputs, result, wants_summary, gate_only)
@@ -182,7 +182,7 @@ def _move_alias(
         outcome = _moved(inputs, env, masks, summary_error)
     except (KeyboardInterrupt, Cancelled) as exc:
         category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
-        outcome = failed(AliasMoveOutcome, HokusaiError(category, f"{category.title.lower()} before the move"))
+        outcome = failed(AliasMoveOutcome, HokusaiError(category, f"by {_signal_name(exc)} before the move"))
     if outcome.error is not None:
         print(error_command(outcome.error.title, outcome.error.message))
     elif outcome.move is not None:
@@ -340,3 +340,8 @@ def _check_report_targets(env: Mapping[str, str], wants_summary: bool) -> None:
     for name in REPORT_TARGETS:
         if env.get(name) and (name != "GITHUB_STEP_SUMMARY" or wants_summary):
             check_report_target(name, env[name])
+
+
+def _signal_name(exc: BaseException) -> str:
+    """What stopped the run, for the message under the category's title ("Interrupted: by SIGINT …")."""
+    return "SIGTERM" if isinstance(exc, Cancelled) else "SIGINT"

@@ -1,0 +1,95 @@
+"""SIGINT and SIGTERM against the real entry point, in a child process: the exit code a CI system
+reads (130, 143, or the result's own once it is printed) and the one error line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, register_args
+
+# The CLI, its stdout slowed at a registration's last line so a signal lands exactly there: after
+# "Registered …" was written, before the process ended (a window otherwise microseconds wide).
+_SLOW_LAST_LINE = """
+import sys, time
+class SlowAtTheLastLine:
+    def __init__(self, out):
+        self.out = out
+    def write(self, text):
+        written = self.out.write(text)
+        if "Registered" in text:
+            self.out.flush()
+            print("last line written", file=sys.stderr, flush=True)
+            time.sleep(2)
+        return written
+    def __getattr__(self, name):
+        return getattr(self.out, name)
+sys.stdout = SlowAtTheLastLine(sys.stdout)
+from hokusai_ci.faces.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_signal_after_the_last_line_of_a_registration_does_not_kill_the_process(
+    sig: signal.Signals, model_file: Path, tmp_path: Path
+) -> None:
+    """The result is printed whole and the process exits with its code (0), never killed by the
+    signal (return code -2) nor with a traceback."""
+    args = register_args("SIGLAST", model_file)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_LAST_LINE, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**_env(tmp_path), "HOKUSAI_MOCK_MODE": "true"},
+    )
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("last line written"):
+            break
+    else:
+        raise AssertionError(f"the registration never printed its last line: {seen}")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "error:" not in err
+    assert "Registered hokusai-SIGLAST version 1" in out
+
+
+def test_an_interrupted_command_says_so_once(tmp_path: Path) -> None:
+    """SIGINT while the command waits on a server that accepted the connection and never answers:
+    the category's title and what stopped it, not `Interrupted: interrupted (SIGINT)`."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        args = ["model", "rollback", "--model-name", "m", "--mlflow-uri", url]  # reads MLflow's alias
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hokusai_ci", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=_env(tmp_path),
+        )
+        server.settimeout(60)
+        connection, _ = server.accept()
+        with connection:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "error: Interrupted: by SIGINT (Ctrl-C)"
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "HOKUSAI_HOME": str(tmp_path / "home")}
