@@ -54,7 +54,7 @@ class Table:
         self.path, self.field = path, field
         self.names: list[str] | None = None
 
-    def pick(self, wanted: str | None, option: str, exclude: tuple[str | None, ...], both: bool = False) -> str:
+    def pick(self, wanted: str | None, option: str, exclude: tuple[str | None, ...]) -> str:
         """The column to read: the one named, else the only column besides those excluded."""
         names = self.names
         if names is None:
@@ -70,7 +70,7 @@ class Table:
                 raise refuse(f"{self.path.name} has two columns named {wanted!r}; rename one of them", option)
             return wanted
         rest = [n for n in names if n not in exclude]
-        if len(rest) == 1 and not both:
+        if len(rest) == 1:
             return rest[0]
         raise refuse(f"{self.path.name} has the columns {_list(names)}: name the one to use with --{option}", option)
 
