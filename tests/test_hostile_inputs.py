@@ -283,14 +283,14 @@ def test_a_key_holding_dots_is_found_and_two_readings_are_refused(mock_home: Pat
     flat: dict[str, Any] = {key: 0.91}
     nested: dict[str, Any] = {".".join(parts[:cut]): {".".join(parts[cut:]): 0.92}}
     path = mock_home / "m.json"
-    for data, expected in ((flat, 0), (nested, 0), ({**flat, **nested}, 5)):
+    for data, expected in ((flat, 0), (nested, 0), ({**flat, **nested}, 2)):
         path.write_text(json.dumps(data), encoding="utf-8")
         code, _, err = run_here(
             *register(mock_home, ("metrics-file", str(path)), ("metric-value", ""), ("metric-key", key))
         )
         assert code == expected, (data, err)
         if expected:
-            assert f"--metric-key {key!r} names two values" in err, err
+            assert f"the key {key!r} names two values" in err, err
 
 
 def test_a_metrics_file_saved_with_a_byte_order_mark_is_read(mock_home: Path) -> None:

@@ -18,7 +18,7 @@ from hokusai_ci.domain.measured.decision import MeasuredGate
 from hokusai_ci.domain.measured.discovery import discover
 from hokusai_ci.domain.measured.options import WITH_PREDICTIONS, check_sources, measure_options
 from hokusai_ci.domain.measured.paired_gate import PairedGate
-from hokusai_ci.domain.metrics import GateResult, MetricSpec, check_range, check_relative, gate, resolve_metric
+from hokusai_ci.domain.metrics import ALIASES, GateResult, MetricSpec, check_range, check_relative, gate, resolve_metric
 from hokusai_ci.domain.metrics_file import read_metrics_file
 
 # Identifiers are checked with fullmatch: `$` in re.match also matches before a final newline.
@@ -207,7 +207,8 @@ def build_request(
         raise TypeError(f"build_request() got unexpected keyword arguments {sorted(unknown)}")
     # the spec's own command names no evidence: it is looked for (a typed "" is refused below)
     if all(v is None for v in (metric_value, metrics_file, predictions)):
-        names = tuple(dict.fromkeys((metric.strip().lower(), resolved.name)))
+        aliases = [alias for alias, name in ALIASES.items() if name == resolved.name]
+        names = tuple(dict.fromkeys((metric.strip().lower(), resolved.name, *aliases)))
         found = discover(names, path, key=metric_key if isinstance(metric_key, str) and metric_key else None)
         metrics_file, predictions = found.metrics_file, found.predictions
         metric_key = found.metric_key or metric_key

@@ -20,20 +20,29 @@ def read_metrics_file(path_text: str, key: str) -> float:
     if len(found) > 1:
         ways = " and ".join(" → ".join(repr(k) for k in way) for way, _ in found)
         raise HokusaiError(
-            Category.METRIC_VALIDATION_FAILED,
-            f"metrics-file={path_text!r}: --metric-key {key!r} names two values ({ways}); rename one of the keys",
+            Category.INVALID_INPUT,
+            f"metrics-file={path_text!r}: the key {key!r} names two values ({ways}); rename one of the keys",
             field="metrics-file",
         )
     node = found[0][1]
     if isinstance(node, dict) and "value" in node:
         node = node["value"]
     if isinstance(node, bool) or not isinstance(node, (int, float, str)):
+        shown = "null" if node is None else type(node).__name__
         raise HokusaiError(
-            Category.METRIC_VALIDATION_FAILED,
-            f"metrics-file={path_text!r} key {key!r} holds {type(node).__name__}, not a number",
+            Category.INVALID_INPUT,
+            f"metrics-file={path_text!r} key {key!r} holds {shown}, not a number; put the metric's value there",
             field="metrics-file",
         )
-    return parse_number(f"metrics-file {key}", node)
+    try:
+        return parse_number(f"metrics-file {key}", node)
+    except HokusaiError:  # NaN, infinity, text that is not a number: name the file and the key
+        shown = repr(node) if len(repr(node)) <= 40 else repr(node)[:40] + "…"
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"metrics-file={path_text!r} key {key!r} holds {shown}, not a finite number; put the metric's value there",
+            field="metrics-file",
+        ) from None
 
 
 def _no_such_key(path_text: str, node: Any, key: str) -> HokusaiError:
