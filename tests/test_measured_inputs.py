@@ -499,6 +499,32 @@ def test_the_one_column_left_is_the_score(tmp_path: Path) -> None:
 
 
 def test_a_confidence_of_1_is_refused_saying_why(tmp_path: Path) -> None:
-    """"between 0.5 and 1" refused 1 as if it were inside the range."""
+    """ "between 0.5 and 1" refused 1 as if it were inside the range."""
     err = refusal(lambda: run(predictions=both(tmp_path), score_column="p", label_column="y", confidence=1.0))
     assert "confidence=1.0 is invalid: give a level above 0.5 and below 1" in err.message
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    line=st.integers(0, len(SCORES) - 1),
+    extra=st.lists(st.sampled_from(["7", "", '"a,b"', "0.5"]), min_size=1, max_size=3),
+    suffix=st.sampled_from([".csv", ".tsv"]),
+)
+def test_a_row_with_more_fields_than_the_header_is_refused_naming_the_line(
+    tmp_path: Path, line: int, extra: list[str], suffix: str
+) -> None:
+    """`0.1,0,7` under `score,label` was read as if the 7 were not there."""
+    delimiter = "\t" if suffix == ".tsv" else ","
+    rows = [f"{s!r}{delimiter}{y}" for s, y in zip(SCORES, LABELS, strict=True)]
+    rows[line] += delimiter + delimiter.join(extra)
+    path = tmp_path / f"wide{suffix}"
+    path.write_text("score" + delimiter + "label\n" + "\n".join(rows) + "\n")
+    err = refusal(lambda: run(predictions=path))
+    assert f"wide{suffix} line {line + 2} has {2 + len(extra)} fields, but the header names 2" in err.message
+
+
+def test_quoted_delimiters_are_not_extra_fields(tmp_path: Path) -> None:
+    rows = [f'"{s!r}",{y},"a,b"' for s, y in zip(SCORES, LABELS, strict=True)]
+    path = tmp_path / "quoted.csv"
+    path.write_text('score,label,"note, free text"\n' + "\n".join(rows) + "\n")
+    assert run(predictions=path).rows == len(SCORES)
