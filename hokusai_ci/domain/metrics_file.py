@@ -45,6 +45,23 @@ def read_metrics_file(path_text: str, key: str) -> float:
         ) from None
 
 
+def key_in_metrics_file(path_text: str, names: tuple[str, ...]) -> str:
+    """Which of the metric's names (as typed, canonical, aliases) the file holds: `{"auc": 0.9}`
+    answers `--metric auroc`. None held: the first name (its absence is reported when read);
+    two held: exit 2 naming both, as a guess between them would gate on either."""
+    path, text = read_input_file("metrics-file", path_text)
+    node: Any = parse_json_or_yaml("metrics-file", path, text, yaml_text=True)
+    held = [name for name in dict.fromkeys(names) if _named_by(node, name.split("."), ())]
+    if len(held) > 1:
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"metrics-file={path_text!r} holds the metric as {held[0]!r} and as {held[1]!r}; "
+            "name the one to use with --metric-key",
+            field="metrics-file",
+        )
+    return held[0] if held else names[0]
+
+
 def _no_such_key(path_text: str, node: Any, key: str) -> HokusaiError:
     """Where the dotted key stops matching, and the keys there."""
     walked: list[str] = []
