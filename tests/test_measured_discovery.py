@@ -153,3 +153,56 @@ def test_any_project_value_is_read_or_refused_by_name(tmp_path: Path, value: obj
             assert err.exit_code == 2 and "\n" not in err.message
         else:
             assert found is not None and found.predictions is not None
+
+
+NOT_NUMBERS = {"null": None, "NaN": float("nan"), "Infinity": float("inf"), "true": True, "a list": [0.9], "n/a": "n/a"}
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=30, deadline=None)
+@given(
+    bad=st.sampled_from(sorted(NOT_NUMBERS)),
+    where=st.sampled_from(["train", "test"]),
+    name=st.sampled_from(["auroc", "auc"]),
+)
+def test_a_metric_that_is_not_a_number_is_refused_never_passed_over(
+    scratch: Path, bad: str, where: str, name: str
+) -> None:
+    """`{"train": {"auroc": 0.99}, "test": {"auroc": null}}` gated on the training metric, and
+    `{"auroc": NaN}` alone was reported as a file without 'auroc'."""
+    other = "test" if where == "train" else "train"
+    (scratch / "metrics.json").write_text(json.dumps({where: {name: NOT_NUMBERS[bad]}}))
+    alone = run_here(*spec_command("gate"), cwd=scratch)
+    assert alone.code == 2 and alone.err.count("\n") == 1, alone.err
+    assert "metrics.json" in alone.err and f"{where}.{name}" in alone.err and "looked for" not in alone.err
+    (scratch / "metrics.json").write_text(json.dumps({where: {name: NOT_NUMBERS[bad]}, other: {"auroc": 0.99}}))
+    both = run_here(*spec_command("gate"), cwd=scratch)
+    assert both.code == 2 and f"{where}.{name}" in both.err and f"{other}.auroc" in both.err, both.err
+
+
+def test_a_bad_value_in_the_models_folder_is_not_passed_over_for_the_working_directory(scratch: Path) -> None:
+    (scratch / "sub").mkdir()
+    (scratch / "sub" / "model.pkl").write_bytes(b"weights")
+    (scratch / "sub" / "metrics.json").write_text('{"auroc": NaN}')
+    (scratch / "metrics.json").write_text('{"auroc": 0.9}')
+    r = run_here(*spec_command("gate", "./sub/model.pkl"), cwd=scratch)
+    assert r.code == 2 and "sub/metrics.json' key 'auroc' holds nan, not a finite number" in r.err, r.err
+
+
+def test_the_documented_alias_is_found(scratch: Path) -> None:
+    """`{"auc": 0.9}` was "not found" for --metric auroc, though auc is auroc's documented alias."""
+    (scratch / "metrics.json").write_text('{"auc": 0.91}')
+    r = run_here(*spec_command("gate"), "--output", "json", cwd=scratch)
+    assert r.code == 0 and r.json()["metric"]["value"] == 0.91, r.err
+
+
+def test_a_key_holding_dots_beside_its_nested_reading_is_exit_2_naming_no_option_not_given(scratch: Path) -> None:
+    """It was exit 5 saying "--metric-key 'eval.auroc' names two values" with no --metric-key given."""
+    (scratch / "metrics.json").write_text('{"eval.auroc": 0.9, "eval": {"auroc": 0.5}}')
+    r = run_here(*spec_command("gate"), cwd=scratch)
+    assert r.code == 2 and "--metric-key" not in r.err and "rename one of the keys" in r.err, r.err
+    assert "'eval.auroc' and 'eval' → 'auroc'" in r.err
+
+
+def test_where_it_looked_names_each_folder_once(scratch: Path) -> None:
+    r = run_here(*spec_command("gate"), cwd=scratch)
+    assert r.code == 2 and f"holding 'auroc' in {scratch.resolve()}, and" in r.err, r.err

@@ -31,8 +31,10 @@ from hokusai_ci.domain.measured.tables import ParquetTable, _arrow_to_numpy
 from hokusai_ci.domain.metrics import resolve_metric
 from tests.conftest import REPO
 
-SCORES = [0.1, 0.4, 0.35, 0.8, 0.65, 0.2, 0.9, 0.55]
-LABELS = [0, 0, 1, 1, 1, 0, 1, 0]
+# eight rows four times over: the measured gate's minimum is 30 rows, 10 of each class, and
+# repeating rows keeps every value the eight rows give (not their intervals)
+SCORES = [0.1, 0.4, 0.35, 0.8, 0.65, 0.2, 0.9, 0.55] * 4
+LABELS = [0, 0, 1, 1, 1, 0, 1, 0] * 4
 
 
 def write_table(
@@ -184,7 +186,8 @@ def test_csv_tsv_npy_and_parquet_give_the_same_verdict(tmp_path: Path) -> None:
     structured = np.array(list(zip(SCORES, LABELS, strict=True)), dtype=[("p", "f8"), ("y", "i4")])
     np.save(tmp_path / "s.npy", structured)
     pq.write_table(pa.table({"id": ids, "p": SCORES, "y": LABELS}), tmp_path / "both.parquet")
-    order = [3, 1, 7, 0, 5, 2, 6, 4]  # labels in another order, joined by id
+    order = [3, 1, 7, 0, 5, 2, 6, 4] * 4  # labels in another order, joined by id
+    order = [i + 8 * (k // 8) for k, i in enumerate(order)]
     pq.write_table(pa.table({"id": [ids[i] for i in order], "y": [LABELS[i] for i in order]}), tmp_path / "y.parquet")
     for other in (
         run(predictions=tsv, score_column="p", label_column="y"),
@@ -257,7 +260,7 @@ def test_the_result_carries_the_evidence(tmp_path: Path) -> None:
     path = both(tmp_path)
     result = run(predictions=path, score_column="p", label_column="y", seed=7)
     assert result.predictions_sha256 == result.labels_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert (result.rows, result.positives, result.seed, result.level, result.side) == (8, 4, 7, 0.95, "lower")
+    assert (result.rows, result.positives, result.seed, result.level, result.side) == (32, 16, 7, 0.95, "lower")
     assert result.method.startswith("DeLong") and result.implementation.startswith("hokusai-ci measured/")
     assert result.interval[0] <= result.bound <= result.value <= result.interval[1]
 
@@ -320,12 +323,16 @@ def _parquet_with_null(tmp_path: Path) -> Path:
 
 # (metric, files and options, words the message must hold)
 REFUSALS: dict[str, tuple[str, Any, list[str]]] = {
-    "one class only": ("auroc", lambda t: dict(predictions=both(t, labels=[0] * 8)), ["one class only", "both.csv"]),
-    "one positive for auroc": ("auroc", lambda t: dict(predictions=both(t, labels=[1] + [0] * 7)), ["at least 2"]),
+    "one class only": ("auroc", lambda t: dict(predictions=both(t, labels=[0] * 32)), ["one class only", "both.csv"]),
+    "too few positives": (
+        "auroc",
+        lambda t: dict(predictions=both(t, labels=[1] * 9 + [0] * 23)),
+        ["only 9 of 32 labels are 1", "at least 10"],
+    ),
     "NaN": ("auroc", lambda t: dict(predictions=both(t, scores=[0.1, "nan", *SCORES[2:]])), ["data row 2", "nan"]),
     "infinity": (
         "mse",
-        lambda t: dict(predictions=both(t, labels=[1, 2, "-inf", 4, 5, 6, 7, 8])),
+        lambda t: dict(predictions=both(t, labels=[1, 2, "-inf", *range(4, 33)])),
         ["data row 3", "-inf"],
     ),
     "empty value": (
@@ -344,7 +351,7 @@ REFUSALS: dict[str, tuple[str, Any, list[str]]] = {
         lambda t: dict(
             predictions=one_column(t, "p.csv", "p", SCORES), labels=one_column(t, "y.csv", "y", LABELS[:-1])
         ),
-        ["p.csv has 8 rows and y.csv has 7", "--id-column"],
+        ["p.csv has 32 rows and y.csv has 31", "--id-column"],
     ),
     "duplicate ids": (
         "auroc",
@@ -366,7 +373,7 @@ REFUSALS: dict[str, tuple[str, Any, list[str]]] = {
     ),
     "non-binary labels": (
         "f1",
-        lambda t: dict(predictions=both(t, labels=[0, 1, 2, 1, 0, 1, 0, 1]), threshold=0.5),
+        lambda t: dict(predictions=both(t, labels=[0, 1, 2, 1, 0, 1, 0, 1] * 4), threshold=0.5),
         ["data row 3", "label 2.0 is not 0 or 1"],
     ),
     "probabilities outside [0, 1]": (
@@ -377,7 +384,7 @@ REFUSALS: dict[str, tuple[str, Any, list[str]]] = {
     "scores without a threshold": ("precision", lambda t: dict(predictions=both(t)), ["needs --threshold"]),
     "threshold outside [0, 1]": ("recall", lambda t: dict(predictions=both(t), threshold=5.0), ["threshold=5.0"]),
     "threshold for auroc": ("auroc", lambda t: dict(predictions=both(t), threshold=0.5), ["drop --threshold"]),
-    "constant targets for r2": ("r2", lambda t: dict(predictions=both(t, labels=[3] * 8)), ["R² is undefined"]),
+    "constant targets for r2": ("r2", lambda t: dict(predictions=both(t, labels=[3] * 32)), ["R² is undefined"]),
     "metric not measurable": ("reply_rate", lambda t: dict(predictions=both(t)), ["--metric-value"]),
     "unknown suffix": ("auroc", lambda t: dict(predictions=t / "preds.xlsx"), ["preds.xlsx", ".parquet"]),
     "missing file": ("auroc", lambda t: dict(predictions=t / "nowhere.csv"), ["does not exist"]),
@@ -386,7 +393,11 @@ REFUSALS: dict[str, tuple[str, Any, list[str]]] = {
         lambda t: dict(predictions=both(t), score_column="score"),
         ["no column 'score'", "'p', 'y'"],
     ),
-    "unnamed columns": ("auroc", lambda t: dict(predictions=both(t), score_column=None), ["--score-column"]),
+    "unnamed columns": (
+        "auroc",
+        lambda t: dict(predictions=both(t), score_column=None, label_column=None),
+        ["has the columns 'p', 'y'", "--score-column"],
+    ),
     "empty file": ("auroc", lambda t: dict(predictions=t / "empty.csv"), ["empty.csv is empty"]),
     "header only": ("auroc", lambda t: dict(predictions=both(t, scores=[], labels=[])), ["no data rows"]),
     "not UTF-8": ("auroc", lambda t: dict(predictions=t / "latin.csv"), ["latin.csv is not UTF-8", "save it as UTF-8"]),
@@ -426,3 +437,94 @@ def test_each_bad_input_is_refused_in_one_line_naming_the_file_and_writing_nothi
     for word in words:
         assert word in err.message, (word, err.message)
     assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before
+
+
+# -- too little evidence is no evidence ----------------------------------------------------------
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.integers(min_value=1, max_value=29),
+    metric=st.sampled_from(["auroc", "accuracy", "mse", "mae", "r2"]),
+)
+def test_fewer_rows_than_the_minimum_are_refused_not_bounded(tmp_path: Path, rows: int, metric: str) -> None:
+    """Four rows made auroc "confidently above" 0.999 with the interval [1, 1]."""
+    labels = [i % 2 for i in range(rows)] if metric in ("auroc", "accuracy") else [float(i) for i in range(rows)]
+    scores = [float(y) for y in labels]  # a perfect model: the most tempting "evidence"
+    path = write_table(tmp_path / f"few{rows}.csv", ["p", "y"], [[s, y] for s, y in zip(scores, labels, strict=True)])
+    threshold = 0.5 if metric == "accuracy" else None
+    err = refusal(lambda: run(metric, baseline=0.0, predictions=path, score_column="p", threshold=threshold))
+    reasons = ("needs at least 30 rows", "one class only", "R² is undefined")
+    assert any(reason in err.message for reason in reasons) and f"few{rows}.csv" in err.message
+
+
+def test_too_few_of_one_class_are_refused(tmp_path: Path) -> None:
+    path = both(tmp_path, labels=[1] * 5 + [0] * 27)
+    err = refusal(lambda: run("accuracy", predictions=path, score_column="p", threshold=0.5))
+    assert "only 5 of 32 labels are 1 (positive)" in err.message and "at least 10 rows of each class" in err.message
+
+
+def test_a_zero_width_interval_from_few_rows_is_no_evidence(tmp_path: Path) -> None:
+    """A perfect score on 40 rows: every resample repeats it, and the interval [1, 1] bounded nothing."""
+    labels = [i % 2 for i in range(40)]
+    path = both(tmp_path, scores=[0.1 + 0.8 * y for y in labels], labels=labels)
+    for metric, threshold in (("auroc", None), ("accuracy", 0.5)):
+        options = dict(baseline=0.99, predictions=path, score_column="p", threshold=threshold)
+        err = refusal(lambda m=metric, o=options: run(m, **o))  # type: ignore[misc]
+        assert "zero width" in err.message and "at least 1000 rows" in err.message and "both.csv" in err.message
+    labels = [i % 2 for i in range(2000)]
+    perfect = both(tmp_path, scores=[0.1 + 0.8 * y for y in labels], labels=labels, name="many.csv")
+    assert run("auroc", baseline=0.9, predictions=perfect, score_column="p").passed  # enough rows: the bound stands
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    header=st.permutations(["score", "label", "id"]).map(lambda h: h[: 2 + (h[2] != "id")]),
+    label_named=st.booleans(),
+)
+def test_a_score_and_label_file_needs_no_column_options(tmp_path: Path, header: list[str], label_named: bool) -> None:
+    """`score,label` was refused with "name the one to use with --score-column", against the docs."""
+    columns = {"score": SCORES, "label": LABELS, "id": [f"r{i}" for i in range(len(SCORES))]}
+    path = write_table(
+        tmp_path / "p.csv", header, [list(row) for row in zip(*(columns[h] for h in header), strict=True)]
+    )
+    result = run(predictions=path, label_column="label" if label_named else None, id_column=None)
+    assert (result.score_column, result.label_column, result.rows) == ("score", "label", 32)
+
+
+def test_the_one_column_left_is_the_score(tmp_path: Path) -> None:
+    result = run(predictions=both(tmp_path), label_column="y")
+    assert (result.score_column, result.label_column) == ("p", "y")
+    labels = one_column(tmp_path, "y.csv", "y", LABELS)
+    scores = one_column(tmp_path, "s.csv", "score", SCORES)
+    assert run(predictions=scores, labels=labels).label_column == "y"
+
+
+def test_a_confidence_of_1_is_refused_saying_why(tmp_path: Path) -> None:
+    """ "between 0.5 and 1" refused 1 as if it were inside the range."""
+    err = refusal(lambda: run(predictions=both(tmp_path), score_column="p", label_column="y", confidence=1.0))
+    assert "confidence=1.0 is invalid: give a level above 0.5 and below 1" in err.message
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    line=st.integers(0, len(SCORES) - 1),
+    extra=st.lists(st.sampled_from(["7", "", '"a,b"', "0.5"]), min_size=1, max_size=3),
+    suffix=st.sampled_from([".csv", ".tsv"]),
+)
+def test_a_row_with_more_fields_than_the_header_is_refused_naming_the_line(
+    tmp_path: Path, line: int, extra: list[str], suffix: str
+) -> None:
+    """`0.1,0,7` under `score,label` was read as if the 7 were not there."""
+    delimiter = "\t" if suffix == ".tsv" else ","
+    rows = [f"{s!r}{delimiter}{y}" for s, y in zip(SCORES, LABELS, strict=True)]
+    rows[line] += delimiter + delimiter.join(extra)
+    path = tmp_path / f"wide{suffix}"
+    path.write_text("score" + delimiter + "label\n" + "\n".join(rows) + "\n")
+    err = refusal(lambda: run(predictions=path))
+    assert f"wide{suffix} line {line + 2} has {2 + len(extra)} fields, but the header names 2" in err.message
+
+
+def test_quoted_delimiters_are_not_extra_fields(tmp_path: Path) -> None:
+    rows = [f'"{s!r}",{y},"a,b"' for s, y in zip(SCORES, LABELS, strict=True)]
+    path = tmp_path / "quoted.csv"
+    path.write_text('score,label,"note, free text"\n' + "\n".join(rows) + "\n")
+    assert run(predictions=path).rows == len(SCORES)

@@ -18,8 +18,8 @@ from hokusai_ci.domain.measured.decision import MeasuredGate
 from hokusai_ci.domain.measured.discovery import discover
 from hokusai_ci.domain.measured.options import WITH_PREDICTIONS, check_sources, measure_options
 from hokusai_ci.domain.measured.paired_gate import PairedGate
-from hokusai_ci.domain.metrics import GateResult, MetricSpec, check_range, check_relative, gate, resolve_metric
-from hokusai_ci.domain.metrics_file import read_metrics_file
+from hokusai_ci.domain.metrics import ALIASES, GateResult, MetricSpec, check_range, check_relative, gate, resolve_metric
+from hokusai_ci.domain.metrics_file import key_in_metrics_file, read_metrics_file
 
 # Identifiers are checked with fullmatch: `$` in re.match also matches before a final newline.
 TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
@@ -160,6 +160,12 @@ def parse_flag(field: str, value: Any) -> bool:
     return TRUE_WORDS[word]
 
 
+def metric_names(typed: str, resolved: MetricSpec) -> tuple[str, ...]:
+    """The names a metrics file may hold the metric under: as typed, canonical, its aliases."""
+    aliases = [alias for alias, name in ALIASES.items() if name == resolved.name]
+    return tuple(dict.fromkeys((typed.strip().lower(), resolved.name, *aliases)))
+
+
 def build_request(
     *,
     token_id: Any,
@@ -207,7 +213,7 @@ def build_request(
         raise TypeError(f"build_request() got unexpected keyword arguments {sorted(unknown)}")
     # the spec's own command names no evidence: it is looked for (a typed "" is refused below)
     if all(v is None for v in (metric_value, metrics_file, predictions)):
-        names = tuple(dict.fromkeys((metric.strip().lower(), resolved.name)))
+        names = metric_names(metric, resolved)
         found = discover(names, path, key=metric_key if isinstance(metric_key, str) and metric_key else None)
         metrics_file, predictions = found.metrics_file, found.predictions
         metric_key = found.metric_key or metric_key
@@ -229,6 +235,8 @@ def build_request(
         if not METRIC_KEY.fullmatch(key):
             raise invalid_input("metric-key", metric_key, "give a dotted path such as eval.auroc (no empty parts)")
         metrics_path = _path_text("metrics-file", metrics_file)
+        if not metric_key:  # the metric's name as typed, its canonical name or an alias (`auc`)
+            key = key_in_metrics_file(metrics_path, (key, *metric_names(metric, resolved)))
         value = read_metrics_file(metrics_path, key)
         metrics_sha = hashlib.sha256(Path(metrics_path).expanduser().read_bytes()).hexdigest()
     check_range(resolved, "metric-value", value)

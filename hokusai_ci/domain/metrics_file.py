@@ -20,20 +20,46 @@ def read_metrics_file(path_text: str, key: str) -> float:
     if len(found) > 1:
         ways = " and ".join(" → ".join(repr(k) for k in way) for way, _ in found)
         raise HokusaiError(
-            Category.METRIC_VALIDATION_FAILED,
-            f"metrics-file={path_text!r}: --metric-key {key!r} names two values ({ways}); rename one of the keys",
+            Category.INVALID_INPUT,
+            f"metrics-file={path_text!r}: the key {key!r} names two values ({ways}); rename one of the keys",
             field="metrics-file",
         )
     node = found[0][1]
     if isinstance(node, dict) and "value" in node:
         node = node["value"]
     if isinstance(node, bool) or not isinstance(node, (int, float, str)):
+        shown = "null" if node is None else type(node).__name__
         raise HokusaiError(
-            Category.METRIC_VALIDATION_FAILED,
-            f"metrics-file={path_text!r} key {key!r} holds {type(node).__name__}, not a number",
+            Category.INVALID_INPUT,
+            f"metrics-file={path_text!r} key {key!r} holds {shown}, not a number; put the metric's value there",
             field="metrics-file",
         )
-    return parse_number(f"metrics-file {key}", node)
+    try:
+        return parse_number(f"metrics-file {key}", node)
+    except HokusaiError:  # NaN, infinity, text that is not a number: name the file and the key
+        shown = repr(node) if len(repr(node)) <= 40 else repr(node)[:40] + "…"
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"metrics-file={path_text!r} key {key!r} holds {shown}, not a finite number; put the metric's value there",
+            field="metrics-file",
+        ) from None
+
+
+def key_in_metrics_file(path_text: str, names: tuple[str, ...]) -> str:
+    """Which of the metric's names (as typed, canonical, aliases) the file holds: `{"auc": 0.9}`
+    answers `--metric auroc`. None held: the first name (its absence is reported when read);
+    two held: exit 2 naming both, as a guess between them would gate on either."""
+    path, text = read_input_file("metrics-file", path_text)
+    node: Any = parse_json_or_yaml("metrics-file", path, text, yaml_text=True)
+    held = [name for name in dict.fromkeys(names) if _named_by(node, name.split("."), ())]
+    if len(held) > 1:
+        raise HokusaiError(
+            Category.INVALID_INPUT,
+            f"metrics-file={path_text!r} holds the metric as {held[0]!r} and as {held[1]!r}; "
+            "name the one to use with --metric-key",
+            field="metrics-file",
+        )
+    return held[0] if held else names[0]
 
 
 def _no_such_key(path_text: str, node: Any, key: str) -> HokusaiError:

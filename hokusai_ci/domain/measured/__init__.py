@@ -69,13 +69,14 @@ def measure(
 
     from hokusai_ci.domain.measured.evidence_io import load_evidence
     from hokusai_ci.domain.measured.intervals import BINARY_METRICS, estimate
-    from hokusai_ci.domain.measured.refusals import check_evidence
+    from hokusai_ci.domain.measured.refusals import check_evidence, check_interval
 
     evidence = load_evidence(
         predictions, labels, score_column=score_column, label_column=label_column, id_column=id_column
     )
     check_evidence(metric.name, evidence, threshold)
     rows, digests = evidence.rows, (evidence.predictions_sha256, evidence.labels_sha256)
+    shown = evidence.predictions_file.name
     read = {"score_column": evidence.score_column or None, "label_column": evidence.label_column or None}
     scores, truth, evaluation = evidence.predictions, evidence.labels, evidence.evaluation_sha256
     binary = metric.name in BINARY_METRICS
@@ -85,6 +86,7 @@ def measure(
         truth = truth == 1
     est = estimate(metric.name, scores, truth, level=confidence, seed=seed, threshold=threshold)
     del scores, truth
+    check_interval(metric.name, rows, est.low, est.high, shown)
     passed, bound, side = decide(
         metric, baseline, value=est.value, lower_bound=est.lower_bound, upper_bound=est.upper_bound, decision=decision
     )
@@ -121,7 +123,8 @@ def _check_settings(confidence: float, decision: str, seed: int) -> None:
     if not 0.5 < confidence < 1.0:
         raise HokusaiError(
             Category.INVALID_INPUT,
-            f"confidence={confidence!r} is invalid: give a level between 0.5 and 1, such as 0.95",
+            f"confidence={confidence!r} is invalid: give a level above 0.5 and below 1 (a bound at 1 would be "
+            "infinitely wide), such as 0.95",
             field="confidence",
         )
     if decision not in DECISIONS:

@@ -12,15 +12,16 @@ Looked at in this order; the first that holds evidence decides:
    metric by its tree path (`{"test": {"auroc": 0.9}}` is `test.auroc`), so the metric is found
    at the top level or as the last key of one path. A file where two paths end in the metric's
    name (`train.auroc` and `test.auroc`) is ambiguous: exit 2 naming both, fixed with
-   `--metrics-file FILE --metric-key test.auroc`. Two files that hold different values for it
-   are exit 2 naming both; the same value in both is one answer.
+   `--metrics-file FILE --metric-key test.auroc`. A path ending in the name whose value is not a
+   finite number (null, NaN, true, a list, "n/a") is refused naming the file and key, never
+   passed over for another. Two files that hold different values for it are exit 2 naming both;
+   the same value in both is one answer.
 Nothing found: exit 2 listing the three ways to give the evidence and where it looked.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ PROJECT_TABLE = "tool.hokusai"
 METRICS_FILES = ("metrics.json", "metrics.yaml", "metrics.yml")
 PROJECT_KEYS = ("predictions", "labels", "score-column", "label-column", "id-column", "threshold")
 MAX_DEPTH = 32
+_ABSENT = object()  # a key that is not there, unlike one holding null (refused when read)
 NOTHING_FOUND = (
     "no evidence for the metric: give exactly one of --metric-value (the number), --metrics-file "
     "(JSON/YAML) or --predictions (a file to measure)"
@@ -77,7 +79,7 @@ def discover(metric_names: tuple[str, ...], model_path: Path, cwd: Path | None =
             if hit is not None:
                 found.append((path, *hit))
     if not found:
-        looked = ", ".join(dict.fromkeys(str(f) for f in folders))
+        looked = ", ".join(str(f) for f in dict.fromkeys(f.resolve() for f in folders))
         raise HokusaiError(
             Category.INVALID_INPUT,
             f"{NOTHING_FOUND}; looked for {' / '.join(METRICS_FILES)} holding {metric_names[0]!r} in {looked}, "
@@ -107,17 +109,22 @@ def metric_in_file(path: Path, metric_names: tuple[str, ...], key: str | None = 
     if key is not None:
         node: Any = data
         for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        return None if node is None else (key, read_metrics_file(str(path), key))
+            node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
+        return None if node is _ABSENT else (key, read_metrics_file(str(path), key))
     paths = metric_paths(data, metric_names)
     if not paths:
         return None
     if len(paths) > 1:
-        shown = " and ".join(".".join(p) for p in paths[:2])
+        dotted = [".".join(p) for p in paths[:2]]
+        if dotted[0] == dotted[1]:  # `{"eval.auroc": x, "eval": {"auroc": y}}`: no key tells them apart
+            shown = " and ".join(" → ".join(repr(k) for k in p) for p in paths[:2])
+            fix = "rename one of the keys"
+        else:
+            shown = " and ".join(dotted)
+            fix = f"name the one to use with --metrics-file {path} --metric-key {dotted[-1]}"
         raise HokusaiError(
             Category.INVALID_INPUT,
-            f"metrics file {path} holds {metric_names[0]!r} twice ({shown}); name the one to use with "
-            f"--metrics-file {path} --metric-key {'.'.join(paths[-1])}",
+            f"metrics file {path} holds {metric_names[0]!r} twice ({shown}); {fix}",
             field="metrics-file",
         )
     found = ".".join(paths[0])
@@ -125,14 +132,17 @@ def metric_in_file(path: Path, metric_names: tuple[str, ...], key: str | None = 
 
 
 def metric_paths(node: Any, names: tuple[str, ...], way: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Every tree path of a metrics document whose last key is one of `names` and holds a
-    scalar (or DVCLive's `{"value": x}`), in document order."""
+    """Every tree path of a metrics document whose last key (or a key's last dotted part, as
+    DVC reads `{"eval.auroc": x}`) is one of `names`, in document order. Whatever it holds
+    (null, NaN, a list, text) it is a candidate, refused when read: a value that is not a number
+    is never skipped in favour of another. Only a table without DVCLive's `value` is looked into."""
     if not isinstance(node, dict) or len(way) >= MAX_DEPTH:
         return []
     paths: list[tuple[str, ...]] = []
     for key, value in node.items():
         here = (*way, str(key))
-        if str(key) in names and (_scalar(value) or (isinstance(value, dict) and _scalar(value.get("value")))):
+        named = str(key) in names or str(key).rsplit(".", 1)[-1] in names
+        if named and not (isinstance(value, dict) and "value" not in value):
             paths.append(here)
         else:
             paths += metric_paths(value, names, here)
@@ -200,14 +210,6 @@ def _inside_project(path: Path, key: str, value: str) -> str:
             f"{PROJECT_TABLE}.{key}", value, f"resolves outside the project folder {str(root)!r}: name a file in it"
         )
     return str(real)
-
-
-def _scalar(value: Any) -> bool:
-    if isinstance(value, bool) or value is None:
-        return False
-    if isinstance(value, float):
-        return not math.isnan(value)
-    return isinstance(value, (int, float, str))
 
 
 def _real(path: Path) -> Path:

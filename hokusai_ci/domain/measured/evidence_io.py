@@ -27,6 +27,8 @@ import numpy.typing as npt
 from hokusai_ci.domain.fingerprint import sha256_of
 from hokusai_ci.domain.measured.tables import FloatArray, Table, open_table, refuse, show
 
+SCORE, LABEL = "score", "label"  # the columns read when none is named (docs/cli.md)
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -60,16 +62,15 @@ def load_evidence(
     if labels is None or labels.resolve() == predictions.resolve():
         if pred_table.names is None:
             raise refuse(f"{predictions.name} holds a single unnamed array; give the labels as a second file")
-        score = pred_table.pick(score_column, "score-column", exclude=(label_column, id_column), both=True)
-        label = pred_table.pick(label_column, "label-column", exclude=(score, id_column), both=True)
+        score, label = pick_both(pred_table, score_column, label_column, id_column)
         scores, truth = pred_table.numbers([score, label])
         digest = sha256_of(predictions)
         ids = None if id_column is None else pred_table.ids(id_column)
         evaluation = evaluation_sha256(truth, ids)
         return Evidence(scores, truth, predictions, predictions, digest, digest, evaluation, score, label)
     label_table = open_table(labels, "labels")
-    score = pred_table.pick(score_column, "score-column", exclude=(id_column,))
-    label = label_table.pick(label_column, "label-column", exclude=(id_column,))
+    score = pred_table.pick(score_column or _default(pred_table, SCORE), "score-column", exclude=(id_column,))
+    label = label_table.pick(label_column or _default(label_table, LABEL), "label-column", exclude=(id_column,))
     (scores,) = pred_table.numbers([score])
     (truth,) = label_table.numbers([label])
     ids = None
@@ -84,6 +85,21 @@ def load_evidence(
         )
     digests = sha256_of(predictions), sha256_of(labels)
     return Evidence(scores, truth, predictions, labels, *digests, evaluation_sha256(truth, ids), score, label)
+
+
+def pick_both(table: Table, score: str | None, label: str | None, id_column: str | None) -> tuple[str, str]:
+    """The score and label columns of one file: each as named, else the column called `score`
+    (`label`), else the one column left besides the other and the id column."""
+    score = score or _default(table, SCORE)
+    label = label or _default(table, LABEL)
+    if score is None and label is not None:
+        label = table.pick(label, "label-column", exclude=())
+    score = table.pick(score, "score-column", exclude=(label, id_column))
+    return score, table.pick(label, "label-column", exclude=(score, id_column))
+
+
+def _default(table: Table, name: str) -> str | None:
+    return name if table.names is not None and name in table.names else None
 
 
 def evaluation_sha256(truth: FloatArray, ids: npt.NDArray[Any] | None) -> str:

@@ -4,6 +4,13 @@ Binary metrics need labels that are exactly 0 or 1, with both classes present (A
 needs two rows of each). Label metrics (accuracy, precision, recall, f1) need either predicted
 labels (0/1) or probabilities in [0, 1] with a threshold; AUROC takes any finite score. R² needs
 targets that are not all equal. Each refusal names the file, the first offending row and the fix.
+
+Too little evidence is no evidence: a bound computed from a handful of rows is the interval
+method's artefact (DeLong on 2 rows per class, a bootstrap of 4 counts, the CLT on 3 losses), and
+it was "confident" on 4 rows. So every metric needs at least MIN_ROWS rows (the usual floor for the
+normal approximation the CLT and DeLong rest on), binary metrics at least MIN_CLASS_ROWS of each
+class, and a zero-width interval (every resample the same: a perfect score on few rows) is no
+bound at all below ZERO_WIDTH_ROWS rows (`check_interval`).
 """
 
 from __future__ import annotations
@@ -13,6 +20,10 @@ import numpy as np
 from hokusai_ci.domain.measured.evidence_io import Evidence
 from hokusai_ci.domain.measured.intervals import BINARY_METRICS, COUNT_METRICS, MEASURABLE
 from hokusai_ci.domain.measured.tables import FloatArray, refuse
+
+MIN_ROWS = 30
+MIN_CLASS_ROWS = 10
+ZERO_WIDTH_ROWS = 1000
 
 
 def check_evidence(metric: str, evidence: Evidence, threshold: float | None) -> None:
@@ -37,19 +48,51 @@ def check_evidence(metric: str, evidence: Evidence, threshold: float | None) -> 
             "measure on rows whose targets vary",
             "labels",
         )
+    _enough(metric, evidence)
 
 
 def _binary_labels(metric: str, evidence: Evidence) -> None:
     labels, name = evidence.labels, evidence.labels_file.name
     _only_zero_one(labels, name, "label", "labels", "encode the positive class as 1 and the other as 0")
     positives = int(np.count_nonzero(labels))
-    need = 2 if metric == "auroc" else 1
-    if min(positives, labels.size - positives) < need:
-        only = "1 (positive)" if positives * 2 > labels.size else "0 (negative)"
+    if positives in (0, labels.size):
+        only = "1 (positive)" if positives else "0 (negative)"
         raise refuse(
             f"{name}: {positives} of {labels.size} labels are 1, so the labels hold one class only "
-            f"(mostly {only}); {metric} needs at least {need} row{'s' if need > 1 else ''} of each class",
+            f"({only}); {metric} needs at least {MIN_CLASS_ROWS} rows of each class",
             "labels",
+        )
+
+
+def _enough(metric: str, evidence: Evidence) -> None:
+    """The documented minimum, checked after every other refusal so each names its own cause."""
+    if evidence.rows < MIN_ROWS:
+        raise refuse(
+            f"{evidence.predictions_file.name}: {evidence.rows} row{'s' if evidence.rows != 1 else ''} cannot bound "
+            f"{metric}; the measured gate needs at least {MIN_ROWS} rows (binary metrics: {MIN_CLASS_ROWS} of each "
+            "class): measure on more rows, or give the value with --metric-value",
+            "predictions",
+        )
+    if metric in BINARY_METRICS:
+        positives = int(np.count_nonzero(evidence.labels))
+        fewer = min(positives, evidence.rows - positives)
+        if fewer < MIN_CLASS_ROWS:
+            which = "1 (positive)" if positives == fewer else "0 (negative)"
+            raise refuse(
+                f"{evidence.labels_file.name}: only {fewer} of {evidence.rows} labels are {which}, too few to bound "
+                f"{metric}; it needs at least {MIN_CLASS_ROWS} rows of each class: measure on more rows",
+                "labels",
+            )
+
+
+def check_interval(metric: str, rows: int, low: float, high: float, file: str) -> None:
+    """A zero-width interval from few rows (a perfect score every resample repeats) bounds
+    nothing: refused as no evidence rather than read as certainty."""
+    if low == high and rows < ZERO_WIDTH_ROWS:
+        raise refuse(
+            f"{file}: the {metric} interval on {rows} rows has zero width ({low!r} to {high!r}), which bounds "
+            f"nothing: below {ZERO_WIDTH_ROWS} rows it is no evidence; measure on at least {ZERO_WIDTH_ROWS} rows",
+            "predictions",
         )
 
 

@@ -54,7 +54,7 @@ class Table:
         self.path, self.field = path, field
         self.names: list[str] | None = None
 
-    def pick(self, wanted: str | None, option: str, exclude: tuple[str | None, ...], both: bool = False) -> str:
+    def pick(self, wanted: str | None, option: str, exclude: tuple[str | None, ...]) -> str:
         """The column to read: the one named, else the only column besides those excluded."""
         names = self.names
         if names is None:
@@ -70,7 +70,7 @@ class Table:
                 raise refuse(f"{self.path.name} has two columns named {wanted!r}; rename one of them", option)
             return wanted
         rest = [n for n in names if n not in exclude]
-        if len(rest) == 1 and not both:
+        if len(rest) == 1:
             return rest[0]
         raise refuse(f"{self.path.name} has the columns {_list(names)}: name the one to use with --{option}", option)
 
@@ -162,7 +162,43 @@ class TextTable(Table):
     def _numbers(self, columns: list[str]) -> list[FloatArray]:
         # one read per column: each its own contiguous array, so a column no longer needed can be
         # freed (a two-column read is ~8% faster but holds both columns in one block)
-        return [np.ascontiguousarray(self._load([c], np.float64)[:, 0]) for c in columns]
+        arrays = [np.ascontiguousarray(self._load([c], np.float64)[:, 0]) for c in columns]
+        if arrays:
+            self._check_widths(int(arrays[0].size))
+        return arrays
+
+    def _check_widths(self, rows: int) -> None:
+        """Every data line has as many fields as the header: numpy reads only the columns asked
+        for, so `0.1,0,7` under `score,label` would be read as if the 7 were not there. Counting
+        the delimiters is a byte scan; only a file where that cannot decide (quotes, UTF-16, a
+        count that differs) is read again in Python to name the line."""
+        assert self.names is not None
+        if self.encoding != "utf-16":
+            delimiter, quotes, at = self.delimiter.encode(), 0, 0
+            with self.path.open("rb") as f:
+                for _ in range(self.skip):  # blank lines and the header
+                    f.readline()
+                while chunk := f.read(1 << 24):
+                    quotes += chunk.count(b'"')
+                    at += chunk.count(delimiter)
+            if not quotes and at == (len(self.names) - 1) * rows:
+                return
+        limit = csv.field_size_limit()
+        try:
+            csv.field_size_limit(1 << 30)  # numpy read fields of any length; so must this second look
+            with self.path.open(encoding=self.encoding, newline="") as f:
+                reader = csv.reader(f, delimiter=self.delimiter, quotechar='"')
+                for row in reader:
+                    if reader.line_num > self.skip and row and len(row) != len(self.names):
+                        raise refuse(
+                            f"{self.path.name} line {reader.line_num} has {len(row)} fields, but the header names "
+                            f"{len(self.names)}; fix the line (a row's fields must match the header's columns)",
+                            self.field,
+                        )
+        except csv.Error:
+            raise self._locate([], [], numeric=False) from None
+        finally:
+            csv.field_size_limit(limit)
 
     def _ids(self, column: str) -> npt.NDArray[Any]:
         return np.char.strip(self._load([column], str)[:, 0])
