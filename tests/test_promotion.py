@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hokusai_ci.adapters.mlflow_http import MlflowHttp
 from hokusai_ci.adapters.registry_rest import RegistryRest
@@ -622,3 +624,83 @@ def test_moving_an_alias_to_the_version_it_names_records_nothing(
     assert len(world.store.alias_moves(world.model)) == 1
     tags = world.http.version(world.model, version)["tags"]  # type: ignore[index]
     assert tags[Tag.PREVIOUS_PREFIX + "candidate"] == ""  # never the version itself
+
+
+# -- names and versions as MLflow takes them, refused before anything is written ---------------------
+@given(st.sampled_from(["latest", "LATEST", "Latest", "v1", "v3", "V12", "v007"]))
+@settings(max_examples=20, deadline=None)
+def test_names_mlflow_reserves_are_refused(name: str) -> None:
+    with pytest.raises(HokusaiError) as refused:
+        promotion.check_alias(name)
+    assert refused.value.exit_code == 2 and "MLflow reserves" in refused.value.message
+
+
+@given(st.lists(st.booleans(), min_size=8, max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_a_case_variant_of_champion_is_refused_so_there_is_one_champion(upper: list[bool]) -> None:
+    name = "".join(ch.upper() if up else ch for ch, up in zip(promotion.CHAMPION, upper, strict=True))
+    if name == promotion.CHAMPION:
+        assert promotion.check_alias(name) == name
+        return
+    with pytest.raises(HokusaiError) as refused:
+        promotion.check_alias(name)
+    assert refused.value.exit_code == 2 and "'champion' (lower case)" in refused.value.message
+    with pytest.raises(HokusaiError):  # and a registration may not move it either
+        from hokusai_ci.core.aliases import alias_to_set
+
+        alias_to_set(name)
+
+
+HOSTILE_VERSIONS = st.sampled_from(["016", " 16", "16 ", "+16", "0", "1e1", "١٦"]) | st.text(max_size=6)
+
+
+@given(HOSTILE_VERSIONS)
+@settings(max_examples=60, deadline=None)
+def test_expect_current_is_a_version_as_mlflow_writes_it(text: str) -> None:
+    assert promotion.check_version("16") == "16" and promotion.check_version(16) == "16"
+    if text.isascii() and text.isdigit() and not text.startswith("0"):
+        assert promotion.check_version(text) == text
+        return
+    with pytest.raises(HokusaiError) as refused:
+        promotion.check_version(text)
+    assert refused.value.exit_code == 2 and "expect-current" in refused.value.message
+
+
+def test_set_alias_without_an_mlflow_server_is_refused_before_registering(model_file: Path) -> None:
+    from tests.conftest import register_args, run_here
+
+    assert run_here("token", "create", "--token-id", "NOALIAS").code == 0
+    refused = run_here(*register_args("NOALIAS", model_file, value="0.85"), "--set-alias", "cand")
+    assert refused.code == 2 and "mlflow-uri" in refused.err and "registered, but" not in refused.err
+    status = run_here("model", "status", "--token-id", "NOALIAS", "--output", "json").json()
+    assert status["status"] == "draft"  # nothing written
+
+
+def test_a_typo_in_baseline_from_names_the_aliases_that_exist_and_the_text_says_each_thing_once(
+    mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import register_args, run_here
+
+    model = f"typo-{uuid.uuid4().hex[:8]}"
+    url = mlflow_server.url
+    for token in ("TA", "TB", "TC"):
+        assert run_here("token", "create", "--token-id", token).code == 0
+    first = run_here(*register_args("TA", model_file, model_name=model, mlflow_uri=url), "--set-alias", "candidate")
+    assert first.code == 0, first.err
+    assert "alias    alias" not in first.out and "moved    alias 'candidate'" in first.out
+    assert first.err.count("MLflow: ") == 1 and first.err.count("token store: ") == 1  # said once
+    reserved = run_here("model", "promote", "--token-id", "TA", "--alias", "v1", "--mlflow-uri", url)
+    assert reserved.code == 2 and "MLflow reserves" in reserved.err
+    assert run_here("model", "history", "--model-name", model, "--output", "json").json()[-1]["alias"] == "candidate"
+    other = tmp_path / "b.bin"
+    other.write_bytes(b"another model")
+    args = register_args("TB", other, baseline="0.1", model_name=model, mlflow_uri=url, baseline_from="alias:candidat")
+    typo = run_here(*args)
+    assert typo.code == 0, typo.err
+    assert "holds alias 'candidat'; its aliases are candidate" in typo.err and "warning: no version of" in typo.err
+    third = tmp_path / "c.bin"
+    third.write_bytes(b"a third model")
+    refused = run_here(
+        *register_args("TC", third, baseline=None, model_name=model, mlflow_uri=url, baseline_from="alias:candidat")
+    )
+    assert refused.code == 2 and "its aliases are candidate" in refused.err

@@ -431,7 +431,7 @@ def baseline_from(
                 f"no version of {model_name} holds alias {alias!r}{named}; give --baseline for the first registration",
             )
         log.warning(
-            "no version of %s holds alias %r%s: the baseline %g comes from --baseline",
+            "warning: no version of %s holds alias %r%s: the baseline %g comes from --baseline",
             model_name,
             alias,
             named,
