@@ -704,3 +704,38 @@ def test_a_typo_in_baseline_from_names_the_aliases_that_exist_and_the_text_says_
         *register_args("TC", third, baseline=None, model_name=model, mlflow_uri=url, baseline_from="alias:candidat")
     )
     assert refused.code == 2 and "its aliases are candidate" in refused.err
+
+
+def test_a_move_mlflow_took_as_the_run_was_stopped_is_recorded_by_the_same_command(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    import os
+    import signal
+
+    world = World(mlflow_server.url, open_store, 2)
+    a, b = world.versions
+    va, vb = world.versions.values()
+    promotion.promote(world.ports(), a, "champion", None)
+    proxy = FaultProxy(mlflow_server.url).start()
+    rule = proxy.add("POST", "registered-models/alias", "stall", after=True)  # MLflow moved it; the answer held
+
+    def interrupt() -> None:
+        if rule.reached.wait(30):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    try:
+        with pytest.raises(HokusaiError) as stopped:
+            promotion.promote(world.ports(proxy.url), b, "champion", va)
+    finally:
+        rule.release()
+        sender.join(30)
+        proxy.stop()
+    assert stopped.value.category is Category.INTERRUPTED and f"or version {vb} if it took" in stopped.value.message
+    assert world.in_mlflow() == vb  # MLflow took it; the store took its decision back
+    done = promotion.promote(world.ports(), b, "champion", va)  # the same command, as the message says
+    assert (done.from_version, done.to_version) == (va, vb)
+    record = world.store.alias(world.model, "champion")
+    assert record is not None and record.version == vb and world.in_mlflow() == vb
+    assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]

@@ -176,13 +176,16 @@ def move(
     in_mlflow = ports.registry.alias_version(model_name, alias)  # read again just before deciding
     if record is not None and in_mlflow != record.version:
         record = ports.store.alias(model_name, alias) or record  # a concurrent move may have just been decided
-    if record is not None and in_mlflow != record.version:
+    # MLflow already names the target: a move MLflow took while the run that asked was stopped
+    # (and its decision taken back) is recorded now, as the same command's re-run
+    taken = in_mlflow == new_version and expected == (record.version if record else None)
+    if record is not None and in_mlflow != record.version and not taken:
         record, adopted = _resync(ports, record, in_mlflow, expected, new_version, token_id, command, adopted)
     rerun = record is not None and record.version == new_version and record.previous_version == expected
     current = record.version if record else None
     if current != expected and not rerun:
         raise _moved(model_name, alias, current, expected, "in the token store", command)
-    if record is None and in_mlflow is not None:  # the alias exists, this store never saw it set
+    if record is None and in_mlflow is not None and not taken:  # the alias exists, this store never saw it set
         raise _moved(model_name, alias, in_mlflow, None, _UNRECORDED, command)
     events = adopted
     already = not rerun and current == new_version  # nothing to move: the alias names it already
@@ -236,11 +239,13 @@ def _not_projected(
         except Exception:  # the store is unreachable too: the move stays decided, a re-run finishes it
             log.debug("undoing the alias move failed", exc_info=True)
     state = (
-        f"nothing was recorded (the token store's move was taken back), MLflow still shows {was}"
+        f"nothing was recorded (the token store's move was taken back); MLflow shows {was}"
         if undone or undo is None
-        else f"the token store holds the move to version {new_version}, MLflow still shows {was}: finish it"
+        else f"the token store holds the move to version {new_version}, MLflow shows {was}"
     )
-    state += f"; run `{again}` to move it"
+    if isinstance(exc, (KeyboardInterrupt, Cancelled)):  # MLflow may have taken it as the signal came
+        state += f", or version {new_version} if it took the move as the signal came"
+    state += f"; run `{again}` to move it (or record the move MLflow made)"
     if isinstance(exc, KeyboardInterrupt):
         return HokusaiError(Category.INTERRUPTED, f"SIGINT while setting alias {alias!r} of {model_name}: {state}")
     if isinstance(exc, Cancelled):
