@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hokusai_ci.adapters.mlflow_http import MlflowHttp
 from hokusai_ci.adapters.registry_rest import RegistryRest
@@ -222,7 +224,9 @@ def test_rollback_moves_back_and_refuses_when_the_previous_version_was_deleted(
     assert world.in_mlflow() == va
     with pytest.raises(HokusaiError) as first_holder:  # va was the first: no toggling back to vb
         promotion.rollback(ports, world.model, "champion")
-    assert first_holder.value.exit_code == 2 and "nothing to go back to" in first_holder.value.message
+    said = first_holder.value.message
+    assert first_holder.value.exit_code == 2 and "no earlier version to go back to" in said
+    assert "is invalid" not in said  # the alias is valid: it is the history that ends
     promotion.promote(ports, c, "champion", va)
     world.http.call("DELETE", "model-versions/delete", json={"name": world.model, "version": va})
     with pytest.raises(HokusaiError) as refused:
@@ -240,7 +244,7 @@ def test_rollback_moves_back_and_refuses_when_the_previous_version_was_deleted(
     ]
 
 
-def test_a_projection_left_unfinished_is_finished_by_a_rerun(
+def test_a_move_mlflow_refused_is_taken_back_from_the_store(
     mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
 ) -> None:
     world = World(mlflow_server.url, open_store, 2)
@@ -250,14 +254,126 @@ def test_a_projection_left_unfinished_is_finished_by_a_rerun(
     proxy = FaultProxy(mlflow_server.url).start()
     try:
         proxy.add("POST", "registered-models/alias", "error", status=503, times=0)
-        with pytest.raises(HokusaiError):
+        with pytest.raises(HokusaiError) as failed:
             promotion.promote(world.ports(proxy.url), b, "champion", va)
     finally:
         proxy.stop()
-    assert world.in_mlflow() == va  # decided in the store, not projected
-    done = promotion.promote(world.ports(), b, "champion", va)  # the same command again
-    assert done.to_version == vb and world.in_mlflow() == vb and "already decided" in done.message
+    assert world.in_mlflow() == va
+    said = failed.value.message
+    assert "nothing was recorded" in said and f"--token-id {b} --alias champion --expect-current {va}" in said
+    record = world.store.alias(world.model, "champion")
+    assert record is not None and record.version == va  # the store never names what MLflow does not
+    assert len(world.store.alias_moves(world.model)) == 1  # no alias_moved event for a move not made
+    done = promotion.promote(world.ports(), b, "champion", va)  # the advice, followed
+    assert done.to_version == vb and world.in_mlflow() == vb
     assert len(world.store.alias_moves(world.model)) == 2
+
+
+def test_a_move_a_killed_run_left_decided_is_finished_by_a_rerun_and_nothing_else_moves_over_it(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    from hokusai_ci.domain.events import alias_moved_event
+    from hokusai_ci.ports.store import Mover
+
+    world = World(mlflow_server.url, open_store, 3)
+    a, b, c = world.versions
+    va, vb, _vc = world.versions.values()
+    promotion.promote(world.ports(), a, "champion", None)
+    # a run killed (SIGKILL, a lost runner) between the store's decision and MLflow's write
+    by = Mover(token_id=b, command="promote")
+    event = alias_moved_event(
+        model_name=world.model, alias="champion", from_version=va, to_version=vb, by=by, destination=None
+    )
+    world.store.move_alias(world.model, "champion", va, vb, by, event)
+    with pytest.raises(HokusaiError) as other:
+        promotion.promote(world.ports(), c, "champion", va)
+    said = other.value.message
+    assert other.value.category is Category.ALIAS_MOVED and f"a move to version {vb}" in said
+    assert f"`hokusai model promote --token-id {b} --alias champion --expect-current {va}`" in said
+    with pytest.raises(HokusaiError) as back:  # no rollback "from" a version MLflow never served
+        promotion.rollback(world.ports(), world.model, "champion")
+    assert back.value.category is Category.ALIAS_MOVED and world.in_mlflow() == va
+    done = promotion.promote(world.ports(), b, "champion", va)  # the advice, followed
+    assert done.to_version == vb and world.in_mlflow() == vb and "already decided" in done.message
+    assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]
+
+
+def test_ctrl_c_while_mlflow_is_written_leaves_nothing_recorded_and_says_what_to_run(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    import os
+    import signal
+
+    world = World(mlflow_server.url, open_store, 2)
+    a, b = world.versions
+    va, _vb = world.versions.values()
+    promotion.promote(world.ports(), a, "champion", None)
+    proxy = FaultProxy(mlflow_server.url).start()
+    rule = proxy.add("POST", "registered-models/alias", "stall")
+
+    def interrupt() -> None:
+        if rule.reached.wait(30):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, delivered to the main thread mid-request
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    try:
+        with pytest.raises(HokusaiError) as stopped:
+            promotion.promote(world.ports(proxy.url), b, "champion", va)
+    finally:
+        rule.release()
+        sender.join(30)
+        proxy.stop()
+    said = stopped.value.message
+    assert stopped.value.category is Category.INTERRUPTED and stopped.value.exit_code == 130
+    assert "SIGINT while setting alias 'champion'" in said and "nothing was recorded" in said
+    assert f"--expect-current {va}" in said
+    record = world.store.alias(world.model, "champion")
+    assert record is not None and record.version == va and world.in_mlflow() == va
+    assert len(world.store.alias_moves(world.model)) == 1
+
+
+def test_a_deleted_target_version_is_refused_before_the_store_decides(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    world = World(mlflow_server.url, open_store, 2)
+    a, b = world.versions
+    va, vb = world.versions.values()
+    promotion.promote(world.ports(), a, "champion", None)
+    world.http.call("DELETE", "model-versions/delete", json={"name": world.model, "version": vb})
+    with pytest.raises(HokusaiError) as refused:
+        promotion.promote(world.ports(), b, "champion", va)
+    assert refused.value.category is Category.MODEL_NOT_FOUND and f"version {vb} " in refused.value.message
+    record = world.store.alias(world.model, "champion")
+    assert record is not None and record.version == va and record.previous_version is None
+    assert len(world.store.alias_moves(world.model)) == 1 and world.in_mlflow() == va
+
+
+def test_a_move_made_outside_the_tool_is_adopted_when_named_and_the_alias_moves_again(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    world = World(mlflow_server.url, open_store, 3)
+    a, _b, c = world.versions
+    va, vb, vc = world.versions.values()
+    promotion.promote(world.ports(), a, "champion", None)
+    RegistryRest(world.http).set_alias(world.model, "champion", vb)  # moved outside hokusai-ci
+    with pytest.raises(HokusaiError) as stale:
+        promotion.promote(world.ports(), c, "champion", va)
+    assert stale.value.found == vb and f"pass --expect-current {vb}" in stale.value.message
+    with pytest.raises(HokusaiError) as back:
+        promotion.rollback(world.ports(), world.model, "champion")
+    assert back.value.category is Category.ALIAS_MOVED
+    assert f"--expect-current {vb}`" in back.value.message and back.value.message.count("nothing was moved") == 1
+    done = promotion.promote(world.ports(), c, "champion", vb)  # the advice, followed: MLflow's holder
+    assert (done.from_version, done.to_version) == (vb, vc) and world.in_mlflow() == vc
+    history = promotion.history(world.store, world.model, "champion")  # type: ignore[arg-type]
+    assert [(m.from_version, m.to_version, m.command) for m in history] == [
+        (None, va, "promote"),
+        (va, vb, "adopt"),
+        (vb, vc, "promote"),
+    ]
+    back_to = promotion.rollback(world.ports(), world.model, "champion")
+    assert back_to.to_version == vb and world.in_mlflow() == vb
 
 
 def test_a_rerun_does_not_overwrite_a_move_made_outside_the_tool_meanwhile(
@@ -508,3 +624,118 @@ def test_moving_an_alias_to_the_version_it_names_records_nothing(
     assert len(world.store.alias_moves(world.model)) == 1
     tags = world.http.version(world.model, version)["tags"]  # type: ignore[index]
     assert tags[Tag.PREVIOUS_PREFIX + "candidate"] == ""  # never the version itself
+
+
+# -- names and versions as MLflow takes them, refused before anything is written ---------------------
+@given(st.sampled_from(["latest", "LATEST", "Latest", "v1", "v3", "V12", "v007"]))
+@settings(max_examples=20, deadline=None)
+def test_names_mlflow_reserves_are_refused(name: str) -> None:
+    with pytest.raises(HokusaiError) as refused:
+        promotion.check_alias(name)
+    assert refused.value.exit_code == 2 and "MLflow reserves" in refused.value.message
+
+
+@given(st.lists(st.booleans(), min_size=8, max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_a_case_variant_of_champion_is_refused_so_there_is_one_champion(upper: list[bool]) -> None:
+    name = "".join(ch.upper() if up else ch for ch, up in zip(promotion.CHAMPION, upper, strict=True))
+    if name == promotion.CHAMPION:
+        assert promotion.check_alias(name) == name
+        return
+    with pytest.raises(HokusaiError) as refused:
+        promotion.check_alias(name)
+    assert refused.value.exit_code == 2 and "'champion' (lower case)" in refused.value.message
+    with pytest.raises(HokusaiError):  # and a registration may not move it either
+        from hokusai_ci.core.aliases import alias_to_set
+
+        alias_to_set(name)
+
+
+HOSTILE_VERSIONS = st.sampled_from(["016", " 16", "16 ", "+16", "0", "1e1", "١٦"]) | st.text(max_size=6)
+
+
+@given(HOSTILE_VERSIONS)
+@settings(max_examples=60, deadline=None)
+def test_expect_current_is_a_version_as_mlflow_writes_it(text: str) -> None:
+    assert promotion.check_version("16") == "16" and promotion.check_version(16) == "16"
+    if text.isascii() and text.isdigit() and not text.startswith("0"):
+        assert promotion.check_version(text) == text
+        return
+    with pytest.raises(HokusaiError) as refused:
+        promotion.check_version(text)
+    assert refused.value.exit_code == 2 and "expect-current" in refused.value.message
+
+
+def test_set_alias_without_an_mlflow_server_is_refused_before_registering(model_file: Path) -> None:
+    from tests.conftest import register_args, run_here
+
+    assert run_here("token", "create", "--token-id", "NOALIAS").code == 0
+    refused = run_here(*register_args("NOALIAS", model_file, value="0.85"), "--set-alias", "cand")
+    assert refused.code == 2 and "mlflow-uri" in refused.err and "registered, but" not in refused.err
+    status = run_here("model", "status", "--token-id", "NOALIAS", "--output", "json").json()
+    assert status["status"] == "draft"  # nothing written
+
+
+def test_a_typo_in_baseline_from_names_the_aliases_that_exist_and_the_text_says_each_thing_once(
+    mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import register_args, run_here
+
+    model = f"typo-{uuid.uuid4().hex[:8]}"
+    url = mlflow_server.url
+    for token in ("TA", "TB", "TC"):
+        assert run_here("token", "create", "--token-id", token).code == 0
+    first = run_here(*register_args("TA", model_file, model_name=model, mlflow_uri=url), "--set-alias", "candidate")
+    assert first.code == 0, first.err
+    assert "alias    alias" not in first.out and "moved    alias 'candidate'" in first.out
+    assert first.err.count("MLflow: ") == 1 and first.err.count("token store: ") == 1  # said once
+    reserved = run_here("model", "promote", "--token-id", "TA", "--alias", "v1", "--mlflow-uri", url)
+    assert reserved.code == 2 and "MLflow reserves" in reserved.err
+    assert run_here("model", "history", "--model-name", model, "--output", "json").json()[-1]["alias"] == "candidate"
+    other = tmp_path / "b.bin"
+    other.write_bytes(b"another model")
+    args = register_args("TB", other, baseline="0.1", model_name=model, mlflow_uri=url, baseline_from="alias:candidat")
+    typo = run_here(*args)
+    assert typo.code == 0, typo.err
+    assert "holds alias 'candidat'; its aliases are candidate" in typo.err and "warning: no version of" in typo.err
+    third = tmp_path / "c.bin"
+    third.write_bytes(b"a third model")
+    refused = run_here(
+        *register_args("TC", third, baseline=None, model_name=model, mlflow_uri=url, baseline_from="alias:candidat")
+    )
+    assert refused.code == 2 and "its aliases are candidate" in refused.err
+
+
+def test_a_move_mlflow_took_as_the_run_was_stopped_is_recorded_by_the_same_command(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    import os
+    import signal
+
+    world = World(mlflow_server.url, open_store, 2)
+    a, b = world.versions
+    va, vb = world.versions.values()
+    promotion.promote(world.ports(), a, "champion", None)
+    proxy = FaultProxy(mlflow_server.url).start()
+    rule = proxy.add("POST", "registered-models/alias", "stall", after=True)  # MLflow moved it; the answer held
+
+    def interrupt() -> None:
+        if rule.reached.wait(30):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    try:
+        with pytest.raises(HokusaiError) as stopped:
+            promotion.promote(world.ports(proxy.url), b, "champion", va)
+    finally:
+        rule.release()
+        sender.join(30)
+        proxy.stop()
+    assert stopped.value.category is Category.INTERRUPTED and f"or version {vb} if it took" in stopped.value.message
+    assert world.in_mlflow() == vb  # MLflow took it; the store took its decision back
+    done = promotion.promote(world.ports(), b, "champion", va)  # the same command, as the message says
+    assert (done.from_version, done.to_version) == (va, vb)
+    record = world.store.alias(world.model, "champion")
+    assert record is not None and record.version == vb and world.in_mlflow() == vb
+    assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]

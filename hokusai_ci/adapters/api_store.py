@@ -159,5 +159,8 @@ class ApiTokenStore:
                 self.local.create(by.token_id, {"source": "api mode alias move"})
         return self.local.move_alias(model_name, alias, expected, new_version, by, event)
 
+    def undo_move(self, decided: AliasRecord, before: AliasRecord | None, event_id: str) -> bool:
+        return self.local.undo_move(decided, before, event_id)
+
     def alias_moves(self, model_name: str | None = None, alias: str | None = None) -> list[EventRecord]:
         return self.local.alias_moves(model_name, alias)

@@ -128,6 +128,20 @@ class RegistryRest:
         found = self.version_by_alias(name, alias)
         return None if found is None else str(found["version"])
 
+    def aliases(self, name: str) -> dict[str, str]:
+        """Every alias of the model and the version it names (empty: none, or no such model)."""
+        from hokusai_ci.adapters.mlflow_http import MlflowApiError
+
+        try:
+            with self._answers():
+                data = self.http.call("GET", "registered-models/get", params={"name": name})
+        except HokusaiError:
+            return {}
+        except MlflowApiError:  # pragma: no cover - `_answers` turns these into HokusaiError
+            return {}
+        found = (data.get("registered_model") or {}).get("aliases") or []
+        return {str(a["alias"]): str(a["version"]) for a in found if "alias" in a and "version" in a}
+
     def set_alias(self, name: str, alias: str, version: str) -> None:
         """Point `alias` at `version`. Two first sets of an alias at once make MLflow answer HTTP
         400 (a unique-key violation) to one of them: the alias is then read back, and only a

@@ -65,6 +65,27 @@ class SqlAliases:
         assert record is not None
         return record
 
+    def undo_move(self, decided: AliasRecord, before: AliasRecord | None, event_id: str) -> bool:
+        """Take back a move MLflow never got: the alias returns to `before` (None: not set) and
+        the move's event is deleted, in one transaction, only while the alias still stands where
+        `decided` put it (a later move on top of it is left alone). True when undone."""
+        where = (decided.model_name, decided.alias, decided.version, ts(decided.moved_at))
+        match = "WHERE model_name = ? AND alias = ? AND version = ? AND moved_at = ?"
+        with self._tx():
+            if before is None:
+                cur = self._exec(f"DELETE FROM aliases {match}", where)
+            else:
+                b = before
+                back = (b.version, b.previous_version, b.token_id, ts(b.moved_at), b.moved_by, b.run_url, b.commit)
+                cur = self._exec(
+                    "UPDATE aliases SET version = ?, previous_version = ?, token_id = ?, moved_at = ?, moved_by = ?, "
+                    f"run_url = ?, commit_sha = ? {match}",
+                    (*back, *where),
+                )
+            if cur.rowcount == 1:
+                self._exec("DELETE FROM events WHERE event_id = ?", (event_id,))
+        return bool(cur.rowcount == 1)
+
     def alias_moves(self, model_name: str | None = None, alias: str | None = None) -> list[EventRecord]:
         rows = self._exec(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE event_type = ? ORDER BY created_at, position",

@@ -26,7 +26,7 @@ def alias_to_set(value: Any) -> str | None:
     if value in (None, ""):
         return None
     alias = promotion.check_alias(value, "set-alias")
-    if alias == promotion.CHAMPION:
+    if alias.lower() == promotion.CHAMPION:
         raise invalid_input(
             "set-alias", value, "a registration moves other aliases; champion moves only by `hokusai model promote`"
         )
@@ -47,7 +47,8 @@ def baseline_source(settings: Settings, raw: dict[str, Any], spec: Any) -> Any:
     model = check_model_name(given) if given not in (None, "") else f"hokusai-{token}"
     flag = raw.get("baseline")
     fallback = None if flag in (None, "") else parse_number("baseline", flag)
-    source = promotion.baseline_from(registry(settings).version_by_alias, model, alias, fallback)
+    reg = registry(settings)
+    source = promotion.baseline_from(reg.version_by_alias, model, alias, fallback, reg.aliases)
     raw["baseline"] = source.value
     return source
 
@@ -76,7 +77,7 @@ def set_alias(settings: Settings, result: RegistrationResult, alias: str) -> Non
 
     assert result.model_name and result.model_version and result.token_id
     try:
-        ports, adapters = _alias_ports(settings)
+        ports, adapters = _alias_ports(settings, described=True)
         try:
             record = ports.store.alias(result.model_name, alias)
             expected = record.version if record else ports.registry.alias_version(result.model_name, alias)
@@ -95,15 +96,17 @@ def _not_moved(err: HokusaiError, alias: str) -> HokusaiError:
     return HokusaiError(err.category, note + err.message, field=err.field, status=err.status)
 
 
-def _alias_ports(settings: Settings) -> tuple[Any, Any]:
-    """The alias commands' ports and the adapters to close after them."""
+def _alias_ports(settings: Settings, *, described: bool = False) -> tuple[Any, Any]:
+    """The alias commands' ports and the adapters to close after them (`described`: the
+    registration already said where everything goes)."""
     from hokusai_ci.core.promotion import Ports
     from hokusai_ci.core.wiring import describe_endpoints, registry
 
     reg = registry(settings)  # refused before the store is opened: mock mode, a file store
     adapters = build_adapters(settings, read_only=False)
     store: Any = adapters.store
-    describe_endpoints(settings)
+    if not described:
+        describe_endpoints(settings)
     return Ports(store, reg, adapters.webhook, adapters.webhook_target, ci=ci_tags()), adapters
 
 

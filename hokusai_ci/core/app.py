@@ -16,7 +16,7 @@ from hokusai_ci.core.champion_compare import compare_request
 from hokusai_ci.core.ci_context import ci_tags
 from hokusai_ci.core.commands import command, run_command
 from hokusai_ci.core.inputs import build_request, check_store_outside_model, check_token_id, parse_flag
-from hokusai_ci.core.wiring import build_adapters, describe_endpoints, version_reader
+from hokusai_ci.core.wiring import build_adapters, describe_endpoints, registry, version_reader
 from hokusai_ci.domain.attestation import Signer
 from hokusai_ci.domain.errors import Category, HokusaiError, invalid_input
 from hokusai_ci.domain.progress import Progress
@@ -76,6 +76,8 @@ def register(settings: Settings, **raw: Any) -> RegistrationResult:
     baseline_from, set_alias = raw.pop("baseline_from", None), raw.pop("set_alias", None)
     try:
         alias_to_set = aliases.alias_to_set(set_alias)
+        if alias_to_set:  # refused now, not after registering: aliases live in an MLflow server
+            registry(settings)
         source = None if baseline_from in (None, "") else aliases.baseline_source(settings, raw, baseline_from)
         request = build_request(**raw)
         if source is not None:

@@ -88,7 +88,7 @@ def registration_text(r: RegistrationResult) -> str:
         )
         lines.append(f"  baseline {b.value:g} from {where}")
     if r.alias:
-        lines.append(f"  alias    {r.alias.get('message', '')}")
+        lines.append(f"  moved    {r.alias.get('message', '')}")
     if r.paired:
         lines.append(f"  paired   vs {r.compared_with}: {r.paired.verdict}")
     if r.model_uri:

@@ -152,5 +152,9 @@ class AliasStore(Protocol):
         in one transaction. Raises `HokusaiError(ALIAS_MOVED)` with `found` (the holder, None
         when unset) when the alias is not on `expected`: nothing is written then."""
 
+    def undo_move(self, decided: AliasRecord, before: AliasRecord | None, event_id: str) -> bool:
+        """Take back a move whose projection to MLflow failed: back to `before` (None: unset), its
+        event deleted, in one transaction, only while the alias stands where `decided` put it."""
+
     def alias_moves(self, model_name: str | None = None, alias: str | None = None) -> list[EventRecord]:
         """The `alias_moved` events of the outbox, oldest first: the history of every move."""
