@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hokusai_ci.core import promotion
+from hokusai_ci.core import alias_baseline, promotion
 from hokusai_ci.domain.attestation import BaselineSource
 from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.ports.tracking import Tag
@@ -37,7 +37,7 @@ def test_expect_current_is_a_version_number(value: object) -> None:
 @pytest.mark.parametrize("spec", ["champion", "alias:", "alias:a b", "label:champion", "alias:champion\n"])
 def test_baseline_from_names_an_alias(spec: str) -> None:
     with pytest.raises(HokusaiError) as refused:
-        promotion.parse_baseline_from(spec)
+        alias_baseline.parse_baseline_from(spec)
     assert refused.value.category is Category.INVALID_INPUT
 
 
@@ -47,10 +47,10 @@ def _champion(tags: dict[str, str]) -> dict[str, object]:
 
 def test_the_champion_read_from_the_alias_becomes_the_baseline() -> None:
     tags = {Tag.METRIC: "auroc", Tag.METRIC_VALUE: "0.87", Tag.EVIDENCE_SHA256: "p1,l1", Tag.EVALUATION_SHA256: "e1"}
-    source = promotion.baseline_from(lambda m, a: _champion(tags), "hokusai-T", "champion", 0.5)
+    source = alias_baseline.baseline_from(lambda m, a: _champion(tags), "hokusai-T", "champion", 0.5)
     assert (source.source, source.version, source.value, source.evaluation_sha256) == ("alias", "7", 0.87, "e1")
     assert not source.pairable  # its predictions were not stored with it
-    stored = promotion.baseline_from(
+    stored = alias_baseline.baseline_from(
         lambda m, a: _champion({**tags, Tag.EVIDENCE_URI: "s3://b/e"}), "m", "champion", None
     )
     assert stored.pairable
@@ -58,15 +58,15 @@ def test_the_champion_read_from_the_alias_becomes_the_baseline() -> None:
 
 def test_no_champion_needs_the_flag() -> None:
     with pytest.raises(HokusaiError) as refused:
-        promotion.baseline_from(lambda m, a: None, "hokusai-T", "champion", None)
+        alias_baseline.baseline_from(lambda m, a: None, "hokusai-T", "champion", None)
     assert refused.value.exit_code == 2 and "give --baseline" in refused.value.message
-    source = promotion.baseline_from(lambda m, a: None, "hokusai-T", "champion", 0.8)
+    source = alias_baseline.baseline_from(lambda m, a: None, "hokusai-T", "champion", 0.8)
     assert (source.source, source.value, source.version) == ("flag", 0.8, None)
 
 
 def test_a_version_without_the_tools_tags_is_no_baseline() -> None:
     with pytest.raises(HokusaiError) as refused:
-        promotion.baseline_from(lambda m, a: _champion({}), "hokusai-T", "champion", 0.8)
+        alias_baseline.baseline_from(lambda m, a: _champion({}), "hokusai-T", "champion", 0.8)
     assert refused.value.exit_code == 2 and Tag.METRIC_VALUE in refused.value.message
 
 
@@ -75,10 +75,10 @@ def test_another_metric_or_evaluation_set_is_refused_naming_both() -> None:
         source="alias", alias="champion", model_name="m", version="7", value=0.8, metric="auroc", evaluation_sha256="l1"
     )
     with pytest.raises(HokusaiError) as metric:
-        promotion.check_comparable(champion, "accuracy", None)
+        alias_baseline.check_comparable(champion, "accuracy", None)
     assert metric.value.exit_code == 2 and "auroc" in metric.value.message and "accuracy" in metric.value.message
     with pytest.raises(HokusaiError) as rows:
-        promotion.check_comparable(champion, "auroc", "l2")
+        alias_baseline.check_comparable(champion, "auroc", "l2")
     assert rows.value.exit_code == 2 and "l1" in rows.value.message and "l2" in rows.value.message
-    promotion.check_comparable(champion, "auroc", "l1")
-    promotion.check_comparable(champion, "auroc", None)  # the candidate's value was given, not measured
+    alias_baseline.check_comparable(champion, "auroc", "l1")
+    alias_baseline.check_comparable(champion, "auroc", None)  # the candidate's value was given, not measured

@@ -425,7 +425,7 @@ def test_the_result_model_imports_without_numpy_and_two_processes_give_the_same_
 
 @settings(max_examples=40, deadline=None)
 @given(
-    data=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), st.booleans()), min_size=6, max_size=30),
+    data=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), st.booleans()), min_size=30, max_size=60),
     shuffle=st.randoms(use_true_random=False),
 )
 def test_pairing_by_id_in_any_order_equals_pairing_aligned_rows_by_order(
@@ -434,7 +434,7 @@ def test_pairing_by_id_in_any_order_equals_pairing_aligned_rows_by_order(
     import tempfile
 
     labels = [int(y) for _, _, y in data]
-    labels[:2], labels[2:4] = [1, 1], [0, 0]
+    labels[:10], labels[10:20] = [1] * 10, [0] * 10  # the measured gate's minimum: 10 of each class
     ids = [f"id {i}" for i in range(len(data))]
     order = list(range(len(data)))
     shuffle.shuffle(order)

@@ -81,9 +81,14 @@ def test_readme_workflows_run_under_act_as_printed(docker_engine: Any, image: st
     )
     (main_text,), (gate_text,) = list(main), list(gate)
     assert "uses: hokusai/register-model@v1\n" in main_text and "uses: hokusai/register-model@v1\n" in gate_text
+    assert "\n  promote:" in main_text
     local = "uses: ./ # zizmor: ignore[self-repository]\n"
     target = copy / ".github" / "workflows"
-    (target / "readme-main.yml").write_text(main_text.replace("uses: hokusai/register-model@v1\n", local) + steps)
+    # the outputs steps go at the end of the register job; the promote job after it needs a
+    # reviewer's approval and a registry admin's key (linted with the README, not run here)
+    register_job, promote_job = main_text.split("\n  promote:", 1)
+    main_text = f"{register_job}\n{steps.rstrip()}\n  promote:{promote_job}"
+    (target / "readme-main.yml").write_text(main_text.replace("uses: hokusai/register-model@v1\n", local))
     (target / "readme-gate.yml").write_text(gate_text.replace("uses: hokusai/register-model@v1\n", local))
     assert yaml.safe_load((target / "readme-main.yml").read_text())["jobs"]["register"]["steps"][-1]["name"]
     _commit(copy)
@@ -92,7 +97,7 @@ def test_readme_workflows_run_under_act_as_printed(docker_engine: Any, image: st
 
     gate_log = _act(copy, docker_engine, "pull_request", "readme-gate.yml", "-e", str(event))
     assert "Gate passed for token XRAY (gate only: the token was not checked" in gate_log
-    main_log = _act(copy, docker_engine, "push", "readme-main.yml", "--env", "HOKUSAI_MOCK_MODE=true")
+    main_log = _act(copy, docker_engine, "push", "readme-main.yml", "-j", "register", "--env", "HOKUSAI_MOCK_MODE=true")
     assert "registered models:/hokusai-XRAY/1 (delta 0.03)" in main_log
 
 

@@ -37,18 +37,18 @@ def baseline_source(settings: Settings, raw: dict[str, Any], spec: Any) -> Any:
     """`--baseline-from alias:NAME`: the baseline is the metric value of the version the alias
     names (`--baseline` only when none does yet); set into `raw` before the inputs are checked."""
     from hokusai_ci.config.validation import parse_number
-    from hokusai_ci.core import promotion
+    from hokusai_ci.core import alias_baseline
     from hokusai_ci.core.inputs import check_model_name
     from hokusai_ci.core.wiring import registry
 
-    alias = promotion.parse_baseline_from(spec)
+    alias = alias_baseline.parse_baseline_from(spec)
     token = check_token_id(raw.get("token_id"))
     given = raw.get("model_name")
     model = check_model_name(given) if given not in (None, "") else f"hokusai-{token}"
     flag = raw.get("baseline")
     fallback = None if flag in (None, "") else parse_number("baseline", flag)
     reg = registry(settings)
-    source = promotion.baseline_from(reg.version_by_alias, model, alias, fallback, reg.aliases)
+    source = alias_baseline.baseline_from(reg.version_by_alias, model, alias, fallback, reg.aliases)
     raw["baseline"] = source.value
     return source
 
@@ -58,11 +58,11 @@ def compared(request: RegistrationRequest, source: Any) -> RegistrationRequest:
     the candidate is measured and that version kept its predictions for the same rows, the
     candidate is also compared with it pairwise on those rows (as `--compare-with` does), unless
     another version was named with `--compare-with`."""
-    from hokusai_ci.core import promotion
+    from hokusai_ci.core import alias_baseline
 
     measured = request.measured
     digest = measured.evaluation_sha256 if measured is not None else None
-    promotion.check_comparable(source, request.metric.name, digest)
+    alias_baseline.check_comparable(source, request.metric.name, digest)
     update: dict[str, Any] = {"baseline_source": source}
     if measured is not None and request.compare_with is None and source.pairable:
         update["compare_with"] = (source.model_name, source.version)

@@ -1,4 +1,4 @@
-"""Aliases: promotion with compare-and-set, rollback, history, and the baseline read from an alias.
+"""Aliases: promotion with compare-and-set, rollback, history (the baseline: alias_baseline.py).
 
 MLflow moves an alias with an upsert and no expected-version check, so two promotions both
 succeed and the last one wins silently. Here a move is decided in the tool's own store (a
@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hokusai_ci.adapters.registry_rest import RegistryRest
 from hokusai_ci.config.redaction import display_url
-from hokusai_ci.domain.attestation import BaselineSource
 from hokusai_ci.domain.errors import AliasMovedError, Cancelled, Category, HokusaiError, invalid_input
 from hokusai_ci.domain.events import ConsoleSink, EventSink, alias_moved_event
 from hokusai_ci.domain.results import AliasMove, AliasMoveResult
@@ -36,7 +34,7 @@ ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", re.ASCII)
 RESERVED_VERSION = re.compile(r"[vV][0-9]+", re.ASCII)
 VERSION = re.compile(r"[1-9][0-9]{0,17}", re.ASCII)
 CHAMPION = "champion"  # moved only by an explicit `model promote`, never by a registration
-BASELINE_FROM = re.compile(r"alias:(.+)", re.DOTALL)
+_UNRECORDED = "in MLflow, and this token store has no record of it (a fresh CI runner, or set outside hokusai-ci)"
 
 
 class Store(TokenStore, AliasStore, Protocol):
@@ -318,9 +316,6 @@ def _said(version: str | None) -> str:
     return f"on version {version}" if version else "not set"
 
 
-_UNRECORDED = "in MLflow, and this token store has no record of it (a fresh CI runner, or set outside hokusai-ci)"
-
-
 def _adopt(
     ports: Ports, model_name: str, alias: str, expected: str, token_id: str, command: str
 ) -> tuple[AliasRecord | None, list[Any]]:
@@ -403,87 +398,3 @@ def history(store: Store, model_name: str, alias: str | None = None) -> list[Ali
         )
         for e in store.alias_moves(model_name, alias)
     ]
-
-
-# -- the baseline from an alias ---------------------------------------------------------------------
-def parse_baseline_from(value: Any) -> str:
-    """`alias:NAME` → NAME."""
-    match = BASELINE_FROM.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise invalid_input("baseline-from", value, "use alias:NAME, e.g. alias:champion")
-    return check_alias(match.group(1), "baseline-from")
-
-
-def baseline_from(
-    read: Callable[[str, str], dict[str, Any] | None],
-    model_name: str,
-    alias: str,
-    fallback: float | None,
-    others: Callable[[str], dict[str, str]] | None = None,
-) -> BaselineSource:
-    """The baseline a registration is gated on: the metric value of the version `alias` names
-    (one registry request: the alias answer carries the version's tags), or `fallback`
-    (`--baseline`) when no version holds the alias yet; neither: exit 2. When the alias is not
-    set, the model's other aliases (`others`, one more request) are named, so a typo shows."""
-    found = read(model_name, alias)
-    if found is None:
-        existing = sorted((others or (lambda _: {}))(model_name))
-        named = f"; its aliases are {', '.join(existing)}" if existing else ""
-        if fallback is None:
-            raise invalid_input(
-                "baseline-from",
-                f"alias:{alias}",
-                f"no version of {model_name} holds alias {alias!r}{named}; give --baseline for the first registration",
-            )
-        log.warning(
-            "warning: no version of %s holds alias %r%s: the baseline %g comes from --baseline",
-            model_name,
-            alias,
-            named,
-            fallback,
-        )
-        return BaselineSource(source="flag", alias=alias, model_name=model_name, value=fallback)
-    tags, version = found["tags"], str(found["version"])
-    text = tags.get(Tag.METRIC_VALUE)
-    try:
-        value = float(text) if text is not None else None
-    except ValueError:
-        value = None
-    if value is None or not tags.get(Tag.METRIC):
-        raise invalid_input(
-            "baseline-from",
-            f"alias:{alias}",
-            f"version {version} of {model_name} carries no {Tag.METRIC}/{Tag.METRIC_VALUE} tags (not registered by "
-            "hokusai-ci); give --baseline instead",
-        )
-    return BaselineSource(
-        source="alias",
-        alias=alias,
-        model_name=model_name,
-        version=version,
-        value=value,
-        metric=tags[Tag.METRIC],
-        evaluation_sha256=tags.get(Tag.EVALUATION_SHA256),
-    ).with_stored_evidence(bool(tags.get(Tag.EVIDENCE_URI)))
-
-
-def check_comparable(source: BaselineSource, metric: str, evaluation_sha256: str | None) -> None:
-    """A champion measured on another metric, or (both measured, labels in their own files) on
-    another evaluation set, is no baseline for this candidate: exit 2 naming both."""
-    if source.source != "alias":
-        return
-    holder = f"{source.model_name} version {source.version} (alias {source.alias})"
-    if source.metric != metric:
-        raise invalid_input(
-            "metric",
-            metric,
-            f"{holder} was gated on {source.metric}, this model on {metric}; compare the same metric, or give "
-            "--baseline instead of --baseline-from",
-        )
-    if source.evaluation_sha256 and evaluation_sha256 and source.evaluation_sha256 != evaluation_sha256:
-        raise invalid_input(
-            "predictions",
-            evaluation_sha256,
-            f"{holder} was measured on evaluation data {source.evaluation_sha256}, this model on "
-            f"{evaluation_sha256}; measure both on the same evaluation set",
-        )
