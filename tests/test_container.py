@@ -207,7 +207,9 @@ def test_gitlab_style_script_with_dotenv_report(docker_engine: Any, image: str, 
     """GitLab: `entrypoint: [""]`, the job script runs `hokusai` from PATH, artifacts:reports:dotenv."""
     (tmp_path / "model.bin").write_bytes(b"abc" * 1000)
     # the measured gate: the image holds the metrics extra (numpy)
-    (tmp_path / "eval.csv").write_text("score,label\n" + "".join(f"{i % 2},{i % 2}\n" for i in range(400)))
+    # (one row in 50 wrong: a perfect score on 400 rows would be a zero-width interval, no evidence)
+    rows = "".join(f"{(i + (i % 50 == 0)) % 2},{i % 2}\n" for i in range(400))
+    (tmp_path / "eval.csv").write_text("score,label\n" + rows)
     script = (
         "hokusai model register --token-id GL-1 --model-path model.bin --metric f1 --baseline 0.8 "
         "--predictions eval.csv --score-column score --label-column label --threshold 0.5 "

@@ -15,7 +15,7 @@ from pydantic import BaseModel, computed_field
 
 from hokusai_ci.config.mode_choice import rules_of
 from hokusai_ci.domain.attestation import Attestation, BaselineSource
-from hokusai_ci.domain.errors import AliasMovedError, Category, HokusaiError
+from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.measured.decision import MeasuredGate, basis
 from hokusai_ci.domain.measured.paired_gate import PairedGate
 from hokusai_ci.domain.metrics import Direction, GateResult, MetricSpec, gate
@@ -286,7 +286,8 @@ class AliasMoveOutcome(Outcome):
 
     @classmethod
     def of_error(cls, err: HokusaiError) -> Self:
-        found = err.found if isinstance(err, AliasMovedError) else None
+        # by its attribute: a test that re-imports the package must not turn a refusal into "not set"
+        found = getattr(err, "found", None)
         return cls(error=ErrorInfo.of(err), found_version=found)
 
     def payload(self) -> Any:
