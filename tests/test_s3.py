@@ -346,12 +346,20 @@ def test_many_ci_jobs_at_once_on_postgresql_mlflow_and_s3(
     assert all(code == 0 for token, code, *_ in results if token != "LOADRACE"), [
         (t, c, e[-300:]) for t, c, _, e, _ in results if c != 0 and t != "LOADRACE"
     ]
-    assert sorted(code for token, code, *_ in results if token == "LOADRACE") == [0] + [4] * 7
+    # one run wins; a racer that arrives after the winner's commit and finishes a step it had not
+    # yet done (a re-run's job: the tag, the events) also exits 0 for the same version; others 4
+    race_codes = sorted(code for token, code, *_ in results if token == "LOADRACE")
+    assert race_codes.count(0) >= 1 and set(race_codes) <= {0, 4}, race_codes
+    winners = {
+        json.loads(out)["model_version"] for token, code, out, *_ in results if token == "LOADRACE" and code == 0
+    }
+    assert winners == {"1"}, winners
     client = MlflowClient(tracking_uri=mlflow.url)
     for token in {t for t, _ in jobs}:
         versions = client.search_model_versions(f"name = 'hokusai-{token}'")
         assert [v.tags["hokusai.status"] for v in versions] == ["registered"], token
-    delivered = Counter(x.json()["token_id"] for x in webhook.received)
+    # each event once by its id (the receiver's idempotency key; delivery is at least once)
+    delivered = Counter(token for token, _ in {(x.json()["token_id"], x.json()["event_id"]) for x in webhook.received})
     assert delivered == Counter({t: 2 for t in {t for t, _ in jobs}})
     for token in ("LOAD00", "LOADRACE"):
         status = run_cli("model", "status", "--token-id", token, "--output", "json", env=env).json()
