@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hokusai_ci.domain.measured.options import WITH_PREDICTIONS
 from hokusai_ci.faces.options import OPTIONS, Option, Role
 
 
@@ -56,17 +57,7 @@ class CommandSpec:
 
 
 # The options that decide a verdict: `model register`, `model gate`, the Action and the API.
-MEASURED = (
-    "predictions",
-    "labels",
-    "score_column",
-    "label_column",
-    "id_column",
-    "threshold",
-    "confidence",
-    "decision",
-    "compare_with",
-)
+MEASURED = ("predictions", *WITH_PREDICTIONS)
 VERDICT = ("metric_value", "metrics_file", "metric_key", *MEASURED, "direction")
 COMMON = ("output", "log_level")
 
