@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -310,3 +312,36 @@ def test_wrong_password_is_exit_7_and_never_echoed(postgres: PostgresServer, mod
     r = run_cli("model", "list", env=env)
     assert r.code == 7
     assert "missing_db" in r.err and "An0ther-Secret" not in r.out + r.err
+
+
+def test_one_token_registered_by_two_token_stores_into_two_models_keeps_both(
+    mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
+) -> None:
+    """Two token stores (two CI runners' local stores) register the same token id and content
+    into different models: each gets a version of the model it named, the first one's version
+    (and the alias on it) survives the second registration, and a third store asking for the
+    first model adopts that version rather than uploading again."""
+    token = f"TWO{uuid.uuid4().hex[:6]}"
+    first_model, second_model = f"first-{token}", f"second-{token}"
+
+    def cli(home: str, *args: str) -> Any:
+        return run_cli(*args, env={"HOKUSAI_MODE": "local", "HOKUSAI_HOME": str(tmp_path / home)})
+
+    def register(home: str, model: str) -> dict[str, Any]:
+        assert cli(home, "token", "create", "--token-id", token).code == 0
+        r = cli(home, *register_args(token, model_file, model_name=model, mlflow_uri=mlflow_server.url, output="json"))
+        assert r.code == 0, r.err
+        return dict(r.json())
+
+    first = register("a", first_model)
+    promoted = cli("a", "model", "promote", "--token-id", token, "--mlflow-uri", mlflow_server.url)
+    assert promoted.code == 0, promoted.err
+    second = register("b", second_model)
+    assert (second["model_name"], second["reused_existing_version"]) == (second_model, False)
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    kept = client.get_model_version(first_model, first["model_version"])
+    assert kept.tags["hokusai.status"] == "registered"
+    assert client.get_model_version_by_alias(first_model, "champion").version == kept.version
+    third = register("c", first_model)
+    assert (third["model_name"], third["model_version"]) == (first_model, first["model_version"])
+    assert third["reused_existing_version"] is True

@@ -168,10 +168,7 @@ def test_alias_commands_match_their_schemas_and_a_refusal_names_the_version_foun
         15,
     )
     assert stale["error"]["category"] == "alias_moved", stale
-    # Open defect: in the full serial session (never alone, never under xdist) the store has no
-    # record of the first promote's move here and the refusal names no version (null); alone it
-    # names the holder. Known and being bisected; the schema and exit code hold either way.
-    assert stale["found_version"] in (holder, None), stale
+    assert stale["found_version"] == holder, stale
     unset = _failed(
         cli("model", "promote", "--token-id", "SB", "--alias", "fresh", "--expect-current", "1", *json_out),
         SCHEMA_OF["model", "promote"],

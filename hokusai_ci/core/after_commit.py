@@ -23,7 +23,7 @@ log = logging.getLogger("hokusai_ci")
 
 def settle(tracker: Tracker | None, committed: Committed, ports: Ports) -> list[str]:
     """After the token store committed: the version says registered, its run finished, and the
-    token's other versions (left by runs that failed, with other content) are removed. The
+    token's other versions left by runs that failed are removed (never one a token store registered). The
     registration is done whatever happens here; returns the steps MLflow did not take, which
     a re-run of the same command takes (`resume`)."""
     assert tracker is not None
@@ -38,12 +38,18 @@ def settle(tracker: Tracker | None, committed: Committed, ports: Ports) -> list[
     except Exception as exc:
         unfinished.append(f"end its MLflow run ({_reason(exc)})")
     for other in committed.earlier:
-        if (other.model_name, other.model_version) != (tracked.model_name, tracked.model_version):
-            # its run failed, or was killed and never ended: either way it did not register; a
-            # duplicate made by a retried create shares the registered version's run, which stays FINISHED
-            if other.run_id != tracked.run_id:
-                tracker.finish(other, ok=False)  # best effort by contract when failing
-            tracker.discard(other, f"version {tracked.model_version} was registered for the token instead")
+        if (other.model_name, other.model_version) == (tracked.model_name, tracked.model_version):
+            continue
+        if other.status == Status.REGISTERED:
+            # another token store (a fresh CI runner's, a colleague's) registered it and its
+            # record names it: never this run's to remove
+            log.info("keeping %s version %s: another token store registered it", other.model_name, other.model_version)
+            continue
+        # its run failed, or was killed and never ended: either way it did not register; a
+        # duplicate made by a retried create shares the registered version's run, which stays FINISHED
+        if other.run_id != tracked.run_id:
+            tracker.finish(other, ok=False)  # best effort by contract when failing
+        tracker.discard(other, f"version {tracked.model_version} was registered for the token instead")
     return unfinished
 
 

@@ -127,7 +127,7 @@ def _hash(req: RegistrationRequest, ports: Ports) -> Fingerprint:
 
 def _dry_run_message(req: RegistrationRequest, checked: Checked, fp: Fingerprint) -> str:
     earlier = [] if checked.tracker is None else checked.tracker.find(req.token_id)
-    same = same_content(earlier, fp)
+    same = same_content(earlier, fp, req.model_name)
     if same is not None:
         return f"every check passed; would reuse {same.model_name} version {same.model_version}"
     return f"every check passed; would upload {fp.total_bytes} bytes and register a new version of {req.model_name}"
@@ -152,7 +152,7 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports, attempt: At
             # the model is hashed first only to compare it with an earlier upload of this token;
             # otherwise the upload hashes the bytes as it sends them (one read of the model)
             hashed = _hash(req, ports) if earlier else None
-            same = same_content(earlier, hashed) if hashed else None
+            same = same_content(earlier, hashed, req.model_name) if hashed else None
             # this run holds the token's only live claim: a run of it still RUNNING in MLflow was
             # left by a run that died (before its version existed, or one MLflow created late)
             best_effort(

@@ -72,5 +72,7 @@ def quick_sha(req: RegistrationRequest) -> str | None:
     return None
 
 
-def same_content(earlier: list[TrackedModel], fp: Fingerprint) -> TrackedModel | None:
-    return next((v for v in earlier if v.sha256 == fp.sha256), None)
+def same_content(earlier: list[TrackedModel], fp: Fingerprint, model_name: str) -> TrackedModel | None:
+    """The token's earlier upload of this content into the model asked for: a version of the
+    same content in another registered model is another registration, never adopted."""
+    return next((v for v in earlier if v.sha256 == fp.sha256 and v.model_name == model_name), None)
