@@ -148,12 +148,14 @@ def test_secrets_are_masked_first_and_never_written(runner: dict[str, str]) -> N
     runner["INPUT_API-KEY"] = "hk_test_supersecretvalue1"
     runner["INPUT_WEBHOOK-SECRET"] = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNA=="
     runner["HOKUSAI_DB_PASSWORD"] = "db-pass-Q9"
+    runner["https_proxy"] = "http://relay:proxy%2Fpw-Q7@127.0.0.1:9"  # the Action's calls here are not HTTPS
     proc = run_entry(runner)
     lines = proc.stdout.splitlines()
     masks = [line for line in lines if line.startswith("::add-mask::")]
     masked = {unescape(m.split("::", 2)[2]) for m in masks}
     # each secret, plus the spellings it may take in text (percent-encoded, JSON-escaped)
     assert {"hk_test_supersecretvalue1", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNA==", "db-pass-Q9"} <= masked
+    assert {"proxy%2Fpw-Q7", "proxy/pw-Q7"} <= masked  # a proxy's password, as written and decoded
     assert "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNA%3D%3D" in masked
     assert lines[: len(masks)] == masks  # before anything else is printed
     written = Path(runner["GITHUB_OUTPUT"]).read_text() + Path(runner["GITHUB_STEP_SUMMARY"]).read_text()

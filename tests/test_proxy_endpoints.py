@@ -5,10 +5,14 @@ receiver proves the line matches where the request went."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import register_args, run_here
 from tests.fault_proxy import FaultProxy
@@ -76,3 +80,22 @@ def test_each_endpoint_gets_the_proxy_of_its_scheme(monkeypatch: pytest.MonkeyPa
     assert proxy_for("http://mlflow.internal.example/") is None
     assert proxy_for("http://10.1.2.3:5000/") is None
     assert proxy_for("file:///tmp/mlruns") is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    variable=st.sampled_from(["HTTP_PROXY", "https_proxy", "ALL_PROXY"]),
+    password=st.text(st.characters(codec="ascii", categories=["L", "N", "P", "S"]), min_size=4, max_size=24),
+    scheme=st.sampled_from(["http://", "https://", "socks5://", ""]),
+)
+def test_a_proxy_password_is_a_secret_wherever_it_is_quoted(variable: str, password: str, scheme: str) -> None:
+    """A proxy's password is redacted in any text (a proxy's error page quoting it, a library's
+    message), not only inside a URL: as written in the variable and as the client decodes it."""
+    from urllib.parse import quote, unquote
+
+    from hokusai_ci.config.redaction import redact
+
+    written = quote(password, safe="")
+    with patch.dict(os.environ, {variable: f"{scheme}relay:{written}@proxy.example:3128"}):
+        said = redact(f"proxy refused relay/{unquote(written)} (sent {written})")
+    assert unquote(written) not in said and written not in said, said

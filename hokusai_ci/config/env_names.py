@@ -37,3 +37,7 @@ class Env:
     SIGSTORE_TRUST_CONFIG = "HOKUSAI_SIGSTORE_TRUST_CONFIG"  # keyless against a private Sigstore
     CONTAINER = "HOKUSAI_CONTAINER"  # set by the image's entrypoint: this run is the container
     CI = "CI"  # "true" on every hosted CI (GitHub, GitLab, CircleCI, ...)
+
+
+# where `requests` finds a proxy (either case): a proxy URL's password is a secret like any other
+PROXY_VARIABLES = tuple(name for upper in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY") for name in (upper, upper.lower()))

@@ -23,10 +23,12 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urljoin, urlsplit, urlunsplit
+
+from hokusai_ci.config.env_names import PROXY_VARIABLES
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4
@@ -87,7 +89,8 @@ def forget() -> None:
 def known_secrets(environ: Iterable[tuple[str, str]] | None = None) -> list[str]:
     """Every secret value currently known: secret settings in the environment and remembered ones."""
     env = os.environ if environ is None else dict(environ)  # every line printed asks: no copy
-    return sorted({*(value for name in SECRET_ENV if (value := env.get(name))), *_remembered})
+    proxies = (secret for secrets in proxy_secrets(env).values() for secret in secrets)
+    return sorted({*(value for name in SECRET_ENV if (value := env.get(name))), *proxies, *_remembered})
 
 
 def fragments(secret: str) -> set[str]:
@@ -203,6 +206,18 @@ def url_secrets(url: str | None) -> tuple[str, ...]:
     if password is None:
         password = user if user and len(user) >= LONE_USER_MAX else None
     return () if not password else (password, unquote(password))
+
+
+def proxy_secrets(environ: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """The secrets in the proxy URLs of the environment, by variable (`proxy:3128` is read as
+    `http://proxy:3128`, as requests reads it)."""
+    found = {}
+    for name in PROXY_VARIABLES:
+        url = environ.get(name, "").strip()
+        secrets = url_secrets(url if "://" in url else f"http://{url}") if url else ()
+        if secrets:
+            found[name] = secrets
+    return found
 
 
 class RedactingRecords:

@@ -21,6 +21,7 @@ from hokusai_ci.config.redaction import (
     SECRET_SETTINGS,
     fragments,
     install_log_redaction,
+    proxy_secrets,
     redact,
     short_lines,
     url_secrets,
@@ -246,6 +247,9 @@ def _mask_secrets(env: Mapping[str, str], inputs: Mapping[str, str], masks: Mask
     for name in SECRETS:
         if name in inputs:
             masks.add(inputs[name], f"input '{name}'")
+    for var, secrets in proxy_secrets(env).items():
+        for secret in secrets:
+            masks.add(secret, f"{var} password", refuse=False)
 
 
 def check_within_workspace(inputs: Mapping[str, str], given: Mapping[str, str], workspace: Path) -> None:
