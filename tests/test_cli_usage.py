@@ -114,6 +114,24 @@ def test_any_option_a_command_does_not_declare_exits_2(command: usage.Command, n
     assert "Traceback" not in err
 
 
+VALUE_OPTIONS = [(c, o) for c in COMMANDS for o in c.options.values() if not o.is_flag and not o.positional]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pair=st.sampled_from(VALUE_OPTIONS), word=st.sampled_from(["--help", "-h"]), fmt=st.sampled_from(["text", "json"])
+)
+def test_help_in_place_of_an_options_value_is_a_missing_value_not_a_help_page(
+    pair: tuple[usage.Command, usage.Option], word: str, fmt: str
+) -> None:
+    """`--label-column --help` in a gate job must not print help and exit 0 as if it passed."""
+    command, option = pair
+    code, out, err = run_here(*command.path, option.flag, word, "--output", fmt)
+    assert code == 2, (command.path, option.flag, out, err)
+    assert f"{option.flag.lstrip('-')}={word!r} is invalid: write {option.flag} VALUE" in err + out
+    assert not out.startswith("Usage:")
+
+
 @pytest.mark.parametrize(
     "argv", [["hokusai", "--version"], ["hokusai-ci", "--version"], ["-m", "hokusai_ci", "--version"]]
 )

@@ -314,34 +314,42 @@ def test_wrong_password_is_exit_7_and_never_echoed(postgres: PostgresServer, mod
     assert "missing_db" in r.err and "An0ther-Secret" not in r.out + r.err
 
 
-def test_one_token_registered_by_two_token_stores_into_two_models_keeps_both(
+def test_a_token_another_token_store_registered_is_not_registered_again(
     mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
 ) -> None:
-    """Two token stores (two CI runners' local stores) register the same token id and content
-    into different models: each gets a version of the model it named, the first one's version
-    (and the alias on it) survives the second registration, and a third store asking for the
-    first model adopts that version rather than uploading again."""
+    """Two token stores (two CI runners' local stores) and one MLflow server: once one store
+    registered the token, another store's run (same content into another model, or other
+    content into the same model) uploads nothing and says where the token is registered (exit
+    4), and the registered version's tags and the alias on it stay as they were."""
     token = f"TWO{uuid.uuid4().hex[:6]}"
     first_model, second_model = f"first-{token}", f"second-{token}"
+    url = mlflow_server.url
 
     def cli(home: str, *args: str) -> Any:
         return run_cli(*args, env={"HOKUSAI_MODE": "local", "HOKUSAI_HOME": str(tmp_path / home)})
 
-    def register(home: str, model: str) -> dict[str, Any]:
+    def register(home: str, model: str, path: Path, value: str) -> Any:
         assert cli(home, "token", "create", "--token-id", token).code == 0
-        r = cli(home, *register_args(token, model_file, model_name=model, mlflow_uri=mlflow_server.url, output="json"))
-        assert r.code == 0, r.err
-        return dict(r.json())
+        return cli(home, *register_args(token, path, value=value, model_name=model, mlflow_uri=url, output="json"))
 
-    first = register("a", first_model)
-    promoted = cli("a", "model", "promote", "--token-id", token, "--mlflow-uri", mlflow_server.url)
-    assert promoted.code == 0, promoted.err
-    second = register("b", second_model)
-    assert (second["model_name"], second["reused_existing_version"]) == (second_model, False)
-    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
-    kept = client.get_model_version(first_model, first["model_version"])
-    assert kept.tags["hokusai.status"] == "registered"
-    assert client.get_model_version_by_alias(first_model, "champion").version == kept.version
-    third = register("c", first_model)
-    assert (third["model_name"], third["model_version"]) == (first_model, first["model_version"])
-    assert third["reused_existing_version"] is True
+    first = register("a", first_model, model_file, "0.91")
+    assert first.code == 0, first.err
+    assert cli("a", "model", "promote", "--token-id", token, "--mlflow-uri", url).code == 0
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    version = first.json()["model_version"]
+    before = client.get_model_version(first_model, version).tags
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"another model")
+    for home, model, path, same in (("b", second_model, model_file, True), ("c", first_model, other, False)):
+        again = register(home, model, path, "0.95")
+        assert again.code == 4, again.err
+        assert again.json()["error"]["category"] == "invalid_token_status"
+        said = f"token {token} is already registered in MLflow{' with this content' if same else ''}: "
+        assert f"{said}{first_model} version {version}, by another token store" in again.err, again.err
+        assert "nothing was uploaded" in again.err
+        status = cli(home, "model", "status", "--token-id", token, "--output", "json")
+        assert status.json()["status"] == "draft"  # this store records nothing
+    assert client.search_model_versions(f"name = '{second_model}'") == []
+    assert [v.version for v in client.search_model_versions(f"name = '{first_model}'")] == [version]
+    assert client.get_model_version(first_model, version).tags == before
+    assert client.get_model_version_by_alias(first_model, "champion").version == version

@@ -152,30 +152,31 @@ def test_alias_commands_match_their_schemas_and_a_refusal_names_the_version_foun
 
     model = f"sch-{uuid.uuid4().hex[:8]}"
     url = mlflow_server.url
-    for token in ("SA", "SB"):
+    sa, sb = (f"S{side}{uuid.uuid4().hex[:6]}" for side in "AB")  # token ids are global in one MLflow
+    for token in (sa, sb):
         assert cli("token", "create", "--token-id", token).code == 0
         registered = cli(*register_args(token, model_file, model_name=model, mlflow_uri=url))
         assert registered.code == 0, registered.err
         model_file.write_bytes(model_file.read_bytes() + b"another version")
     json_out = ("--mlflow-uri", url, "--output", "json")
-    first = cli("model", "promote", "--token-id", "SA", *json_out)
+    first = cli("model", "promote", "--token-id", sa, *json_out)
     assert first.code == 0, first.err
     _validate(first.json(), SCHEMA_OF["model", "promote"])
     holder = first.json()["to_version"]
     stale = _failed(
-        cli("model", "promote", "--token-id", "SB", "--expect-current", "99", *json_out),
+        cli("model", "promote", "--token-id", sb, "--expect-current", "99", *json_out),
         SCHEMA_OF["model", "promote"],
         15,
     )
     assert stale["error"]["category"] == "alias_moved", stale
     assert stale["found_version"] == holder, stale
     unset = _failed(
-        cli("model", "promote", "--token-id", "SB", "--alias", "fresh", "--expect-current", "1", *json_out),
+        cli("model", "promote", "--token-id", sb, "--alias", "fresh", "--expect-current", "1", *json_out),
         SCHEMA_OF["model", "promote"],
         15,
     )
     assert unset["found_version"] is None  # the alias is not set yet
-    second = cli("model", "promote", "--token-id", "SB", "--expect-current", holder, *json_out)
+    second = cli("model", "promote", "--token-id", sb, "--expect-current", holder, *json_out)
     assert second.code == 0, second.err
     back = cli("model", "rollback", "--model-name", model, *json_out)
     assert back.code == 0, back.err

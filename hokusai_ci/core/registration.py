@@ -27,7 +27,7 @@ from hokusai_ci.core.after_commit import announce, check_finished, resume, settl
 from hokusai_ci.core.claims import Heartbeat, abandon, best_effort, end_orphans, lost, retrying
 from hokusai_ci.core.inputs import RegistrationRequest, measured_refusal, models_uri, request_gate
 from hokusai_ci.core.registration_ports import Attempt, Checked, Committed, Ports
-from hokusai_ci.core.token_checks import check_token, same_content
+from hokusai_ci.core.token_checks import check_not_registered_elsewhere, check_token, same_content
 from hokusai_ci.core.version_values import fill_registered, sign, token_registration, upload_request, version_tags
 from hokusai_ci.domain.errors import Cancelled, Category, HokusaiError, VersionKeptError
 from hokusai_ci.domain.events import build_events
@@ -116,6 +116,8 @@ def preflight(req: RegistrationRequest, outcome: GateResult, ports: Ports, token
     tracker = ports.tracker()
     if tracker is not None:
         tracker.check()
+        if ports.notifier is None:  # in API mode the platform, which is the token store, decides
+            check_not_registered_elsewhere(req, tracker.find(req.token_id), ports.store)
     elif not req.dry_run:
         raise AssertionError("a tracker is required to register")
     return Checked(outcome, source, tracker)

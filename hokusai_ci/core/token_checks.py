@@ -10,7 +10,7 @@ from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.fingerprint import Fingerprint, fingerprint
 from hokusai_ci.domain.streaming import ModelSource
 from hokusai_ci.ports.store import TokenRecord, TokenStatus, TokenStore, store_now
-from hokusai_ci.ports.tracking import TrackedModel
+from hokusai_ci.ports.tracking import Status, TrackedModel
 
 
 def check_token(req: RegistrationRequest, token: TokenRecord | None, store: TokenStore) -> None:
@@ -70,6 +70,27 @@ def quick_sha(req: RegistrationRequest) -> str | None:
     except (OSError, HokusaiError):
         return None
     return None
+
+
+def check_not_registered_elsewhere(req: RegistrationRequest, versions: list[TrackedModel], store: TokenStore) -> None:
+    """The token store says Draft, but MLflow holds a version of the token tagged `registered`:
+    another token store (an earlier CI job's local store, another database) registered it. A
+    token is registered once, and a registered version's tags are never rewritten, so this run
+    uploads nothing (exit 4, as for a token this store knows is registered)."""
+    registered = [v for v in versions if v.status == Status.REGISTERED]
+    if not registered:
+        return
+    found = registered[-1]
+    quick = quick_sha(req) if found.sha256 else None
+    same = " with this content" if quick is not None and quick == found.sha256 else ""
+    raise HokusaiError(
+        Category.INVALID_TOKEN_STATUS,
+        f"token {req.token_id} is already registered in MLflow{same}: {found.model_name} version "
+        f"{found.model_version}, by another token store ({store.describe()} has no record of it: a fresh CI "
+        "runner's local store, or another database); nothing was uploaded: keep one token store per token "
+        "(a database store, or API mode), or register a new token",
+        status=TokenStatus.REGISTERED.value,
+    )
 
 
 def same_content(earlier: list[TrackedModel], fp: Fingerprint, model_name: str) -> TrackedModel | None:

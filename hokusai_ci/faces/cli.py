@@ -145,7 +145,7 @@ def _main(args: list[str]) -> None:
     try:
         node, rest = usage.resolve(tree, args)
         path = node.path
-        if "--help" in rest or "-h" in rest:
+        if usage.asks_help(node, rest):
             text = (
                 usage.group_help(node, root_options=not node.path)
                 if isinstance(node, usage.Group)

@@ -162,6 +162,20 @@ def is_value_like(word: str) -> bool:
     return not re.match(r"^-[A-Za-z-]", word)
 
 
+def asks_help(node: Group | Command, argv: list[str]) -> bool:
+    """`--help`/`-h` where an option may stand; right after an option that takes a value it is
+    that option's missing value (`--label-column --help` is refused by `check`, never a help
+    page that exits 0 in place of a verdict)."""
+    for i, word in enumerate(argv):
+        if word not in ("--help", "-h"):
+            continue
+        before = argv[i - 1] if i else ""
+        option = node.options.get(before[2:].replace("-", "_")) if isinstance(node, Command) else None
+        if option is None or option.is_flag or "=" in before or not before.startswith("--"):
+            return True
+    return False
+
+
 def check(command: Command, argv: list[str]) -> dict[str, str | bool]:
     """Match `argv` against the command's options; return the value given for each one.
 
