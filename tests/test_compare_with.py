@@ -140,7 +140,9 @@ def test_tampered_stored_evidence_is_refused_by_its_digest(
     assert r.code == 11, r.out + r.err
     message = r.json()["error"]["message"]
     assert message.startswith("models:/hokusai-CWTAMP/1: evidence file 'predictions.csv' (sha256 ")
-    assert message.endswith("is not the signed evidence")
+    # the version was never signed: what was compared is its tag's digest, and the message says so
+    tag = "the version's hokusai.evidence_sha256 tag (an unsigned record: no signed statement was compared)"
+    assert message.endswith(f"does not match {tag}")
     assert r.json()["paired"] is None
 
 

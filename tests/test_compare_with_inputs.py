@@ -124,3 +124,21 @@ def test_a_refusal_names_the_verdict_that_failed(model_file: Path, tmp_path: Pat
     assert refused.measured is not None and refused.measured.passed
     both = refused.model_copy(update={"measured": refused.measured.model_copy(update={"passed": False})})
     assert measured_refusal(both).startswith(f"{refused.measured.verdict}; against models:/hokusai-X/3, auroc:")
+
+
+def test_a_stored_file_that_differs_names_the_digest_it_was_compared_with(tmp_path: Path) -> None:
+    """A version never signed has only its tag's digest: a changed stored file is reported as
+    differing from that tag, never as "not the signed evidence"; against a verified statement's
+    digest it names the statement."""
+    from hokusai_ci.domain.measured.stored import SIGNED, TAGGED, EvidenceMismatch, check_stored
+
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    (folder / "predictions.csv").write_text("score,label\n0.5,1\n")
+    for against, said in ((TAGGED, "the version's hokusai.evidence_sha256 tag"), (SIGNED, "the signed statement's")):
+        with pytest.raises(EvidenceMismatch) as err:
+            check_stored(folder, "0" * 64, against)
+        assert str(err.value).startswith("evidence file 'predictions.csv' (sha256 ")
+        assert f"does not match {said}" in str(err.value) and "not the signed evidence" not in str(err.value)
+    with pytest.raises(EvidenceMismatch, match="no signed statement was compared"):
+        check_stored(folder, f"{'0' * 64}", TAGGED)
