@@ -142,10 +142,10 @@ _OPTIONS = (
     ),
     Option(
         "compare_with",
-        "models:/NAME/VERSION gated on the same evaluation rows: pass only when the paired difference "
-        "beats it (with --predictions).",
-        action_help="models:/NAME/VERSION gated on the same evaluation rows: pass only when the paired "
-        "difference beats it (with predictions)",
+        "models:/NAME/VERSION gated on the same evaluation rows: pass only when the candidate beats it, by the "
+        "paired difference when both were joined by --id-column, else unpaired (with --predictions).",
+        action_help="models:/NAME/VERSION gated on the same evaluation rows: pass only when the candidate beats "
+        "it, by the paired difference when both were joined by id-column, else unpaired (with predictions)",
     ),
     Option(
         "direction",
