@@ -220,6 +220,7 @@ def test_the_action_gate_compares_and_its_summary_names_the_paired_verdict(
     assert "paired DeLong, 2,000 rows\\) is confidently above 0**" in summary
     assert "Decided by the paired verdict; the single-value figures are reported, not gated on." in summary
     assert "paired   vs models:/hokusai-CWACTION/1: auroc: candidate" in proc.stdout
+    assert "  decided  by the paired verdict; the single-value figures are reported, not gated on" in proc.stdout
 
 
 def test_the_evaluation_digest_is_signed_and_verify_checks_its_tag(

@@ -75,7 +75,7 @@ _OPTIONS = (
         "Baseline the model must meet, e.g. 0.82.",
         api_name="baseline_value",
         action_help="Baseline the model must meet (equal passes; required to register); with baseline-from, used "
-        "only while no version holds the alias",
+        "only while no version holds the alias (a champion's value must be beaten: equal fails)",
     ),
     Option(
         "metric_value",
