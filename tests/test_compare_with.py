@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from hokusai_ci.adapters.mlflow_tracking import MlflowTracker
-from hokusai_ci.domain.results import RegistrationResult
+from hokusai_ci.domain.results import RegistrationResult, output_fields
 from hokusai_ci.faces.github_report import summary_markdown
 from tests.conftest import register_args, run_here
 from tests.fault_proxy import FaultProxy
@@ -336,6 +336,8 @@ def test_at_20000_rows_a_small_gain_registers_on_the_paired_verdict_against_the_
     assert run_here("model", "promote", "--token-id", "CW20K", "--mlflow-uri", mlflow_server.url).code == 0
     run_here("token", "create", "--token-id", "CW20K2")
     options = {"predictions": str(cand), **columns, "baseline_from": "alias:champion", "model_name": "hokusai-CW20K"}
+    private, public = keypair(tmp_path)
+    options["sign_key"] = str(private)
     r = run_here(*register_args("CW20K2", model_file, "auroc", None, None, **options), "--output", "json")
     assert r.code == 0, r.out + r.err
     out = r.json()
@@ -343,6 +345,14 @@ def test_at_20000_rows_a_small_gain_registers_on_the_paired_verdict_against_the_
     assert out["metric"]["passed"] and out["model_version"] == "2"
     half = out["paired"]["interval"][1] - out["paired"]["difference"]
     assert 0.0018 <= half <= 0.0024, half
+    # the version's record says the paired verdict decided; its bound tag stays the candidate's own
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    tags = client.get_model_version("hokusai-CW20K", "2").tags
+    assert tags["hokusai.metric_basis"] == "paired-lower-bound"
+    assert float(tags["hokusai.metric_bound"]) == out["measured"]["bound"] < out["baseline_source"]["value"]
+    assert output_fields(RegistrationResult.model_validate(out))["metric-basis"] == "paired-lower-bound"
+    verify = ["model", "verify", "--model-uri", "models:/hokusai-CW20K/2", "--public-key", str(public)]
+    assert run_here(*verify, "--mlflow-uri", mlflow_server.url).code == 0  # the signed statement records it too
     summary = summary_markdown(RegistrationResult.model_validate(out))
     assert "Decided by the paired verdict; the single-value figures are reported, not gated on." in summary
     assert "95% lower bound" in summary and "vs baseline 0" in summary  # the single-value figures, reported

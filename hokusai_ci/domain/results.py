@@ -122,7 +122,7 @@ def output_fields(r: RegistrationResult) -> dict[str, str]:
         "metric-value": text(m.value if m else None),
         "baseline": text(m.baseline if m else None),
         "metric-bound": text(r.measured.bound if r.measured else None),
-        "metric-basis": basis(r.measured) if m else "",
+        "metric-basis": basis(r.measured, r.paired.decision if r.paired else None) if m else "",
         "delta": text(m.delta if m else None),
         "passed": text(m.passed if m else None),
         "model-sha256": text(r.model_sha256),

@@ -156,14 +156,17 @@ def about(rows: int) -> str:
     return f"{math.ceil(rows / 10**digits) * 10**digits:,}"
 
 
-Basis = Literal["measured-lower-bound", "point", "given-value"]
+Basis = Literal["measured-lower-bound", "point", "given-value", "paired-lower-bound", "paired-point"]
 
 
-def basis(gate: MeasuredGate | None) -> Basis:
+def basis(gate: MeasuredGate | None, paired: Decision | None = None) -> Basis:
     """What a verdict rested on: the measured confidence bound, the measured point value, or a
-    value the user gave (--metric-value, --metrics-file)."""
+    value the user gave (--metric-value, --metrics-file); `paired` (the paired verdict's rule,
+    when a paired comparison decided): the paired difference's bound or point value."""
     if gate is None:
         return "given-value"
+    if paired is not None:
+        return "paired-lower-bound" if paired == "lower-bound" else "paired-point"
     return "measured-lower-bound" if gate.decision == "lower-bound" else "point"
 
 
