@@ -109,9 +109,11 @@ class ModelRegistry:
         resolve into (a Hugging Face cache's `blobs/`); by default links must stay inside it.
         `predictions` (with `labels` when they are a separate file) measures the metric instead of
         `metric_value`, and gates on its confidence bound (`decision="point"`: on the value);
-        `compare_with="models:/NAME/VERSION"` also gates on the paired difference against that
-        version, measured on the same rows. `baseline_from="alias:champion"` gates on that
-        alias's version (`baseline_value` only while no version holds it); `set_alias` moves an
+        `compare_with="models:/NAME/VERSION"` compares with that version: on the paired difference,
+        which then decides (`result.decided_by`), when both were joined by `id_column`; else
+        unpaired, against its value (`result.not_paired` says why). `baseline_from="alias:champion"`
+        gates on that alias's version, which an equal value does not beat (`baseline_value` only
+        while no version holds it); `set_alias` moves an
         alias other than champion to the new version."""
         given = locals()
         raw = {name: given[OPTIONS[name].api_name or name] for name in API_REGISTER}

@@ -80,5 +80,6 @@ def test_another_metric_or_evaluation_set_is_refused_naming_both() -> None:
     with pytest.raises(HokusaiError) as rows:
         alias_baseline.check_comparable(champion, "auroc", "l2")
     assert rows.value.exit_code == 2 and "l1" in rows.value.message and "l2" in rows.value.message
+    assert "a digest of rows joined by --id-column never equals one without" in rows.value.message
     alias_baseline.check_comparable(champion, "auroc", "l1")
     alias_baseline.check_comparable(champion, "auroc", None)  # the candidate's value was given, not measured

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from hokusai_ci.core.champion_compare import stored_columns
-from hokusai_ci.core.inputs import build_request, measured_refusal
+from hokusai_ci.core.inputs import build_request, decided_by, measured_refusal, request_gate
 from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.measured import measure
 from hokusai_ci.domain.measured.decision import evidence_columns
@@ -120,7 +120,70 @@ def test_a_refusal_names_the_verdict_that_failed(model_file: Path, tmp_path: Pat
     )
     losing = verdict_of(champ, cand)  # the champion's file is the worse model
     refused = request.model_copy(update={"paired": losing})
-    assert measured_refusal(refused) == f"against models:/hokusai-X/3, {losing.verdict}"
-    assert refused.measured is not None and refused.measured.passed
+    said = f"against models:/hokusai-X/3, {losing.verdict} (the paired verdict decides)"
+    assert measured_refusal(refused) == said and not request_gate(refused).passed
+    assert refused.measured is not None and refused.measured.passed and decided_by(refused) == "paired"
+    # the paired verdict decides: a failing single-value verdict beside it is reported, not named
     both = refused.model_copy(update={"measured": refused.measured.model_copy(update={"passed": False})})
-    assert measured_refusal(both).startswith(f"{refused.measured.verdict}; against models:/hokusai-X/3, auroc:")
+    assert measured_refusal(both) == said
+
+
+def test_a_stored_file_that_differs_names_the_digest_it_was_compared_with(tmp_path: Path) -> None:
+    """A version never signed has only its tag's digest: a changed stored file is reported as
+    differing from that tag, never as "not the signed evidence"; against a verified statement's
+    digest it names the statement."""
+    from hokusai_ci.domain.measured.stored import SIGNED, TAGGED, EvidenceMismatch, check_stored
+
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    (folder / "predictions.csv").write_text("score,label\n0.5,1\n")
+    for against, said in ((TAGGED, "the version's hokusai.evidence_sha256 tag"), (SIGNED, "the signed statement's")):
+        with pytest.raises(EvidenceMismatch) as err:
+            check_stored(folder, "0" * 64, against)
+        assert str(err.value).startswith("evidence file 'predictions.csv' (sha256 ")
+        assert f"does not match {said}" in str(err.value) and "not the signed evidence" not in str(err.value)
+    with pytest.raises(EvidenceMismatch, match="no signed statement was compared"):
+        check_stored(folder, f"{'0' * 64}", TAGGED)
+
+
+def twenty_thousand_rows(folder: Path) -> tuple[Path, Path]:
+    """The figure the paired comparison was built for, as files joined by ids: 20,000 rows
+    (prevalence 0.3, champion AUROC about 0.80), the candidate truly +0.005 better, the two
+    models sharing most of their error (tests/test_measured_paired_calibration.py, seed 0)."""
+    from tests.test_measured_paired_calibration import lift_for, shared_scores
+
+    cand, champ, positive = shared_scores(np.random.default_rng(0), 20_000, 0.21, lift_for(0.005, 0.21))
+    ids, labels = [f"r{i}" for i in range(positive.size)], positive.astype(int)
+    return (
+        write_csv(folder / "candidate-20k.csv", {"id": ids, "score": np.round(cand, 6), "label": labels}),
+        write_csv(folder / "champion-20k.csv", {"id": ids, "score": np.round(champ, 6), "label": labels}),
+    )
+
+
+def test_at_20000_rows_the_paired_verdict_decides_a_gain_the_single_value_check_cannot(
+    model_file: Path, tmp_path: Path
+) -> None:
+    """The candidate's own 95% lower bound (about 0.7965) is below the champion's value (about
+    0.7966): the single-value check alone refuses it. Paired on the same rows the difference is
+    about +0.005 ± 0.0021 and confidently above 0; that verdict decides, the other is reported."""
+    cand, champ = twenty_thousand_rows(tmp_path)
+    columns = {"score_column": "score", "label_column": "label", "id_column": "id"}
+    champion_value = measure(AUROC, 0.5, champ, **columns).value
+    request = build_request(
+        token_id="X",
+        model_path=model_file,
+        metric="auroc",
+        baseline=repr(champion_value),
+        predictions=str(cand),
+        compare_with="models:/hokusai-X/1",
+        **columns,
+    )
+    assert request.measured is not None and not request.measured.passed
+    assert request.measured.value > champion_value > request.measured.bound
+    assert not request_gate(request).passed  # no comparison made: the single-value verdict decides
+    paired = paired_verdict(AUROC, cand, champ, **columns)
+    half = paired.interval[1] - paired.difference
+    assert paired.passed and 0.0018 <= half <= 0.0024 and 0.003 <= paired.difference <= 0.007
+    decided = request.model_copy(update={"paired": paired})
+    outcome = request_gate(decided)
+    assert outcome.passed and decided_by(decided) == "paired" and outcome.value == request.measured.value

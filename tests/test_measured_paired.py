@@ -324,8 +324,13 @@ def test_a_model_against_its_own_file_never_passes(tmp_path: Path) -> None:
     for metric, threshold in (("auroc", None), ("accuracy", 0.5), ("mae", None), ("r2", None)):
         gate = verdict_of(cand, cand, metric=metric, threshold=threshold)
         assert gate.difference == 0 and gate.interval == (0.0, 0.0) and not gate.passed, metric
+    # by the point rule too: an equal candidate is no improvement over the champion
     point = verdict_of(cand, cand, decision="point")
-    assert point.passed and point.verdict.endswith("meets 0 by the point rule")
+    assert not point.passed and point.verdict.endswith(
+        "= 0 (95% lower bound 0; paired DeLong, 2,000 rows) does not beat 0 by the point rule"
+    )
+    better = verdict_of(cand, tmp_path / "champion.csv", decision="point")
+    assert better.passed and better.verdict.endswith("beats 0 by the point rule")
 
 
 def test_separate_labels_join_both_models_to_the_same_labels_file(tmp_path: Path) -> None:

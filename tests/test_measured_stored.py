@@ -64,7 +64,7 @@ def test_registered_evidence_is_stored_tagged_verified_and_read_back(
     v = run_here(*verify, "--mlflow-uri", mlflow_server.url, "--output", "json")
     assert v.code == 0, v.out + v.err
     [check] = [c for c in v.json()["checks"] if c["name"] == "evidence"]
-    assert check["verdict"] == "passed" and "match the signed sha256" in check["detail"]
+    assert check["verdict"] == "passed" and "match the signed statement's evidence sha256" in check["detail"]
 
     reader = MlflowTracker(mlflow_server.url, "hokusai")
     loaded = load_stored_evidence(reader, "hokusai-EVST", "1", tmp_path / "back")
@@ -77,9 +77,13 @@ def test_registered_evidence_is_stored_tagged_verified_and_read_back(
     assert tampered.code == 11, tampered.out + tampered.err
     failed = [c for c in tampered.json()["checks"] if c["verdict"] == "failed"]
     assert [c["name"] for c in failed] == ["evidence"] and "predictions.csv" in failed[0]["detail"]
+    assert failed[0]["detail"].endswith("does not match the signed statement's evidence sha256")
     with pytest.raises(HokusaiError) as err:
         load_stored_evidence(reader, "hokusai-EVST", "1", tmp_path / "again")
     assert err.value.category is Category.VERIFICATION_FAILED
+    # the reader compared the version's tag, not the statement: it says so
+    assert "does not match the version's hokusai.evidence_sha256 tag" in err.value.message
+    assert "not the signed evidence" not in err.value.message
     files["predictions.csv"].unlink()
     gone = run_here(*verify, "--mlflow-uri", mlflow_server.url)
     assert gone.code == 11 and "the evidence is missing" in gone.out + gone.err

@@ -97,5 +97,6 @@ def check_comparable(source: BaselineSource, metric: str, evaluation_sha256: str
             "predictions",
             evaluation_sha256,
             f"{holder} was measured on evaluation data {source.evaluation_sha256}, this model on "
-            f"{evaluation_sha256}; measure both on the same evaluation set",
+            f"{evaluation_sha256}; measure both on the same evaluation set, joined the same way (a digest of rows "
+            "joined by --id-column never equals one without)",
         )

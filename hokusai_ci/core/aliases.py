@@ -56,14 +56,18 @@ def baseline_source(settings: Settings, raw: dict[str, Any], spec: Any) -> Any:
 def compared(request: RegistrationRequest, source: Any) -> RegistrationRequest:
     """The request gated on the alias's version, once its metric and evaluation set match. When
     the candidate is measured and that version kept its predictions for the same rows, the
-    candidate is also compared with it pairwise on those rows (as `--compare-with` does), unless
-    another version was named with `--compare-with`."""
+    candidate is also compared with it on those rows (as `--compare-with` does: pairwise when both
+    were joined by ids), unless another version was named with `--compare-with`. Against a
+    champion the point rule is strict: an equal value is no improvement."""
     from hokusai_ci.core import alias_baseline
+    from hokusai_ci.domain.measured.decision import rejudge
 
     measured = request.measured
     digest = measured.evaluation_sha256 if measured is not None else None
     alias_baseline.check_comparable(source, request.metric.name, digest)
     update: dict[str, Any] = {"baseline_source": source}
+    if measured is not None and source.source == "alias" and measured.decision == "point":
+        measured = update["measured"] = rejudge(measured, source.value, strict=True)
     if measured is not None and request.compare_with is None and source.pairable:
         update["compare_with"] = (source.model_name, source.version)
     return request.model_copy(update=update)

@@ -14,7 +14,7 @@ from typing import Any
 
 from hokusai_ci.config.mode_choice import mode_without_secrets, rules_of
 from hokusai_ci.core.champion_compare import compare_request
-from hokusai_ci.core.inputs import build_request, measured_refusal, models_uri, request_gate
+from hokusai_ci.core.inputs import build_request, decided_by, measured_refusal, models_uri, request_gate
 from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.metrics import platform_refusal
 from hokusai_ci.domain.results import ErrorInfo, RegistrationResult
@@ -47,6 +47,11 @@ def gate_only(
             request = compare_request(request, reader)
         result.metric = outcome = request_gate(request)
         result.measured, result.paired = request.measured, request.paired
+        result.not_paired, result.unpaired, result.decided_by = (
+            request.not_paired,
+            request.unpaired,
+            decided_by(request),
+        )
         result.compared_with = models_uri(request.compare_with) or None
         result.message = NOT_CHECKED
         if request.measured is not None and not outcome.passed:

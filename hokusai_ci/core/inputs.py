@@ -6,7 +6,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -48,6 +48,8 @@ class RegistrationRequest(BaseModel):
     evidence_files: tuple[Path, ...] = ()  # the predictions (and labels) files measured, stored with the version
     compare_with: tuple[str, str] | None = None  # --compare-with models:/NAME/VERSION: (name, version)
     paired: PairedGate | None = None  # the paired verdict against that version, once compared
+    not_paired: str | None = None  # why that version was compared unpaired (no ids joined the rows)
+    unpaired: MeasuredGate | None = None  # the candidate's verdict against that version's value, unpaired
 
 
 def check_token_id(value: Any) -> str:
@@ -257,24 +259,65 @@ def build_request(
     )
 
 
+Decided = Literal["single-value", "paired"]
+
+
+def decided_by(req: RegistrationRequest) -> Decided:
+    """Which verdict decides: the paired one whenever a paired comparison was made (it asks
+    whether the candidate beats that version on the same rows, more sharply than a bound against
+    one value can), else the single-value one(s): the value, or its bound, against the baseline
+    (and against the compared version's value when it was compared unpaired)."""
+    return "paired" if req.paired is not None else "single-value"
+
+
+def champion_baseline(req: RegistrationRequest) -> bool:
+    """The baseline is a champion's value (`--baseline-from` found a version): an equal
+    candidate is no improvement, so the point rule needs it strictly better."""
+    return req.baseline_source is not None and req.baseline_source.source == "alias"
+
+
 def request_gate(req: RegistrationRequest) -> GateResult:
-    """The gate of a request: the value against the baseline, and, when the value was measured,
-    passed as the measured verdict says (by default its confidence bound, not the point value)."""
+    """The gate of a request: the value against the baseline, and passed as the deciding verdict
+    says (decided_by): the paired verdict when one was made; else, when the value was measured,
+    the measured verdict (by default its confidence bound) and the unpaired one against the
+    compared version; else the value against the baseline (strictly beyond a champion's)."""
     outcome = gate(req.metric, req.metric_value, req.baseline)
-    if req.measured is not None:
-        paired = req.paired is None or req.paired.passed
-        outcome = outcome.model_copy(update={"passed": req.measured.passed and paired})
-    return outcome
+    if req.paired is not None:
+        passed = req.paired.passed
+    elif req.measured is not None:
+        passed = req.measured.passed and (req.unpaired is None or req.unpaired.passed)
+    elif champion_baseline(req):
+        passed = outcome.improvement > 0
+    else:
+        return outcome
+    return outcome.model_copy(update={"passed": passed})
 
 
 def measured_refusal(req: RegistrationRequest) -> str:
-    """Why a measured request did not pass: the verdict against the baseline, and the paired one
-    against the version compared with, whichever failed (both must pass)."""
+    """Why a measured request did not pass: the deciding verdict that failed (the paired one
+    when a paired comparison was made; else the verdict against the baseline and the unpaired
+    one against the compared version, whichever failed)."""
     assert req.measured is not None
+    uri = models_uri(req.compare_with)
+    if req.paired is not None:
+        return f"against {uri}, {req.paired.verdict} (the paired verdict decides)"
     said = [] if req.measured.passed else [req.measured.verdict]
-    if req.paired is not None and not req.paired.passed:
-        said.append(f"against {models_uri(req.compare_with)}, {req.paired.verdict}")
+    if req.unpaired is not None and not req.unpaired.passed:
+        said.append(f"against {uri} (unpaired), {req.unpaired.verdict}")
     return "; ".join(said)
+
+
+def value_refusal(req: RegistrationRequest, outcome: GateResult) -> str:
+    """Why a given value did not pass: below the baseline, or equal to a champion's value."""
+    said = f"{outcome.name} {outcome.value:g} does not meet the baseline {outcome.baseline:g}"
+    if champion_baseline(req) and outcome.improvement == 0:
+        b = req.baseline_source
+        assert b is not None
+        said = (
+            f"{outcome.name} {outcome.value:g} equals the baseline {outcome.baseline:g} of {b.model_name} version "
+            f"{b.version} (alias {b.alias}): a candidate must beat the champion, an equal value is no improvement"
+        )
+    return said
 
 
 def models_uri(version: tuple[str, str] | None) -> str:

@@ -25,7 +25,14 @@ from collections.abc import Callable
 
 from hokusai_ci.core.after_commit import announce, check_finished, resume, settle, stored_events
 from hokusai_ci.core.claims import Heartbeat, abandon, best_effort, end_orphans, lost, retrying
-from hokusai_ci.core.inputs import RegistrationRequest, measured_refusal, models_uri, request_gate
+from hokusai_ci.core.inputs import (
+    RegistrationRequest,
+    decided_by,
+    measured_refusal,
+    models_uri,
+    request_gate,
+    value_refusal,
+)
 from hokusai_ci.core.registration_ports import Attempt, Checked, Committed, Ports
 from hokusai_ci.core.token_checks import check_not_registered_elsewhere, check_token, same_content
 from hokusai_ci.core.version_values import fill_registered, sign, token_registration, upload_request, version_tags
@@ -54,6 +61,11 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
         result.measured = request.measured
         result.baseline_source = request.baseline_source
         result.measured, result.paired = request.measured, request.paired
+        result.not_paired, result.unpaired, result.decided_by = (
+            request.not_paired,
+            request.unpaired,
+            decided_by(request),
+        )
         result.compared_with = models_uri(request.compare_with) or None
         token = ports.store.get(request.token_id)
         if token is not None and token.status is TokenStatus.REGISTERED and not request.dry_run:
@@ -106,7 +118,7 @@ def preflight(req: RegistrationRequest, outcome: GateResult, ports: Ports, token
     if not outcome.passed:
         raise HokusaiError(
             Category.PERFORMANCE_BELOW_BASELINE,
-            f"{outcome.name} {outcome.value:g} does not meet the baseline {outcome.baseline:g} "
+            f"{value_refusal(req, outcome)} "
             f"({outcome.direction.value} is better; delta {outcome.delta:+g}"
             f"{_relative(outcome)}); nothing was uploaded and token {req.token_id} stays draft",
         )

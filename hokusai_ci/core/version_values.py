@@ -22,7 +22,7 @@ from hokusai_ci.domain.attestation import (
 from hokusai_ci.domain.attestation import Metric as AttestedMetric
 from hokusai_ci.domain.errors import HokusaiError
 from hokusai_ci.domain.fingerprint import Fingerprint
-from hokusai_ci.domain.measured.decision import MeasuredGate, basis, evidence_columns, evidence_sha256
+from hokusai_ci.domain.measured.decision import Decision, MeasuredGate, basis, evidence_columns, evidence_sha256
 from hokusai_ci.domain.record import Registration
 from hokusai_ci.domain.results import RegistrationResult
 from hokusai_ci.ports.store import utcnow
@@ -89,7 +89,7 @@ def registration_predicate(
             name=g.name, value=g.value, baseline=g.baseline, direction=g.direction.value, delta=g.delta, passed=g.passed
         ),
         metrics_file_sha256=req.metrics_file_sha256,
-        **measured_fields(req.measured),
+        **measured_fields(req.measured, paired_rule(req)),
         baseline_source=req.baseline_source,
         ci=provenance(ports.ci_tags),
         signing_method=ports.signer.method if ports.signer else "key",
@@ -107,22 +107,28 @@ def version_tags(req: RegistrationRequest, checked: Checked, claim_id: str, port
         Tag.METRIC_VALUE: repr(outcome.value),
         Tag.BASELINE: repr(outcome.baseline),
         Tag.DIRECTION: outcome.direction.value,
-        **measured_tags(req.measured),
+        **measured_tags(req.measured, paired_rule(req)),
         Tag.CLAIM: claim_id,
         **ports.ci_tags,
     }
     return {key: escape_control(value) for key, value in tags.items()}  # no tag value holds a line break
 
 
-def measured_fields(measured: MeasuredGate | None) -> dict[str, str | float]:
+def paired_rule(req: RegistrationRequest) -> Decision | None:
+    """The paired verdict's rule when a paired comparison decided the gate (inputs.decided_by)."""
+    return req.paired.decision if req.paired is not None else None
+
+
+def measured_fields(measured: MeasuredGate | None, paired: Decision | None = None) -> dict[str, str | float]:
     """The measured evidence the version's tags and the signed statement record (none for a
-    given value): the bound the verdict used, its basis, and the evidence files' digests."""
+    given value): the candidate's own bound, the basis of the verdict that decided (`paired`:
+    the paired one's rule), and the evidence files' digests."""
     if measured is None:
         return {}
     digest = evidence_sha256(measured)
     fields: dict[str, str | float] = {
         "metric_bound": measured.bound,
-        "metric_basis": basis(measured),
+        "metric_basis": basis(measured, paired),
         "evidence_sha256": digest,
     }
     if measured.evaluation_sha256 is not None:
@@ -130,7 +136,7 @@ def measured_fields(measured: MeasuredGate | None) -> dict[str, str | float]:
     return fields
 
 
-def measured_tags(measured: MeasuredGate | None) -> dict[str, str]:
+def measured_tags(measured: MeasuredGate | None, paired: Decision | None = None) -> dict[str, str]:
     """The measured fields as tags, and the columns the evidence was read with (unsigned: they
     only say how to read the stored file back; its content is signed)."""
     names = {
@@ -139,7 +145,7 @@ def measured_tags(measured: MeasuredGate | None) -> dict[str, str]:
         "evidence_sha256": Tag.EVIDENCE_SHA256,
         "evaluation_sha256": Tag.EVALUATION_SHA256,
     }
-    tags = {names[k]: repr(v) if isinstance(v, float) else v for k, v in measured_fields(measured).items()}
+    tags = {names[k]: repr(v) if isinstance(v, float) else v for k, v in measured_fields(measured, paired).items()}
     if measured is not None:
         tags[Tag.EVIDENCE_COLUMNS] = evidence_columns(measured)
     return tags

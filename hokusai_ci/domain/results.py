@@ -69,6 +69,13 @@ class RegistrationResult(BaseModel):
     # --compare-with: the version compared with on the same rows, and the paired verdict
     compared_with: str | None = None
     paired: PairedGate | None = None
+    # no ids joined the rows: why that version was compared unpaired, and the candidate's verdict
+    # against its value (None when that value is the baseline already, --baseline-from)
+    not_paired: str | None = None
+    unpaired: MeasuredGate | None = None
+    # which verdict decided the gate: the paired one whenever it was made, else the single-value
+    # one(s) (`metric`/`measured` against the baseline, and `unpaired`)
+    decided_by: Literal["single-value", "paired"] | None = None
     events: list[EventInfo] = []
     run_url: str | None = None
     version_url: str | None = None
@@ -115,7 +122,7 @@ def output_fields(r: RegistrationResult) -> dict[str, str]:
         "metric-value": text(m.value if m else None),
         "baseline": text(m.baseline if m else None),
         "metric-bound": text(r.measured.bound if r.measured else None),
-        "metric-basis": basis(r.measured) if m else "",
+        "metric-basis": basis(r.measured, r.paired.decision if r.paired else None) if m else "",
         "delta": text(m.delta if m else None),
         "passed": text(m.passed if m else None),
         "model-sha256": text(r.model_sha256),

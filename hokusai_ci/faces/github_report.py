@@ -17,7 +17,7 @@ from hokusai_ci.domain.errors import Category
 from hokusai_ci.domain.measured.decision import basis_text
 from hokusai_ci.domain.metrics import GateResult
 from hokusai_ci.domain.results import AliasMoveOutcome, RegistrationResult, output_fields
-from hokusai_ci.faces.presenters import result_json, summary_line
+from hokusai_ci.faces.presenters import decided_text, result_json, summary_line
 
 SUMMARY_LIMIT = 64 * 1024  # GitHub allows 1 MiB per step; a registration never needs more
 
@@ -111,6 +111,12 @@ def summary_markdown(r: RegistrationResult) -> str:
         lines += ["", f"**{md(summary_line(r.measured))}** ({md(basis)}, {r.measured.rows} rows)"]
     if r.paired is not None:
         lines += ["", f"Paired against {code_span(r.compared_with or '')}: **{md(r.paired.verdict)}**"]
+    if r.not_paired is not None:
+        lines += ["", f"Not paired: {md(r.not_paired)}"]
+    if r.unpaired is not None:
+        lines += ["", f"Unpaired against {code_span(r.compared_with or '')}: **{md(r.unpaired.verdict)}**"]
+    if r.compared_with and r.decided_by:
+        lines += ["", f"Decided {decided_text(r)}."]  # our own words: nothing to escape
     rows = [
         ("Model", f"{md(r.model_name)} v{md(r.model_version)}" if r.model_version else md(r.model_name or "")),
         ("Model URI", code_span(r.model_uri) if r.model_uri else ""),

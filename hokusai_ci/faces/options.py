@@ -75,7 +75,7 @@ _OPTIONS = (
         "Baseline the model must meet, e.g. 0.82.",
         api_name="baseline_value",
         action_help="Baseline the model must meet (equal passes; required to register); with baseline-from, used "
-        "only while no version holds the alias",
+        "only while no version holds the alias (a champion's value must be beaten: equal fails)",
     ),
     Option(
         "metric_value",
@@ -142,10 +142,10 @@ _OPTIONS = (
     ),
     Option(
         "compare_with",
-        "models:/NAME/VERSION gated on the same evaluation rows: pass only when the paired difference "
-        "beats it (with --predictions).",
-        action_help="models:/NAME/VERSION gated on the same evaluation rows: pass only when the paired "
-        "difference beats it (with predictions)",
+        "models:/NAME/VERSION gated on the same evaluation rows: pass only when the candidate beats it, by the "
+        "paired difference when both were joined by --id-column, else unpaired (with --predictions).",
+        action_help="models:/NAME/VERSION gated on the same evaluation rows: pass only when the candidate beats "
+        "it, by the paired difference when both were joined by id-column, else unpaired (with predictions)",
     ),
     Option(
         "direction",

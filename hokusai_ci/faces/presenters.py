@@ -91,6 +91,12 @@ def registration_text(r: RegistrationResult) -> str:
         lines.append(f"  moved    {r.alias.get('message', '')}")
     if r.paired:
         lines.append(f"  paired   vs {r.compared_with}: {r.paired.verdict}")
+    if r.not_paired:
+        lines.append(f"  unpaired {r.not_paired}")
+    if r.unpaired:
+        lines.append(f"  unpaired vs {r.compared_with}: {r.unpaired.verdict}")
+    if r.compared_with and r.decided_by:
+        lines.append(f"  decided  {decided_text(r)}")
     if r.model_uri:
         lines.append(f"  model    {r.model_uri}")
     if r.model_sha256:
@@ -104,6 +110,15 @@ def registration_text(r: RegistrationResult) -> str:
     if r.events:
         lines.append(f"  events   {_events_inline(r.events)}")
     return "\n".join(lines)
+
+
+def decided_text(r: RegistrationResult) -> str:
+    """Which verdict decided the gate, as a person reads it (output and job summary)."""
+    if r.decided_by == "paired":
+        return "by the paired verdict; the single-value figures are reported, not gated on"
+    if r.unpaired is not None:
+        return "by the single-value verdicts: against the baseline and against the compared version's value"
+    return "by the single-value verdict against the baseline"
 
 
 def verify_command(r: RegistrationResult) -> str:

@@ -71,25 +71,62 @@ def decide(
     lower_bound: float,
     upper_bound: float,
     decision: Decision = "lower-bound",
+    strict: bool = False,
 ) -> tuple[bool, float, Literal["lower", "upper"]]:
-    """(passed, bound used, side of the bound)."""
+    """(passed, bound used, side of the bound). `strict`: the point rule needs the value strictly
+    better than the baseline (against a champion, an equal value is no improvement); the bound
+    rule is strict always."""
+    return _judge(metric.direction, baseline, value, lower_bound, upper_bound, decision, strict)
+
+
+def _judge(
+    direction: Direction,
+    baseline: float,
+    value: float,
+    lower_bound: float,
+    upper_bound: float,
+    decision: str,
+    strict: bool,
+) -> tuple[bool, float, Literal["lower", "upper"]]:
     side: Literal["lower", "upper"]
-    if metric.direction is Direction.HIGHER:
+    if direction is Direction.HIGHER:
         bound, side = lower_bound, "lower"
-        confident, meets = bound > baseline, value >= baseline
+        confident, meets = bound > baseline, (value > baseline if strict else value >= baseline)
     else:
         bound, side = upper_bound, "upper"
-        confident, meets = bound < baseline, value <= baseline
+        confident, meets = bound < baseline, (value < baseline if strict else value <= baseline)
     return (meets if decision == "point" else confident), bound, side
 
 
-def verdict(gate: MeasuredGate) -> str:
-    """One sentence a reviewer reads at a glance: value, bound, baseline, and the rows it would take."""
+def rejudge(gate: MeasuredGate, baseline: float, *, strict: bool = False) -> MeasuredGate:
+    """The same measurement decided against another baseline (a champion's value): the bound
+    and interval do not depend on the baseline, only the verdict does."""
+    lower = gate.bound if gate.side == "lower" else gate.interval[0]
+    upper = gate.bound if gate.side == "upper" else gate.interval[1]
+    passed, _, _ = _judge(gate.direction, baseline, gate.value, lower, upper, gate.decision, strict)
+    again = gate.model_copy(
+        update={
+            "baseline": baseline,
+            "passed": passed,
+            "rows_to_decide": rows_to_decide(gate.rows, gate.value, gate.bound, baseline),
+        }
+    )
+    again.verdict = verdict(again, strict=strict)
+    return again
+
+
+def verdict(gate: MeasuredGate, *, strict: bool = False) -> str:
+    """One sentence a reviewer reads at a glance: value, bound, baseline, and the rows it would
+    take (`strict`: the point rule against a champion, which an equal value does not beat)."""
     name, level = gate.metric, f"{gate.level * 100:g}%"
     shown = f"{name} {number(gate.value)} ({level} {gate.side} bound {number(gate.bound)})"
     above = "above" if gate.direction is Direction.HIGHER else "below"
     baseline = f"the baseline {gate.baseline:g}"
-    if gate.decision == "point":
+    if gate.decision == "point" and strict:
+        said = f"{shown} {'beats' if gate.passed else 'does not beat'} {baseline} by the point rule"
+        if gate.value == gate.baseline:
+            return f"{said}; it equals the champion's value, and an equal value is no improvement"
+    elif gate.decision == "point":
         said = f"{shown} {'meets' if gate.passed else 'does not meet'} {baseline} by the point rule"
     else:
         said = f"{shown} is {'' if gate.passed else 'not '}confidently {above} {baseline}"
@@ -119,14 +156,17 @@ def about(rows: int) -> str:
     return f"{math.ceil(rows / 10**digits) * 10**digits:,}"
 
 
-Basis = Literal["measured-lower-bound", "point", "given-value"]
+Basis = Literal["measured-lower-bound", "point", "given-value", "paired-lower-bound", "paired-point"]
 
 
-def basis(gate: MeasuredGate | None) -> Basis:
+def basis(gate: MeasuredGate | None, paired: Decision | None = None) -> Basis:
     """What a verdict rested on: the measured confidence bound, the measured point value, or a
-    value the user gave (--metric-value, --metrics-file)."""
+    value the user gave (--metric-value, --metrics-file); `paired` (the paired verdict's rule,
+    when a paired comparison decided): the paired difference's bound or point value."""
     if gate is None:
         return "given-value"
+    if paired is not None:
+        return "paired-lower-bound" if paired == "lower-bound" else "paired-point"
     return "measured-lower-bound" if gate.decision == "lower-bound" else "point"
 
 

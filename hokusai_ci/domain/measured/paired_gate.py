@@ -5,14 +5,17 @@ adds both models' noise. When the champion's predictions for the same rows are a
 difference candidate - champion is measured row by row (paired.py) and the candidate passes
 only when the one-sided bound of that difference beats 0 (or a margin) in the metric's
 direction: the lower bound above +margin for higher-is-better metrics, the upper bound below
--margin for lower-is-better ones. At equality the bound does not beat it.
+-margin for lower-is-better ones. At equality neither the bound nor, by the point rule, the
+difference beats it: a candidate equal to the champion is no improvement.
 
 The champion's predictions file has the candidate's format: with one file holding scores and
 labels, the champion's file holds both too, and its labels must equal the candidate's row by
 row; with a separate labels file, both predictions files are joined to it. Rows are paired by
 the id column when one is named (the same ids in both files, each once), else by row order (then
-the lengths must match). Every refusal is exit 2 naming the file and the row, before anything
-is written. The result model is importable without numpy; numpy runs in `paired_verdict` only.
+the lengths must match: the caller vouches that the files hold the same rows, as a registration
+does only when both were joined by ids; see champion_compare). Every refusal is exit 2 naming
+the file and the row, before anything is written. The result model is importable without
+numpy; numpy runs in `paired_verdict` only.
 """
 
 from __future__ import annotations
@@ -115,7 +118,13 @@ def paired_verdict(
     diff = est.difference
     target = margin if metric.direction is Direction.HIGHER else -margin
     passed, bound, side = decide(
-        metric, target, value=diff.value, lower_bound=diff.lower_bound, upper_bound=diff.upper_bound, decision=decision
+        metric,
+        target,
+        value=diff.value,
+        lower_bound=diff.lower_bound,
+        upper_bound=diff.upper_bound,
+        decision=decision,
+        strict=True,  # an equal candidate is no improvement over the champion, by either rule
     )
     result = PairedGate(
         metric=metric.name,
@@ -219,7 +228,7 @@ def paired_sentence(gate: PairedGate) -> str:
     above = "above" if gate.direction is Direction.HIGHER else "below"
     against = "0" if target == 0 else f"the margin {signed(target)}"
     if gate.decision == "point":
-        return f"{shown} {'meets' if gate.passed else 'does not meet'} {against} by the point rule"
+        return f"{shown} {'beats' if gate.passed else 'does not beat'} {against} by the point rule"
     return f"{shown} is {'' if gate.passed else 'not '}confidently {above} {against}"
 
 

@@ -91,9 +91,15 @@ class EvidenceMismatch(Exception):
     """The stored evidence is missing or differs from the digests it was checked against."""
 
 
-def check_stored(folder: Path | None, digests: str) -> str:
-    """The downloaded evidence folder against the signed digests: every file one of them, every
-    digest one file. Returns what was checked; raises EvidenceMismatch naming the file."""
+SIGNED = "the signed statement's evidence sha256"
+TAGGED = f"the version's {Tag.EVIDENCE_SHA256} tag (an unsigned record: no signed statement was compared)"
+
+
+def check_stored(folder: Path | None, digests: str, against: str = SIGNED) -> str:
+    """The downloaded evidence folder against `digests`: every file one of them, every digest one
+    file. `against` says where the digests came from (SIGNED: a verified statement's; TAGGED: the
+    version's tag), so a mismatch names what was actually compared. Returns what was checked;
+    raises EvidenceMismatch naming the file."""
     wanted = digests.split(",")
     if folder is None or not folder.is_dir():
         raise EvidenceMismatch(f"the evidence is missing: the version's run has no {evidence_folder(digests)}/")
@@ -102,11 +108,11 @@ def check_stored(folder: Path | None, digests: str) -> str:
         rel = path.relative_to(folder).as_posix()
         found[rel] = sha256_of(path)
         if found[rel] not in wanted:
-            raise EvidenceMismatch(f"evidence file {rel!r} (sha256 {found[rel][:12]}…) is not the signed evidence")
+            raise EvidenceMismatch(f"evidence file {rel!r} (sha256 {found[rel][:12]}…) does not match {against}")
     missing = [d for d in dict.fromkeys(wanted) if d not in found.values()]
     if missing:
-        raise EvidenceMismatch(f"no stored evidence file has the signed sha256 {missing[0][:12]}…")
-    return f"{len(found)} evidence file(s) in {evidence_folder(digests)}/ match the signed sha256"
+        raise EvidenceMismatch(f"no stored evidence file has the sha256 {missing[0][:12]}… of {against}")
+    return f"{len(found)} evidence file(s) in {evidence_folder(digests)}/ match {against}"
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,7 @@ def load_stored_evidence(
     folder = evidence_folder(digests)
     got = reader.download(tracked, folder, str(dest))
     try:
-        check_stored(Path(got) if got else None, digests)
+        check_stored(Path(got) if got else None, digests, SIGNED if expected else TAGGED)
     except EvidenceMismatch as exc:
         raise HokusaiError(Category.VERIFICATION_FAILED, f"models:/{name}/{version}: {exc}") from None
     assert got is not None
