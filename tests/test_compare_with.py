@@ -98,6 +98,19 @@ def test_a_better_candidate_passes_on_the_paired_difference_and_register_records
     assert second["hokusai.evidence_columns"] == '{"id":"id","label":"label","score":"score"}'
 
 
+def test_the_gate_reads_the_version_from_the_mlflow_the_environment_names(
+    mlflow_server: MlflowServer, model_file: Path, better: Path, tmp_path: Path
+) -> None:
+    """A pull request's gate with MLFLOW_TRACKING_URI exported (no --mlflow-uri) compares with the
+    version on that server, as the registration would reach it, not with an empty local store."""
+    champion(mlflow_server.url, "CWENV", model_file, tmp_path)
+    g = run_here(
+        *compare("CWENV", model_file, better, "models:/hokusai-CWENV/1"), env={"MLFLOW_TRACKING_URI": mlflow_server.url}
+    )
+    assert g.code == 0, g.out + g.err
+    assert g.json()["paired"]["passed"] and g.json()["decided_by"] == "paired"
+
+
 def test_a_candidate_equal_to_the_champion_is_exit_6_naming_the_paired_verdict(
     mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
 ) -> None:

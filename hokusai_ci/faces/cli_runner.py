@@ -202,10 +202,15 @@ def _write_report(result: Any, values: dict[str, Any]) -> None:
 
 
 def _gate(settings: Any, values: dict[str, Any]) -> Any:
+    """The gate reads no setting from the environment (a pull request's job may hold none), but
+    the version --compare-with names is read from MLflow as the registration would reach it:
+    the environment's settings (MLFLOW_TRACKING_URI, HOKUSAI_HOME, ...) under the flags given."""
+    from hokusai_ci.config.settings import load_settings
     from hokusai_ci.core.gate import gate_only
     from hokusai_ci.core.wiring import version_reader
 
-    return gate_only(reader=lambda: version_reader(settings), **values)
+    flags = {"mlflow_uri": settings.mlflow_uri} if settings.mlflow_uri else {}
+    return gate_only(reader=lambda: version_reader(load_settings(flags)), **values)
 
 
 def _registration_text(result: Any, settings: Any) -> str:
