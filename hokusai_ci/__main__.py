@@ -1,3 +1,3 @@
-from hokusai_ci.faces.cli import main
+from hokusai_ci.faces.launch import main
 
 main()

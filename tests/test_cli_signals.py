@@ -3,6 +3,7 @@ reads (130, 143, or the result's own once it is printed) and the one error line.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -89,6 +90,40 @@ def test_an_interrupted_command_says_so_once(tmp_path: Path) -> None:
             _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "error: Interrupted: by SIGINT (Ctrl-C)"
+
+
+@pytest.mark.parametrize("module", ["fire", "pydantic"])
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_ctrl_c_while_the_program_loads_ends_as_an_interrupted_run(
+    module: str, fmt: str, model_file: Path, tmp_path: Path
+) -> None:
+    """A Ctrl-C in the first tenths of a second, while the CLI is still importing (here: exactly
+    when `-X importtime` reports `module` loaded), is exit 130 with the command's interrupted
+    failure in the format asked for, never a traceback from inside an import."""
+    args = [*register_args("SIGLOAD", model_file), "--output", fmt]
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "hokusai_ci", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**_env(tmp_path), "HOKUSAI_MOCK_MODE": "true"},
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("import time:") and line.rsplit("|", 1)[-1].strip() == module:
+            break
+    else:
+        raise AssertionError(f"{module} was never imported")
+    proc.send_signal(signal.SIGINT)
+    out, rest = proc.communicate(timeout=60)
+    err = "".join(line for line in rest.splitlines(keepends=True) if not line.startswith("import time:"))
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    if fmt == "json":
+        assert json.loads(out)["error"]["category"] == "interrupted"
+    else:
+        assert err.strip().splitlines()[-1] == "error: Interrupted: by SIGINT (Ctrl-C)"
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -46,6 +46,14 @@ class Job:
         return COMMANDS[self.path]
 
 
+interrupted_while_loading = False  # a Ctrl-C `launch` held while the program loaded
+
+
+def _started() -> None:
+    if interrupted_while_loading:
+        raise KeyboardInterrupt
+
+
 def run(job: Job, values: dict[str, Any]) -> NoReturn:
     from hokusai_ci.core.commands import failed, run_command
 
@@ -57,6 +65,7 @@ def run(job: Job, values: dict[str, Any]) -> NoReturn:
     ending = Ending()
     try:
         try:
+            _started()
             result = run_command(job.result_type(), _attempt, job, values, seen)
         finally:
             ending.hold()
