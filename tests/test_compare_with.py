@@ -111,6 +111,34 @@ def test_the_gate_reads_the_version_from_the_mlflow_the_environment_names(
     assert g.json()["paired"]["passed"] and g.json()["decided_by"] == "paired"
 
 
+def test_a_pull_requests_gate_against_the_champion_reaches_the_registrations_verdict(
+    mlflow_server: MlflowServer, model_file: Path, better: Path, tmp_path: Path
+) -> None:
+    """`model gate --baseline-from alias:champion` (MLflow named by the environment, as in a pull
+    request) pairs with the champion exactly as the registration on main does: the same verdict,
+    the same baseline source, for a better candidate and for the champion's own predictions."""
+    preds = champion(mlflow_server.url, "CWPR", model_file, tmp_path)
+    assert run_here("model", "promote", "--token-id", "CWPR", "--mlflow-uri", mlflow_server.url).code == 0
+    same = tmp_path / "same.csv"
+    same.write_text("id,score,label\n" + preds.read_text().split("\n", 1)[1])
+    run_here("token", "create", "--token-id", "CWPR2")
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.url}
+    for candidate, code in ((better, 0), (same, 6)):
+        seen = []
+        for command in ("gate", "register"):
+            options = {"predictions": str(candidate), **IDS, "baseline_from": "alias:champion"}
+            options |= {"model_name": "hokusai-CWPR", "dry_run": "true" if command == "register" else None}
+            args = register_args("CWPR2", model_file, "auroc", None, None, command=command, **options)
+            r = run_here(*args, "--output", "json", env=env)
+            assert r.code == code, (command, r.out, r.err)
+            out = r.json()
+            assert out["baseline_source"]["source"] == "alias" and out["baseline_source"]["version"] == "1"
+            seen.append(
+                (out["decided_by"], out["paired"]["passed"], out["paired"]["difference"], out["metric"]["baseline"])
+            )
+        assert seen[0] == seen[1], seen
+
+
 def test_a_candidate_equal_to_the_champion_is_exit_6_naming_the_paired_verdict(
     mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
 ) -> None:

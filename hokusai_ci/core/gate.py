@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hokusai_ci.config.mode_choice import mode_without_secrets, rules_of
+from hokusai_ci.config.settings import Settings
 from hokusai_ci.core.champion_compare import compare_request
 from hokusai_ci.core.inputs import build_request, decided_by, measured_refusal, models_uri, request_gate
 from hokusai_ci.domain.errors import Category, HokusaiError
@@ -32,15 +33,32 @@ def platform_rules_apply(env: Mapping[str, str] | None = None, has_db_config: bo
 
 
 def gate_only(
-    *, platform: bool | None = None, reader: Callable[[], VersionReader] | None = None, **raw: Any
+    *,
+    platform: bool | None = None,
+    reader: Callable[[], VersionReader] | None = None,
+    reads: Callable[[], Settings] | None = None,
+    **raw: Any,
 ) -> RegistrationResult:
     """Validate the inputs and gate the metric (and, for API mode, the platform's own rules).
-    `reader` reads the version --compare-with names (the one server a gate may read from).
+    `reader` reads the version --compare-with names and `reads` gives the settings MLflow is read
+    with for --baseline-from (the one server a gate may read from, as the registration reaches
+    it), so a pull request's verdict against the champion is the one the registration will reach.
     Returns the result, with `error` set when an input is bad or the result would not pass."""
+    from hokusai_ci.core import aliases
+
     token_id = raw.get("token_id")
     result = RegistrationResult(token_id=token_id if isinstance(token_id, str) else None, mode=GATE_ONLY_MODE)
+    baseline_from = raw.pop("baseline_from", None)
     try:
+        source = None
+        if baseline_from not in (None, ""):
+            if reads is None:
+                raise AssertionError("--baseline-from needs the settings MLflow is read with")
+            source = aliases.baseline_source(reads(), raw, baseline_from)
         request = build_request(**raw, dry_run=False)
+        if source is not None:
+            request = aliases.compared(request, source)
+            result.baseline_source = request.baseline_source
         if request.compare_with is not None:
             if reader is None:
                 raise AssertionError("--compare-with needs a version reader")

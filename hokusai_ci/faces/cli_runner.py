@@ -10,6 +10,7 @@ must not load pydantic models or MLflow.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -219,7 +220,8 @@ def _gate(settings: Any, values: dict[str, Any]) -> Any:
     from hokusai_ci.core.wiring import version_reader
 
     flags = {"mlflow_uri": settings.mlflow_uri} if settings.mlflow_uri else {}
-    return gate_only(reader=lambda: version_reader(load_settings(flags)), **values)
+    reads = functools.cache(lambda: load_settings(flags))
+    return gate_only(reader=lambda: version_reader(reads()), reads=reads, **values)
 
 
 def _registration_text(result: Any, settings: Any) -> str:

@@ -61,6 +61,11 @@ MEASURED = ("predictions", *WITH_PREDICTIONS)
 VERDICT = ("metric_value", "metrics_file", "metric_key", *MEASURED, "direction")
 COMMON = ("output", "log_level")
 
+# --baseline, which --baseline-from stands in for once the alias names a version
+BASELINE = Use(
+    "baseline", help="Baseline the model must meet, e.g. 0.82 (required unless --baseline-from names a set alias)."
+)
+
 REGISTER = CommandSpec(
     ("model", "register"),
     "Register a trained model for a Draft token, if it meets the baseline.",
@@ -77,10 +82,7 @@ holds an accepted version for the token; the site checks that the token is Draft
         Use("token_id", True, "Token id created on the Hokusai site, e.g. XRAY."),
         Use("model_path", True),
         Use("metric", True),
-        Use(
-            "baseline",
-            help="Baseline the model must meet, e.g. 0.82 (required unless --baseline-from names a set alias).",
-        ),
+        BASELINE,
         *VERDICT,
         "baseline_from",
         "set_alias",
@@ -102,7 +104,7 @@ GATE = CommandSpec(
     ("model", "gate"),
     "Gate only, for pull requests: check the inputs and the metric against the baseline.",
     """Needs no token store, no MLflow and no secret (MLflow only to read the version
---compare-with names). The token is not checked and nothing is uploaded or written; exit 0
+--compare-with or --baseline-from names). The token is not checked and nothing is uploaded or written; exit 0
 when the metric meets the baseline, 6 when it does not. In API
 mode, decided as for register (HOKUSAI_MODE=api, which needs no key here, or an API key with
 no database and no mock mode), the Hokusai platform's own rules apply too (exit 10).""",
@@ -110,8 +112,10 @@ no database and no mock mode), the Hokusai platform's own rules apply too (exit 
         Use("token_id", True, "Token id the model is meant for, e.g. XRAY."),
         Use("model_path", True, "Model file or directory (checked to exist and be non-empty)."),
         Use("metric", True),
-        Use("baseline", True),
+        BASELINE,
         *VERDICT,
+        "baseline_from",
+        "model_name",
         "links_within",
         "mlflow_uri",
         *COMMON,

@@ -8,6 +8,7 @@ empty when not given, and does not enforce `required`: validation happens here. 
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import tempfile
@@ -307,22 +308,33 @@ def _gate_only(inputs: Mapping[str, str], debug: bool) -> RegistrationResult:
 
     configure_logging("DEBUG" if debug else "INFO")
     values = {name: given(inputs, name) for name in GATE.names("use")}
+    reads = _reads(inputs)
     return gate_only(
-        platform=platform_rules_apply(has_db_config="db-config" in inputs), reader=_reader(inputs), **values
+        platform=platform_rules_apply(has_db_config="db-config" in inputs),
+        reader=lambda: _version_reader(reads()),
+        reads=reads,
+        **values,
     )
 
 
-def _reader(inputs: Mapping[str, str]) -> Callable[[], VersionReader]:
-    """MLflow as the registration would reach it, built only when a version is read."""
+def _reads(inputs: Mapping[str, str]) -> Callable[[], Settings]:
+    """The settings MLflow is read with, as the registration would reach it, loaded only when a
+    version or an alias is read."""
 
-    def read() -> VersionReader:
+    @functools.cache
+    def read() -> Settings:
         from hokusai_ci.config.settings import load_settings
-        from hokusai_ci.core.wiring import version_reader
 
         config = {name: given(inputs, name) for name in REGISTER.names("setting") if name in ACTION}
-        return version_reader(load_settings(config))
+        return load_settings(config)
 
     return read
+
+
+def _version_reader(settings: Settings) -> VersionReader:
+    from hokusai_ci.core.wiring import version_reader
+
+    return version_reader(settings)
 
 
 def _mask_configured(masks: Masks, settings: Settings) -> None:
