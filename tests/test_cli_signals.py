@@ -68,7 +68,8 @@ def test_a_signal_after_the_last_line_of_a_registration_does_not_kill_the_proces
 
 def test_an_interrupted_command_says_so_once(tmp_path: Path) -> None:
     """SIGINT while the command waits on a server that accepted the connection and never answers:
-    the category's title and what stopped it, not `Interrupted: interrupted (SIGINT)`."""
+    the category's title, what stopped it, what is left and what to run, not `Interrupted:
+    interrupted (SIGINT)`."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -88,7 +89,9 @@ def test_an_interrupted_command_says_so_once(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "error: Interrupted: by SIGINT (Ctrl-C)"
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: Interrupted: SIGINT before alias 'champion' of m was moved: nothing was moved")
+    assert last.lower().count("interrupt") == 1 and "`hokusai model rollback --model-name m --alias champion`" in last
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -706,33 +706,61 @@ def test_a_typo_in_baseline_from_names_the_aliases_that_exist_and_the_text_says_
     assert refused.code == 2 and "its aliases are candidate" in refused.err
 
 
-def test_a_move_mlflow_took_as_the_run_was_stopped_is_recorded_by_the_same_command(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
-) -> None:
+def _stopped_while_mlflow_answers(world: World, mlflow_url: str, token: str, expected: str, reread: bool) -> Any:
+    """Promote through a proxy that lets MLflow take the move and holds its answer; SIGINT comes
+    then (`reread=False`: MLflow cannot be read again after it). The outcome: the result, or the
+    error raised."""
     import os
     import signal
 
-    world = World(mlflow_server.url, open_store, 2)
-    a, b = world.versions
-    va, vb = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
-    proxy = FaultProxy(mlflow_server.url).start()
+    proxy = FaultProxy(mlflow_url).start()
     rule = proxy.add("POST", "registered-models/alias", "stall", after=True)  # MLflow moved it; the answer held
 
     def interrupt() -> None:
         if rule.reached.wait(30):
+            if not reread:
+                proxy.add("GET", "registered-models/alias", "error", status=503, times=0)
             os.kill(os.getpid(), signal.SIGINT)
 
     sender = threading.Thread(target=interrupt)
     sender.start()
     try:
-        with pytest.raises(HokusaiError) as stopped:
-            promotion.promote(world.ports(proxy.url), b, "champion", va)
+        return promotion.promote(world.ports(proxy.url), token, "champion", expected)
+    except HokusaiError as err:
+        return err
     finally:
         rule.release()
         sender.join(30)
         proxy.stop()
-    assert stopped.value.category is Category.INTERRUPTED and f"or version {vb} if it took" in stopped.value.message
+
+
+def test_when_mlflow_took_the_move_as_a_sigint_came_it_is_kept_and_reported_done(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    world = World(mlflow_server.url, open_store, 2)
+    a, b = world.versions
+    va, vb = world.versions.values()
+    promotion.promote(world.ports(), a, "champion", None)
+    done = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, reread=True)
+    assert isinstance(done, promotion.AliasMoveResult), done  # decided and projected: the signal changes nothing
+    assert (done.from_version, done.to_version) == (va, vb)
+    record = world.store.alias(world.model, "champion")
+    assert record is not None and record.version == vb and world.in_mlflow() == vb
+    assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]
+
+
+def test_a_move_mlflow_took_as_the_run_was_stopped_is_recorded_by_the_same_command(
+    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+) -> None:
+    """MLflow took the move, and cannot be read again after the signal: the store's decision is
+    taken back, the message says both possibilities, and the same command records the move."""
+    world = World(mlflow_server.url, open_store, 2)
+    a, b = world.versions
+    va, vb = world.versions.values()
+    promotion.promote(world.ports(), a, "champion", None)
+    stopped = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, reread=False)
+    assert isinstance(stopped, HokusaiError), stopped
+    assert stopped.category is Category.INTERRUPTED and f"or version {vb} if it took" in stopped.message
     assert world.in_mlflow() == vb  # MLflow took it; the store took its decision back
     done = promotion.promote(world.ports(), b, "champion", va)  # the same command, as the message says
     assert (done.from_version, done.to_version) == (va, vb)

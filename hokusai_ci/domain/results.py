@@ -126,13 +126,14 @@ def output_fields(r: RegistrationResult) -> dict[str, str]:
 
 
 class AliasMove(BaseModel):
-    """One move in an alias's history (an `alias_moved` event of the outbox)."""
+    """One move in an alias's history (an `alias_moved` event of the outbox). `to_version` None:
+    the alias was no longer set in MLflow (its version deleted there) and the store took that."""
 
     moved_at: datetime
     model_name: str
     alias: str
     from_version: str | None
-    to_version: str
+    to_version: str | None
     token_id: str
     command: str
     run_url: str | None = None

@@ -213,10 +213,11 @@ def history_text(moves: list[Any]) -> str:
     lines = []
     for m in moves:
         was = f"version {m.from_version}" if m.from_version else "not set"
+        now = f"version {m.to_version}" if m.to_version else "not set"
         run = f" {m.run_url}" if m.run_url else ""
         commit = f" commit {m.commit[:12]}" if m.commit else ""
         lines.append(
-            f"{m.moved_at:%Y-%m-%d %H:%M:%S} UTC  {m.alias}: {was} -> version {m.to_version}  "
+            f"{m.moved_at:%Y-%m-%d %H:%M:%S} UTC  {m.alias}: {was} -> {now}  "
             f"({m.command}, token {m.token_id}{commit}{run})"
         )
     return "\n".join(lines)
