@@ -298,39 +298,22 @@ def test_a_move_a_killed_run_left_decided_is_finished_by_a_rerun_and_nothing_els
     assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]
 
 
-def test_ctrl_c_while_mlflow_is_written_leaves_nothing_recorded_and_says_what_to_run(
+def test_ctrl_c_while_mlflow_is_written_finishes_the_decided_move(
     mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
 ) -> None:
-    import os
-    import signal
-
+    """SIGINT while the request setting the alias hangs (MLflow has not taken it yet): the move
+    was decided, so it is set in MLflow again and reported done; whichever request MLflow
+    applies last, both name the decided version."""
     world = World(mlflow_server.url, open_store, 2)
     a, b = world.versions
-    va, _vb = world.versions.values()
+    va, vb = world.versions.values()
     promotion.promote(world.ports(), a, "champion", None)
-    proxy = FaultProxy(mlflow_server.url).start()
-    rule = proxy.add("POST", "registered-models/alias", "stall")
-
-    def interrupt() -> None:
-        if rule.reached.wait(30):
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, delivered to the main thread mid-request
-
-    sender = threading.Thread(target=interrupt)
-    sender.start()
-    try:
-        with pytest.raises(HokusaiError) as stopped:
-            promotion.promote(world.ports(proxy.url), b, "champion", va)
-    finally:
-        rule.release()
-        sender.join(30)
-        proxy.stop()
-    said = stopped.value.message
-    assert stopped.value.category is Category.INTERRUPTED and stopped.value.exit_code == 130
-    assert "SIGINT while setting alias 'champion'" in said and "nothing was recorded" in said
-    assert f"--expect-current {va}" in said
+    done = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, after=False, finish_fails=False)
+    assert isinstance(done, promotion.AliasMoveResult), done
+    assert (done.from_version, done.to_version) == (va, vb) and "finished in MLflow after SIGINT" in done.message
     record = world.store.alias(world.model, "champion")
-    assert record is not None and record.version == va and world.in_mlflow() == va
-    assert len(world.store.alias_moves(world.model)) == 1
+    assert record is not None and record.version == vb and world.in_mlflow() == vb
+    assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]
 
 
 def test_a_deleted_target_version_is_refused_before_the_store_decides(
@@ -706,20 +689,22 @@ def test_a_typo_in_baseline_from_names_the_aliases_that_exist_and_the_text_says_
     assert refused.code == 2 and "its aliases are candidate" in refused.err
 
 
-def _stopped_while_mlflow_answers(world: World, mlflow_url: str, token: str, expected: str, reread: bool) -> Any:
-    """Promote through a proxy that lets MLflow take the move and holds its answer; SIGINT comes
-    then (`reread=False`: MLflow cannot be read again after it). The outcome: the result, or the
-    error raised."""
+def _stopped_while_mlflow_answers(
+    world: World, mlflow_url: str, token: str, expected: str, *, after: bool, finish_fails: bool
+) -> Any:
+    """Promote through a proxy that holds the request setting the alias (`after`: MLflow took
+    it, its answer is held); SIGINT comes then (`finish_fails`: every later request setting the
+    alias is answered 503). The outcome: the result, or the error raised."""
     import os
     import signal
 
     proxy = FaultProxy(mlflow_url).start()
-    rule = proxy.add("POST", "registered-models/alias", "stall", after=True)  # MLflow moved it; the answer held
+    rule = proxy.add("POST", "registered-models/alias", "stall", after=after)
 
     def interrupt() -> None:
         if rule.reached.wait(30):
-            if not reread:
-                proxy.add("GET", "registered-models/alias", "error", status=503, times=0)
+            if finish_fails:
+                proxy.add("POST", "registered-models/alias", "error", status=503, times=0)
             os.kill(os.getpid(), signal.SIGINT)
 
     sender = threading.Thread(target=interrupt)
@@ -741,7 +726,7 @@ def test_when_mlflow_took_the_move_as_a_sigint_came_it_is_kept_and_reported_done
     a, b = world.versions
     va, vb = world.versions.values()
     promotion.promote(world.ports(), a, "champion", None)
-    done = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, reread=True)
+    done = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, after=True, finish_fails=False)
     assert isinstance(done, promotion.AliasMoveResult), done  # decided and projected: the signal changes nothing
     assert (done.from_version, done.to_version) == (va, vb)
     record = world.store.alias(world.model, "champion")
@@ -749,19 +734,24 @@ def test_when_mlflow_took_the_move_as_a_sigint_came_it_is_kept_and_reported_done
     assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]
 
 
-def test_a_move_mlflow_took_as_the_run_was_stopped_is_recorded_by_the_same_command(
+def test_a_decided_move_a_sigint_could_not_finish_is_finished_by_the_same_command(
     mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
 ) -> None:
-    """MLflow took the move, and cannot be read again after the signal: the store's decision is
-    taken back, the message says both possibilities, and the same command records the move."""
-    world = World(mlflow_server.url, open_store, 2)
-    a, b = world.versions
-    va, vb = world.versions.values()
+    """SIGINT while MLflow is written, and MLflow refuses the move set again after it: the
+    decision stays in the store (a request in flight may still be applied), the message says
+    both possible states, and the command it names finishes the move."""
+    world = World(mlflow_server.url, open_store, 3)
+    a, b, c = world.versions
+    va, vb, _vc = world.versions.values()
     promotion.promote(world.ports(), a, "champion", None)
-    stopped = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, reread=False)
+    stopped = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, after=False, finish_fails=True)
     assert isinstance(stopped, HokusaiError), stopped
-    assert stopped.category is Category.INTERRUPTED and f"or version {vb} if it took" in stopped.message
-    assert world.in_mlflow() == vb  # MLflow took it; the store took its decision back
+    said = stopped.message
+    assert stopped.category is Category.INTERRUPTED and f"the token store holds the move to version {vb}" in said
+    assert f"or version {vb} if it took" in said and f"`hokusai model promote --token-id {b} --alias champion" in said
+    with pytest.raises(HokusaiError) as other:  # nothing else moves over the decided move
+        promotion.promote(world.ports(), c, "champion", va)
+    assert other.value.category is Category.ALIAS_MOVED
     done = promotion.promote(world.ports(), b, "champion", va)  # the same command, as the message says
     assert (done.from_version, done.to_version) == (va, vb)
     record = world.store.alias(world.model, "champion")

@@ -211,6 +211,7 @@ def _move(
     already = not rerun and current == new_version  # nothing to move: the alias names it already
     undo: tuple[AliasRecord, AliasRecord | None, str] | None = None
     moved, note, events = record, "", list(now.adopted)
+    tag = tag_previous and not already
     try:
         if rerun or already:
             assert record is not None
@@ -219,22 +220,62 @@ def _move(
             with signals.deferred():  # the decision is written whole, and known, before a signal is taken
                 moved, event = _decide(ports, now, model_name, alias, new_version, token_id, command)
                 undo = (moved, record, event.event_id)
-            events.append(event)
-        if tag_previous and not already:
-            ports.registry.set_version_tag(model_name, new_version, Tag.PREVIOUS_PREFIX + alias, expected or "")
-        ports.registry.set_alias(model_name, alias, new_version)
+                events.append(event)
+        _set_in_mlflow(ports, model_name, alias, expected, new_version, tag)
         signals.decided()
-    except (Exception, KeyboardInterrupt, Cancelled) as exc:
+    except (KeyboardInterrupt, Cancelled) as exc:
         if undo is None and not (rerun or already):
-            raise  # the store refused (exit 15), or a signal came before the decision: nothing moved
-        with signals.deferred():  # the answer to a failed projection is not cut either
+            raise  # before the decision: nothing moved
+        _finish(ports, exc, model_name, alias, expected, new_version, token_id, tag)
+        note = f"finished in MLflow after {_signal(exc)}: the move was decided when it came"
+    except Exception as exc:
+        if undo is None and not (rerun or already):
+            raise  # the store refused (exit 15), or failed: nothing moved
+        with signals.deferred():  # taking the decision back is not cut either
             failure = _not_projected(ports, exc, undo, model_name, alias, expected, new_version, token_id)
-            if failure is None:  # MLflow took the move as the signal came: it is done in both
-                signals.decided()
-        if failure is not None:
-            raise failure from None
+        raise failure from None
     assert moved is not None
     return _project(ports, moved, command, events, note)
+
+
+def _set_in_mlflow(
+    ports: Ports, model_name: str, alias: str, expected: str | None, new_version: str, tag: bool
+) -> None:
+    """The projection: the new holder tagged with the one it replaces, then the alias (both
+    idempotent, so setting them again after a signal is safe)."""
+    if tag:
+        ports.registry.set_version_tag(model_name, new_version, Tag.PREVIOUS_PREFIX + alias, expected or "")
+    ports.registry.set_alias(model_name, alias, new_version)
+
+
+def _finish(
+    ports: Ports,
+    exc: BaseException,
+    model_name: str,
+    alias: str,
+    expected: str | None,
+    new_version: str,
+    token_id: str,
+    tag: bool,
+) -> None:
+    """A signal after the store decided the move: the move is set in MLflow again, so whatever
+    request was in flight, MLflow ends on the decided version and the outcome stands (the
+    signal that came is held by the face's end guard). When that fails too (a second signal,
+    MLflow unreachable), the decision stays in the store, and the same command finishes it."""
+    try:
+        _set_in_mlflow(ports, model_name, alias, expected, new_version, tag)
+        signals.decided()
+    except (Exception, KeyboardInterrupt, Cancelled) as again:
+        log.debug("finishing the alias move failed", exc_info=True)
+        how = "a second signal" if isinstance(again, (KeyboardInterrupt, Cancelled)) else again.__class__.__name__
+        was = f"version {expected}" if expected else "not set"
+        run = _again(model_name, alias, expected, token_id, "promote")
+        raise HokusaiError(
+            _category(exc),
+            f"{_signal(exc)} while setting alias {alias!r} of {model_name}, and finishing it failed ({how}): the "
+            f"token store holds the move to version {new_version}; MLflow shows {was}, or version {new_version} "
+            f"if it took the move as the signal came; run `{run}` to finish it",
+        ) from None
 
 
 def _decide(
@@ -271,46 +312,30 @@ def _category(exc: BaseException) -> Category:
 
 def _not_projected(
     ports: Ports,
-    exc: BaseException,
+    exc: Exception,
     undo: tuple[AliasRecord, AliasRecord | None, str] | None,
     model_name: str,
     alias: str,
     expected: str | None,
     new_version: str,
     token_id: str,
-) -> HokusaiError | None:
-    """MLflow did not take the move, or a signal came while it was written. For a signal, MLflow
-    is read again: when it names the new version the move is done in both and kept (None).
-    Otherwise the store's decision is taken back (it then records nothing), and the error says
-    what state is left and what to run."""
-    signalled = isinstance(exc, (KeyboardInterrupt, Cancelled))
-    in_mlflow: str | None = expected
-    known = not signalled
-    if signalled:
-        try:
-            in_mlflow, known = ports.registry.alias_version(model_name, alias), True
-        except Exception:  # MLflow unreachable: which holder it shows is not known
-            log.debug("reading the alias after a signal failed", exc_info=True)
-        if known and in_mlflow == new_version:
-            return None
+) -> HokusaiError:
+    """MLflow refused the move or could not be reached: take it back from the store (it then
+    records nothing), and say what state is left and what to run."""
     undone = False
     if undo is not None:
         try:
             undone = ports.store.undo_move(*undo)
         except Exception:  # the store is unreachable too: the move stays decided, a re-run finishes it
             log.debug("undoing the alias move failed", exc_info=True)
-    was = f"version {in_mlflow}" if in_mlflow else "not set"
+    was = f"version {expected}" if expected else "not set"
     state = (
         f"nothing was recorded (the token store's move was taken back); MLflow shows {was}"
         if undone or undo is None
         else f"the token store holds the move to version {new_version}, MLflow shows {was}"
     )
-    if not known:  # MLflow may have taken it as the signal came
-        state += f", or version {new_version} if it took the move as the signal came"
     again = _again(model_name, alias, expected, token_id, "promote")
     state += f"; run `{again}` to move it (or record the move MLflow made)"
-    if signalled:
-        return HokusaiError(_category(exc), f"{_signal(exc)} while setting alias {alias!r} of {model_name}: {state}")
     if isinstance(exc, HokusaiError):
         return HokusaiError(exc.category, f"{exc.message}; alias {alias!r} not moved: {state}")
     return HokusaiError(

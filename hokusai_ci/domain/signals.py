@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -82,10 +83,22 @@ class Ending:
 
     def printed(self, code: int) -> None:
         """The result is out: a signal that came meanwhile, or comes now, ends the process with
-        `code` without waiting for anything else (threads, exit handlers)."""
+        `code` without waiting for anything else (threads, exit handlers). The interpreter's own
+        shutdown puts the default handlers back after the exit handlers ran, where a signal
+        would kill the process (return code -2): from the last exit handler on, they are
+        ignored."""
         self.code = code
         if self.pending:
             exit_now(code)
+        if self.saved:
+            atexit.unregister(_ignore_signals)
+            atexit.register(_ignore_signals)
+
+
+def _ignore_signals() -> None:
+    if _main_thread():
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 _armed: list[Ending] = []  # the running face's, at most one
@@ -114,8 +127,3 @@ def exit_now(code: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def signal_name(exc: BaseException | Any) -> str:
-    """What stopped a run: SIGTERM for `Cancelled`, SIGINT for `KeyboardInterrupt`."""
-    return "SIGINT" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
