@@ -27,7 +27,8 @@ def _delete(http: MlflowHttp, model: str, version: str) -> None:
 
 
 def test_a_deleted_holder_is_taken_as_not_set_and_each_refusal_s_advice_works(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    mlflow_server: MlflowServer,
+    open_store: Callable[[], SqlTokenStore],  # noqa: F811
 ) -> None:
     world = World(mlflow_server.url, open_store, 4)
     a, b, c, d = world.versions
@@ -76,7 +77,8 @@ def test_a_deleted_holder_is_taken_as_not_set_and_each_refusal_s_advice_works(
 
 
 def test_an_alias_removed_in_mlflow_outside_hokusai_ci_is_followed_the_same_way(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    mlflow_server: MlflowServer,
+    open_store: Callable[[], SqlTokenStore],  # noqa: F811
 ) -> None:
     world = World(mlflow_server.url, open_store, 2)
     a, b = world.versions
