@@ -97,7 +97,8 @@ def test_the_commands_go_on_after_the_holder_was_deleted(
     mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
 ) -> None:
     """`--set-alias`, `promote` and `rollback` as a user types them: each refusal's command,
-    followed, works; `history` shows the alias taken as not set."""
+    followed, works; `history` shows the alias taken as not set, and with `--mlflow-uri` what
+    MLflow names now beside the store (a disagreement said)."""
     model, url = f"del-{uuid.uuid4().hex[:8]}", mlflow_server.url
     versions = {}
     for token, content in (("DA", b"first"), ("DB", b"second"), ("DC", b"third")):
@@ -112,6 +113,11 @@ def test_the_commands_go_on_after_the_holder_was_deleted(
             assert run_here("model", "promote", "--token-id", "DA", "--mlflow-uri", url).code == 0
             _delete(MlflowHttp(url), model, versions["DA"])  # the candidate and the champion go with it
     assert run_here("model", "history", "--model-name", model, "--alias", "candidate").out.count("-> not set") == 1
+    compared = run_here("model", "history", "--model-name", model, "--alias", "champion", "--mlflow-uri", url)
+    assert compared.code == 0, compared.err  # what MLflow holds now, beside the store's history
+    said = f"now in MLflow: champion not set, the token store version {versions['DA']}: they disagree"
+    assert said in compared.out and "they disagree" in compared.err
+    assert "now in MLflow" not in run_here("model", "history", "--model-name", model).out  # the store alone
 
     back = run_here("model", "rollback", "--model-name", model, "--mlflow-uri", url)
     assert back.code == 15 and "was deleted there" in back.err, back.err
@@ -122,9 +128,13 @@ def test_the_commands_go_on_after_the_holder_was_deleted(
     assert promoted.code == 0, promoted.err  # the advice, followed
     jsonschema.validate(promoted.json(), result_schemas()["alias_move_result.v1.schema.json"])
     assert promoted.json()["to_version"] == versions["DB"]
-    history = run_here("model", "history", "--model-name", model, "--alias", "champion", "--output", "json")
+    history = run_here("model", "history", "--model-name", model, "--mlflow-uri", url, "--output", "json")
+    assert "disagree" not in history.err
     jsonschema.validate(history.json(), result_schemas()["alias_history.v1.schema.json"])
-    assert [(m["command"], m["from_version"], m["to_version"]) for m in history.json()] == [
+    every = run_here("model", "history", "--model-name", model, "--mlflow-uri", url).out
+    assert f"now in MLflow: champion version {versions['DB']} (the token store agrees)" in every
+    assert f"now in MLflow: candidate version {versions['DC']} (the token store agrees)" in every
+    assert [(m["command"], m["from_version"], m["to_version"]) for m in history.json() if m["alias"] == "champion"] == [
         ("promote", None, versions["DA"]),
         ("adopt", versions["DA"], None),
         ("promote", None, versions["DB"]),

@@ -299,10 +299,26 @@ class AliasMoveOutcome(Outcome):
         return None
 
 
+class AliasNow(BaseModel):
+    """An alias as MLflow names it now beside the token store's record (`model history
+    --mlflow-uri`); None: not set there."""
+
+    alias: str
+    in_mlflow: str | None
+    in_store: str | None
+
+    @property
+    def agree(self) -> bool:
+        return self.in_mlflow == self.in_store
+
+
 class AliasHistoryResult(Outcome):
-    """`model history`: a JSON array of alias moves, oldest first."""
+    """`model history`: a JSON array of alias moves, oldest first. `now` (with --mlflow-uri):
+    each alias in MLflow beside the store, shown in the text and, where they disagree, warned
+    on stderr; the JSON stays the array of moves."""
 
     moves: list[AliasMove] | None = None
+    now: list[AliasNow] | None = None
 
     def payload(self) -> Any:
         return None if self.moves is None else [m.model_dump(mode="json") for m in self.moves]
