@@ -5,9 +5,14 @@ succeed and the last one wins silently. Here a move is decided in the tool's own
 conditional update on (model, alias, expected version), in one transaction with its
 `alias_moved` outbox event), then projected to MLflow. Before deciding, MLflow's alias is read:
 a value the store did not put there was moved outside the tool, and is refused (exit 15,
-naming the version found) rather than overwritten. A move the store decided but whose
-projection a run did not finish (MLflow still shows the previous holder) is finished by a
-re-run of the same command.
+naming the version found) rather than overwritten; how the store's record is brought to
+MLflow's where the caller names it (an adopted holder, a deleted one) is `alias_sync.py`. A
+move the store decided but whose projection a run did not finish (MLflow still shows the
+previous holder) is finished by a re-run of the same command.
+
+The store's decision is the point of no return for a signal (SIGINT, SIGTERM): the write is
+never cut, a signal before it leaves nothing moved, and one after it finishes the move in
+MLflow; from then on the outcome stands (`signals.decided`).
 
 The new holder is tagged `hokusai.previous_<alias>` with the version it replaced, so `rollback`
 knows where to go back to; it checks that version still exists first (deleting a version in
