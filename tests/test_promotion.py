@@ -104,6 +104,22 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         store.close()
 
 
+Crowned = Callable[[int], tuple[World, tuple[str, ...], tuple[str, ...]]]
+
+
+@pytest.fixture
+def crowned(mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]) -> Crowned:
+    """`crowned(n)`: a model with n tokens' versions, the first one promoted to champion; the
+    world, its tokens and their versions, in order."""
+
+    def make(tokens: int) -> tuple[World, tuple[str, ...], tuple[str, ...]]:
+        world = World(mlflow_server.url, open_store, tokens)
+        promotion.promote(world.ports(), next(iter(world.versions)), "champion", None)
+        return world, tuple(world.versions), tuple(world.versions.values())
+
+    return make
+
+
 def _race(calls: list[Callable[[], Any]]) -> list[Any]:
     """Run the calls at once (a barrier), each outcome a result or the HokusaiError raised."""
     outcomes: list[Any] = [None] * len(calls)
@@ -172,11 +188,9 @@ def test_first_ever_set_under_an_eight_way_race_surfaces_no_http_400(
 
 
 def test_a_move_made_outside_the_tool_between_read_and_write_is_refused(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    mlflow_server: MlflowServer, crowned: Crowned
 ) -> None:
-    world = World(mlflow_server.url, open_store, 3)
-    a, b, c = world.versions
-    promotion.promote(world.ports(), a, "champion", None)
+    world, (a, b, c), _ = crowned(3)
     proxy = FaultProxy(mlflow_server.url).start()
     try:
         for _ in range(5):
@@ -244,13 +258,8 @@ def test_rollback_moves_back_and_refuses_when_the_previous_version_was_deleted(
     ]
 
 
-def test_a_move_mlflow_refused_is_taken_back_from_the_store(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
-) -> None:
-    world = World(mlflow_server.url, open_store, 2)
-    a, b = world.versions
-    va, vb = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+def test_a_move_mlflow_refused_is_taken_back_from_the_store(mlflow_server: MlflowServer, crowned: Crowned) -> None:
+    world, (_a, b), (va, vb) = crowned(2)
     proxy = FaultProxy(mlflow_server.url).start()
     try:
         proxy.add("POST", "registered-models/alias", "error", status=503, times=0)
@@ -270,15 +279,12 @@ def test_a_move_mlflow_refused_is_taken_back_from_the_store(
 
 
 def test_a_move_a_killed_run_left_decided_is_finished_by_a_rerun_and_nothing_else_moves_over_it(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    crowned: Crowned,
 ) -> None:
     from hokusai_ci.domain.events import alias_moved_event
     from hokusai_ci.ports.store import Mover
 
-    world = World(mlflow_server.url, open_store, 3)
-    a, b, c = world.versions
-    va, vb, _vc = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+    world, (_a, b, c), (va, vb, _vc) = crowned(3)
     # a run killed (SIGKILL, a lost runner) between the store's decision and MLflow's write
     by = Mover(token_id=b, command="promote")
     event = alias_moved_event(
@@ -299,15 +305,12 @@ def test_a_move_a_killed_run_left_decided_is_finished_by_a_rerun_and_nothing_els
 
 
 def test_ctrl_c_while_mlflow_is_written_finishes_the_decided_move(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    mlflow_server: MlflowServer, crowned: Crowned
 ) -> None:
     """SIGINT while the request setting the alias hangs (MLflow has not taken it yet): the move
     was decided, so it is set in MLflow again and reported done; whichever request MLflow
     applies last, both name the decided version."""
-    world = World(mlflow_server.url, open_store, 2)
-    a, b = world.versions
-    va, vb = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+    world, (_a, b), (va, vb) = crowned(2)
     done = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, after=False, finish_fails=False)
     assert isinstance(done, promotion.AliasMoveResult), done
     assert (done.from_version, done.to_version) == (va, vb) and "finished in MLflow after SIGINT" in done.message
@@ -316,13 +319,8 @@ def test_ctrl_c_while_mlflow_is_written_finishes_the_decided_move(
     assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]
 
 
-def test_a_deleted_target_version_is_refused_before_the_store_decides(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
-) -> None:
-    world = World(mlflow_server.url, open_store, 2)
-    a, b = world.versions
-    va, vb = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+def test_a_deleted_target_version_is_refused_before_the_store_decides(crowned: Crowned) -> None:
+    world, (_a, b), (va, vb) = crowned(2)
     world.http.call("DELETE", "model-versions/delete", json={"name": world.model, "version": vb})
     with pytest.raises(HokusaiError) as refused:
         promotion.promote(world.ports(), b, "champion", va)
@@ -332,13 +330,8 @@ def test_a_deleted_target_version_is_refused_before_the_store_decides(
     assert len(world.store.alias_moves(world.model)) == 1 and world.in_mlflow() == va
 
 
-def test_a_move_made_outside_the_tool_is_adopted_when_named_and_the_alias_moves_again(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
-) -> None:
-    world = World(mlflow_server.url, open_store, 3)
-    a, _b, c = world.versions
-    va, vb, vc = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+def test_a_move_made_outside_the_tool_is_adopted_when_named_and_the_alias_moves_again(crowned: Crowned) -> None:
+    world, (_a, _b, c), (va, vb, vc) = crowned(3)
     RegistryRest(world.http).set_alias(world.model, "champion", vb)  # moved outside hokusai-ci
     with pytest.raises(HokusaiError) as stale:
         promotion.promote(world.ports(), c, "champion", va)
@@ -360,12 +353,9 @@ def test_a_move_made_outside_the_tool_is_adopted_when_named_and_the_alias_moves_
 
 
 def test_a_rerun_does_not_overwrite_a_move_made_outside_the_tool_meanwhile(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    mlflow_server: MlflowServer, crowned: Crowned
 ) -> None:
-    world = World(mlflow_server.url, open_store, 3)
-    a, b, _c = world.versions
-    va, _vb, vc = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+    world, (_a, b, _c), (va, _vb, vc) = crowned(3)
     proxy = FaultProxy(mlflow_server.url).start()
     try:
         proxy.add("POST", "registered-models/alias", "error", status=503, times=0)
@@ -720,12 +710,9 @@ def _stopped_while_mlflow_answers(
 
 
 def test_when_mlflow_took_the_move_as_a_sigint_came_it_is_kept_and_reported_done(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    mlflow_server: MlflowServer, crowned: Crowned
 ) -> None:
-    world = World(mlflow_server.url, open_store, 2)
-    a, b = world.versions
-    va, vb = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+    world, (_a, b), (va, vb) = crowned(2)
     done = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, after=True, finish_fails=False)
     assert isinstance(done, promotion.AliasMoveResult), done  # decided and projected: the signal changes nothing
     assert (done.from_version, done.to_version) == (va, vb)
@@ -735,15 +722,12 @@ def test_when_mlflow_took_the_move_as_a_sigint_came_it_is_kept_and_reported_done
 
 
 def test_a_decided_move_a_sigint_could_not_finish_is_finished_by_the_same_command(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    mlflow_server: MlflowServer, crowned: Crowned
 ) -> None:
     """SIGINT while MLflow is written, and MLflow refuses the move set again after it: the
     decision stays in the store (a request in flight may still be applied), the message says
     both possible states, and the command it names finishes the move."""
-    world = World(mlflow_server.url, open_store, 3)
-    a, b, c = world.versions
-    va, vb, _vc = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+    world, (_a, b, c), (va, vb, _vc) = crowned(3)
     stopped = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, after=False, finish_fails=True)
     assert isinstance(stopped, HokusaiError), stopped
     said = stopped.message
