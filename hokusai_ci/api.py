@@ -174,4 +174,4 @@ class ModelRegistry:
         """Every recorded alias move of the model, oldest first."""
         from hokusai_ci.core import aliases
 
-        return _raise_failed(aliases.history(self.settings, model_name, alias)).moves or []
+        return _raise_failed(aliases.history(self.settings, model_name, alias, compare=False)).moves or []

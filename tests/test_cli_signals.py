@@ -67,9 +67,49 @@ def test_a_signal_after_the_last_line_of_a_registration_does_not_kill_the_proces
     assert "Registered hokusai-SIGLAST version 1" in out
 
 
+_SLOW_ACTION = _SLOW_LAST_LINE.replace(
+    "from hokusai_ci.faces.cli import main\nmain(sys.argv[1:])",
+    "sys.path.insert(0, '.')\nfrom entrypoint import main\nsys.exit(main([]))",
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_signal_after_the_action_s_result_is_decided_does_not_kill_it(sig: signal.Signals, tmp_path: Path) -> None:
+    """The Action face holds the same end-of-run guard as the CLI: a signal while the result is
+    reported lets it be reported whole (log, outputs, summary), and the exit code is the
+    result's (0), never the signal's nor a traceback."""
+    from tests.test_action_entrypoint import parse_outputs, runner
+
+    env = runner.__wrapped__(tmp_path)  # type: ignore[attr-defined]
+    assert "from entrypoint import main" in _SLOW_ACTION
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_ACTION],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("INPUT_")}, **env},
+    )
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("last line written"):
+            break
+    else:
+        raise AssertionError(f"the Action never reported the registration: {seen}")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    assert "Traceback" not in err and "::error" not in out
+    assert parse_outputs(Path(env["GITHUB_OUTPUT"]))["status"] == "registered"  # reported after the signal
+    assert "Registered" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+
+
 def test_an_interrupted_command_says_so_once(tmp_path: Path) -> None:
     """SIGINT while the command waits on a server that accepted the connection and never answers:
-    the category's title and what stopped it, not `Interrupted: interrupted (SIGINT)`."""
+    the category's title, what stopped it, what is left and what to run, not `Interrupted:
+    interrupted (SIGINT)`."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -89,7 +129,9 @@ def test_an_interrupted_command_says_so_once(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "error: Interrupted: by SIGINT (Ctrl-C)"
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: Interrupted: SIGINT before alias 'champion' of m was moved: nothing was moved")
+    assert last.lower().count("interrupt") == 1 and "`hokusai model rollback --model-name m --alias champion`" in last
 
 
 @pytest.mark.parametrize("module", ["fire", "pydantic"])

@@ -104,6 +104,22 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         store.close()
 
 
+Crowned = Callable[[int], tuple[World, tuple[str, ...], tuple[str, ...]]]
+
+
+@pytest.fixture
+def crowned(mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]) -> Crowned:
+    """`crowned(n)`: a model with n tokens' versions, the first one promoted to champion; the
+    world, its tokens and their versions, in order."""
+
+    def make(tokens: int) -> tuple[World, tuple[str, ...], tuple[str, ...]]:
+        world = World(mlflow_server.url, open_store, tokens)
+        promotion.promote(world.ports(), next(iter(world.versions)), "champion", None)
+        return world, tuple(world.versions), tuple(world.versions.values())
+
+    return make
+
+
 def _race(calls: list[Callable[[], Any]]) -> list[Any]:
     """Run the calls at once (a barrier), each outcome a result or the HokusaiError raised."""
     outcomes: list[Any] = [None] * len(calls)
@@ -172,11 +188,9 @@ def test_first_ever_set_under_an_eight_way_race_surfaces_no_http_400(
 
 
 def test_a_move_made_outside_the_tool_between_read_and_write_is_refused(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    mlflow_server: MlflowServer, crowned: Crowned
 ) -> None:
-    world = World(mlflow_server.url, open_store, 3)
-    a, b, c = world.versions
-    promotion.promote(world.ports(), a, "champion", None)
+    world, (a, b, c), _ = crowned(3)
     proxy = FaultProxy(mlflow_server.url).start()
     try:
         for _ in range(5):
@@ -244,13 +258,8 @@ def test_rollback_moves_back_and_refuses_when_the_previous_version_was_deleted(
     ]
 
 
-def test_a_move_mlflow_refused_is_taken_back_from_the_store(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
-) -> None:
-    world = World(mlflow_server.url, open_store, 2)
-    a, b = world.versions
-    va, vb = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+def test_a_move_mlflow_refused_is_taken_back_from_the_store(mlflow_server: MlflowServer, crowned: Crowned) -> None:
+    world, (_a, b), (va, vb) = crowned(2)
     proxy = FaultProxy(mlflow_server.url).start()
     try:
         proxy.add("POST", "registered-models/alias", "error", status=503, times=0)
@@ -270,15 +279,12 @@ def test_a_move_mlflow_refused_is_taken_back_from_the_store(
 
 
 def test_a_move_a_killed_run_left_decided_is_finished_by_a_rerun_and_nothing_else_moves_over_it(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    crowned: Crowned,
 ) -> None:
     from hokusai_ci.domain.events import alias_moved_event
     from hokusai_ci.ports.store import Mover
 
-    world = World(mlflow_server.url, open_store, 3)
-    a, b, c = world.versions
-    va, vb, _vc = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+    world, (_a, b, c), (va, vb, _vc) = crowned(3)
     # a run killed (SIGKILL, a lost runner) between the store's decision and MLflow's write
     by = Mover(token_id=b, command="promote")
     event = alias_moved_event(
@@ -298,48 +304,23 @@ def test_a_move_a_killed_run_left_decided_is_finished_by_a_rerun_and_nothing_els
     assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]
 
 
-def test_ctrl_c_while_mlflow_is_written_leaves_nothing_recorded_and_says_what_to_run(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+def test_ctrl_c_while_mlflow_is_written_finishes_the_decided_move(
+    mlflow_server: MlflowServer, crowned: Crowned
 ) -> None:
-    import os
-    import signal
-
-    world = World(mlflow_server.url, open_store, 2)
-    a, b = world.versions
-    va, _vb = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
-    proxy = FaultProxy(mlflow_server.url).start()
-    rule = proxy.add("POST", "registered-models/alias", "stall")
-
-    def interrupt() -> None:
-        if rule.reached.wait(30):
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, delivered to the main thread mid-request
-
-    sender = threading.Thread(target=interrupt)
-    sender.start()
-    try:
-        with pytest.raises(HokusaiError) as stopped:
-            promotion.promote(world.ports(proxy.url), b, "champion", va)
-    finally:
-        rule.release()
-        sender.join(30)
-        proxy.stop()
-    said = stopped.value.message
-    assert stopped.value.category is Category.INTERRUPTED and stopped.value.exit_code == 130
-    assert "SIGINT while setting alias 'champion'" in said and "nothing was recorded" in said
-    assert f"--expect-current {va}" in said
+    """SIGINT while the request setting the alias hangs (MLflow has not taken it yet): the move
+    was decided, so it is set in MLflow again and reported done; whichever request MLflow
+    applies last, both name the decided version."""
+    world, (_a, b), (va, vb) = crowned(2)
+    done = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, after=False, finish_fails=False)
+    assert isinstance(done, promotion.AliasMoveResult), done
+    assert (done.from_version, done.to_version) == (va, vb) and "finished in MLflow after SIGINT" in done.message
     record = world.store.alias(world.model, "champion")
-    assert record is not None and record.version == va and world.in_mlflow() == va
-    assert len(world.store.alias_moves(world.model)) == 1
+    assert record is not None and record.version == vb and world.in_mlflow() == vb
+    assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]
 
 
-def test_a_deleted_target_version_is_refused_before_the_store_decides(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
-) -> None:
-    world = World(mlflow_server.url, open_store, 2)
-    a, b = world.versions
-    va, vb = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+def test_a_deleted_target_version_is_refused_before_the_store_decides(crowned: Crowned) -> None:
+    world, (_a, b), (va, vb) = crowned(2)
     world.http.call("DELETE", "model-versions/delete", json={"name": world.model, "version": vb})
     with pytest.raises(HokusaiError) as refused:
         promotion.promote(world.ports(), b, "champion", va)
@@ -349,13 +330,8 @@ def test_a_deleted_target_version_is_refused_before_the_store_decides(
     assert len(world.store.alias_moves(world.model)) == 1 and world.in_mlflow() == va
 
 
-def test_a_move_made_outside_the_tool_is_adopted_when_named_and_the_alias_moves_again(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
-) -> None:
-    world = World(mlflow_server.url, open_store, 3)
-    a, _b, c = world.versions
-    va, vb, vc = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+def test_a_move_made_outside_the_tool_is_adopted_when_named_and_the_alias_moves_again(crowned: Crowned) -> None:
+    world, (_a, _b, c), (va, vb, vc) = crowned(3)
     RegistryRest(world.http).set_alias(world.model, "champion", vb)  # moved outside hokusai-ci
     with pytest.raises(HokusaiError) as stale:
         promotion.promote(world.ports(), c, "champion", va)
@@ -377,12 +353,9 @@ def test_a_move_made_outside_the_tool_is_adopted_when_named_and_the_alias_moves_
 
 
 def test_a_rerun_does_not_overwrite_a_move_made_outside_the_tool_meanwhile(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
+    mlflow_server: MlflowServer, crowned: Crowned
 ) -> None:
-    world = World(mlflow_server.url, open_store, 3)
-    a, b, _c = world.versions
-    va, _vb, vc = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
+    world, (_a, b, _c), (va, _vb, vc) = crowned(3)
     proxy = FaultProxy(mlflow_server.url).start()
     try:
         proxy.add("POST", "registered-models/alias", "error", status=503, times=0)
@@ -706,34 +679,63 @@ def test_a_typo_in_baseline_from_names_the_aliases_that_exist_and_the_text_says_
     assert refused.code == 2 and "its aliases are candidate" in refused.err
 
 
-def test_a_move_mlflow_took_as_the_run_was_stopped_is_recorded_by_the_same_command(
-    mlflow_server: MlflowServer, open_store: Callable[[], SqlTokenStore]
-) -> None:
+def _stopped_while_mlflow_answers(
+    world: World, mlflow_url: str, token: str, expected: str, *, after: bool, finish_fails: bool
+) -> Any:
+    """Promote through a proxy that holds the request setting the alias (`after`: MLflow took
+    it, its answer is held); SIGINT comes then (`finish_fails`: every later request setting the
+    alias is answered 503). The outcome: the result, or the error raised."""
     import os
     import signal
 
-    world = World(mlflow_server.url, open_store, 2)
-    a, b = world.versions
-    va, vb = world.versions.values()
-    promotion.promote(world.ports(), a, "champion", None)
-    proxy = FaultProxy(mlflow_server.url).start()
-    rule = proxy.add("POST", "registered-models/alias", "stall", after=True)  # MLflow moved it; the answer held
+    proxy = FaultProxy(mlflow_url).start()
+    rule = proxy.add("POST", "registered-models/alias", "stall", after=after)
 
     def interrupt() -> None:
         if rule.reached.wait(30):
+            if finish_fails:
+                proxy.add("POST", "registered-models/alias", "error", status=503, times=0)
             os.kill(os.getpid(), signal.SIGINT)
 
     sender = threading.Thread(target=interrupt)
     sender.start()
     try:
-        with pytest.raises(HokusaiError) as stopped:
-            promotion.promote(world.ports(proxy.url), b, "champion", va)
+        return promotion.promote(world.ports(proxy.url), token, "champion", expected)
+    except HokusaiError as err:
+        return err
     finally:
         rule.release()
         sender.join(30)
         proxy.stop()
-    assert stopped.value.category is Category.INTERRUPTED and f"or version {vb} if it took" in stopped.value.message
-    assert world.in_mlflow() == vb  # MLflow took it; the store took its decision back
+
+
+def test_when_mlflow_took_the_move_as_a_sigint_came_it_is_kept_and_reported_done(
+    mlflow_server: MlflowServer, crowned: Crowned
+) -> None:
+    world, (_a, b), (va, vb) = crowned(2)
+    done = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, after=True, finish_fails=False)
+    assert isinstance(done, promotion.AliasMoveResult), done  # decided and projected: the signal changes nothing
+    assert (done.from_version, done.to_version) == (va, vb)
+    record = world.store.alias(world.model, "champion")
+    assert record is not None and record.version == vb and world.in_mlflow() == vb
+    assert [m.payload["to_version"] for m in world.store.alias_moves(world.model)] == [va, vb]
+
+
+def test_a_decided_move_a_sigint_could_not_finish_is_finished_by_the_same_command(
+    mlflow_server: MlflowServer, crowned: Crowned
+) -> None:
+    """SIGINT while MLflow is written, and MLflow refuses the move set again after it: the
+    decision stays in the store (a request in flight may still be applied), the message says
+    both possible states, and the command it names finishes the move."""
+    world, (_a, b, c), (va, vb, _vc) = crowned(3)
+    stopped = _stopped_while_mlflow_answers(world, mlflow_server.url, b, va, after=False, finish_fails=True)
+    assert isinstance(stopped, HokusaiError), stopped
+    said = stopped.message
+    assert stopped.category is Category.INTERRUPTED and f"the token store holds the move to version {vb}" in said
+    assert f"or version {vb} if it took" in said and f"`hokusai model promote --token-id {b} --alias champion" in said
+    with pytest.raises(HokusaiError) as other:  # nothing else moves over the decided move
+        promotion.promote(world.ports(), c, "champion", va)
+    assert other.value.category is Category.ALIAS_MOVED
     done = promotion.promote(world.ports(), b, "champion", va)  # the same command, as the message says
     assert (done.from_version, done.to_version) == (va, vb)
     record = world.store.alias(world.model, "champion")

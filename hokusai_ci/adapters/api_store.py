@@ -159,6 +159,12 @@ class ApiTokenStore:
                 self.local.create(by.token_id, {"source": "api mode alias move"})
         return self.local.move_alias(model_name, alias, expected, new_version, by, event)
 
+    def clear_alias(self, model_name: str, alias: str, expected: str, event: EventRecord) -> bool:
+        if self.local.get(event.token_id) is None:  # the event's token, as the outbox needs it
+            with contextlib.suppress(HokusaiError):
+                self.local.create(event.token_id, {"source": "api mode alias move"})
+        return self.local.clear_alias(model_name, alias, expected, event)
+
     def undo_move(self, decided: AliasRecord, before: AliasRecord | None, event_id: str) -> bool:
         return self.local.undo_move(decided, before, event_id)
 

@@ -65,6 +65,17 @@ class SqlAliases:
         assert record is not None
         return record
 
+    def clear_alias(self, model_name: str, alias: str, expected: str, event: EventRecord) -> bool:
+        """The alias is no longer set (MLflow removed it with its version): the row goes, only
+        while it still names `expected`, in one transaction with `event`. True when cleared."""
+        with self._tx():
+            cur = self._exec(
+                "DELETE FROM aliases WHERE model_name = ? AND alias = ? AND version = ?", (model_name, alias, expected)
+            )
+            if cur.rowcount == 1:
+                self._insert_event(event, 0)
+        return bool(cur.rowcount == 1)
+
     def undo_move(self, decided: AliasRecord, before: AliasRecord | None, event_id: str) -> bool:
         """Take back a move MLflow never got: the alias returns to `before` (None: not set) and
         the move's event is deleted, in one transaction, only while the alias still stands where

@@ -8,6 +8,7 @@ adapters are used.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from hokusai_ci.config.settings import Settings
@@ -16,7 +17,16 @@ from hokusai_ci.core.commands import command
 from hokusai_ci.core.inputs import RegistrationRequest, check_token_id
 from hokusai_ci.core.wiring import build_adapters
 from hokusai_ci.domain.errors import HokusaiError, invalid_input
-from hokusai_ci.domain.results import AliasHistoryResult, AliasMove, AliasMoveOutcome, ErrorInfo, RegistrationResult
+from hokusai_ci.domain.results import (
+    AliasHistoryResult,
+    AliasMove,
+    AliasMoveOutcome,
+    AliasNow,
+    ErrorInfo,
+    RegistrationResult,
+)
+
+log = logging.getLogger("hokusai_ci")
 
 
 def alias_to_set(value: Any) -> str | None:
@@ -145,18 +155,50 @@ def rollback(settings: Settings, model_name: Any, alias: Any = "champion") -> Al
 
 
 @command(AliasHistoryResult)
-def history(settings: Settings, model_name: Any, alias: Any = None) -> AliasHistoryResult:
-    """`model history`: every alias move the store recorded, oldest first."""
+def history(settings: Settings, model_name: Any, alias: Any = None, *, compare: bool = True) -> AliasHistoryResult:
+    """`model history`: every alias move the store recorded, oldest first. With an MLflow
+    server named (`--mlflow-uri`, MLFLOW_TRACKING_URI) and `compare`, also what each alias
+    names there now, beside the store's record: the history is the store's, and a reader
+    should see where MLflow, which serves, says otherwise."""
     from hokusai_ci.core import promotion
     from hokusai_ci.core.inputs import check_model_name
+    from hokusai_ci.core.wiring import registry
 
     model = check_model_name(model_name)
     name = None if alias in (None, "") else promotion.check_alias(alias)
+    reg = registry(settings) if compare and settings.mlflow_uri else None  # refused before the store opens
     adapters = build_adapters(settings, read_only=True)
     try:
-        return AliasHistoryResult(moves=alias_moves(adapters.store, model, name))
+        moves = alias_moves(adapters.store, model, name)
+        now = None if reg is None else _now(reg, adapters.store, model, name, moves or [])
+        return AliasHistoryResult(moves=moves, now=now)
     finally:
         adapters.close()
+
+
+def _now(reg: Any, store: Any, model: str, alias: str | None, moves: list[AliasMove]) -> list[AliasNow]:
+    """Each alias (the one asked for, else every one the store or MLflow knows) in both."""
+    names = [alias] if alias else sorted({m.alias for m in moves} | set(reg.aliases(model)))
+    found = []
+    for name in names:
+        record = store.alias(model, name) if getattr(store, "alias", None) else None
+        now = AliasNow(
+            alias=name, in_mlflow=reg.alias_version(model, name), in_store=record.version if record else None
+        )
+        if not now.agree:
+            log.warning(
+                "alias %r of %s is %s in MLflow, %s in the token store: they disagree",
+                name,
+                model,
+                _said(now.in_mlflow),
+                _said(now.in_store),
+            )
+        found.append(now)
+    return found
+
+
+def _said(version: str | None) -> str:
+    return f"version {version}" if version else "not set"
 
 
 def alias_moves(store: Any, model_name: str, alias: str | None = None) -> list[AliasMove] | None:

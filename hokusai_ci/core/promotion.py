@@ -5,9 +5,14 @@ succeed and the last one wins silently. Here a move is decided in the tool's own
 conditional update on (model, alias, expected version), in one transaction with its
 `alias_moved` outbox event), then projected to MLflow. Before deciding, MLflow's alias is read:
 a value the store did not put there was moved outside the tool, and is refused (exit 15,
-naming the version found) rather than overwritten. A move the store decided but whose
-projection a run did not finish (MLflow still shows the previous holder) is finished by a
-re-run of the same command.
+naming the version found) rather than overwritten; how the store's record is brought to
+MLflow's where the caller names it (an adopted holder, a deleted one) is `alias_sync.py`. A
+move the store decided but whose projection a run did not finish (MLflow still shows the
+previous holder) is finished by a re-run of the same command.
+
+The store's decision is the point of no return for a signal (SIGINT, SIGTERM): the write is
+never cut, a signal before it leaves nothing moved, and one after it finishes the move in
+MLflow; from then on the outcome stands (`signals.decided`).
 
 The new holder is tagged `hokusai.previous_<alias>` with the version it replaced, so `rollback`
 knows where to go back to; it checks that version still exists first (deleting a version in
@@ -18,37 +23,33 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from hokusai_ci.adapters.registry_rest import RegistryRest
 from hokusai_ci.config.redaction import display_url
-from hokusai_ci.domain.errors import AliasMovedError, Cancelled, Category, HokusaiError, invalid_input
-from hokusai_ci.domain.events import ConsoleSink, EventSink, alias_moved_event
+from hokusai_ci.core.alias_sync import Ports, Standing, Store, moved_error, mover, resync, standing
+from hokusai_ci.domain import signals
+from hokusai_ci.domain.errors import Cancelled, Category, HokusaiError, invalid_input
+from hokusai_ci.domain.events import alias_moved_event
 from hokusai_ci.domain.results import AliasMove, AliasMoveResult
-from hokusai_ci.ports.store import AliasRecord, AliasStore, Mover, TokenStatus, TokenStore
-from hokusai_ci.ports.tracking import TAG_PREFIX, Tag
+from hokusai_ci.ports.store import AliasRecord, TokenRecord, TokenStatus
+from hokusai_ci.ports.tracking import Tag
 
+__all__ = [  # the use cases, and the ports they are given (defined with the alias's standing)
+    "AliasMoveResult",
+    "Ports",
+    "Store",
+    "check_alias",
+    "check_version",
+    "history",
+    "move",
+    "promote",
+    "rollback",
+]
 log = logging.getLogger("hokusai_ci")
 ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", re.ASCII)
 RESERVED_VERSION = re.compile(r"[vV][0-9]+", re.ASCII)
 VERSION = re.compile(r"[1-9][0-9]{0,17}", re.ASCII)
 CHAMPION = "champion"  # moved only by an explicit `model promote`, never by a registration
-_UNRECORDED = "in MLflow, and this token store has no record of it (a fresh CI runner, or set outside hokusai-ci)"
-
-
-class Store(TokenStore, AliasStore, Protocol):
-    """A token store that also keeps aliases (the SQL and API stores)."""
-
-
-@dataclass
-class Ports:
-    store: Store
-    registry: RegistryRest
-    webhook: EventSink | None = None
-    webhook_target: str | None = None
-    console: EventSink = field(default_factory=ConsoleSink)
-    ci: dict[str, str] = field(default_factory=dict)  # the provenance tags of this CI run
 
 
 def check_alias(value: Any, field: str = "alias") -> str:
@@ -76,19 +77,19 @@ def check_version(value: Any, field: str = "expect-current") -> str:
     return text
 
 
-def _mover(ports: Ports, token_id: str, command: str) -> Mover:
-    return Mover(
-        token_id=token_id,
-        command=command,
-        run_url=ports.ci.get(f"{TAG_PREFIX}run_url") or None,
-        commit=ports.ci.get(f"{TAG_PREFIX}commit") or None,
-    )
-
-
 # -- the use cases --------------------------------------------------------------------------------
 def promote(ports: Ports, token_id: str, alias: str, expect_current: str | None) -> AliasMoveResult:
     """Move `alias` of the token's model to the token's registered version, if it is on
     `expect_current` now (None: not set yet)."""
+    try:
+        token = _registered(ports, token_id)
+    except (KeyboardInterrupt, Cancelled) as exc:
+        raise _before(exc, f"alias {alias!r}", _again("", alias, expect_current, token_id, "promote")) from None
+    assert token.model_name and token.model_version
+    return move(ports, token.model_name, alias, expect_current, token.model_version, token_id, "promote")
+
+
+def _registered(ports: Ports, token_id: str) -> TokenRecord:
     token = ports.store.get(token_id)
     if token is None:
         raise HokusaiError(Category.TOKEN_NOT_FOUND, f"token {token_id!r} does not exist in {ports.store.describe()}")
@@ -98,17 +99,27 @@ def promote(ports: Ports, token_id: str, alias: str, expect_current: str | None)
             f"token {token_id} is {token.status.value}: only a registered token's version can be promoted",
             status=token.status.value,
         )
-    return move(ports, token.model_name, alias, expect_current, token.model_version, token_id, "promote")
+    return token
 
 
 def rollback(ports: Ports, model_name: str, alias: str) -> AliasMoveResult:
     """Move `alias` back to the version it held before its current one (that version's
     `hokusai.previous_<alias>` tag), with the same compare-and-set."""
+    try:
+        holder, previous, token_id = _way_back(ports, model_name, alias)
+    except (KeyboardInterrupt, Cancelled) as exc:
+        again = _again(model_name, alias, None, "", "rollback")
+        raise _before(exc, f"alias {alias!r} of {model_name}", again) from None
+    return move(ports, model_name, alias, holder, previous, token_id, "rollback", tag_previous=False)
+
+
+def _way_back(ports: Ports, model_name: str, alias: str) -> tuple[str, str, str]:
+    """The holder rolled back from, the version it replaced, and that version's token."""
     record = ports.store.alias(model_name, alias)
     if record is not None:  # the store and MLflow disagree: a pending or outside move, refused with what to run
         in_mlflow = ports.registry.alias_version(model_name, alias)
         if in_mlflow != record.version:
-            _resync(ports, record, in_mlflow, record.version, "", "", "rollback", [])
+            resync(ports, record, in_mlflow, record.version, "", "", "rollback", [])
     # a fresh store (a new CI job) has no record: the holder MLflow names is the one rolled back
     # from, and is adopted by the move below
     holder = record.version if record else ports.registry.alias_version(model_name, alias)
@@ -143,7 +154,7 @@ def rollback(ports: Ports, model_name: str, alias: str) -> AliasMoveResult:
             f"token {token_id!r} of version {previous} of {model_name} does not exist in {ports.store.describe()}; "
             "nothing was moved: roll back where that token is recorded (a database store, or API mode)",
         )
-    return move(ports, model_name, alias, holder, previous, token_id, "rollback", tag_previous=False)
+    return holder, previous, token_id
 
 
 def move(
@@ -157,9 +168,38 @@ def move(
     *,
     tag_previous: bool = True,
 ) -> AliasMoveResult:
-    """Decide the move in the store (compare-and-set), then project it to MLflow; a projection
-    that fails (an HTTP error, a signal) is taken back from the store, so the store never keeps a
-    move MLflow did not make (only a killed process can leave one, which a re-run finishes)."""
+    """Decide the move in the store (compare-and-set), then project it to MLflow. A signal never
+    lands inside the store's write: one before the decision leaves nothing moved; one while
+    MLflow is written is answered by what MLflow then names (the move it took is kept and
+    reported done, else the store's decision is taken back); once MLflow names the new holder
+    the outcome is decided and a signal no longer changes it (`signals.decided`). A projection
+    that fails is taken back from the store, so the store never keeps a move MLflow did not
+    make (only a killed process can leave one, which a re-run finishes)."""
+    try:
+        return _move(ports, model_name, alias, expected, new_version, token_id, command, tag_previous)
+    except (KeyboardInterrupt, Cancelled) as exc:  # before the decision: the store holds no move of this run
+        again = _again(model_name, alias, expected, token_id, command)
+        raise _before(exc, f"alias {alias!r} of {model_name}", again) from None
+
+
+def _before(exc: BaseException, what: str, again: str) -> HokusaiError:
+    """A signal before the move was decided: nothing moved (an `adopt` the history may show
+    records what MLflow named, nothing else), and the command that moves it."""
+    return HokusaiError(
+        _category(exc), f"{_signal(exc)} before {what} was moved: nothing was moved; run `{again}` to move it"
+    )
+
+
+def _move(
+    ports: Ports,
+    model_name: str,
+    alias: str,
+    expected: str | None,
+    new_version: str,
+    token_id: str,
+    command: str,
+    tag_previous: bool,
+) -> AliasMoveResult:
     where = display_url(ports.registry.base)
     if ports.registry.version(model_name, new_version) is None:  # else MLflow refuses the move after the decision
         raise HokusaiError(
@@ -167,56 +207,117 @@ def move(
             f"version {new_version} of {model_name} does not exist in the model registry at {where} (deleted?); "
             f"nothing was moved: alias {alias!r} can only name a live version",
         )
-    record = ports.store.alias(model_name, alias)
-    adopted: list[Any] = []
-    if record is None and expected is not None:  # a fresh store (a new CI job): take MLflow's holder
-        record, adopted = _adopt(ports, model_name, alias, expected, token_id, command)
-    in_mlflow = ports.registry.alias_version(model_name, alias)  # read again just before deciding
-    if record is not None and in_mlflow != record.version:
-        record = ports.store.alias(model_name, alias) or record  # a concurrent move may have just been decided
-    # MLflow already names the target: a move MLflow took while the run that asked was stopped
-    # (and its decision taken back) is recorded now, as the same command's re-run
-    taken = in_mlflow == new_version and expected == (record.version if record else None)
-    if record is not None and in_mlflow != record.version and not taken:
-        record, adopted = _resync(ports, record, in_mlflow, expected, new_version, token_id, command, adopted)
+    now = standing(ports, model_name, alias, expected, new_version, token_id, command)
+    record, expected = now.record, now.expected
     rerun = record is not None and record.version == new_version and record.previous_version == expected
     current = record.version if record else None
     if current != expected and not rerun:
-        raise _moved(model_name, alias, current, expected, "in the token store", command)
-    if record is None and in_mlflow is not None and not taken:  # the alias exists, this store never saw it set
-        raise _moved(model_name, alias, in_mlflow, None, _UNRECORDED, command)
-    events = adopted
+        raise moved_error(model_name, alias, current, expected, "in the token store", command)
     already = not rerun and current == new_version  # nothing to move: the alias names it already
     undo: tuple[AliasRecord, AliasRecord | None, str] | None = None
-    if rerun or already:
-        assert record is not None
-        when = f"{record.moved_at:%Y-%m-%d %H:%M:%S} UTC"
-        moved, note = record, f"already decided by {record.moved_by} at {when}; set in MLflow"
-    else:
-        by = _mover(ports, token_id, command)
-        event = alias_moved_event(
-            model_name=model_name,
-            alias=alias,
-            from_version=expected,
-            to_version=new_version,
-            by=by,
-            destination=ports.webhook_target,
-        )
-        moved, note = ports.store.move_alias(model_name, alias, expected, new_version, by, event), ""
-        events = [*adopted, event]
-        undo = (moved, record, event.event_id)
+    moved, note, events = record, "", list(now.adopted)
+    tag = tag_previous and not already
     try:
-        if tag_previous and not already:
-            ports.registry.set_version_tag(model_name, new_version, Tag.PREVIOUS_PREFIX + alias, expected or "")
-        ports.registry.set_alias(model_name, alias, new_version)
-    except (Exception, KeyboardInterrupt, Cancelled) as exc:
-        raise _not_projected(ports, exc, undo, model_name, alias, expected, new_version, token_id) from None
+        if rerun or already:
+            assert record is not None
+            note = f"already decided by {record.moved_by} at {record.moved_at:%Y-%m-%d %H:%M:%S} UTC; set in MLflow"
+        else:
+            with signals.deferred():  # the decision is written whole, and known, before a signal is taken
+                moved, event = _decide(ports, now, model_name, alias, new_version, token_id, command)
+                undo = (moved, record, event.event_id)
+                events.append(event)
+        _set_in_mlflow(ports, model_name, alias, expected, new_version, tag)
+        signals.decided()
+    except (KeyboardInterrupt, Cancelled) as exc:
+        if undo is None and not (rerun or already):
+            raise  # before the decision: nothing moved
+        _finish(ports, exc, model_name, alias, expected, new_version, token_id, tag)
+        note = f"finished in MLflow after {_signal(exc)}: the move was decided when it came"
+    except Exception as exc:
+        if undo is None and not (rerun or already):
+            raise  # the store refused (exit 15), or failed: nothing moved
+        with signals.deferred():  # taking the decision back is not cut either
+            failure = _not_projected(ports, exc, undo, model_name, alias, expected, new_version, token_id)
+        raise failure from None
+    assert moved is not None
     return _project(ports, moved, command, events, note)
+
+
+def _set_in_mlflow(
+    ports: Ports, model_name: str, alias: str, expected: str | None, new_version: str, tag: bool
+) -> None:
+    """The projection: the new holder tagged with the one it replaces, then the alias (both
+    idempotent, so setting them again after a signal is safe)."""
+    if tag:
+        ports.registry.set_version_tag(model_name, new_version, Tag.PREVIOUS_PREFIX + alias, expected or "")
+    ports.registry.set_alias(model_name, alias, new_version)
+
+
+def _finish(
+    ports: Ports,
+    exc: BaseException,
+    model_name: str,
+    alias: str,
+    expected: str | None,
+    new_version: str,
+    token_id: str,
+    tag: bool,
+) -> None:
+    """A signal after the store decided the move: the move is set in MLflow again, so whatever
+    request was in flight, MLflow ends on the decided version and the outcome stands (the
+    signal that came is held by the face's end guard). When that fails too (a second signal,
+    MLflow unreachable), the decision stays in the store, and the same command finishes it."""
+    try:
+        _set_in_mlflow(ports, model_name, alias, expected, new_version, tag)
+        signals.decided()
+    except (Exception, KeyboardInterrupt, Cancelled) as again:
+        log.debug("finishing the alias move failed", exc_info=True)
+        how = "a second signal" if isinstance(again, (KeyboardInterrupt, Cancelled)) else again.__class__.__name__
+        was = f"version {expected}" if expected else "not set"
+        run = _again(model_name, alias, expected, token_id, "promote")
+        raise HokusaiError(
+            _category(exc),
+            f"{_signal(exc)} while setting alias {alias!r} of {model_name}, and finishing it failed ({how}): the "
+            f"token store holds the move to version {new_version}; MLflow shows {was}, or version {new_version} "
+            f"if it took the move as the signal came; run `{run}` to finish it",
+        ) from None
+
+
+def _decide(
+    ports: Ports, now: Standing, model_name: str, alias: str, new_version: str, token_id: str, command: str
+) -> tuple[AliasRecord, Any]:
+    """The compare-and-set in the store, with its `alias_moved` event."""
+    by = mover(ports, token_id, command)
+    event = alias_moved_event(
+        model_name=model_name,
+        alias=alias,
+        from_version=now.expected,
+        to_version=new_version,
+        by=by,
+        destination=ports.webhook_target,
+    )
+    return ports.store.move_alias(model_name, alias, now.expected, new_version, by, event), event
+
+
+def _again(model_name: str, alias: str, expected: str | None, token_id: str, command: str) -> str:
+    if command == "rollback":
+        return f"hokusai model rollback --model-name {model_name} --alias {alias}"
+    return f"hokusai model promote --token-id {token_id} --alias {alias}" + (
+        f" --expect-current {expected}" if expected else ""
+    )
+
+
+def _signal(exc: BaseException) -> str:
+    return "SIGINT" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+
+
+def _category(exc: BaseException) -> Category:
+    return Category.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else Category.TERMINATED
 
 
 def _not_projected(
     ports: Ports,
-    exc: BaseException,
+    exc: Exception,
     undo: tuple[AliasRecord, AliasRecord | None, str] | None,
     model_name: str,
     alias: str,
@@ -224,30 +325,22 @@ def _not_projected(
     new_version: str,
     token_id: str,
 ) -> HokusaiError:
-    """MLflow did not take the move: take it back from the store (it then records nothing), and
-    say what state is left and what to run."""
-    was = f"version {expected}" if expected else "not set"
-    again = f"hokusai model promote --token-id {token_id} --alias {alias}" + (
-        f" --expect-current {expected}" if expected else ""
-    )
+    """MLflow refused the move or could not be reached: take it back from the store (it then
+    records nothing), and say what state is left and what to run."""
     undone = False
     if undo is not None:
         try:
             undone = ports.store.undo_move(*undo)
         except Exception:  # the store is unreachable too: the move stays decided, a re-run finishes it
             log.debug("undoing the alias move failed", exc_info=True)
+    was = f"version {expected}" if expected else "not set"
     state = (
         f"nothing was recorded (the token store's move was taken back); MLflow shows {was}"
         if undone or undo is None
         else f"the token store holds the move to version {new_version}, MLflow shows {was}"
     )
-    if isinstance(exc, (KeyboardInterrupt, Cancelled)):  # MLflow may have taken it as the signal came
-        state += f", or version {new_version} if it took the move as the signal came"
+    again = _again(model_name, alias, expected, token_id, "promote")
     state += f"; run `{again}` to move it (or record the move MLflow made)"
-    if isinstance(exc, KeyboardInterrupt):
-        return HokusaiError(Category.INTERRUPTED, f"SIGINT while setting alias {alias!r} of {model_name}: {state}")
-    if isinstance(exc, Cancelled):
-        return HokusaiError(Category.TERMINATED, f"SIGTERM while setting alias {alias!r} of {model_name}: {state}")
     if isinstance(exc, HokusaiError):
         return HokusaiError(exc.category, f"{exc.message}; alias {alias!r} not moved: {state}")
     return HokusaiError(
@@ -255,96 +348,13 @@ def _not_projected(
     )
 
 
-def _resync(
-    ports: Ports,
-    record: AliasRecord,
-    in_mlflow: str | None,
-    expected: str | None,
-    new_version: str,
-    token_id: str,
-    command: str,
-    adopted: list[Any],
-) -> tuple[AliasRecord, list[Any]]:
-    """MLflow shows another holder than the store. The one before the store's (a move decided
-    whose projection a killed run did not finish, or a concurrent run's in flight) is finished
-    by the same command, which is recognised as a re-run; any other holder was moved outside
-    hokusai-ci (or the store's holder was deleted in MLflow). MLflow is what serves, so naming
-    its holder with `--expect-current` adopts it: an `adopt` move in the store's history."""
-    model_name, alias = record.model_name, record.alias
-    pending = in_mlflow == record.previous_version
-    if pending and ports.registry.version(model_name, record.version) is not None:
-        if record.version == new_version and record.previous_version == expected:
-            return record, adopted  # the re-run of the decided move: finished below
-        when = f"{record.moved_at:%Y-%m-%d %H:%M:%S} UTC"
-        finish = f"hokusai model promote --token-id {record.token_id} --alias {alias}" + (
-            f" --expect-current {in_mlflow}" if in_mlflow else ""
-        )
-        raise AliasMovedError(
-            f"alias {alias!r} of {model_name} is {_said(in_mlflow)} in MLflow, but a move to version {record.version} "
-            f"was decided by {record.moved_by} at {when} and is not set in MLflow yet (a run stopped, or one is "
-            f"running); nothing was moved: finish that move with `{finish}`, then move from version {record.version}",
-            found=record.version,
-        )
-    if expected != in_mlflow or in_mlflow is None:
-        where = f"in MLflow at {display_url(ports.registry.base)}, moved outside hokusai-ci"
-        raise _moved(model_name, alias, in_mlflow, record.version, where, command)
-    by = _mover(ports, token_id, "adopt")
-    event = alias_moved_event(
-        model_name=model_name,
-        alias=alias,
-        from_version=record.version,
-        to_version=in_mlflow,
-        by=by,
-        destination=ports.webhook_target,
-    )
-    log.warning(
-        "alias %r of %s is on version %s in MLflow, version %s in the token store: adopting MLflow's holder",
-        alias,
-        model_name,
-        in_mlflow,
-        record.version,
-    )
-    try:
-        return ports.store.move_alias(model_name, alias, record.version, in_mlflow, by, event), [*adopted, event]
-    except AliasMovedError:  # resynced (or moved) meanwhile by another run on this store
-        found = ports.store.alias(model_name, alias)
-        assert found is not None
-        return found, adopted
-
-
-def _said(version: str | None) -> str:
-    return f"on version {version}" if version else "not set"
-
-
-def _adopt(
-    ports: Ports, model_name: str, alias: str, expected: str, token_id: str, command: str
-) -> tuple[AliasRecord | None, list[Any]]:
-    """The store has no record of the alias: every CI job of local or API mode starts with an
-    empty store, so an alias set by an earlier job is only in MLflow. The holder MLflow names is
-    adopted when it is the version the caller expects (`--expect-current`), recorded as an
-    `adopt` move (from not set) in the history; any other holder is refused naming it."""
-    in_mlflow = ports.registry.alias_version(model_name, alias)
-    if in_mlflow != expected:
-        raise _moved(model_name, alias, in_mlflow, expected, _UNRECORDED if in_mlflow else "in MLflow", command)
-    by = _mover(ports, token_id, "adopt")
-    event = alias_moved_event(
-        model_name=model_name,
-        alias=alias,
-        from_version=None,
-        to_version=expected,
-        by=by,
-        destination=ports.webhook_target,
-    )
-    try:
-        return ports.store.move_alias(model_name, alias, None, expected, by, event), [event]
-    except AliasMovedError:  # adopted (or moved) meanwhile by another run on this store
-        return ports.store.alias(model_name, alias), []
-
-
 def _project(ports: Ports, record: AliasRecord, command: str, events: list[Any], note: str) -> AliasMoveResult:
-    from hokusai_ci.core.after_commit import deliver
+    from hokusai_ci.core.after_commit import deliver, stored_events
 
-    infos = deliver(events, ports.store, ports.console, ports.webhook) if events else []
+    try:
+        infos = deliver(events, ports.store, ports.console, ports.webhook) if events else []
+    except (KeyboardInterrupt, Cancelled):  # the move is done: its events wait in the outbox (`events replay`)
+        infos = stored_events(ports.store, events)
     was = f"version {record.previous_version}" if record.previous_version else "not set"
     return AliasMoveResult(
         command=command,
@@ -362,25 +372,6 @@ def _project(ports: Ports, record: AliasRecord, command: str, events: list[Any],
     )
 
 
-def _moved(
-    model: str, alias: str, found: str | None, expected: str | None, where: str, command: str
-) -> AliasMovedError:
-    """Exit 15 naming the holder found, with the command that goes on from it."""
-    said = f"is on version {found}" if found else "is not set"
-    wanted = f"expected version {expected}" if expected else "expected not set yet"
-    if not found:
-        fix = "check who moved it, then promote without --expect-current"
-    elif command == "promote":
-        fix = f"check who moved it, then pass --expect-current {found}"
-    else:
-        fix = (
-            f"check who moved it, then move it with `hokusai model promote --token-id T --alias {alias} "
-            f"--expect-current {found}` (T: the token of the version it should name)"
-        )
-    message = f"alias {alias!r} of {model} {said} {where} ({wanted}); nothing was moved: {fix}"
-    return AliasMovedError(message, found=found)
-
-
 def history(store: Store, model_name: str, alias: str | None = None) -> list[AliasMove]:
     """Every move of the model's aliases (or of one), oldest first, from the outbox."""
     return [
@@ -389,7 +380,7 @@ def history(store: Store, model_name: str, alias: str | None = None) -> list[Ali
             model_name=e.payload["model_name"],
             alias=e.payload["alias"],
             from_version=e.payload.get("from_version"),
-            to_version=e.payload["to_version"],
+            to_version=e.payload.get("to_version"),
             token_id=e.token_id,
             command=e.payload.get("command", ""),
             run_url=e.payload.get("run_url"),

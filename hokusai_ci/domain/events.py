@@ -57,7 +57,9 @@ class ModelRegisteredPayload(TokenReadyPayload):
 
 class AliasMovedPayload(BaseModel):
     """An alias moved (`promote`, `rollback`, `register --set-alias`): from which version to
-    which, when, and by which command and CI run. `from_version` None: the alias was not set."""
+    which, when, and by which command and CI run. `from_version` None: the alias was not set;
+    `to_version` None: it is no longer set (an `adopt` of MLflow's state after the version it
+    named was deleted there, which deletes its aliases)."""
 
     event_id: str
     event_type: str
@@ -67,14 +69,20 @@ class AliasMovedPayload(BaseModel):
     model_name: str
     alias: str
     from_version: str | None
-    to_version: str
-    command: str  # promote | rollback | register | adopt (a fresh store took the holder MLflow names)
+    to_version: str | None
+    command: str  # promote | rollback | register | adopt (the store took what MLflow names)
     run_url: str | None = None
     commit: str | None = None
 
 
 def alias_moved_event(
-    *, model_name: str, alias: str, from_version: str | None, to_version: str, by: Mover, destination: str | None
+    *,
+    model_name: str,
+    alias: str,
+    from_version: str | None,
+    to_version: str | None,
+    by: Mover,
+    destination: str | None,
 ) -> EventRecord:
     """The outbox record of one alias move (written by the store with the move itself)."""
     now = utcnow()

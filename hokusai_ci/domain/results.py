@@ -133,13 +133,14 @@ def output_fields(r: RegistrationResult) -> dict[str, str]:
 
 
 class AliasMove(BaseModel):
-    """One move in an alias's history (an `alias_moved` event of the outbox)."""
+    """One move in an alias's history (an `alias_moved` event of the outbox). `to_version` None:
+    the alias was no longer set in MLflow (its version deleted there) and the store took that."""
 
     moved_at: datetime
     model_name: str
     alias: str
     from_version: str | None
-    to_version: str
+    to_version: str | None
     token_id: str
     command: str
     run_url: str | None = None
@@ -305,10 +306,26 @@ class AliasMoveOutcome(Outcome):
         return None
 
 
+class AliasNow(BaseModel):
+    """An alias as MLflow names it now beside the token store's record (`model history
+    --mlflow-uri`); None: not set there."""
+
+    alias: str
+    in_mlflow: str | None
+    in_store: str | None
+
+    @property
+    def agree(self) -> bool:
+        return self.in_mlflow == self.in_store
+
+
 class AliasHistoryResult(Outcome):
-    """`model history`: a JSON array of alias moves, oldest first."""
+    """`model history`: a JSON array of alias moves, oldest first. `now` (with --mlflow-uri):
+    each alias in MLflow beside the store, shown in the text and, where they disagree, warned
+    on stderr; the JSON stays the array of moves."""
 
     moves: list[AliasMove] | None = None
+    now: list[AliasNow] | None = None
 
     def payload(self) -> Any:
         return None if self.moves is None else [m.model_dump(mode="json") for m in self.moves]

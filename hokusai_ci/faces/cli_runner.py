@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from hokusai_ci.config.redaction import redact
+from hokusai_ci.domain import signals
 from hokusai_ci.domain.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, invalid_input
 from hokusai_ci.faces.command_specs import COMMANDS, CommandSpec
 
@@ -56,63 +55,36 @@ def _started() -> None:
 
 
 def run(job: Job, values: dict[str, Any]) -> NoReturn:
-    from hokusai_ci.core.commands import failed, run_command
-
     output = values.get("output")
     fmt = str(output).strip().lower() if output is not None else "text"
     fmt = fmt if fmt in OUTPUTS else "text"
     cancel_on_sigterm()
     seen: dict[str, Any] = {}  # the settings, once read (a renderer may name the store)
-    ending = Ending()
+    ending = signals.arm()  # from the decided outcome on, a signal no longer changes it
+    try:
+        result = _outcome(job, values, seen, ending)
+        if job.after is not None:
+            job.after(result, values)
+        _finish(result, render(job, result, fmt, seen.get("settings")), fmt, ending)
+    finally:
+        signals.disarm(ending)
+
+
+def _outcome(job: Job, values: dict[str, Any], seen: dict[str, Any], ending: signals.Ending) -> Any:
+    """The command's result: once it is back, a signal waits for it to be printed; one that
+    came before is the result (exit 130 or 143)."""
+    from hokusai_ci.core.commands import failed, run_command
+
     try:
         try:
             _started()
-            result = run_command(job.result_type(), _attempt, job, values, seen)
+            return run_command(job.result_type(), _attempt, job, values, seen)
         finally:
             ending.hold()
     except KeyboardInterrupt:
-        result = failed(job.result_type(), HokusaiError(Category.INTERRUPTED, "by SIGINT (Ctrl-C)"))
+        return failed(job.result_type(), HokusaiError(Category.INTERRUPTED, "by SIGINT (Ctrl-C)"))
     except Cancelled:
-        result = failed(job.result_type(), HokusaiError(Category.TERMINATED, "by SIGTERM"))
-    if job.after is not None:
-        job.after(result, values)
-    _finish(result, render(job, result, fmt, seen.get("settings")), fmt, ending)
-
-
-class Ending:
-    """From the moment the command's result is decided until the process is gone, SIGINT and
-    SIGTERM no longer unwind it: the result (a registration's last line included) is printed
-    whole, then the process exits with the result's code. Python's default would raise
-    `KeyboardInterrupt` wherever the signal lands, and one left uncaught kills the process by the
-    signal itself (return code -2), after a success was already printed."""
-
-    def __init__(self) -> None:
-        self.code: int | None = None  # set once the result is printed: a signal then exits at once
-        self.pending = False
-
-    def hold(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, self._signalled)
-
-    def _signalled(self, signum: int, frame: object) -> None:
-        if self.code is None:
-            self.pending = True
-        else:
-            _exit_now(self.code)
-
-    def printed(self, code: int) -> None:
-        """The result is out: a signal that came meanwhile, or comes now, ends the process with
-        `code` without waiting for anything else (threads, exit handlers)."""
-        self.code = code
-        if self.pending:
-            _exit_now(code)
-
-
-def _exit_now(code: int) -> NoReturn:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+        return failed(job.result_type(), HokusaiError(Category.TERMINATED, "by SIGTERM"))
 
 
 def _attempt(job: Job, values: dict[str, Any], seen: dict[str, Any]) -> Any:
@@ -148,7 +120,7 @@ def render(job: Job, result: Any, fmt: str, settings: Any) -> str:
     return job.text(result, settings)
 
 
-def _finish(result: Any, printed: str, fmt: str, ending: Ending) -> NoReturn:
+def _finish(result: Any, printed: str, fmt: str, ending: signals.Ending) -> NoReturn:
     """Print the result, then one error line on stderr when it failed; exit with its code."""
     from hokusai_ci.config.validation import escape_bidi
     from hokusai_ci.faces.presenters import error_text
@@ -160,7 +132,7 @@ def _finish(result: Any, printed: str, fmt: str, ending: Ending) -> NoReturn:
         print(error_text(error.title, error.message), file=sys.stderr)
     ending.printed(result.exit_code)
     if error is not None and error.category in (Category.INTERRUPTED.slug, Category.TERMINATED.slug):
-        _exit_now(error.exit_code)  # cleaned up already; do not wait for upload threads blocked on the network
+        signals.exit_now(error.exit_code)  # cleaned up already; do not wait for upload threads blocked on the network
     sys.exit(result.exit_code)
 
 
@@ -301,7 +273,7 @@ def _moved_text(result: Any, settings: Any) -> str:
 def _history_text(result: Any, settings: Any) -> str:
     from hokusai_ci.faces.presenters import history_text
 
-    return history_text(result.moves or [])
+    return history_text(result.moves or [], result.now)
 
 
 JOBS: dict[tuple[str, ...], Job] = {

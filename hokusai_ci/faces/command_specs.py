@@ -222,10 +222,13 @@ deletes its aliases; the alias is then left where it is.""",
 HISTORY = CommandSpec(
     ("model", "history"),
     "List every alias move of a model recorded by hokusai-ci: when, from, to, by which command and CI run.",
-    "",
+    """The history is the token store's. With --mlflow-uri (or MLFLOW_TRACKING_URI), each
+alias as MLflow names it now is shown beside the store's record, and a disagreement is said
+(in the text, and as a warning on stderr; the JSON stays the array of moves).""",
     uses(
         Use("model_name", True, "Registered model name, e.g. hokusai-XRAY."),
         Use("alias", help="Only this alias, e.g. champion (default: every alias)."),
+        "mlflow_uri",
         "db_config",
         *COMMON,
     ),

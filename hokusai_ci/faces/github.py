@@ -31,6 +31,7 @@ from hokusai_ci.config.settings import Env, Settings
 from hokusai_ci.core.commands import command, failed, run_command
 from hokusai_ci.core.gate import GATE_ONLY_MODE
 from hokusai_ci.core.inputs import TRUE_WORDS, parse_flag
+from hokusai_ci.domain import signals
 from hokusai_ci.domain.errors import Cancelled, Category, HokusaiError, cancel_on_sigterm, invalid_input
 from hokusai_ci.domain.results import AliasMoveOutcome, RegistrationResult, failed_result
 from hokusai_ci.faces.command_specs import (
@@ -106,8 +107,22 @@ def configure_logging(level: str) -> None:
 
 def run_action(env: Mapping[str, str] | None = None) -> int:
     """Run the Action: mask the secrets, check where it reports to, run the command, report its
-    result. Returns the process exit code (the CLI's table)."""
-    env = dict(os.environ if env is None else env)
+    result. Returns the process exit code (the CLI's table). Once the command's result is back,
+    a signal no longer changes it (`signals.Ending`, as in the CLI): it is reported whole and the
+    process ends with its code. `env` given (the Action run inside another process): the signal
+    handlers are put back on return."""
+    ending = signals.arm()
+    try:
+        code = _action(dict(os.environ if env is None else env), ending)
+        ending.printed(code)
+        return code
+    finally:
+        signals.disarm(ending)
+        if env is not None:
+            ending.release()
+
+
+def _action(env: dict[str, str], ending: signals.Ending) -> int:
     cancel_on_sigterm()
     install_log_redaction(escape=log_escape)  # from here on, every log line is escaped
     masks = Masks()
@@ -134,9 +149,12 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
         print(error_command(err.category.title, err.message))
         return err.exit_code
     if inputs.get("command") in ("promote", "rollback"):
-        return _move_alias(inputs, env, masks, summary_error, wants_summary)
+        return _move_alias(inputs, env, masks, summary_error, wants_summary, ending)
     try:
-        result = _run(inputs, env, masks, summary_error)
+        try:
+            result = _run(inputs, env, masks, summary_error)
+        finally:
+            ending.hold()
     except (KeyboardInterrupt, Cancelled) as exc:
         category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
         message = f"by {_signal_name(exc)} before the registration started"
@@ -177,11 +195,15 @@ def _move_alias(
     masks: Masks,
     summary_error: HokusaiError | None,
     wants_summary: bool,
+    ending: signals.Ending,
 ) -> int:
     """`command: promote` or `rollback`: the alias moved by the same use case as the CLI's, its
     outcome reported as outputs and a summary line."""
     try:
-        outcome = _moved(inputs, env, masks, summary_error)
+        try:
+            outcome = _moved(inputs, env, masks, summary_error)
+        finally:
+            ending.hold()
     except (KeyboardInterrupt, Cancelled) as exc:
         category = Category.TERMINATED if isinstance(exc, Cancelled) else Category.INTERRUPTED
         outcome = failed(AliasMoveOutcome, HokusaiError(category, f"by {_signal_name(exc)} before the move"))

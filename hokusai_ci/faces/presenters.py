@@ -221,17 +221,25 @@ def write_dotenv(path: str, r: RegistrationResult) -> None:
     Path(path).write_text(dotenv_lines(r), encoding="utf-8")
 
 
-def history_text(moves: list[Any]) -> str:
-    """One line per alias move (`promotion.AliasMove`), oldest first."""
-    if not moves:
-        return "no alias moves recorded"
-    lines = []
+def history_text(moves: list[Any], now: list[Any] | None = None) -> str:
+    """One line per alias move (`promotion.AliasMove`), oldest first; then, with `now`
+    (`AliasNow`), each alias in MLflow beside the store, a disagreement said so."""
+    lines = [] if moves else ["no alias moves recorded"]
     for m in moves:
-        was = f"version {m.from_version}" if m.from_version else "not set"
         run = f" {m.run_url}" if m.run_url else ""
         commit = f" commit {m.commit[:12]}" if m.commit else ""
         lines.append(
-            f"{m.moved_at:%Y-%m-%d %H:%M:%S} UTC  {m.alias}: {was} -> version {m.to_version}  "
+            f"{m.moved_at:%Y-%m-%d %H:%M:%S} UTC  {m.alias}: {_held(m.from_version)} -> {_held(m.to_version)}  "
             f"({m.command}, token {m.token_id}{commit}{run})"
         )
+    for n in now or []:
+        same = " (the token store agrees)"
+        differ = (
+            f", the token store {_held(n.in_store)}: they disagree (the next promote or rollback of it says what to do)"
+        )
+        lines.append(f"now in MLflow: {n.alias} {_held(n.in_mlflow)}{same if n.agree else differ}")
     return "\n".join(lines)
+
+
+def _held(version: str | None) -> str:
+    return f"version {version}" if version else "not set"

@@ -119,7 +119,7 @@ class Mover(BaseModel):
     """Who moved an alias: the command's token (the new holder's) and the CI run, if any."""
 
     token_id: str
-    command: str  # promote | rollback | register
+    command: str  # promote | rollback | register | adopt
     run_url: str | None = None
     commit: str | None = None
 
@@ -151,6 +151,10 @@ class AliasStore(Protocol):
         """Move `alias` from `expected` (None: not set yet) to `new_version`, and store `event`,
         in one transaction. Raises `HokusaiError(ALIAS_MOVED)` with `found` (the holder, None
         when unset) when the alias is not on `expected`: nothing is written then."""
+
+    def clear_alias(self, model_name: str, alias: str, expected: str, event: EventRecord) -> bool:
+        """Record that `alias` is no longer set (MLflow deleted it with the version it named),
+        only while it is on `expected`, with `event`, in one transaction. True when cleared."""
 
     def undo_move(self, decided: AliasRecord, before: AliasRecord | None, event_id: str) -> bool:
         """Take back a move whose projection to MLflow failed: back to `before` (None: unset), its
