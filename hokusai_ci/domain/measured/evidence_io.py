@@ -25,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hokusai_ci.domain.fingerprint import sha256_of
-from hokusai_ci.domain.measured.tables import FloatArray, Table, open_table, refuse, show
+from hokusai_ci.domain.measured.table_base import FloatArray, Table, refuse, show
+from hokusai_ci.domain.measured.tables import open_table
 
 SCORE, LABEL = "score", "label"  # the columns read when none is named (docs/cli.md)
 

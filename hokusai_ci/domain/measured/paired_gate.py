@@ -163,7 +163,8 @@ def _paired_rows(
 
     from hokusai_ci.domain.measured.evidence_io import align_by_id, load_evidence
     from hokusai_ci.domain.measured.refusals import check_evidence
-    from hokusai_ci.domain.measured.tables import open_table, refuse
+    from hokusai_ci.domain.measured.table_base import refuse
+    from hokusai_ci.domain.measured.tables import open_table
 
     id_column, (champion_labels, champion_columns) = columns.id, theirs
     cand = load_evidence(candidate, labels, **columns.named())
