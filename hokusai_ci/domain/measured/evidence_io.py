@@ -25,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hokusai_ci.domain.fingerprint import sha256_of
-from hokusai_ci.domain.measured.tables import FloatArray, Table, open_table, refuse, show
+from hokusai_ci.domain.measured.table_base import FloatArray, Table, refuse, show
+from hokusai_ci.domain.measured.tables import open_table
 
 SCORE, LABEL = "score", "label"  # the columns read when none is named (docs/cli.md)
 
@@ -114,7 +115,8 @@ def evaluation_sha256(truth: FloatArray, ids: npt.NDArray[Any] | None) -> str:
             chunk = ids[order[start : start + (1 << 18)]].tolist()
             digest.update("".join(f"{i}\n" for i in chunk).encode())
         truth = truth[order]
-    digest.update(np.ascontiguousarray(truth, dtype="<f8").tobytes())
+    # the array's own buffer when it is already little-endian float64 (no copy of the column)
+    digest.update(np.ascontiguousarray(truth, dtype="<f8").data)
     return digest.hexdigest()
 
 

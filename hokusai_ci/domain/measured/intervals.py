@@ -81,12 +81,20 @@ def estimate(
 
 
 # -- AUROC: DeLong by mid-ranks -------------------------------------------------------------------
-_GROUPS_AT_ONCE = 1 << 18  # tie groups summed per step: ~12 MB of temporaries at any n
+_GROUPS_AT_ONCE = 1 << 18  # tie groups (or sorted rows) per step: ~12 MB of temporaries at any n
+
+
+def index_type(rows: int) -> type[np.signedinteger[Any]]:
+    """The integer type that holds any row position or count up to `rows`: int32 below 2^31
+    rows (4 bytes a row or a group instead of 8)."""
+    return np.int32 if rows < 2**31 else np.int64
 
 
 def tie_bounds(values: FloatArray, order: IntArray) -> IntArray:
     """Where each group of equal values starts in the sorted order `values[order]`, then the
-    length. The sorted values are gathered a slice at a time, never whole (8 bytes a row less)."""
+    length, as index_type(rows). The sorted values are gathered a slice at a time, never whole
+    (8 bytes a row less), and the bounds are collected a slice at a time too: with every score
+    distinct there is one a row."""
     n = order.size
     edge = np.empty(n + 1, dtype=np.bool_)
     edge[0] = edge[n] = True
@@ -97,7 +105,29 @@ def tie_bounds(values: FloatArray, order: IntArray) -> IntArray:
         if last is not None:
             edge[lo] = chunk[0] != last
         last = chunk[-1]
-    return np.flatnonzero(edge)
+    bounds: IntArray = np.empty(int(np.count_nonzero(edge)), dtype=index_type(n + 1))
+    at = 0
+    for lo in range(0, n + 1, _GROUPS_AT_ONCE):
+        found = np.flatnonzero(edge[lo : lo + _GROUPS_AT_ONCE])
+        bounds[at : at + found.size] = found + lo
+        at += found.size
+    return bounds
+
+
+def positives_at(positive: BoolArray, order: IntArray, bounds: IntArray) -> IntArray:
+    """P(k) at each bound k: the positives among the first k rows of the sorted order, counted a
+    slice of sorted rows at a time (the labels in sorted order, or a running count, whole would
+    be 1 and 4 bytes a row more)."""
+    out: IntArray = np.zeros(bounds.size, dtype=bounds.dtype)
+    carry = 0
+    for lo in range(0, order.size, _GROUPS_AT_ONCE):
+        hi = min(lo + _GROUPS_AT_ONCE, order.size)
+        counted = np.cumsum(positive[order[lo:hi]], dtype=np.int64)
+        # the bounds b with lo < b <= hi (searched for as bounds' own type: another would copy them)
+        first, last = np.searchsorted(bounds, np.array([lo, hi], dtype=bounds.dtype), side="right")
+        out[first:last] = counted[bounds[first:last] - 1 - lo] + carry
+        carry += int(counted[-1])
+    return out
 
 
 def auroc(scores: FloatArray, positive: BoolArray, level: float) -> Estimate:
@@ -108,13 +138,10 @@ def auroc(scores: FloatArray, positive: BoolArray, level: float) -> Estimate:
     half, times two), and a negative has 2m - P(s) - P(e) likewise. So every sum runs over the
     tie groups, in slices, with integers where exactness matters."""
     order = np.argsort(scores)  # ties in any order: mid-ranks depend on the values alone
-    is_pos = positive[order]
+    # the peak of memory: the order (8 bytes a row beyond the inputs) and 8 bytes a tie group
     bounds = tie_bounds(scores, order)
-    del order  # the peak of memory is here: ~10 bytes a row beyond the inputs, 8 more for the bounds
-    pos_upto = np.empty(bounds.size, dtype=np.int64)  # P at each group bound
-    pos_upto[0] = 0
-    pos_upto[1:] = np.cumsum(is_pos, dtype=np.int32 if is_pos.size < 2**31 else np.int64)[bounds[1:] - 1]
-    del is_pos
+    pos_upto = positives_at(positive, order, bounds)  # P at each group bound
+    del order
     m = int(pos_upto[-1])
     n = int(bounds[-1]) - m
     twice_u = 0
@@ -136,9 +163,9 @@ def _group_slice(
     bounds: IntArray, pos_upto: IntArray, lo: int, m: int
 ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
     """For the tie groups from lo in one slice: P and N at their bounds, and per group
-    2n*V10 (of each positive in it) and 2m*V01 (of each negative in it)."""
-    p = pos_upto[lo : lo + _GROUPS_AT_ONCE + 1]
-    neg = bounds[lo : lo + _GROUPS_AT_ONCE + 1] - p
+    2n*V10 (of each positive in it) and 2m*V01 (of each negative in it), in int64."""
+    p = pos_upto[lo : lo + _GROUPS_AT_ONCE + 1].astype(np.int64)
+    neg = bounds[lo : lo + _GROUPS_AT_ONCE + 1].astype(np.int64) - p
     return p, neg[:-1] + neg[1:], neg, 2 * m - p[:-1] - p[1:]
 
 

@@ -42,7 +42,9 @@ from hokusai_ci.domain.measured.intervals import (
     IntArray,
     _normal,
     _percentile,
+    index_type,
     multinomial,
+    positives_at,
     r2_value,
     resampled_sums,
     tie_bounds,
@@ -96,26 +98,44 @@ def twice_placements(scores: FloatArray, positive: BoolArray) -> tuple[IntArray,
     N(s) + N(e) and 2m - P(s) - P(e) respectively (P, N: positives, negatives before k).
     The integers are at most twice the rows, so int32 holds them below 2^30 rows (4 bytes a row
     each, and the difference of two models' fits too)."""
-    small: type[np.signedinteger[Any]] = np.int32 if scores.size < 2**30 else np.int64
-    order = np.argsort(scores)
-    is_pos = positive[order]
+    out: IntArray = np.empty(scores.size, dtype=np.int32 if scores.size < 2**30 else np.int64)
+    m, n, _ = place(scores, positive, out, subtract=False)
+    return out, m, n
+
+
+def place(scores: FloatArray, positive: BoolArray, out: IntArray, *, subtract: bool) -> tuple[int, int, int]:
+    """Write each row's twice_placements integer into `out` (or subtract it from what `out`
+    holds: the per-row difference of two models without a second array), a slice of sorted
+    rows at a time; (m, n, 2U). The sort's order is kept as index_type (4 bytes a row), and
+    nothing else a row long is made: the tie groups' bounds and counts are 8 bytes a group."""
+    order = np.argsort(scores).astype(index_type(scores.size))
     bounds = tie_bounds(scores, order)
-    pos_upto = np.zeros(bounds.size, dtype=np.int64)
-    pos_upto[1:] = np.cumsum(is_pos, dtype=small)[bounds[1:] - 1]
+    pos_upto = positives_at(positive, order, bounds)
     m = int(pos_upto[-1])
     n = int(bounds[-1]) - m
-    sizes = np.diff(bounds)
-    bounds -= pos_upto  # now N at each group bound
-    as_positive = (bounds[:-1] + bounds[1:]).astype(small)
-    as_negative = (2 * m - pos_upto[:-1] - pos_upto[1:]).astype(small)
-    del bounds, pos_upto
-    in_order = np.repeat(as_negative, sizes)  # as if every row were negative, then the positives
-    del as_negative
-    np.copyto(in_order, np.repeat(as_positive, sizes), where=is_pos)
-    del as_positive, sizes, is_pos
-    out: IntArray = np.empty(scores.size, dtype=small)
-    out[order] = in_order
-    return out, m, n
+    twice_u = 0
+    for lo in range(0, scores.size, _ROWS_AT_ONCE):
+        hi = min(lo + _ROWS_AT_ONCE, scores.size)
+        # the tie groups that hold the rows [lo, hi), and how many of those rows each holds
+        first = int(np.searchsorted(bounds, np.array(lo, dtype=bounds.dtype), side="right")) - 1
+        last = int(np.searchsorted(bounds, np.array(hi, dtype=bounds.dtype), side="left"))
+        start = bounds[first : last + 1].astype(np.int64)
+        p = pos_upto[first : last + 1].astype(np.int64)
+        neg = start - p  # now N at each group bound
+        rows = np.minimum(start[1:], hi) - np.maximum(start[:-1], lo)
+        where = order[lo:hi]
+        here = positive[where]
+        as_negative = np.repeat((2 * m - p[:-1] - p[1:]).astype(out.dtype), rows)
+        values = np.where(here, np.repeat((neg[:-1] + neg[1:]).astype(out.dtype), rows), as_negative)
+        twice_u += int(values[here].sum(dtype=np.int64))
+        if subtract:
+            out[where] -= values  # each row once: a gather, a subtraction, a scatter
+        else:
+            out[where] = values
+    return m, n, twice_u
+
+
+_ROWS_AT_ONCE = 1 << 18  # sorted rows placed per step (a few MB of temporaries at any n)
 
 
 def paired_auroc(candidate: FloatArray, champion: FloatArray, positive: BoolArray, level: float) -> PairedEstimate:
@@ -130,11 +150,9 @@ def paired_delong(
 ) -> tuple[float, float, float, float]:
     """(AUC of the candidate, of the champion, their difference, its DeLong variance), the
     variance from the per-row differences of the structural components."""
-    twice_c, m, n = twice_placements(candidate, positive)
-    twice_h, _, _ = twice_placements(champion, positive)
-    u_c, u_h = int(twice_c[positive].sum()), int(twice_h[positive].sum())  # 2U of each: exact integers
-    twice_c -= twice_h  # in place: the per-row differences, 8 bytes a row fewer at the peak
-    del twice_h
+    twice_c: IntArray = np.empty(candidate.size, dtype=np.int32 if candidate.size < 2**30 else np.int64)
+    m, n, u_c = place(candidate, positive, twice_c, subtract=False)  # 2U of each: exact integers
+    _, _, u_h = place(champion, positive, twice_c, subtract=True)  # now the per-row differences
     d10, d01 = twice_c[positive], twice_c[~positive]
     del twice_c
     value = (u_c - u_h) / (2 * m * n)  # exact integers, one correctly rounded quotient

@@ -108,8 +108,9 @@ def paired_verdict(
 
     columns = Columns(score_column, label_column, id_column)
     theirs = (labels, columns) if champion_columns is None else (champion_labels, champion_columns)
-    rows = _paired_rows(metric.name, candidate, champion, labels, columns, theirs, threshold)
-    scores_c, scores_h, truth, digests = rows
+    read = _paired_rows(metric.name, candidate, champion, labels, columns, theirs, threshold)
+    scores_c, scores_h, truth, digests = read
+    del read  # the float labels go once the binary ones are made below
     positives = None
     if metric.name in ("auroc", "accuracy", "precision", "recall", "f1"):
         positives = int((truth == 1).sum())
@@ -171,13 +172,15 @@ def _paired_rows(
 
     from hokusai_ci.domain.measured.evidence_io import align_by_id, load_evidence
     from hokusai_ci.domain.measured.refusals import check_evidence
-    from hokusai_ci.domain.measured.tables import open_table, refuse
+    from hokusai_ci.domain.measured.table_base import refuse
+    from hokusai_ci.domain.measured.tables import open_table
 
     id_column, (champion_labels, champion_columns) = columns.id, theirs
     cand = load_evidence(candidate, labels, **columns.named())
     check_evidence(metric, cand, threshold)
     champ = load_evidence(champion, champion_labels, **champion_columns.named())
     check_evidence(metric, champ, threshold)
+    champion_sha256 = champ.predictions_sha256
     ids = None
     if id_column is not None:
         cand_table, champ_table = open_table(candidate, "predictions"), open_table(champion, "champion")
@@ -198,21 +201,25 @@ def _paired_rows(
             "champion",
         )
     else:
-        where = np.arange(cand.rows)
-    scores_h, labels_h = champ.predictions[where], champ.labels[where]
+        where = None  # the same rows in the same order: the champion's columns as they are, no copy
+    scores_h = champ.predictions if where is None else champ.predictions[where]
+    labels_h = champ.labels if where is None else champ.labels[where]
+    del champ  # its labels are only compared, so they go once checked
     differ = np.flatnonzero(labels_h != cand.labels)
     if differ.size:
         i = int(differ[0])
         named = "" if ids is None else f" (id {str(ids[i])!r})"
+        row_h = i + 1 if where is None else int(where[i]) + 1
         count = "1 row differs" if differ.size == 1 else f"{differ.size} rows differ"
         hint = "" if ids is not None else ", or pair the rows by an id column with --id-column"
         raise refuse(
-            f"{champion.name} data row {int(where[i]) + 1}{named} has the label {float(labels_h[i])!r} where "
+            f"{champion.name} data row {row_h}{named} has the label {float(labels_h[i])!r} where "
             f"{candidate.name} data row {i + 1} has {float(cand.labels[i])!r} ({count}): the two models must be "
             f"measured on the same labels; compare on the same evaluation set{hint}",
             "champion",
         )
-    digests = (cand.predictions_sha256, champ.predictions_sha256, cand.labels_sha256, cand.evaluation_sha256)
+    del labels_h, differ
+    digests = (cand.predictions_sha256, champion_sha256, cand.labels_sha256, cand.evaluation_sha256)
     return cand.predictions, scores_h, cand.labels, digests
 
 

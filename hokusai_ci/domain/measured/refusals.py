@@ -19,7 +19,7 @@ import numpy as np
 
 from hokusai_ci.domain.measured.evidence_io import Evidence
 from hokusai_ci.domain.measured.intervals import BINARY_METRICS, COUNT_METRICS, MEASURABLE
-from hokusai_ci.domain.measured.tables import FloatArray, refuse
+from hokusai_ci.domain.measured.table_base import FloatArray, refuse
 
 MIN_ROWS = 30
 MIN_CLASS_ROWS = 10

@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hokusai_ci.domain.errors import Category, HokusaiError
-
-FloatArray = npt.NDArray[np.float64]
-
+from hokusai_ci.domain.errors import HokusaiError
+from hokusai_ci.domain.measured.npy_table import NpyTable
+from hokusai_ci.domain.measured.table_base import FloatArray, Table, refuse, show
 
 TEXT_DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 
@@ -25,13 +24,6 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 SUFFIXES = "CSV (.csv), TSV (.tsv), NumPy (.npy) or Parquet (.parquet)"
-
-
-_SHOWN = 60  # longest cell value quoted in a message
-
-
-def refuse(message: str, field: str = "predictions") -> HokusaiError:
-    return HokusaiError(Category.INVALID_INPUT, message, field=field)
 
 
 def open_table(path: Path, field: str) -> Table:
@@ -45,66 +37,6 @@ def open_table(path: Path, field: str) -> Table:
     if suffix in PARQUET_SUFFIXES:
         return ParquetTable(path, field)
     raise refuse(f"{field} file {path.name!r} has an unknown type; use {SUFFIXES}", field)
-
-
-class Table:
-    """One input file: its column names (None for a single unnamed array) and typed columns."""
-
-    def __init__(self, path: Path, field: str) -> None:
-        self.path, self.field = path, field
-        self.names: list[str] | None = None
-
-    def pick(self, wanted: str | None, option: str, exclude: tuple[str | None, ...]) -> str:
-        """The column to read: the one named, else the only column besides those excluded."""
-        names = self.names
-        if names is None:
-            return ""
-        if wanted is not None:
-            if wanted not in names:
-                raise refuse(
-                    f"{self.path.name} has no column {wanted!r} (its columns: {_list(names)}); "
-                    f"name one of them with --{option}",
-                    option,
-                )
-            if names.count(wanted) > 1:
-                raise refuse(f"{self.path.name} has two columns named {wanted!r}; rename one of them", option)
-            return wanted
-        rest = [n for n in names if n not in exclude]
-        if len(rest) == 1:
-            return rest[0]
-        raise refuse(f"{self.path.name} has the columns {_list(names)}: name the one to use with --{option}", option)
-
-    def numbers(self, columns: list[str]) -> list[FloatArray]:
-        arrays = self._numbers(columns)
-        for name, values in zip(columns, arrays, strict=True):
-            if values.size == 0:
-                raise refuse(f"{self.path.name} has no data rows; it needs at least one row", self.field)
-            bad = ~np.isfinite(values)
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise refuse(
-                    f"{self.path.name}{self._column(name)} data row {row + 1}: {float(values[row])!r} is not a finite "
-                    "number (NaN and infinity cannot be measured); fix or remove the row",
-                    self.field,
-                )
-        return arrays
-
-    def ids(self, column: str) -> npt.NDArray[Any]:
-        if self.names is None:
-            raise refuse(
-                f"{self.path.name} holds a single unnamed array, so it has no id column {column!r}", "id-column"
-            )
-        self.pick(column, "id-column", ())
-        return self._ids(column)
-
-    def _column(self, name: str) -> str:
-        return f" column {name!r}" if name else ""
-
-    def _numbers(self, columns: list[str]) -> list[FloatArray]:
-        raise NotImplementedError
-
-    def _ids(self, column: str) -> npt.NDArray[Any]:
-        raise NotImplementedError
 
 
 class TextTable(Table):
@@ -247,51 +179,6 @@ def _is_number(text: str) -> bool:
     return True
 
 
-class NpyTable(Table):
-    """A `.npy` file: one 1-D numeric array, or a structured array whose fields are the columns.
-    Never unpickled."""
-
-    def __init__(self, path: Path, field: str) -> None:
-        super().__init__(path, field)
-        with path.open("rb") as f:
-            magic = f.read(6)
-        try:
-            if magic != b"\x93NUMPY":
-                raise ValueError("no .npy header")
-            self.array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:
-            reason = "it holds Python objects" if "pickle" in str(err) else "it is not a .npy file numpy can read"
-            raise refuse(f"{path.name} cannot be read: {reason}; save a numeric array with numpy.save", field) from None
-        if self.array.dtype.names:
-            self.names = list(self.array.dtype.names)
-        elif self.array.ndim == 2 and self.array.shape[1] == 1:
-            self.array = self.array[:, 0]
-        elif self.array.ndim != 1:
-            raise refuse(
-                f"{path.name} holds an array of shape {self.array.shape}; save one 1-D array per file, or a "
-                "structured array whose fields name the columns",
-                field,
-            )
-
-    def _column_array(self, column: str) -> npt.NDArray[Any]:
-        return np.asarray(self.array[column]) if self.names is not None else self.array
-
-    def _numbers(self, columns: list[str]) -> list[FloatArray]:
-        out = []
-        for name in columns:
-            values = self._column_array(name)
-            if values.dtype.kind not in "biuf":
-                raise refuse(
-                    f"{self.path.name}{self._column(name)} holds {values.dtype} values, not numbers; save numbers",
-                    self.field,
-                )
-            out.append(np.ascontiguousarray(values, dtype=np.float64).reshape(-1))
-        return out
-
-    def _ids(self, column: str) -> npt.NDArray[Any]:
-        return np.asarray(self._column_array(column)).astype(str)
-
-
 class ParquetTable(Table):
     """A Parquet file, read with pyarrow (the `parquet` extra), column by column."""
 
@@ -338,6 +225,7 @@ class ParquetTable(Table):
             else:
                 parts.append(values)
             at += len(values)
+        _release_arrow_memory()
         if whole is not None:
             return whole[:at]
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64 if numbers else object)
@@ -347,6 +235,12 @@ class ParquetTable(Table):
 
     def _ids(self, column: str) -> npt.NDArray[Any]:
         return np.asarray(self._read_column(column, numbers=False).astype(str))
+
+
+def _release_arrow_memory() -> None:
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _arrow_to_numpy(data: Any) -> npt.NDArray[Any]:
@@ -369,13 +263,3 @@ def _arrow_to_numpy(data: Any) -> npt.NDArray[Any]:
         else:
             parts.append(np.asarray(chunk.to_numpy(zero_copy_only=False)))
     return np.concatenate(parts) if parts else np.empty(0)
-
-
-def show(value: object) -> str:
-    text = str(value)
-    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
-
-
-def _list(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:20])
-    return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")
