@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.fingerprint import refuse_pseudo_file
+from hokusai_ci.domain.measured import quoting
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -38,6 +40,7 @@ def open_table(path: Path, field: str) -> Table:
     suffix = path.suffix.lower()
     if not path.is_file():
         raise refuse(f"{field} file {str(path)!r} does not exist or is not a file; check the path", field)
+    refuse_pseudo_file(field, path)
     if suffix in TEXT_DELIMITERS:
         return TextTable(path, field, TEXT_DELIMITERS[suffix])
     if suffix == ".npy":
@@ -61,18 +64,14 @@ class Table:
             return ""
         if wanted is not None:
             if wanted not in names:
-                raise refuse(
-                    f"{self.path.name} has no column {wanted!r} (its columns: {_list(names)}); "
-                    f"name one of them with --{option}",
-                    option,
-                )
+                raise refuse(quoting.no_column(self.path.name, wanted, names, option), option)
             if names.count(wanted) > 1:
                 raise refuse(f"{self.path.name} has two columns named {wanted!r}; rename one of them", option)
             return wanted
         rest = [n for n in names if n not in exclude]
         if len(rest) == 1:
             return rest[0]
-        raise refuse(f"{self.path.name} has the columns {_list(names)}: name the one to use with --{option}", option)
+        raise refuse(quoting.which_column(self.path.name, names, option), option)
 
     def numbers(self, columns: list[str]) -> list[FloatArray]:
         arrays = self._numbers(columns)
@@ -82,9 +81,11 @@ class Table:
             bad = ~np.isfinite(values)
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
+                read, written = float(values[row]), self._written(name, row)  # `1e400` is read as inf
+                shown = repr(read) if written is None else f"{show(written)} (read as {read!r})"
                 raise refuse(
-                    f"{self.path.name}{self._column(name)} data row {row + 1}: {float(values[row])!r} is not a finite "
-                    "number (NaN and infinity cannot be measured); fix or remove the row",
+                    f"{self.path.name}{self._column(name)} data row {row + 1}: {shown} is not a finite number "
+                    "(NaN, infinity and numbers beyond ±1.8e308 cannot be measured); fix or remove the row",
                     self.field,
                 )
         return arrays
@@ -96,6 +97,9 @@ class Table:
             )
         self.pick(column, "id-column", ())
         return self._ids(column)
+
+    def _written(self, column: str, row: int) -> str | None:
+        return None
 
     def _column(self, name: str) -> str:
         return f" column {name!r}" if name else ""
@@ -114,15 +118,19 @@ class TextTable(Table):
         super().__init__(path, field)
         self.delimiter = delimiter
         with path.open("rb") as f:
-            head = f.read(4)
+            head = f.read(4096)
         utf16 = head[:2] in (b"\xff\xfe", b"\xfe\xff")
         self.encoding = "utf-8-sig" if head.startswith(b"\xef\xbb\xbf") else "utf-16" if utf16 else "utf-8"
+        if reason := quoting.text_start(path.name, head, utf16):
+            raise refuse(reason, field)
         self.skip, self.names = self._header()
 
     def _header(self) -> tuple[int, list[str]]:
         try:
             with self.path.open(encoding=self.encoding, newline="") as f:
                 for number, line in enumerate(f, 1):
+                    if reason := quoting.comment_line(self.path.name, number, line):
+                        raise refuse(reason, self.field)
                     if line.strip("\r\n"):
                         cells = next(csv.reader([line], delimiter=self.delimiter, quotechar='"'))
                         return number, [c.strip() for c in cells]
@@ -203,6 +211,10 @@ class TextTable(Table):
     def _ids(self, column: str) -> npt.NDArray[Any]:
         return np.char.strip(self._load([column], str)[:, 0])
 
+    def _written(self, column: str, row: int) -> str | None:
+        assert self.names is not None
+        return quoting.written_cell(self.path, self.encoding, self.delimiter, self.skip, self.names.index(column), row)
+
     def _locate(self, columns: list[str], indices: list[int], numeric: bool) -> HokusaiError:
         """Read the file again in Python to name the first line numpy refused, and why."""
         limit = csv.field_size_limit()
@@ -233,18 +245,10 @@ class TextTable(Table):
                             f"(field {index + 1} of the header); fix the line",
                             self.field,
                         )
-                    if numeric and not _is_number(row[index]):
+                    if numeric and not quoting.is_number(row[index]):
                         what = "is empty" if not row[index].strip() else f"holds {show(row[index])}, not a number"
                         return refuse(f"{where} column {name!r} {what}; fix or remove the line", self.field)
         return None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 class NpyTable(Table):
@@ -262,6 +266,8 @@ class NpyTable(Table):
         except (ValueError, OSError, EOFError) as err:
             reason = "it holds Python objects" if "pickle" in str(err) else "it is not a .npy file numpy can read"
             raise refuse(f"{path.name} cannot be read: {reason}; save a numeric array with numpy.save", field) from None
+        if self.array.dtype.names and self.array.ndim != 1:  # rows of a 2-D record array are not the rows
+            raise refuse(f"{path.name} holds a structured array of shape {self.array.shape}; save it 1-D", field)
         if self.array.dtype.names:
             self.names = list(self.array.dtype.names)
         elif self.array.ndim == 2 and self.array.shape[1] == 1:
@@ -274,7 +280,17 @@ class NpyTable(Table):
             )
 
     def _column_array(self, column: str) -> npt.NDArray[Any]:
-        return np.asarray(self.array[column]) if self.names is not None else self.array
+        if self.names is None:
+            return np.asarray(self.array)
+        shape = self.array.dtype[column].shape
+        if shape:  # a field of several values a row (`('score', 'f8', (2,))`) is not one column
+            raise refuse(
+                f"{self.path.name} field {column!r} has the shape {shape} in each row, several values where one "
+                "is read; save one number a row (a field of its own for each)",
+                self.field,
+            )
+        values: npt.NDArray[Any] = np.asarray(self.array[column])
+        return values
 
     def _numbers(self, columns: list[str]) -> list[FloatArray]:
         out = []
@@ -374,8 +390,3 @@ def _arrow_to_numpy(data: Any) -> npt.NDArray[Any]:
 def show(value: object) -> str:
     text = str(value)
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
-
-
-def _list(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:20])
-    return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")
