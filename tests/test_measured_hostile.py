@@ -29,6 +29,7 @@ from hokusai_ci.domain.errors import HokusaiError
 from hokusai_ci.domain.measured import CONFIDENCE_RANGE
 from hokusai_ci.domain.measured.decision import percent
 from hokusai_ci.domain.measured.evidence_io import load_evidence
+from hokusai_ci.domain.measured.quoting import PREFIX_SHOWN
 from tests.conftest import register_args, run_here
 from tests.test_action_entrypoint import run_entry, runner  # noqa: F401 (fixture)
 from tests.test_measured_inputs import refusal, run, write_table
@@ -171,7 +172,7 @@ def test_a_link_to_a_password_file_quotes_no_more_than_a_prefix(tmp_path: Path) 
     scored(tmp_path)
     said = one_line_refusal(gate(tmp_path, predictions="pw.csv"))
     assert "does not look like a header of column names" in said
-    assert first not in said and first[:20] in said
+    assert first not in said and repr(first[:PREFIX_SHOWN] + "…") in said
 
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80).filter(
@@ -193,6 +194,14 @@ def test_a_refusal_quotes_at_most_five_short_escaped_names(tmp_path: Path, heade
     for name in header:
         if len(name.strip()) > 40:
             assert name.strip() not in message
+
+
+def test_a_secret_on_a_first_line_is_not_quoted(tmp_path: Path) -> None:
+    """A `.env` file given as the predictions: its first line is no header, and not quoted."""
+    path = tmp_path / "dotenv.csv"
+    path.write_text("DEPLOY_TOKEN=s3cr3t-value-4f9a\nOTHER=1\n")
+    err = refusal(lambda: load_evidence(path))
+    assert "s3cr3t" not in err.message and "does not look like a header" in err.message
 
 
 # -- 3. a field of several values a row -----------------------------------------------------------

@@ -4,7 +4,7 @@ A message names the file, the line and the fix, and quotes as little of the file
 a file that is not a table at all (a password file, the environment, a key) could otherwise be
 printed into a CI log through "has the columns ...". So a header is quoted as at most five
 names of at most 40 characters each, escaped, and a first line that does not look like column
-names only as a 20-character prefix. A value that was read as infinity is quoted as written
+names only as a 12-character prefix. A value that was read as infinity is quoted as written
 (cut to 60 characters), since `1e400` or a field of a million digits is what the user must fix.
 """
 
@@ -16,8 +16,9 @@ from pathlib import Path
 
 from hokusai_ci.config.validation import escape_bidi
 
-_NAME = re.compile(r"[\w .,;()\[\]{}%+\-#@/|<>=*^&$!?'\"]{1,40}")  # what a header's names look like
-NAMES_SHOWN, NAME_SHOWN, PREFIX_SHOWN = 5, 40, 20
+# what a header's names look like; not `:` or `=`, which a password file or `KEY=secret` lines hold
+_NAME = re.compile(r"[\w .,;()\[\]{}%+\-#@/|<>*^&$!?'\"]{1,40}")
+NAMES_SHOWN, NAME_SHOWN, PREFIX_SHOWN = 5, 40, 12
 
 
 def looks_like_names(names: list[str]) -> bool:
@@ -53,7 +54,7 @@ def no_column(file: str, wanted: str, names: list[str], option: str) -> str:
 
 def which_column(file: str, names: list[str], option: str) -> str:
     if not looks_like_names(names):
-        return f"{file}: {no_header(names)}"
+        return f"{file}: {no_header(names)}; or name the column to read with --{option}"
     return f"{file} has the columns {list_names(names)}: name the one to use with --{option}"
 
 
