@@ -501,7 +501,7 @@ def test_the_one_column_left_is_the_score(tmp_path: Path) -> None:
 def test_a_confidence_of_1_is_refused_saying_why(tmp_path: Path) -> None:
     """ "between 0.5 and 1" refused 1 as if it were inside the range."""
     err = refusal(lambda: run(predictions=both(tmp_path), score_column="p", label_column="y", confidence=1.0))
-    assert "confidence=1.0 is invalid: give a level above 0.5 and below 1" in err.message
+    assert "confidence=1.0 is invalid: give a level from 0.8 to 0.999" in err.message
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

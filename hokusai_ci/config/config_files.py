@@ -10,6 +10,7 @@ from typing import Any
 
 from hokusai_ci.config.validation import check_path_text
 from hokusai_ci.domain.errors import invalid_input
+from hokusai_ci.domain.fingerprint import refuse_pseudo_file
 
 MAX_INPUT_FILE = 16 * 1024 * 1024  # a config or metrics file is small; bounds memory and parse time
 
@@ -21,6 +22,7 @@ def read_input_file(field: str, path_text: str) -> tuple[Path, str]:
     try:
         if not path.exists():
             raise invalid_input(field, path_text, "the file does not exist; check the path")
+        refuse_pseudo_file(field, path)
         if not path.is_file():
             raise invalid_input(field, path_text, "is not a regular file (a folder, a device or a pipe); give a file")
         if path.stat().st_size > MAX_INPUT_FILE:

@@ -153,6 +153,17 @@ def _regular(rel: str, display: str, real: str, st: os.stat_result) -> ModelFile
     return ModelFile(rel, st.st_size, source=real, identity=(st.st_dev, st.st_ino))
 
 
+def refuse_pseudo_file(field: str, path: Path) -> None:
+    """An input file (evidence, a metrics or config file) that resolves into the kernel's
+    pseudo-file systems or devices (/proc, /sys, /dev: `/proc/self/environ` is the environment,
+    a CI job's token included) is refused before a byte is read, so no message can quote it."""
+    real = os.path.realpath(path)
+    if any(inside(real, root) for root in PSEUDO_ROOTS):
+        raise invalid_input(
+            field, str(path), f"it is a kernel pseudo-file or device ({real}), not data; give a regular file"
+        )
+
+
 def inside(path: str, root: str) -> bool:
     """`path` is `root` or below it (both resolved, so no `..` or link can fool the prefix)."""
     return path == root or path.startswith(root.rstrip("/") + "/")

@@ -129,8 +129,8 @@ _OPTIONS = (
     ),
     Option(
         "confidence",
-        "Confidence level of the bound, e.g. 0.95 (default 0.95).",
-        action_help="Confidence level of the bound (default 0.95)",
+        "Confidence level of the bound, from 0.8 to 0.999 (default 0.95).",
+        action_help="Confidence level of the bound, from 0.8 to 0.999 (default 0.95)",
         default_text="0.95",
     ),
     Option(

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from hokusai_ci.config.redaction import redact, redact_data
 from hokusai_ci.config.validation import escape_bidi
-from hokusai_ci.domain.measured.decision import MeasuredGate, basis_text, number
+from hokusai_ci.domain.measured.decision import MeasuredGate, basis_text, number, percent
 from hokusai_ci.domain.metrics import GateResult
 from hokusai_ci.domain.results import EventInfo, Outcome, RegistrationResult, TokenView, output_fields
 
@@ -58,7 +58,7 @@ def basis_line(g: MeasuredGate) -> str:
 
 def summary_line(g: MeasuredGate) -> str:
     """ "auroc 0.8123 (95% lower bound 0.7990) vs baseline 0.80": what a reviewer reads at a glance."""
-    bound = f"{g.level * 100:g}% {g.side} bound {number(g.bound)}"
+    bound = f"{percent(g.level)} {g.side} bound {number(g.bound)}"
     return f"{g.metric} {number(g.value)} ({bound}) vs baseline {g.baseline:g}"
 
 

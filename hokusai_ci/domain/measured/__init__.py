@@ -24,6 +24,9 @@ from hokusai_ci.domain.metrics import MetricSpec
 ALGORITHMS_VERSION = "1"  # bump when a value or interval computed from the same inputs could change
 DEFAULT_SEED = 20_260_101
 DEFAULT_CONFIDENCE = 0.95
+# the levels a bound may be asked at: below 0.8 a "bound" sits next to the point value (0.5000001
+# is the point value itself), above 0.999 the normal and bootstrap tails it rests on are not measured
+CONFIDENCE_RANGE = (0.8, 0.999)
 
 __all__ = ["DECISIONS", "DEFAULT_CONFIDENCE", "DEFAULT_SEED", "Decision", "MeasuredGate", "measure"]
 
@@ -109,7 +112,7 @@ def measure(
         labels_sha256=digests[1],
         seed=seed,
         implementation=implementation(),
-        rows_to_decide=rows_to_decide(rows, est.value, bound, baseline),
+        rows_to_decide=rows_to_decide(rows, est.value, bound, baseline, metric.direction),
         verdict="",
         evaluation_sha256=evaluation,
         id_column=id_column,
@@ -120,11 +123,12 @@ def measure(
 
 
 def _check_settings(confidence: float, decision: str, seed: int) -> None:
-    if not 0.5 < confidence < 1.0:
+    low, high = CONFIDENCE_RANGE
+    if not low <= confidence <= high:
         raise HokusaiError(
             Category.INVALID_INPUT,
-            f"confidence={confidence!r} is invalid: give a level above 0.5 and below 1 (a bound at 1 would be "
-            "infinitely wide), such as 0.95",
+            f"confidence={confidence!r} is invalid: give a level from {low} to {high}, such as 0.95 (below {low} the "
+            f"bound is next to the point value; above {high} the interval's tails are not measured)",
             field="confidence",
         )
     if decision not in DECISIONS:

@@ -8,7 +8,8 @@ meets the baseline, as the unmeasured gate does) stays available and is named in
 
 "About N rows would decide it": an interval narrows as 1/sqrt(rows), so with the same value the
 bound would sit on the same side of the baseline as the value once
-rows * (half-width / |value - baseline|)^2 rows are measured; shown to two significant figures.
+rows * (half-width / |value - baseline|)^2 rows are measured; shown to two significant figures,
+and only when the value itself beats the baseline (otherwise more rows cannot make it pass).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class MeasuredGate(BaseModel):
     labels_sha256: str
     seed: int
     implementation: str
-    rows_to_decide: int | None  # None when the value equals the baseline
+    rows_to_decide: int | None  # None when the value does not beat the baseline: more rows cannot help
     verdict: str
     # the evaluation rows' content (evidence_io.evaluation_sha256): a later paired comparison
     # against this version needs the same; the columns read, so its stored file can be read back
@@ -55,9 +56,11 @@ class MeasuredGate(BaseModel):
     id_column: str | None = None
 
 
-def rows_to_decide(rows: int, value: float, bound: float, baseline: float) -> int | None:
-    gap = abs(value - baseline)
-    if gap == 0:
+def rows_to_decide(rows: int, value: float, bound: float, baseline: float, direction: Direction) -> int | None:
+    """None when no number of rows would make the bound pass: the value itself does not beat the
+    baseline (a decided failure, 0.4992 against 0.82), or equals it."""
+    gap = value - baseline if direction is Direction.HIGHER else baseline - value
+    if gap <= 0:
         return None
     half = abs(value - bound)
     return max(rows, math.ceil(rows * (half / gap) ** 2)) if half else rows
@@ -108,7 +111,7 @@ def rejudge(gate: MeasuredGate, baseline: float, *, strict: bool = False) -> Mea
         update={
             "baseline": baseline,
             "passed": passed,
-            "rows_to_decide": rows_to_decide(gate.rows, gate.value, gate.bound, baseline),
+            "rows_to_decide": rows_to_decide(gate.rows, gate.value, gate.bound, baseline, gate.direction),
         }
     )
     again.verdict = verdict(again, strict=strict)
@@ -118,7 +121,7 @@ def rejudge(gate: MeasuredGate, baseline: float, *, strict: bool = False) -> Mea
 def verdict(gate: MeasuredGate, *, strict: bool = False) -> str:
     """One sentence a reviewer reads at a glance: value, bound, baseline, and the rows it would
     take (`strict`: the point rule against a champion, which an equal value does not beat)."""
-    name, level = gate.metric, f"{gate.level * 100:g}%"
+    name, level = gate.metric, percent(gate.level)
     shown = f"{name} {number(gate.value)} ({level} {gate.side} bound {number(gate.bound)})"
     above = "above" if gate.direction is Direction.HIGHER else "below"
     baseline = f"the baseline {gate.baseline:g}"
@@ -132,8 +135,8 @@ def verdict(gate: MeasuredGate, *, strict: bool = False) -> str:
         said = f"{shown} is {'' if gate.passed else 'not '}confidently {above} {baseline}"
     if gate.passed and (gate.decision == "lower-bound" or _bound_agrees(gate)):
         return said
-    if gate.rows_to_decide is None:
-        return f"{said}; the value equals the baseline, so no number of rows would decide it"
+    if gate.rows_to_decide is None:  # the value itself fails (or ties): more rows would not change that
+        return said
     return f"{said}; about {about(gate.rows_to_decide)} rows would decide it"
 
 
@@ -193,4 +196,10 @@ def basis_text(gate: MeasuredGate | None) -> str:
         return "given value"
     if gate.decision == "point":
         return "point value"
-    return f"measured: {gate.level * 100:g}% {gate.side} bound"
+    return f"measured: {percent(gate.level)} {gate.side} bound"
+
+
+def percent(level: float) -> str:
+    """A confidence level as a percentage with every digit it was given (0.95 -> "95%",
+    0.9995 -> "99.95%"), so a level never reads as a rounded 100%."""
+    return f"{round(level * 100, 10):.12g}%"

@@ -17,6 +17,7 @@ The readers of each format are in tables.py; this module joins what they read.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,12 @@ import numpy as np
 import numpy.typing as npt
 
 from hokusai_ci.domain.fingerprint import sha256_of
+from hokusai_ci.domain.measured.quoting import row_order_hint
 from hokusai_ci.domain.measured.table_base import FloatArray, Table, refuse, show
 from hokusai_ci.domain.measured.tables import open_table
 
 SCORE, LABEL = "score", "label"  # the columns read when none is named (docs/cli.md)
+log = logging.getLogger("hokusai_ci")
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,9 @@ def load_evidence(
     if id_column is not None:
         ids = pred_table.ids(id_column)
         truth = align_by_id(pred_table, label_table, id_column, truth, pred_ids=ids)
-    elif scores.size != truth.size:
+    elif hint := row_order_hint(predictions.name, _others(pred_table, score), labels.name, _others(label_table, label)):
+        log.warning("%s", hint)
+    if id_column is None and scores.size != truth.size:
         raise refuse(
             f"{predictions.name} has {scores.size} rows and {labels.name} has {truth.size}: joined by row order "
             "they must have the same length; fix the files or join them by an id column with --id-column",
@@ -97,6 +102,10 @@ def pick_both(table: Table, score: str | None, label: str | None, id_column: str
         label = table.pick(label, "label-column", exclude=())
     score = table.pick(score, "score-column", exclude=(label, id_column))
     return score, table.pick(label, "label-column", exclude=(score, id_column))
+
+
+def _others(table: Table, used: str) -> list[str] | None:
+    return None if table.names is None else [n for n in table.names if n not in (used, SCORE, LABEL)]
 
 
 def _default(table: Table, name: str) -> str | None:

@@ -37,6 +37,8 @@ class NpyTable(Table):
             raise refuse(f"{path.name} cannot be read: {reason}; save a numeric array with numpy.save", field) from None
         if self.array is not None:
             self.dtype, self.shape = self.array.dtype, self.array.shape
+        if self.dtype.names and len(self.shape) != 1:  # rows of a 2-D record array are not the rows
+            raise refuse(f"{path.name} holds a structured array of shape {self.shape}; save it 1-D", field)
         if self.dtype.names:
             self.names = list(self.dtype.names)
         elif len(self.shape) == 2 and self.shape[1] == 1:
@@ -51,7 +53,16 @@ class NpyTable(Table):
             )
 
     def _dtype_of(self, column: str) -> np.dtype[Any]:
-        return self.dtype.fields[column][0] if self.names is not None and self.dtype.fields else self.dtype
+        if self.names is None or not self.dtype.fields:
+            return self.dtype
+        kind: np.dtype[Any] = self.dtype.fields[column][0]
+        if kind.shape:  # a field of several values a row (`('score', 'f8', (2,))`) is not one column
+            raise refuse(
+                f"{self.path.name} field {column!r} has the shape {kind.shape} in each row, several values where one "
+                "is read; save one number a row (a field of its own for each)",
+                self.field,
+            )
+        return kind
 
     def _columns(self, columns: list[str], dtypes: list[Any]) -> list[npt.NDArray[Any]]:
         """The columns as 1-D arrays of `dtypes` (None: the file's own type), read a block of
@@ -81,6 +92,7 @@ class NpyTable(Table):
         return self._columns(columns, [np.float64] * len(columns))
 
     def _ids(self, column: str) -> npt.NDArray[Any]:
+        self._dtype_of(column)  # refuses a sub-array field
         return np.asarray(self._columns([column], [None])[0]).astype(str)
 
 

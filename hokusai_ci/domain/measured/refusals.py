@@ -33,6 +33,7 @@ def check_evidence(metric: str, evidence: Evidence, threshold: float | None) -> 
             "give its value with --metric-value or --metrics-file",
             "metric",
         )
+    same_column(evidence)
     if threshold is not None and metric not in COUNT_METRICS:
         raise refuse(
             f"threshold={threshold!r} does not apply to {metric}, which uses the scores as they are; drop --threshold",
@@ -49,6 +50,45 @@ def check_evidence(metric: str, evidence: Evidence, threshold: float | None) -> 
             "labels",
         )
     _enough(metric, evidence)
+    not_the_labels(evidence)
+
+
+def same_column(evidence: Evidence) -> None:
+    """A model's output is never the labels themselves: the label column named as the score
+    column (`--score-column label`, from any face) would measure a perfect score and pass any
+    baseline. Refused, naming the column and the file."""
+    preds, score, label = evidence.predictions_file, evidence.score_column, evidence.label_column
+    if preds == evidence.labels_file and score == label:
+        raise refuse(
+            f"{preds.name}: the scores and the labels are both its column {label!r}, so the labels would be "
+            "measured against themselves; name the model's score column with --score-column (and the labels' "
+            "with --label-column)",
+            "score-column",
+        )
+
+
+def not_the_labels(evidence: Evidence) -> None:
+    """Predictions equal to the labels in every row (a copy of the labels file, the targets read
+    as predictions) are the labels, not a model's output: an mse of 0 or an auroc of 1 that
+    passes any baseline. Refused, naming both columns and files."""
+    preds, labels = evidence.predictions_file, evidence.labels_file
+    score, label = evidence.score_column, evidence.label_column
+    if np.array_equal(evidence.predictions, evidence.labels):
+        where = (
+            f"{preds.name} columns {score!r} and {label!r}"
+            if preds == labels
+            else f"{preds.name}{_named(score)} and {labels.name}{_named(label)}"
+        )
+        raise refuse(
+            f"the predictions equal the labels in every one of the {evidence.rows} rows ({where}): a "
+            "model's output is never the labels themselves (a copy of the labels, or the label column read as "
+            "the scores); give the model's predictions",
+            "predictions",
+        )
+
+
+def _named(column: str) -> str:
+    return f" column {column!r}" if column else ""
 
 
 def _binary_labels(metric: str, evidence: Evidence) -> None:

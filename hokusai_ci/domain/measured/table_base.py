@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hokusai_ci.domain.errors import Category, HokusaiError
+from hokusai_ci.domain.measured import quoting
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -35,18 +36,14 @@ class Table:
             return ""
         if wanted is not None:
             if wanted not in names:
-                raise refuse(
-                    f"{self.path.name} has no column {wanted!r} (its columns: {_list(names)}); "
-                    f"name one of them with --{option}",
-                    option,
-                )
+                raise refuse(quoting.no_column(self.path.name, wanted, names, option), option)
             if names.count(wanted) > 1:
                 raise refuse(f"{self.path.name} has two columns named {wanted!r}; rename one of them", option)
             return wanted
         rest = [n for n in names if n not in exclude]
         if len(rest) == 1:
             return rest[0]
-        raise refuse(f"{self.path.name} has the columns {_list(names)}: name the one to use with --{option}", option)
+        raise refuse(quoting.which_column(self.path.name, names, option), option)
 
     def numbers(self, columns: list[str]) -> list[FloatArray]:
         arrays = self._numbers(columns)
@@ -56,9 +53,11 @@ class Table:
             bad = ~np.isfinite(values)
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
+                read, written = float(values[row]), self._written(name, row)  # `1e400` is read as inf
+                shown = repr(read) if written is None else f"{show(written)} (read as {read!r})"
                 raise refuse(
-                    f"{self.path.name}{self._column(name)} data row {row + 1}: {float(values[row])!r} is not a finite "
-                    "number (NaN and infinity cannot be measured); fix or remove the row",
+                    f"{self.path.name}{self._column(name)} data row {row + 1}: {shown} is not a finite number "
+                    "(NaN, infinity and numbers beyond ±1.8e308 cannot be measured); fix or remove the row",
                     self.field,
                 )
         return arrays
@@ -70,6 +69,10 @@ class Table:
             )
         self.pick(column, "id-column", ())
         return self._ids(column)
+
+    def _written(self, column: str, row: int) -> str | None:
+        """The cell as written in the file, when the format keeps it (text)."""
+        return None
 
     def _column(self, name: str) -> str:
         return f" column {name!r}" if name else ""
@@ -84,8 +87,3 @@ class Table:
 def show(value: object) -> str:
     text = str(value)
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
-
-
-def _list(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:20])
-    return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")

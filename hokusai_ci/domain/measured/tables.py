@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hokusai_ci.domain.errors import HokusaiError
+from hokusai_ci.domain.fingerprint import refuse_pseudo_file
+from hokusai_ci.domain.measured import quoting
 from hokusai_ci.domain.measured.npy_table import NpyTable
 from hokusai_ci.domain.measured.table_base import FloatArray, Table, refuse, show
 
@@ -30,6 +32,7 @@ def open_table(path: Path, field: str) -> Table:
     suffix = path.suffix.lower()
     if not path.is_file():
         raise refuse(f"{field} file {str(path)!r} does not exist or is not a file; check the path", field)
+    refuse_pseudo_file(field, path)
     if suffix in TEXT_DELIMITERS:
         return TextTable(path, field, TEXT_DELIMITERS[suffix])
     if suffix == ".npy":
@@ -46,15 +49,19 @@ class TextTable(Table):
         super().__init__(path, field)
         self.delimiter = delimiter
         with path.open("rb") as f:
-            head = f.read(4)
+            head = f.read(4096)
         utf16 = head[:2] in (b"\xff\xfe", b"\xfe\xff")
         self.encoding = "utf-8-sig" if head.startswith(b"\xef\xbb\xbf") else "utf-16" if utf16 else "utf-8"
+        if reason := quoting.text_start(path.name, head, utf16):
+            raise refuse(reason, field)
         self.skip, self.names = self._header()
 
     def _header(self) -> tuple[int, list[str]]:
         try:
             with self.path.open(encoding=self.encoding, newline="") as f:
                 for number, line in enumerate(f, 1):
+                    if reason := quoting.comment_line(self.path.name, number, line):
+                        raise refuse(reason, self.field)
                     if line.strip("\r\n"):
                         cells = next(csv.reader([line], delimiter=self.delimiter, quotechar='"'))
                         return number, [c.strip() for c in cells]
@@ -135,6 +142,10 @@ class TextTable(Table):
     def _ids(self, column: str) -> npt.NDArray[Any]:
         return np.char.strip(self._load([column], str)[:, 0])
 
+    def _written(self, column: str, row: int) -> str | None:
+        assert self.names is not None
+        return quoting.written_cell(self.path, self.encoding, self.delimiter, self.skip, self.names.index(column), row)
+
     def _locate(self, columns: list[str], indices: list[int], numeric: bool) -> HokusaiError:
         """Read the file again in Python to name the first line numpy refused, and why."""
         limit = csv.field_size_limit()
@@ -165,18 +176,10 @@ class TextTable(Table):
                             f"(field {index + 1} of the header); fix the line",
                             self.field,
                         )
-                    if numeric and not _is_number(row[index]):
+                    if numeric and not quoting.is_number(row[index]):
                         what = "is empty" if not row[index].strip() else f"holds {show(row[index])}, not a number"
                         return refuse(f"{where} column {name!r} {what}; fix or remove the line", self.field)
         return None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 class ParquetTable(Table):
