@@ -100,6 +100,43 @@ def test_crash_after_upload_is_resumed_without_a_second_version(mlflow_server: M
     assert len(client.search_model_versions("name = 'hokusai-CRASH'")) == 1
 
 
+def test_a_version_left_by_a_measured_run_adopted_for_a_given_value_keeps_no_measured_tag(
+    mlflow_server: MlflowServer, model_file: Path
+) -> None:
+    """A measured run uploaded and died before the commit; the re-run gives the value instead
+    (--metric-value): it adopts the version, and the bound, basis and evidence tags of the run
+    that died are removed, so no tag claims a measurement this registration did not make."""
+    from hokusai_ci.adapters.rest_tracker import RestTracker
+    from hokusai_ci.domain.progress import NoProgress
+    from hokusai_ci.domain.streaming import ModelSource
+    from hokusai_ci.ports.tracking import Tag, UploadRequest
+
+    token = f"REMEASURE{uuid.uuid4().hex[:6]}"
+    run_cli("token", "create", "--token-id", token)
+    tracker = RestTracker(mlflow_server.url, "hokusai-model-registration")
+    measured = {Tag.METRIC_BOUND: "0.8753", Tag.METRIC_BASIS: "measured-lower-bound", Tag.EVIDENCE_SHA256: "ab" * 32}
+    request = UploadRequest(
+        token_id=token,
+        model_name=f"hokusai-{token}",
+        metric_name="auroc",
+        metric_value=0.887,
+        baseline=0.8,
+        direction="higher",
+        claim_id="dead-run",
+        tags={Tag.TOKEN: token, **measured, Tag.EVIDENCE_URI: "mlflow-artifacts:/gone"},
+    )
+    first = tracker.upload(request, ModelSource.of(model_file), NoProgress())
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    left = client.get_model_version(first.model_name, first.model_version).tags
+    assert set(measured) | {Tag.EVIDENCE_URI} <= set(left)  # what the run that died wrote
+    r = run_cli(*register_args(token, model_file, "auroc", "0.80", "0.85", mlflow_uri=mlflow_server.url, output="json"))
+    assert r.code == 0, r.err
+    assert (r.json()["reused_existing_version"], r.json()["model_version"]) == (True, first.model_version)
+    tags = client.get_model_version(first.model_name, first.model_version).tags
+    assert not set(Tag.MEASURED) & set(tags), tags
+    assert tags[Tag.METRIC_VALUE] == "0.85"
+
+
 def test_mlflow_unreachable_is_exit_8_and_token_stays_draft(model_file: Path) -> None:
     run_cli("token", "create", "--token-id", "DOWN")
     dead = f"http://127.0.0.1:{free_port()}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -169,10 +169,19 @@ class MlflowTracker:
             files=tuple(sent),
         )
 
-    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+    def tag(self, model: TrackedModel, tags: Mapping[str, str | None]) -> None:
+        from mlflow.exceptions import MlflowException
+
         with self._mlflow_errors("tag the model version in"):
             for key, value in tags.items():
-                self.client.set_model_version_tag(model.model_name, model.model_version, key, value)
+                if value is not None:
+                    self.client.set_model_version_tag(model.model_name, model.model_version, key, value)
+                    continue
+                try:
+                    self.client.delete_model_version_tag(model.model_name, model.model_version, key)
+                except MlflowException as exc:
+                    if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                        raise
 
     def finish(self, model: TrackedModel, ok: bool) -> None:
         """FINISHED or FAILED (best effort when failing: the error that brought us here is the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 
 from hokusai_ci.domain.fingerprint import ModelFile
 from hokusai_ci.domain.progress import ProgressSink
@@ -51,7 +52,7 @@ class MockTracker:
             files=tuple(sent),
         )
 
-    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+    def tag(self, model: TrackedModel, tags: Mapping[str, str | None]) -> None:
         return None
 
     def finish(self, model: TrackedModel, ok: bool) -> None:

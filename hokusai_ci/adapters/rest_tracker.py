@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -150,14 +150,18 @@ class RestTracker:
             files=sent,
         )
 
-    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
+    def tag(self, model: TrackedModel, tags: Mapping[str, str | None]) -> None:
+        ref = {"name": model.model_name, "version": model.model_version}
         with self._step("tag the model version in"):
             for key, value in tags.items():
-                self.http.call(
-                    "POST",
-                    "model-versions/set-tag",
-                    json={"name": model.model_name, "version": model.model_version, "key": key, "value": value},
-                )
+                if value is not None:
+                    self.http.call("POST", "model-versions/set-tag", json={**ref, "key": key, "value": value})
+                    continue
+                try:
+                    self.http.call("DELETE", "model-versions/delete-tag", json={**ref, "key": key})
+                except MlflowApiError as exc:
+                    if exc.status != 404 and exc.code != "RESOURCE_DOES_NOT_EXIST":
+                        raise
 
     def finish(self, model: TrackedModel, ok: bool) -> None:
         """FINISHED or FAILED. Best effort when failing: the error that brought us here is the

@@ -248,8 +248,12 @@ def _adopt(
     run holds the token's only live claim. It is re-tagged with this run's values first, so
     the version, the token record and the events say the same thing; provenance an earlier
     run left (this run has none, or less) is blanked, so no tag claims a CI run the statement does not."""
-    tags = version_tags(req, checked, claim_id, ports)
+    tags: dict[str, str | None] = dict(version_tags(req, checked, claim_id, ports))
     tags |= {key: "" for key in Tag.CI if key not in tags}
+    # what an earlier measured run wrote and this run does not (its evidence's place is set, or
+    # kept for the same content, by `store_evidence` when this run is measured too)
+    kept = {Tag.EVIDENCE_URI} if req.measured is not None else set()
+    tags |= {key: None for key in Tag.MEASURED if key not in tags and key not in kept}
     tracker.tag(same, tags)
     log.info("reusing %s version %s uploaded earlier for this content", same.model_name, same.model_version)
     return same.model_copy(update={"reused": True, "claim_id": claim_id})

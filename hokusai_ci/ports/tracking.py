@@ -12,6 +12,7 @@ RUNNING by a run that died is ended by the next run of its token.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -60,6 +61,8 @@ class Tag:
     UNSIGNED = frozenset(
         {CLAIM, NOTIFIED, ACCEPTED_AT, PLATFORM_ANSWER, PLATFORM_SENT, ATTESTATION_URI, EVIDENCE_URI, EVIDENCE_COLUMNS}
     )
+    # what a measured gate writes: a run that adopts a version with a given value removes them
+    MEASURED = (METRIC_BOUND, METRIC_BASIS, EVIDENCE_SHA256, EVIDENCE_URI, EVALUATION_SHA256, EVIDENCE_COLUMNS)
     # the CI provenance (`hokusai.ci`, `hokusai.commit`, ...): an empty value says "none"
     CI = tuple(f"{TAG_PREFIX}{name}" for name in ("ci", "repository", "commit", "ref", "workflow", "run_url"))
 
@@ -124,8 +127,9 @@ class Tracker(Protocol):
         version tagged pending (the caller tags it registered once the token store committed).
         On failure the run is marked FAILED and a `HokusaiError(MLFLOW_ERROR)` names the step."""
 
-    def tag(self, model: TrackedModel, tags: dict[str, str]) -> None:
-        """Set these tags on the version (one call per tag: MLflow has no batch call for them)."""
+    def tag(self, model: TrackedModel, tags: Mapping[str, str | None]) -> None:
+        """Set these tags on the version, and delete those given None (one call per tag: MLflow
+        has no batch call for them; deleting a tag the version does not have is no error)."""
 
     def finish(self, model: TrackedModel, ok: bool) -> None:
         """End the version's run as FINISHED or FAILED (FAILED is best effort: it never raises)."""
