@@ -52,16 +52,7 @@ def test_a_signal_after_the_last_line_of_a_registration_does_not_kill_the_proces
         cwd=REPO,
         env={**_env(tmp_path), "HOKUSAI_MOCK_MODE": "true"},
     )
-    assert proc.stderr is not None
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith("last line written"):
-            break
-    else:
-        raise AssertionError(f"the registration never printed its last line: {seen}")
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    out, err = _signal_at_the_last_line(proc, sig)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "error:" not in err
     assert "Registered hokusai-SIGLAST version 1" in out
@@ -90,16 +81,7 @@ def test_a_signal_after_the_action_s_result_is_decided_does_not_kill_it(sig: sig
         cwd=REPO,
         env={**{k: v for k, v in os.environ.items() if not k.startswith("INPUT_")}, **env},
     )
-    assert proc.stderr is not None
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith("last line written"):
-            break
-    else:
-        raise AssertionError(f"the Action never reported the registration: {seen}")
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    out, err = _signal_at_the_last_line(proc, sig)
     assert proc.returncode == 0, out + err
     assert "Traceback" not in err and "::error" not in out
     assert parse_outputs(Path(env["GITHUB_OUTPUT"]))["status"] == "registered"  # reported after the signal
@@ -166,6 +148,20 @@ def test_ctrl_c_while_the_program_loads_ends_as_an_interrupted_run(
         assert json.loads(out)["error"]["category"] == "interrupted"
     else:
         assert err.strip().splitlines()[-1] == "error: Interrupted: by SIGINT (Ctrl-C)"
+
+
+def _signal_at_the_last_line(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str]:
+    """Wait until the slowed last line is written, send `sig`, and return what was printed."""
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("last line written"):
+            break
+    else:
+        raise AssertionError(f"the registration was never reported: {seen}")
+    proc.send_signal(sig)
+    return proc.communicate(timeout=30)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
