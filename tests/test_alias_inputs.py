@@ -83,3 +83,16 @@ def test_another_metric_or_evaluation_set_is_refused_naming_both() -> None:
     assert "a digest of rows joined by --id-column never equals one without" in rows.value.message
     alias_baseline.check_comparable(champion, "auroc", "l1")
     alias_baseline.check_comparable(champion, "auroc", None)  # the candidate's value was given, not measured
+
+
+@pytest.mark.parametrize(("champion", "candidate"), [("lower", "higher"), ("higher", "lower")])
+def test_a_candidate_gated_the_other_way_than_the_champion_is_refused(champion: str, candidate: str) -> None:
+    """A loss gated lower-is-better as champion, the candidate's --direction higher: 0.6 would
+    beat 0.5 by being worse. The champion's `hokusai.direction` decides which way they compare."""
+    tags = {Tag.METRIC: "loss", Tag.METRIC_VALUE: "0.5", Tag.DIRECTION: champion}
+    source = alias_baseline.baseline_from(lambda m, a: _champion(tags), "hokusai-T", "champion", None)
+    with pytest.raises(HokusaiError) as refused:
+        alias_baseline.check_comparable(source, "loss", None, candidate)
+    assert refused.value.exit_code == 2 and refused.value.field == "direction"
+    assert f"with {champion} is better, this model with {candidate} is better" in refused.value.message
+    alias_baseline.check_comparable(source, "loss", None, champion)  # the same way: compared

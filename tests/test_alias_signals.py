@@ -67,19 +67,20 @@ def test_sigint_at_random_moments_of_a_promotion_leaves_what_the_exit_code_says(
         home = Path(env["HOKUSAI_HOME"])
         open_store = lambda: SqlTokenStore.sqlite(home / "hokusai.db")  # noqa: E731
     versions = {}
-    for token, content in (("SIGA", b"model a"), ("SIGB", b"model b")):
+    a, b = (f"SIG{side}{uuid.uuid4().hex[:6]}" for side in "AB")  # token ids are global in one MLflow
+    for token, content in ((a, b"model a"), (b, b"model b")):
         assert run_here("token", "create", "--token-id", token, *store_args).code == 0
         path = tmp_path / f"{token}.bin"
         path.write_bytes(content)
         done = run_here(*register_args(token, path, model_name=model, mlflow_uri=url), *store_args, "--output", "json")
         assert done.code == 0, done.err
         versions[token] = done.json()["model_version"]
-    first = run_here("model", "promote", "--token-id", "SIGA", "--mlflow-uri", url, *store_args)
+    first = run_here("model", "promote", "--token-id", a, "--mlflow-uri", url, *store_args)
     assert first.code == 0, first.err
     registry = RegistryRest(MlflowHttp(url))
 
     # how long a promotion runs once its store is open: the signals land across that span
-    holder, other = "SIGA", "SIGB"
+    holder, other = a, b
     proc = _promote(other, versions[holder], url, store_args, env)
     _started(proc)
     began = time.monotonic()

@@ -116,14 +116,23 @@ def test_an_interrupted_command_says_so_once(tmp_path: Path) -> None:
     assert last.lower().count("interrupt") == 1 and "`hokusai model rollback --model-name m --alias champion`" in last
 
 
+@pytest.mark.parametrize(
+    ("sig", "code", "category", "said"),
+    [
+        (signal.SIGINT, 130, "interrupted", "error: Interrupted: by SIGINT (Ctrl-C)"),
+        (signal.SIGTERM, 143, "terminated", "error: Terminated: by SIGTERM"),
+    ],
+    ids=["int", "term"],
+)
 @pytest.mark.parametrize("module", ["fire", "pydantic"])
 @pytest.mark.parametrize("fmt", ["text", "json"])
-def test_ctrl_c_while_the_program_loads_ends_as_an_interrupted_run(
-    module: str, fmt: str, model_file: Path, tmp_path: Path
+def test_a_signal_while_the_program_loads_ends_as_a_stopped_run(
+    sig: signal.Signals, code: int, category: str, said: str, module: str, fmt: str, model_file: Path, tmp_path: Path
 ) -> None:
-    """A Ctrl-C in the first tenths of a second, while the CLI is still importing (here: exactly
-    when `-X importtime` reports `module` loaded), is exit 130 with the command's interrupted
-    failure in the format asked for, never a traceback from inside an import."""
+    """A Ctrl-C or a cancelled CI job's SIGTERM in the first tenths of a second, while the CLI is
+    still importing (here: exactly when `-X importtime` reports `module` loaded), ends with the
+    command's stopped failure in the format asked for and its exit code, never a traceback from
+    inside an import nor a silent death."""
     args = [*register_args("SIGLOAD", model_file), "--output", fmt]
     proc = subprocess.Popen(
         [sys.executable, "-X", "importtime", "-m", "hokusai_ci", *args],
@@ -139,15 +148,15 @@ def test_ctrl_c_while_the_program_loads_ends_as_an_interrupted_run(
             break
     else:
         raise AssertionError(f"{module} was never imported")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, rest = proc.communicate(timeout=60)
     err = "".join(line for line in rest.splitlines(keepends=True) if not line.startswith("import time:"))
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     if fmt == "json":
-        assert json.loads(out)["error"]["category"] == "interrupted"
+        assert json.loads(out)["error"]["category"] == category
     else:
-        assert err.strip().splitlines()[-1] == "error: Interrupted: by SIGINT (Ctrl-C)"
+        assert err.strip().splitlines()[-1] == said
 
 
 def _signal_at_the_last_line(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str]:

@@ -139,6 +139,31 @@ def test_a_pull_requests_gate_against_the_champion_reaches_the_registrations_ver
         assert seen[0] == seen[1], seen
 
 
+def test_compare_with_another_version_than_the_champion_is_refused(
+    mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
+) -> None:
+    """`--baseline-from alias:champion` names the version to beat; `--compare-with` naming another
+    (a weaker one) would let a candidate worse than the champion pass on the paired verdict."""
+    url = mlflow_server.url
+    champion(url, "CWTWO", model_file, tmp_path)
+    assert run_here("model", "promote", "--token-id", "CWTWO", "--mlflow-uri", url).code == 0
+    weaker = with_ids(evidence(tmp_path, "weaker.csv", 2000, 0.8))
+    run_here("token", "create", "--token-id", "CWTWO2")
+    options = {"predictions": str(weaker), **IDS, "mlflow_uri": url, "model_name": "hokusai-CWTWO"}
+    assert run_here(*register_args("CWTWO2", model_file, "auroc", "0.5", None, **options)).code == 0  # version 2
+    candidate = with_ids(evidence(tmp_path, "mid.csv", 2000, 1.5))
+    run_here("token", "create", "--token-id", "CWTWO3")
+    for command in ("gate", "register"):
+        options = {"predictions": str(candidate), **IDS, "mlflow_uri": url, "model_name": "hokusai-CWTWO"}
+        options |= {"baseline_from": "alias:champion", "compare_with": "models:/hokusai-CWTWO/2"}
+        r = run_here(*register_args("CWTWO3", model_file, "auroc", None, None, command=command, **options))
+        assert r.code == 2, r.out + r.err
+        assert (
+            "--baseline-from alias:champion names models:/hokusai-CWTWO/1, the version the candidate must beat" in r.err
+        )
+    assert run_here("model", "status", "--token-id", "CWTWO3", "--output", "json").json()["status"] == "draft"
+
+
 def test_a_candidate_equal_to_the_champion_is_exit_6_naming_the_paired_verdict(
     mlflow_server: MlflowServer, model_file: Path, tmp_path: Path
 ) -> None:

@@ -76,12 +76,15 @@ def baseline_from(
         value=value,
         metric=tags[Tag.METRIC],
         evaluation_sha256=tags.get(Tag.EVALUATION_SHA256),
-    ).with_stored_evidence(bool(tags.get(Tag.EVIDENCE_URI)))
+    ).with_stored_evidence(bool(tags.get(Tag.EVIDENCE_URI)), tags.get(Tag.DIRECTION))
 
 
-def check_comparable(source: BaselineSource, metric: str, evaluation_sha256: str | None) -> None:
-    """A champion measured on another metric, or (both measured, labels in their own files) on
-    another evaluation set, is no baseline for this candidate: exit 2 naming both."""
+def check_comparable(
+    source: BaselineSource, metric: str, evaluation_sha256: str | None, direction: str | None = None
+) -> None:
+    """A champion measured on another metric, gated the other way (a worse value would beat it),
+    or (both measured, labels in their own files) on another evaluation set, is no baseline for
+    this candidate: exit 2 naming both."""
     if source.source != "alias":
         return
     holder = f"{source.model_name} version {source.version} (alias {source.alias})"
@@ -91,6 +94,14 @@ def check_comparable(source: BaselineSource, metric: str, evaluation_sha256: str
             metric,
             f"{holder} was gated on {source.metric}, this model on {metric}; compare the same metric, or give "
             "--baseline instead of --baseline-from",
+        )
+    if direction is not None and source.direction is not None and source.direction != direction:
+        raise invalid_input(
+            "direction",
+            direction,
+            f"{holder} was gated on {metric} with {source.direction} is better, this model with {direction} is "
+            f"better (a worse value would beat it); use --direction {source.direction}, or leave it out for "
+            f"{metric}'s own",
         )
     if source.evaluation_sha256 and evaluation_sha256 and source.evaluation_sha256 != evaluation_sha256:
         raise invalid_input(

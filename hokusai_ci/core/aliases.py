@@ -14,7 +14,7 @@ from typing import Any
 from hokusai_ci.config.settings import Settings
 from hokusai_ci.core.ci_context import ci_tags
 from hokusai_ci.core.commands import command
-from hokusai_ci.core.inputs import RegistrationRequest, check_token_id
+from hokusai_ci.core.inputs import RegistrationRequest, check_token_id, models_uri
 from hokusai_ci.core.wiring import build_adapters
 from hokusai_ci.domain.errors import HokusaiError, invalid_input
 from hokusai_ci.domain.results import (
@@ -74,7 +74,16 @@ def compared(request: RegistrationRequest, source: Any) -> RegistrationRequest:
 
     measured = request.measured
     digest = measured.evaluation_sha256 if measured is not None else None
-    alias_baseline.check_comparable(source, request.metric.name, digest)
+    alias_baseline.check_comparable(source, request.metric.name, digest, request.metric.direction.value)
+    if source.source == "alias" and request.compare_with not in (None, (source.model_name, source.version)):
+        named = models_uri(request.compare_with)
+        raise invalid_input(
+            "compare-with",
+            named,
+            f"--baseline-from alias:{source.alias} names {models_uri((source.model_name, str(source.version)))}, the "
+            f"version the candidate must beat; comparing with {named} instead would let a candidate worse than it "
+            "pass: leave --compare-with out (the champion is compared with on the same rows), or give --baseline",
+        )
     update: dict[str, Any] = {"baseline_source": source}
     if measured is not None and source.source == "alias" and measured.decision == "point":
         measured = update["measured"] = rejudge(measured, source.value, strict=True)

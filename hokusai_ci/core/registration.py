@@ -76,7 +76,7 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
             fp = _hash(request, ports)
             result.model_sha256 = fp.sha256
             result.status = "dry_run"
-            result.message = _dry_run_message(request, checked, fp)
+            result.message = _dry_run_message(request, checked, fp, ports)
             return result
         committed = commit(request, checked, ports, attempt)
         _registered(result, committed)
@@ -128,8 +128,6 @@ def preflight(req: RegistrationRequest, outcome: GateResult, ports: Ports, token
     tracker = ports.tracker()
     if tracker is not None:
         tracker.check()
-        if ports.notifier is None:  # in API mode the platform, which is the token store, decides
-            check_not_registered_elsewhere(req, tracker.find(req.token_id), ports.store)
     elif not req.dry_run:
         raise AssertionError("a tracker is required to register")
     return Checked(outcome, source, tracker)
@@ -139,8 +137,14 @@ def _hash(req: RegistrationRequest, ports: Ports) -> Fingerprint:
     return fingerprint(req.model_path, lambda total: ports.progress("hashing", total), links_within=req.links_within)
 
 
-def _dry_run_message(req: RegistrationRequest, checked: Checked, fp: Fingerprint) -> str:
+def _registered_elsewhere(req: RegistrationRequest, earlier: list[TrackedModel], ports: Ports) -> None:
+    if ports.notifier is None:  # in API mode the platform, which is the token store, decides
+        check_not_registered_elsewhere(req, earlier, ports.store)
+
+
+def _dry_run_message(req: RegistrationRequest, checked: Checked, fp: Fingerprint, ports: Ports) -> str:
     earlier = [] if checked.tracker is None else checked.tracker.find(req.token_id)
+    _registered_elsewhere(req, earlier, ports)
     same = same_content(earlier, fp, req.model_name)
     if same is not None:
         return f"every check passed; would reuse {same.model_name} version {same.model_version}"
@@ -163,6 +167,7 @@ def commit(req: RegistrationRequest, checked: Checked, ports: Ports, attempt: At
     with Heartbeat(ports.store, req.token_id, claim_id, ports.lease_seconds):
         try:
             earlier = tracker.find(req.token_id)
+            _registered_elsewhere(req, earlier, ports)
             # the model is hashed first only to compare it with an earlier upload of this token;
             # otherwise the upload hashes the bytes as it sends them (one read of the model)
             hashed = _hash(req, ports) if earlier else None

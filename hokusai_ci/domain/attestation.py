@@ -82,13 +82,20 @@ class BaselineSource(BaseModel):
     # the holder keeps its predictions (the measured gate stores them): a measured candidate on
     # the same rows is compared with it pairwise; not part of the signed record
     _evidence_stored: bool = PrivateAttr(default=False)
+    # which way the holder was gated (`higher`/`lower`, its `hokusai.direction` tag): a candidate
+    # gated the other way would beat it by being worse; not part of the signed record
+    _direction: str | None = PrivateAttr(default=None)
 
     @property
     def pairable(self) -> bool:
         return self.source == "alias" and self._evidence_stored and self.evaluation_sha256 is not None
 
-    def with_stored_evidence(self, stored: bool) -> BaselineSource:
-        self._evidence_stored = stored
+    @property
+    def direction(self) -> str | None:
+        return self._direction
+
+    def with_stored_evidence(self, stored: bool, direction: str | None = None) -> BaselineSource:
+        self._evidence_stored, self._direction = stored, direction
         return self
 
 

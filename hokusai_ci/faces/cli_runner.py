@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,11 +47,13 @@ class Job:
         return COMMANDS[self.path]
 
 
-interrupted_while_loading = False  # a Ctrl-C `launch` held while the program loaded
+signal_while_loading: int | None = None  # a SIGINT or SIGTERM `launch` held while the program loaded
 
 
 def _started() -> None:
-    if interrupted_while_loading:
+    if signal_while_loading == signal.SIGTERM:
+        raise Cancelled
+    if signal_while_loading is not None:
         raise KeyboardInterrupt
 
 
