@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 from tests.servers import MlflowServer
 
@@ -33,6 +35,7 @@ def test_bench_runs_and_rewrites_the_readme_table(mlflow_server: MlflowServer, t
     assert not list(tmp_path.glob("hokusai-bench-*"))  # its scratch directory is removed
 
 
+@pytest.mark.servers  # its own bucket and MLflow server
 def test_bench_s3_route_runs_and_rewrites_its_own_table(tmp_path: Path) -> None:
     """`--s3` starts its own bucket and MLflow server, compares `model register` with boto3's
     `upload_file` in time and peak memory, and rewrites only the S3 table."""
