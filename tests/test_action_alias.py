@@ -99,6 +99,12 @@ def test_the_action_promotes_and_rolls_back_with_the_command_input(
     assert (outputs["model-version"], outputs["previous-version"]) == (v1, v2) and "Rollback" in summary
     assert registry.alias_version(model, "champion") == v1
 
+    code, log, outputs, summary = _step(action_env, tmp_path, command="promote", token_id="PA", expect_current=v1)
+    assert code == 0, log  # the alias names it already: nothing moved, and the outputs and summary say so
+    assert (outputs["status"], outputs["model-version"], outputs["previous-version"]) == ("unchanged", v1, v1)
+    assert "nothing was moved" in summary and f"already names version {v1}" in summary and "moved from" not in summary
+    assert registry.alias_version(model, "champion") == v1
+
 
 def test_an_unknown_command_is_refused_naming_the_input(action_env: dict[str, str], tmp_path: Path) -> None:
     code, log, outputs, _ = _step(action_env, tmp_path, command="demote", token_id="PA")

@@ -239,7 +239,8 @@ def test_rollback_moves_back_and_refuses_when_the_previous_version_was_deleted(
     with pytest.raises(HokusaiError) as first_holder:  # va was the first: no toggling back to vb
         promotion.rollback(ports, world.model, "champion")
     said = first_holder.value.message
-    assert first_holder.value.exit_code == 2 and "no earlier version to go back to" in said
+    assert first_holder.value.exit_code == 2 and "there is no version to go back to" in said
+    assert f"version {va} was moved there when the alias named no version" in said
     assert "is invalid" not in said  # the alias is valid: it is the history that ends
     promotion.promote(ports, c, "champion", va)
     world.http.call("DELETE", "model-versions/delete", json={"name": world.model, "version": va})
@@ -593,7 +594,8 @@ def test_moving_an_alias_to_the_version_it_names_records_nothing(
     ports = world.ports()
     promotion.move(ports, world.model, "candidate", None, version, token, "register")
     again = promotion.move(ports, world.model, "candidate", version, version, token, "register")
-    assert again.to_version == version and again.events == [] and "already decided" in again.message
+    assert (again.status, again.from_version, again.to_version) == ("unchanged", version, version)
+    assert again.events == [] and f"already names version {version}" in again.message
     assert len(world.store.alias_moves(world.model)) == 1
     tags = world.http.version(world.model, version)["tags"]  # type: ignore[index]
     assert tags[Tag.PREVIOUS_PREFIX + "candidate"] == ""  # never the version itself

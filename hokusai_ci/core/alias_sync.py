@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 from hokusai_ci.adapters.registry_rest import RegistryRest
 from hokusai_ci.config.redaction import display_url
-from hokusai_ci.domain.errors import AliasMovedError
+from hokusai_ci.domain.errors import AliasMovedError, Category, HokusaiError
 from hokusai_ci.domain.events import ConsoleSink, EventSink, alias_moved_event
 from hokusai_ci.ports.store import AliasRecord, AliasStore, Mover, TokenStore
-from hokusai_ci.ports.tracking import TAG_PREFIX
+from hokusai_ci.ports.tracking import TAG_PREFIX, Tag
 
 log = logging.getLogger("hokusai_ci")
 UNRECORDED = "in MLflow, and this token store has no record of it (a fresh CI runner, or set outside hokusai-ci)"
@@ -225,6 +225,45 @@ def _adopt(
         return ports.store.move_alias(model_name, alias, None, expected, by, event), [event]
     except AliasMovedError:  # adopted (or moved) meanwhile by another run on this store
         return ports.store.alias(model_name, alias), []
+
+
+def unchanged_message(ports: Ports, record: AliasRecord) -> str:
+    """What a move to the version the alias already names says: nothing was moved. The store is
+    read again first, so the message never claims a holder another run has since replaced."""
+    since = f"since {record.moved_at:%Y-%m-%d %H:%M:%S} UTC, by {record.moved_by}"
+    head = f"alias {record.alias!r} of {record.model_name}"
+    try:
+        later = ports.store.alias(record.model_name, record.alias)
+    except Exception:  # the answer stands as read; it only cannot say whether it still holds
+        log.debug("reading the alias again failed", exc_info=True)
+        return f"{head} named version {record.version} when read ({since}); nothing was moved"
+    if later is not None and (later.version, later.moved_at) == (record.version, record.moved_at):
+        return f"{head} already names version {record.version} ({since}); nothing was moved"
+    now = (
+        f"on version {later.version} (moved by {later.moved_by} at {later.moved_at:%Y-%m-%d %H:%M:%S} UTC)"
+        if later
+        else "not set"
+    )
+    return f"{head} named version {record.version} when read ({since}), so nothing was moved; it is now {now}"
+
+
+def no_way_back(model_name: str, alias: str, holder: str, tagged: bool) -> HokusaiError:
+    """Nothing to roll back to. An empty tag says only that the alias named no version when the
+    holder was moved there (its first set, or after it was taken as not set), not that the holder
+    was the first; an absent one, that hokusai-ci did not move it there. The advice moves it on."""
+    tag = Tag.PREVIOUS_PREFIX + alias
+    why = (
+        f"version {holder} was moved there when the alias named no version (its {tag} tag is empty)"
+        if tagged
+        else f"version {holder} has no {tag} tag (hokusai-ci did not move it there): the one before it is not known"
+    )
+    return HokusaiError(
+        Category.INVALID_INPUT,
+        f"alias {alias!r} of {model_name}: {why}: there is no version to go back to; nothing was moved: promote "
+        f"the one you want with `hokusai model promote --token-id T --alias {alias} --expect-current {holder}` "
+        "(T: the token of the version it should name; `hokusai model history` lists the versions it named)",
+        field="alias",
+    )
 
 
 def moved_error(

@@ -168,7 +168,8 @@ def history(settings: Settings, model_name: Any, alias: Any = None, *, compare: 
     """`model history`: every alias move the store recorded, oldest first. With an MLflow
     server named (`--mlflow-uri`, MLFLOW_TRACKING_URI) and `compare`, also what each alias
     names there now, beside the store's record: the history is the store's, and a reader
-    should see where MLflow, which serves, says otherwise."""
+    should see where MLflow, which serves, says otherwise. When MLflow cannot be read, the
+    store's history is still the answer (exit 0), with a warning that it was not compared."""
     from hokusai_ci.core import promotion
     from hokusai_ci.core.inputs import check_model_name
     from hokusai_ci.core.wiring import registry
@@ -179,8 +180,13 @@ def history(settings: Settings, model_name: Any, alias: Any = None, *, compare: 
     adapters = build_adapters(settings, read_only=True)
     try:
         moves = alias_moves(adapters.store, model, name)
-        now = None if reg is None else _now(reg, adapters.store, model, name, moves or [])
-        return AliasHistoryResult(moves=moves, now=now)
+        if reg is None:
+            return AliasHistoryResult(moves=moves)
+        try:
+            return AliasHistoryResult(moves=moves, now=_now(reg, adapters.store, model, name, moves or []))
+        except HokusaiError as err:  # the history is the store's and stands: MLflow's side is said missing
+            log.warning("MLflow could not be read, so the history is not compared with it: %s", err.message)
+            return AliasHistoryResult(moves=moves, mlflow_unread=err.message)
     finally:
         adapters.close()
 

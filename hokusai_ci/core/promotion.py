@@ -26,6 +26,7 @@ import re
 from typing import Any
 
 from hokusai_ci.config.redaction import display_url
+from hokusai_ci.core import alias_sync
 from hokusai_ci.core.alias_sync import Ports, Standing, Store, moved_error, mover, resync, standing
 from hokusai_ci.domain import signals
 from hokusai_ci.domain.errors import Cancelled, Category, HokusaiError, invalid_input
@@ -132,11 +133,8 @@ def _way_back(ports: Ports, model_name: str, alias: str) -> tuple[str, str, str]
     previous = current["tags"].get(Tag.PREVIOUS_PREFIX + alias) if current else None
     previous = previous if current or record is None else record.previous_version
     if not previous:
-        raise HokusaiError(
-            Category.INVALID_INPUT,
-            f"alias {alias!r} of {model_name}: version {holder} was the first to hold it, there is no earlier "
-            "version to go back to; nothing was moved",
-            field="alias",
+        raise alias_sync.no_way_back(
+            model_name, alias, holder, current is None or Tag.PREVIOUS_PREFIX + alias in current["tags"]
         )
     target = ports.registry.version(model_name, previous)
     if target is None:
@@ -213,12 +211,13 @@ def _move(
     current = record.version if record else None
     if current != expected and not rerun:
         raise moved_error(model_name, alias, current, expected, "in the token store", command)
-    already = not rerun and current == new_version  # nothing to move: the alias names it already
+    if not rerun and record is not None and current == new_version:  # the alias names it already
+        return _unchanged(ports, record, command, list(now.adopted))
     undo: tuple[AliasRecord, AliasRecord | None, str] | None = None
     moved, note, events = record, "", list(now.adopted)
-    tag = tag_previous and not already
+    tag = tag_previous
     try:
-        if rerun or already:
+        if rerun:
             assert record is not None
             note = f"already decided by {record.moved_by} at {record.moved_at:%Y-%m-%d %H:%M:%S} UTC; set in MLflow"
         else:
@@ -229,12 +228,12 @@ def _move(
         _set_in_mlflow(ports, model_name, alias, expected, new_version, tag)
         signals.decided()
     except (KeyboardInterrupt, Cancelled) as exc:
-        if undo is None and not (rerun or already):
+        if undo is None and not rerun:
             raise  # before the decision: nothing moved
         _finish(ports, exc, model_name, alias, expected, new_version, token_id, tag)
         note = f"finished in MLflow after {_signal(exc)}: the move was decided when it came"
     except Exception as exc:
-        if undo is None and not (rerun or already):
+        if undo is None and not rerun:
             raise  # the store refused (exit 15), or failed: nothing moved
         with signals.deferred():  # taking the decision back is not cut either
             failure = _not_projected(ports, exc, undo, model_name, alias, expected, new_version, token_id)
@@ -346,6 +345,14 @@ def _not_projected(
     return HokusaiError(
         Category.MLFLOW_ERROR, f"setting alias {alias!r} of {model_name} failed ({exc.__class__.__name__}): {state}"
     )
+
+
+def _unchanged(ports: Ports, record: AliasRecord, command: str, events: list[Any]) -> AliasMoveResult:
+    """The alias already names the version asked for: nothing is decided or written (setting it
+    in MLflow again could undo a move another run decides meanwhile); said as of when it was read."""
+    done = _project(ports, record, command, events, "")
+    message = alias_sync.unchanged_message(ports, record)
+    return done.model_copy(update={"status": "unchanged", "from_version": record.version, "message": message})
 
 
 def _project(ports: Ports, record: AliasRecord, command: str, events: list[Any], note: str) -> AliasMoveResult:

@@ -268,9 +268,11 @@ class ReplayOutcome(Outcome):
 
 
 class AliasMoveResult(BaseModel):
-    """What `promote`, `rollback` and `register --set-alias` did to an alias."""
+    """What `promote`, `rollback` and `register --set-alias` did to an alias. `unchanged`: it
+    already named the version asked for, so nothing was moved (`from_version` equals
+    `to_version`; `moved_at`, `token_id`, `run_url`, `commit` are of the move that set it there)."""
 
-    status: Literal["moved"] = "moved"
+    status: Literal["moved", "unchanged"] = "moved"
     command: str
     model_name: str
     alias: str
@@ -322,10 +324,11 @@ class AliasNow(BaseModel):
 class AliasHistoryResult(Outcome):
     """`model history`: a JSON array of alias moves, oldest first. `now` (with --mlflow-uri):
     each alias in MLflow beside the store, shown in the text and, where they disagree, warned
-    on stderr; the JSON stays the array of moves."""
+    on stderr (as is MLflow being unreadable, `mlflow_unread`); the JSON stays the array of moves."""
 
     moves: list[AliasMove] | None = None
     now: list[AliasNow] | None = None
+    mlflow_unread: str | None = None  # why MLflow could not be read: `now` is left out, the moves stand
 
     def payload(self) -> Any:
         return None if self.moves is None else [m.model_dump(mode="json") for m in self.moves]

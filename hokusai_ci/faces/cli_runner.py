@@ -276,7 +276,7 @@ def _moved_text(result: Any, settings: Any) -> str:
 def _history_text(result: Any, settings: Any) -> str:
     from hokusai_ci.faces.presenters import history_text
 
-    return history_text(result.moves or [], result.now)
+    return history_text(result.moves or [], result.now, result.mlflow_unread)
 
 
 JOBS: dict[tuple[str, ...], Job] = {

@@ -212,7 +212,7 @@ def move_report(env: Mapping[str, str], command: str, outcome: AliasMoveOutcome,
     """The Action's outputs and summary line for `command: promote` or `rollback`."""
     move, error = outcome.move, outcome.error
     fields = {
-        "status": "moved" if move is not None else "error",
+        "status": move.status if move is not None else "error",
         "token-id": move.token_id if move else "",
         "model-name": move.model_name if move else "",
         "model-version": move.to_version if move else "",
@@ -221,7 +221,9 @@ def move_report(env: Mapping[str, str], command: str, outcome: AliasMoveOutcome,
         "error-category": error.category if error else "",
         "result-json": result_json(outcome),
     }
-    if move is not None:
+    if move is not None and move.status == "unchanged":  # its message: since when, or moved meanwhile
+        summary = f"### ✅ {md(command.capitalize())}: nothing was moved\n\n{md(move.message)}\n"
+    elif move is not None:
         was = f"version {md(move.from_version)}" if move.from_version else "not set"
         head = f"### ✅ {md(command.capitalize())}: alias {md(move.alias)} of {md(move.model_name)} moved from {was} "
         summary = f"{head}to version {md(move.to_version)}\n"

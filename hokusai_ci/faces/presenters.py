@@ -221,9 +221,10 @@ def write_dotenv(path: str, r: RegistrationResult) -> None:
     Path(path).write_text(dotenv_lines(r), encoding="utf-8")
 
 
-def history_text(moves: list[Any], now: list[Any] | None = None) -> str:
+def history_text(moves: list[Any], now: list[Any] | None = None, unread: str | None = None) -> str:
     """One line per alias move (`promotion.AliasMove`), oldest first; then, with `now`
-    (`AliasNow`), each alias in MLflow beside the store, a disagreement said so."""
+    (`AliasNow`), each alias in MLflow beside the store, a disagreement said so; or, when MLflow
+    could not be read (`unread`), a line saying so after the store's history."""
     lines = [] if moves else ["no alias moves recorded"]
     for m in moves:
         run = f" {m.run_url}" if m.run_url else ""
@@ -238,6 +239,8 @@ def history_text(moves: list[Any], now: list[Any] | None = None) -> str:
             f", the token store {_held(n.in_store)}: they disagree (the next promote or rollback of it says what to do)"
         )
         lines.append(f"now in MLflow: {n.alias} {_held(n.in_mlflow)}{same if n.agree else differ}")
+    if unread:
+        lines.append(f"now in MLflow: not read, the history above is the token store's alone ({unread})")
     return "\n".join(lines)
 
 
