@@ -360,7 +360,7 @@ REFUSALS: dict[str, tuple[str, Any, list[str]]] = {
             labels=write_table(t / "y.csv", ["id", "y"], [[i, y] for i, y in enumerate(LABELS)]),
             id_column="id",
         ),
-        ["p.csv", "'0' appears more than once", "data row 8"],
+        ["p.csv", "'0' appears more than once", "data rows 1, 8, 15, 22, 29"],
     ),
     "missing ids": (
         "auroc",

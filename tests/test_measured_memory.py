@@ -114,7 +114,7 @@ def test_the_paired_verdict_pairs_rows_in_order_without_copying_the_champion(tmp
     table["p"] = np.round(np.clip(table["p"] + np.random.default_rng(8).normal(0, 0.05, ROWS), 0, 1), 6)
     np.save(tmp_path / "champ.npy", table)
     cand, champ, columns = tmp_path / "cand.npy", tmp_path / "champ.npy", paired_columns()
-    peak, rows = traced_peak(lambda: _paired_rows("auroc", cand, champ, None, columns, (None, columns), None))
+    peak, rows = traced_peak(lambda: _paired_rows("auroc", cand, champ, None, columns, (None, columns), (None, None)))
     scores_c, scores_h, truth, _ = rows
     assert np.array_equal(scores_h, table["p"]) and np.array_equal(truth, table["y"])
     held = scores_c.nbytes + scores_h.nbytes + truth.nbytes

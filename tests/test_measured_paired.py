@@ -376,7 +376,7 @@ def test_refusals_name_the_file_and_the_row(tmp_path: Path) -> None:
     message = refused(lambda: verdict_of(cand, other))
     assert "data row 8 has the id 'row-7', which other.csv does not have" in message
     twice = champion_file("twice.csv", id=[*ids[:9], ids[3], *ids[10:]])
-    assert "twice.csv column 'id': the id 'row-3' appears more than once (again at data row 10)" in refused(
+    assert "twice.csv column 'id': the id 'row-3' appears more than once (data rows 4, 10)" in refused(
         lambda: verdict_of(cand, twice)
     )
     # different labels between the two files

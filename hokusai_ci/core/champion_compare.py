@@ -12,11 +12,17 @@ digests, so equal digests mean the same ids with the same labels). Without ids t
 the labels in row order: equal digests then prove the same number of rows and the same label
 sequence, not the same rows (another set with the same labels has it too), so the candidate is
 not paired with the version but compared unpaired, and the output says why (`NotPaired`).
+
+For a threshold metric (accuracy, precision, recall, f1) the version's scores become predictions
+at the threshold it was measured with (recorded in `hokusai.evidence_columns`), never at the
+candidate's: the same predictions at another threshold would read as another model. A version
+that recorded none is not paired: no threshold is guessed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +30,7 @@ from pathlib import Path
 
 from hokusai_ci.core.inputs import RegistrationRequest, models_uri
 from hokusai_ci.domain.errors import Category, HokusaiError, invalid_input
-from hokusai_ci.domain.measured.decision import rejudge
+from hokusai_ci.domain.measured.decision import THRESHOLD_METRICS, rejudge
 from hokusai_ci.domain.measured.paired_gate import Columns, PairedGate, paired_verdict
 from hokusai_ci.domain.measured.stored import load_stored_evidence
 from hokusai_ci.ports.tracking import Tag, VersionReader
@@ -96,6 +102,14 @@ def compare_with_version(
         )
     if not (ids_ours and ids_theirs):
         return NotPaired(not_paired_reason(uri, ids_ours), recorded_value(tags.get(Tag.METRIC_VALUE)))
+    their_threshold = stored_threshold(tags.get(Tag.EVIDENCE_COLUMNS), request.metric.name)
+    if isinstance(their_threshold, Unrecorded):
+        reason = (
+            f"not paired with {uri}: its {Tag.EVIDENCE_COLUMNS} tag records no threshold (registered by an earlier "
+            f"hokusai-ci), so its stored scores cannot be turned into the {request.metric.name} predictions it was "
+            "measured with, and no threshold is guessed; compared unpaired"
+        )
+        return NotPaired(reason, recorded_value(tags.get(Tag.METRIC_VALUE)))
     with tempfile.TemporaryDirectory(prefix="hokusai-compare-") as tmp:
         stored = load_stored_evidence(reader, name, version, Path(tmp), read=read)
         labels = request.evidence_files[1] if len(request.evidence_files) > 1 else None
@@ -113,6 +127,7 @@ def compare_with_version(
             seed=measured.seed,
             champion_labels=stored.labels,
             champion_columns=columns,
+            champion_threshold=their_threshold,
         )
 
 
@@ -132,6 +147,33 @@ def stored_columns(text: str | None) -> Columns:
     if not isinstance(named, dict) or not all(isinstance(v, str) for v in named.values()):
         raise invalid_input("compare-with", text, f"the version's {Tag.EVIDENCE_COLUMNS} tag is not the columns' JSON")
     return Columns(named.get("score"), named.get("label"), named.get("id"))
+
+
+class Unrecorded:
+    """A threshold metric's version that did not record the threshold it was measured with."""
+
+
+def stored_threshold(text: str | None, metric: str) -> float | Unrecorded | None:
+    """The threshold a version's scores were measured at, from its `hokusai.evidence_columns` tag
+    (None: its scores were 0/1 predictions, or the metric takes no threshold)."""
+    if metric not in THRESHOLD_METRICS:
+        return None
+    try:
+        named = json.loads(text or "{}")
+    except ValueError:
+        named = None
+    value = named.get("threshold") if isinstance(named, dict) else None
+    if value is None:
+        return Unrecorded()
+    if value == "none":
+        return None
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        threshold = math.nan
+    if not 0.0 <= threshold <= 1.0:
+        raise invalid_input("compare-with", text, f"the version's {Tag.EVIDENCE_COLUMNS} tag holds no valid threshold")
+    return threshold
 
 
 def compare_request(request: RegistrationRequest, reader: Callable[[], VersionReader]) -> RegistrationRequest:

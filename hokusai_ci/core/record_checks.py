@@ -4,6 +4,7 @@ mode) and the token store's record. The first difference names the tag or field.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hokusai_ci.adapters.hokusai_api import PlatformAnswer, body_sha256, expected_model_id, signed_payload
@@ -64,6 +65,9 @@ def check_tags(predicate: RegistrationPredicate | None, tracked: TrackedModel, t
         if not _same(value, expected):
             shown = "missing" if value is None else repr(value)
             raise Failed(f"tag {tag} is {shown}; the signed statement says {expected!r}")
+    if p.metric_threshold is not None and not _same(tag_threshold(tags), p.metric_threshold):
+        columns = tags.get(Tag.EVIDENCE_COLUMNS)
+        raise Failed(f"tag {Tag.EVIDENCE_COLUMNS} is {columns!r}; the signed threshold is {p.metric_threshold!r}")
     unsigned = _unsigned_tags(tags, {tag for tag, _ in wanted}, {TAG_PREFIX + k for k in ci})
     # one line a reviewer can rely on: what the signature vouches for, and what it does not
     return (
@@ -177,6 +181,15 @@ def check_token(
         if not _same(actual, expected):
             raise Failed(f"token {p.token_id} field {field} is {actual!r}; the signed statement says {expected!r}")
     return f"token {p.token_id} is registered with the signed values"
+
+
+def tag_threshold(tags: dict[str, str]) -> object:
+    """The threshold the version's evidence-columns tag holds (None when it holds none)."""
+    try:
+        named = json.loads(tags.get(Tag.EVIDENCE_COLUMNS) or "{}")
+    except ValueError:
+        return None
+    return named.get("threshold") if isinstance(named, dict) else None
 
 
 def _same(actual: object, expected: object) -> bool:

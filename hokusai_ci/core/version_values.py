@@ -133,19 +133,23 @@ def measured_fields(measured: MeasuredGate | None, paired: Decision | None = Non
     }
     if measured.evaluation_sha256 is not None:
         fields["evaluation_sha256"] = measured.evaluation_sha256
+    if measured.threshold is not None:  # signed; the tags hold it in the evidence columns
+        fields["metric_threshold"] = measured.threshold
     return fields
 
 
 def measured_tags(measured: MeasuredGate | None, paired: Decision | None = None) -> dict[str, str]:
     """The measured fields as tags, and the columns the evidence was read with (unsigned: they
-    only say how to read the stored file back; its content is signed)."""
+    only say how to read the stored file back; its content is signed), with the threshold (signed
+    as `metric_threshold`, checked against this tag by `model verify`)."""
     names = {
         "metric_bound": Tag.METRIC_BOUND,
         "metric_basis": Tag.METRIC_BASIS,
         "evidence_sha256": Tag.EVIDENCE_SHA256,
         "evaluation_sha256": Tag.EVALUATION_SHA256,
     }
-    tags = {names[k]: repr(v) if isinstance(v, float) else v for k, v in measured_fields(measured, paired).items()}
+    fields = measured_fields(measured, paired).items()
+    tags = {names[k]: repr(v) if isinstance(v, float) else v for k, v in fields if k in names}
     if measured is not None:
         tags[Tag.EVIDENCE_COLUMNS] = evidence_columns(measured)
     return tags

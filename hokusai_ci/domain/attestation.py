@@ -122,6 +122,7 @@ class RegistrationPredicate(BaseModel):
     evidence_sha256: str | None = None
     baseline_source: BaselineSource | None = None  # --baseline-from: the alias's version the baseline is
     evaluation_sha256: str | None = None  # the evaluation rows' content, for a paired comparison later
+    metric_threshold: float | None = None  # the threshold a threshold metric's scores were counted at
     ci: Provenance
     signing_method: SignMethod
     tool: str

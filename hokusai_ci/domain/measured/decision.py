@@ -23,6 +23,8 @@ from hokusai_ci.domain.metrics import Direction, MetricSpec
 
 Decision = Literal["lower-bound", "point"]
 DECISIONS: tuple[Decision, ...] = ("lower-bound", "point")
+# the metrics that count predictions: scores become predictions at a threshold (intervals.py)
+THRESHOLD_METRICS = ("accuracy", "precision", "recall", "f1")
 
 
 class MeasuredGate(BaseModel):
@@ -183,10 +185,14 @@ def evidence_sha256(gate: MeasuredGate) -> str:
 
 def evidence_columns(gate: MeasuredGate) -> str:
     """The columns the evidence was read with, as the `hokusai.evidence_columns` tag holds them
-    (JSON, the unnamed ones left out), so a later run reads the stored file the same way."""
+    (JSON, the unnamed ones left out), so a later run reads the stored file the same way; for a
+    threshold metric also the threshold its scores were turned into predictions at, so a later
+    comparison scores this version as it was scored, not at the candidate's threshold."""
     import json
 
     named = {"score": gate.score_column, "label": gate.label_column, "id": gate.id_column}
+    if gate.metric in THRESHOLD_METRICS:  # the threshold it was scored at ("none": 0/1 predictions)
+        named["threshold"] = "none" if gate.threshold is None else repr(gate.threshold)
     return json.dumps({k: v for k, v in named.items() if v}, sort_keys=True, separators=(",", ":"))
 
 

@@ -9,6 +9,7 @@ needs pyarrow, imported only when a Parquet file is given.
 
 One file may hold both columns; two files are joined by the id column when one is named (every
 id once in each file, the same ids in both), else by row order (then their lengths must match).
+Whenever an id column is named, one file or two, an id that appears twice is refused.
 Every refusal is an INVALID_INPUT error naming the file, the row or column and the fix; nothing
 here writes anything.
 The readers of each format are in tables.py; this module joins what they read.
@@ -69,7 +70,10 @@ def load_evidence(
         score, label = pick_both(pred_table, score_column, label_column, id_column)
         scores, truth = pred_table.numbers([score, label])
         digest = sha256_of(predictions)
-        ids = None if id_column is None else pred_table.ids(id_column)
+        ids = None
+        if id_column is not None:
+            ids = pred_table.ids(id_column)
+            refuse_repeated_ids(pred_table, ids, id_column)
         evaluation = evaluation_sha256(truth, ids)
         return Evidence(scores, truth, predictions, predictions, digest, digest, evaluation, score, label)
     label_table = open_table(labels, "labels")
@@ -129,6 +133,29 @@ def evaluation_sha256(truth: FloatArray, ids: npt.NDArray[Any] | None) -> str:
     return digest.hexdigest()
 
 
+SHOWN_ROWS = 5  # the rows of a repeated id a refusal names
+
+
+def refuse_repeated_ids(table: Table, ids: npt.NDArray[Any], column: str) -> None:
+    """Exit 2 unless each id appears once: the same rows written again would narrow the interval
+    as if they were new evidence. Names the first id found again in file order and its data rows."""
+    order = np.argsort(ids, kind="stable")
+    ranked = ids[order]
+    again = order[1:][ranked[1:] == ranked[:-1]]  # the rows whose id an earlier row has
+    if not again.size:
+        return
+    first = ids[int(again.min())]
+    rows = (np.flatnonzero(ids == first) + 1).tolist()
+    shown = ", ".join(str(r) for r in rows[:SHOWN_ROWS]) + (
+        f", ... ({len(rows)} rows in all)" if len(rows) > SHOWN_ROWS else ""
+    )
+    raise refuse(
+        f"{table.path.name} column {column!r}: the id {show(first)} appears more than once (data rows {shown}); "
+        "each id must appear once: measure on distinct rows",
+        table.field,
+    )
+
+
 def align_by_id(
     preds: Table,
     labels: Table,
@@ -143,17 +170,8 @@ def align_by_id(
     pred_ids = preds.ids(id_column) if pred_ids is None else pred_ids
     other_column = labels_id_column or id_column
     label_ids = labels.ids(other_column)
-    for table, ids, column in ((preds, pred_ids, id_column), (labels, label_ids, other_column)):
-        order = np.argsort(ids, kind="stable")
-        ranked = ids[order]
-        same = np.flatnonzero(ranked[1:] == ranked[:-1])
-        if same.size:
-            row = sorted(order[same[0] : same[0] + 2])[1] + 1
-            raise refuse(
-                f"{table.path.name} column {column!r}: the id {show(ranked[same[0]])} appears more than once "
-                f"(again at data row {row}); each id must appear once",
-                table.field,
-            )
+    refuse_repeated_ids(preds, pred_ids, id_column)
+    refuse_repeated_ids(labels, label_ids, other_column)
     for table, ids, other, other_ids in ((labels, label_ids, preds, pred_ids), (preds, pred_ids, labels, label_ids)):
         missing = ~np.isin(other_ids, ids)
         if missing.any():

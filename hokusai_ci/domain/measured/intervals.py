@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hokusai_ci.domain.measured.decision import THRESHOLD_METRICS
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.signedinteger[Any]]
@@ -39,7 +41,7 @@ R2_REPLICATES = 1000
 R2_GROUPS = 20_000
 _R2_DRAWS = 500_000  # group picks drawn at once (x 4 sums x 8 bytes = 16 MB)
 
-COUNT_METRICS = ("accuracy", "precision", "recall", "f1")
+COUNT_METRICS = THRESHOLD_METRICS
 BINARY_METRICS = ("auroc", *COUNT_METRICS)
 REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
 MEASURABLE = (*BINARY_METRICS, *REGRESSION_METRICS)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -72,16 +72,18 @@ def paired_estimate(
     level: float,
     seed: int,
     threshold: float | None = None,
+    champion_threshold: float | Literal["same"] | None = "same",
 ) -> PairedEstimate:
     """The paired estimate for one metric of intervals.MEASURABLE; the three arrays are aligned row
-    by row and already checked (refusals.py). Labels of binary metrics may be 0/1 or booleans."""
+    by row and already checked (refusals.py). Labels of binary metrics may be 0/1 or booleans.
+    Each model's scores become predictions at its own threshold (`champion_threshold`: the one
+    the champion was measured with; "same": the candidate's; None: its scores are 0/1)."""
     if metric == "auroc":
         return paired_auroc(candidate, champion, labels == 1, level)
     if metric in COUNT_METRICS:
-        if threshold is not None:
-            cand, champ = candidate >= threshold, champion >= threshold
-        else:
-            cand, champ = candidate == 1, champion == 1
+        theirs = threshold if champion_threshold == "same" else champion_threshold
+        cand = candidate >= threshold if threshold is not None else candidate == 1
+        champ = champion >= theirs if theirs is not None else champion == 1
         return paired_counts(metric, joint_cells(labels == 1, cand, champ), level, seed)
     if metric in ("mse", "rmse", "mae"):
         return paired_loss(metric, candidate, champion, labels, level)

@@ -63,7 +63,8 @@ class PairedGate(BaseModel):
     passed: bool
     rows: int
     positives: int | None  # binary metrics only
-    threshold: float | None
+    threshold: float | None  # the candidate's
+    champion_threshold: float | None = None  # the one the champion was measured with
     candidate_sha256: str
     champion_sha256: str
     labels_sha256: str  # the labels file's; the candidate file's when it holds the labels
@@ -89,13 +90,16 @@ def paired_verdict(
     seed: int = DEFAULT_SEED,
     champion_labels: Path | None = None,
     champion_columns: Columns | None = None,
+    champion_threshold: float | Literal["same"] | None = "same",
 ) -> PairedGate:
     """Read both models' predictions for the same rows, measure candidate - champion, and decide.
     `candidate` and `champion` are predictions files in the same format (`labels` None: each holds
     the score and label columns). A champion kept with its own evidence (stored with its version)
     is read on its own: given `champion_columns` (the columns it was gated with), the champion
-    file is read with `champion_labels` (None: it holds its labels), not the candidate's.
-    Raises HokusaiError(INVALID_INPUT) for any refused input."""
+    file is read with `champion_labels` (None: it holds its labels), not the candidate's, and
+    for a threshold metric scored at `champion_threshold` (the threshold it was measured with;
+    None: its scores are 0/1), not the candidate's; "same" (two files given together): the
+    candidate's threshold. Raises HokusaiError(INVALID_INPUT) for any refused input."""
     _check_settings(confidence, decision, seed)
     if not (math.isfinite(margin) and margin >= 0):
         raise HokusaiError(
@@ -108,14 +112,24 @@ def paired_verdict(
 
     columns = Columns(score_column, label_column, id_column)
     theirs = (labels, columns) if champion_columns is None else (champion_labels, champion_columns)
-    read = _paired_rows(metric.name, candidate, champion, labels, columns, theirs, threshold)
+    their_threshold = threshold if champion_threshold == "same" else champion_threshold
+    read = _paired_rows(metric.name, candidate, champion, labels, columns, theirs, (threshold, their_threshold))
     scores_c, scores_h, truth, digests = read
     del read  # the float labels go once the binary ones are made below
     positives = None
     if metric.name in ("auroc", "accuracy", "precision", "recall", "f1"):
         positives = int((truth == 1).sum())
         truth = truth == 1
-    est = paired_estimate(metric.name, scores_c, scores_h, truth, level=confidence, seed=seed, threshold=threshold)
+    est = paired_estimate(
+        metric.name,
+        scores_c,
+        scores_h,
+        truth,
+        level=confidence,
+        seed=seed,
+        threshold=threshold,
+        champion_threshold=their_threshold,
+    )
     diff = est.difference
     target = margin if metric.direction is Direction.HIGHER else -margin
     passed, bound, side = decide(
@@ -144,6 +158,7 @@ def paired_verdict(
         rows=int(scores_c.size),
         positives=positives,
         threshold=threshold,
+        champion_threshold=their_threshold,
         candidate_sha256=digests[0],
         champion_sha256=digests[1],
         labels_sha256=digests[2],
@@ -163,7 +178,7 @@ def _paired_rows(
     labels: Path | None,
     columns: Columns,
     theirs: tuple[Path | None, Columns],
-    threshold: float | None,
+    thresholds: tuple[float | None, float | None],
 ) -> tuple[Any, Any, Any, tuple[str, str, str, str]]:
     """(candidate scores, champion scores, labels) aligned to the candidate's rows, and the
     digests (candidate file, champion file, labels, evaluation set). Each model's evidence is
@@ -177,9 +192,9 @@ def _paired_rows(
 
     id_column, (champion_labels, champion_columns) = columns.id, theirs
     cand = load_evidence(candidate, labels, **columns.named())
-    check_evidence(metric, cand, threshold)
+    check_evidence(metric, cand, thresholds[0])
     champ = load_evidence(champion, champion_labels, **champion_columns.named())
-    check_evidence(metric, champ, threshold)
+    check_evidence(metric, champ, thresholds[1])
     champion_sha256 = champ.predictions_sha256
     ids = None
     if id_column is not None:
