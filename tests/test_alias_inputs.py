@@ -95,4 +95,10 @@ def test_a_candidate_gated_the_other_way_than_the_champion_is_refused(champion: 
         alias_baseline.check_comparable(source, "loss", None, candidate)
     assert refused.value.exit_code == 2 and refused.value.field == "direction"
     assert f"with {champion} is better, this model with {candidate} is better" in refused.value.message
+    assert "leave it out" not in refused.value.message  # loss has no direction of its own: the advice is one
     alias_baseline.check_comparable(source, "loss", None, champion)  # the same way: compared
+    mse = {Tag.METRIC: "mse", Tag.METRIC_VALUE: "0.5", Tag.DIRECTION: "lower"}
+    known = alias_baseline.baseline_from(lambda m, a: _champion(mse), "hokusai-T", "champion", None)
+    with pytest.raises(HokusaiError) as flipped:
+        alias_baseline.check_comparable(known, "mse", None, "higher")
+    assert "use --direction lower, or leave it out for mse's own" in flipped.value.message

@@ -6,9 +6,11 @@ token store on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import http.server
 import re
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jsonschema
@@ -72,6 +74,42 @@ def test_promoting_the_version_the_alias_names_says_nothing_was_moved(
     assert world.in_mlflow() == va
 
 
+class _Writes(RegistryRest):
+    """MLflow's registry, counting the writes a command makes."""
+
+    def __init__(self, http: MlflowHttp) -> None:
+        super().__init__(http)
+        self.writes: list[str] = []
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.writes.append(f"alias {alias}={version}")
+        super().set_alias(name, alias, version)
+
+    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self.writes.append(f"tag {key}")
+        super().set_version_tag(name, version, key, value)
+
+
+def test_the_same_promote_run_again_says_nothing_was_moved_and_writes_nothing(
+    mlflow_server: MlflowServer,
+    open_store: Callable[[], SqlTokenStore],  # noqa: F811
+) -> None:
+    """A re-run CI job repeats a promote that was made in the store and in MLflow: it answers
+    `unchanged` (not the old move as if just made) and writes nothing to MLflow."""
+    world = World(mlflow_server.url, open_store, 2)
+    a, b = world.versions
+    va, vb = world.versions.values()
+    for token, expected, version in ((a, None, va), (b, va, vb)):
+        promotion.promote(world.ports(), token, "champion", expected)
+        before = len(world.store.alias_moves(world.model))
+        registry = _Writes(MlflowHttp(world.url))
+        again = promotion.promote(promotion.Ports(world.open_store(), registry), token, "champion", expected)
+        assert again.status == "unchanged" and (again.from_version, again.to_version) == (version, version)
+        assert f"already names version {version} (since " in again.message and "moved from" not in again.message
+        assert registry.writes == [] and len(world.store.alias_moves(world.model)) == before
+        assert world.in_mlflow() == version
+
+
 def test_a_noop_promote_racing_a_real_move_neither_claims_a_move_nor_undoes_it(
     mlflow_server: MlflowServer,
     open_store: Callable[[], SqlTokenStore],  # noqa: F811
@@ -127,7 +165,7 @@ def test_rollback_after_the_alias_was_unset_says_why_and_its_advice_works(
         promotion.rollback(world.ports(), world.model, alias)
     said = refused.value.message
     assert refused.value.exit_code == 2 and "first" not in said
-    assert f"version {v7} was moved there when the alias named no version" in said
+    assert f"version {v7} was promoted there when the alias named no version" in said
     assert "(its hokusai.previous_candidate tag is empty)" in said and "nothing was moved" in said
     assert world.in_mlflow(alias) == v7
     advice = re.search(r"`hokusai model promote --token-id T --alias (\w+) --expect-current (\d+)`", said)
@@ -136,21 +174,36 @@ def test_rollback_after_the_alias_was_unset_says_why_and_its_advice_works(
     assert (done.status, done.from_version, done.to_version) == ("moved", v7, v5) and world.in_mlflow(alias) == v5
 
 
+@pytest.fixture
+def not_mlflow() -> Iterator[str]:
+    """A web server that answers every path 404 in plain text (a wrong port or path prefix)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("where", ["nothing listens", "another web server"])
 def test_history_prints_the_store_s_history_when_mlflow_cannot_be_read(
-    mlflow_server: MlflowServer, model_file: Path
+    where: str, mlflow_server: MlflowServer, model_file: Path, request: pytest.FixtureRequest
 ) -> None:
-    model, url = f"hist-{uuid.uuid4().hex[:8]}", mlflow_server.url
-    assert run_here("token", "create", "--token-id", "HA").code == 0
+    """MLflow unreachable, or a server at that URL that is not MLflow (every path 404): the
+    store's history is printed and MLflow is said not read, never read as "alias not set"."""
+    model, url, token = f"hist-{uuid.uuid4().hex[:8]}", mlflow_server.url, f"HA{uuid.uuid4().hex[:6]}"
+    assert run_here("token", "create", "--token-id", token).code == 0
     done = run_here(
-        *register_args("HA", model_file, value="0.9", model_name=model, mlflow_uri=url), "--set-alias", "candidate"
+        *register_args(token, model_file, value="0.9", model_name=model, mlflow_uri=url), "--set-alias", "candidate"
     )
     assert done.code == 0, done.err
-    gone = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    gone = f"http://127.0.0.1:{free_port()}" if where == "nothing listens" else request.getfixturevalue("not_mlflow")
     shown = run_here("model", "history", "--model-name", model, "--mlflow-uri", gone)
     assert shown.code == 0, shown.err  # a read-only report whose main part, the store's history, succeeded
-    assert "candidate: not set -> version 1" in shown.out and "(register, token HA" in shown.out
+    assert "candidate: not set -> version 1" in shown.out and f"(register, token {token}" in shown.out
     assert "now in MLflow: not read, the history above is the token store's alone" in shown.out
     assert "MLflow could not be read, so the history is not compared with it" in shown.err
+    assert "disagree" not in shown.out + shown.err
     as_json = run_here("model", "history", "--model-name", model, "--mlflow-uri", gone, "--output", "json")
     assert as_json.code == 0, as_json.err
     jsonschema.validate(as_json.json(), result_schemas()["alias_history.v1.schema.json"])

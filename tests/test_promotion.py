@@ -240,7 +240,7 @@ def test_rollback_moves_back_and_refuses_when_the_previous_version_was_deleted(
         promotion.rollback(ports, world.model, "champion")
     said = first_holder.value.message
     assert first_holder.value.exit_code == 2 and "there is no version to go back to" in said
-    assert f"version {va} was moved there when the alias named no version" in said
+    assert f"version {va} holds it by a rollback from version {vb}, and version {va} was promoted there when" in said
     assert "is invalid" not in said  # the alias is valid: it is the history that ends
     promotion.promote(ports, c, "champion", va)
     world.http.call("DELETE", "model-versions/delete", json={"name": world.model, "version": va})

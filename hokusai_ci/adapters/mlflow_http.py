@@ -178,6 +178,17 @@ class NotMlflowJson(ValueError):
         self.status, self.content_type, self.path = status, content_type, path
 
 
+def _does_not_exist(exc: MlflowApiError) -> bool:
+    """MLflow's own "no such model, version or alias" (RESOURCE_DOES_NOT_EXIST). A 404 without
+    MLflow's error body is not that: a wrong path prefix or port, another server, which must not
+    read as "not set" or "deleted"."""
+    if exc.code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    if exc.status == 404 and (exc.code is None or exc.code.startswith("HTTP ")):
+        raise NotMlflowJson(404, "no MLflow error", exc.path)
+    return False
+
+
 def tags_of(entity: Mapping[str, Any]) -> dict[str, str]:
     """MLflow's tag list (`[{"key": .., "value": ..}]`) as a dict."""
     return {t["key"]: t.get("value", "") for t in entity.get("tags", [])}
@@ -334,7 +345,7 @@ class MlflowHttp:
         try:
             data = self.call("GET", "model-versions/get", params={"name": name, "version": version})
         except MlflowApiError as exc:
-            if exc.status == 404 or exc.code == "RESOURCE_DOES_NOT_EXIST":
+            if _does_not_exist(exc):
                 return None
             raise
         found = data.get("model_version") or {}
@@ -348,7 +359,7 @@ class MlflowHttp:
             data = self.call("GET", "registered-models/alias", params={"name": name, "alias": alias})
         except MlflowApiError as exc:
             unknown = exc.code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc).lower()
-            if exc.status == 404 or exc.code == "RESOURCE_DOES_NOT_EXIST" or unknown:
+            if _does_not_exist(exc) or unknown:
                 return None
             raise
         found = data.get("model_version") or {}

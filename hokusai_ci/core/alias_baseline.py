@@ -12,6 +12,7 @@ from typing import Any
 from hokusai_ci.core.promotion import check_alias
 from hokusai_ci.domain.attestation import BaselineSource
 from hokusai_ci.domain.errors import invalid_input
+from hokusai_ci.domain.metrics import KNOWN_METRICS
 from hokusai_ci.ports.tracking import Tag
 
 log = logging.getLogger("hokusai_ci")
@@ -96,12 +97,13 @@ def check_comparable(
             "--baseline instead of --baseline-from",
         )
     if direction is not None and source.direction is not None and source.direction != direction:
+        own = KNOWN_METRICS.get(metric.lower())
+        default = f", or leave it out for {metric}'s own" if own and own.direction.value == source.direction else ""
         raise invalid_input(
             "direction",
             direction,
             f"{holder} was gated on {metric} with {source.direction} is better, this model with {direction} is "
-            f"better (a worse value would beat it); use --direction {source.direction}, or leave it out for "
-            f"{metric}'s own",
+            f"better (a worse value would beat it); use --direction {source.direction}{default}",
         )
     if source.evaluation_sha256 and evaluation_sha256 and source.evaluation_sha256 != evaluation_sha256:
         raise invalid_input(

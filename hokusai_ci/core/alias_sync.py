@@ -52,6 +52,7 @@ class Standing:
     adopted: list[Any]
     taken: bool
     expected: str | None
+    in_mlflow: str | None = None  # the holder MLflow named, read last
 
 
 def mover(ports: Ports, token_id: str, command: str) -> Mover:
@@ -80,11 +81,11 @@ def standing(
     taken = in_mlflow == new_version and expected == (record.version if record else None)
     if record is not None and in_mlflow != record.version and not taken:
         if in_mlflow is None and expected in (None, record.version) and not _pending(ports, record, in_mlflow):
-            return Standing(None, [*adopted, *_unset(ports, record, token_id)], False, None)
+            return Standing(None, [*adopted, *_unset(ports, record, token_id)], False, None, in_mlflow)
         record, adopted = resync(ports, record, in_mlflow, expected, new_version, token_id, command, adopted)
     if record is None and in_mlflow is not None and not taken:  # the alias exists, this store never saw it set
         raise moved_error(model_name, alias, in_mlflow, None, UNRECORDED, command)
-    return Standing(record, adopted, taken, expected)
+    return Standing(record, adopted, taken, expected, in_mlflow)
 
 
 def _pending(ports: Ports, record: AliasRecord, in_mlflow: str | None) -> bool:
@@ -247,16 +248,22 @@ def unchanged_message(ports: Ports, record: AliasRecord) -> str:
     return f"{head} named version {record.version} when read ({since}), so nothing was moved; it is now {now}"
 
 
-def no_way_back(model_name: str, alias: str, holder: str, tagged: bool) -> HokusaiError:
+def no_way_back(
+    model_name: str, alias: str, holder: str, tagged: bool, rolled_back_from: str | None = None
+) -> HokusaiError:
     """Nothing to roll back to. An empty tag says only that the alias named no version when the
-    holder was moved there (its first set, or after it was taken as not set), not that the holder
-    was the first; an absent one, that hokusai-ci did not move it there. The advice moves it on."""
+    holder was promoted there (its first set, or after it was taken as not set), not that the
+    holder was the first; an absent one, that hokusai-ci did not move it there. A holder a
+    rollback put back is said so: a rollback goes back along promotions, it does not undo
+    itself. The advice moves it on."""
     tag = Tag.PREVIOUS_PREFIX + alias
     why = (
-        f"version {holder} was moved there when the alias named no version (its {tag} tag is empty)"
+        f"version {holder} was promoted there when the alias named no version (its {tag} tag is empty)"
         if tagged
         else f"version {holder} has no {tag} tag (hokusai-ci did not move it there): the one before it is not known"
     )
+    if rolled_back_from:
+        why = f"version {holder} holds it by a rollback from version {rolled_back_from}, and {why}"
     return HokusaiError(
         Category.INVALID_INPUT,
         f"alias {alias!r} of {model_name}: {why}: there is no version to go back to; nothing was moved: promote "

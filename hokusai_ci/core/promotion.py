@@ -133,9 +133,9 @@ def _way_back(ports: Ports, model_name: str, alias: str) -> tuple[str, str, str]
     previous = current["tags"].get(Tag.PREVIOUS_PREFIX + alias) if current else None
     previous = previous if current or record is None else record.previous_version
     if not previous:
-        raise alias_sync.no_way_back(
-            model_name, alias, holder, current is None or Tag.PREVIOUS_PREFIX + alias in current["tags"]
-        )
+        back = record.previous_version if record and record.moved_by == "rollback" else None
+        tagged = current is None or Tag.PREVIOUS_PREFIX + alias in current["tags"]
+        raise alias_sync.no_way_back(model_name, alias, holder, tagged, back)
     target = ports.registry.version(model_name, previous)
     if target is None:
         raise HokusaiError(
@@ -211,7 +211,8 @@ def _move(
     current = record.version if record else None
     if current != expected and not rerun:
         raise moved_error(model_name, alias, current, expected, "in the token store", command)
-    if not rerun and record is not None and current == new_version:  # the alias names it already
+    done = rerun and now.in_mlflow == new_version  # a repeated command: the move is made in both
+    if record is not None and current == new_version and (done or not rerun):  # the alias names it already
         return _unchanged(ports, record, command, list(now.adopted))
     undo: tuple[AliasRecord, AliasRecord | None, str] | None = None
     moved, note, events = record, "", list(now.adopted)
