@@ -337,6 +337,10 @@ def test_a_move_made_outside_the_tool_is_adopted_when_named_and_the_alias_moves_
     with pytest.raises(HokusaiError) as stale:
         promotion.promote(world.ports(), c, "champion", va)
     assert stale.value.found == vb and f"pass --expect-current {vb}" in stale.value.message
+    with pytest.raises(HokusaiError) as other:  # the version the caller expected is the one named
+        promotion.promote(world.ports(), c, "champion", vc)
+    said = other.value.message
+    assert f"moved outside hokusai-ci from version {va}, which the token store names (expected version {vc})" in said
     with pytest.raises(HokusaiError) as back:
         promotion.rollback(world.ports(), world.model, "champion")
     assert back.value.category is Category.ALIAS_MOVED

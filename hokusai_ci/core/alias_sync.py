@@ -128,8 +128,11 @@ def resync(
     if in_mlflow is None:
         raise _unset_refusal(ports, record)
     if expected != in_mlflow:
-        where = f"in MLflow at {display_url(ports.registry.base)}, moved outside hokusai-ci"
-        raise moved_error(model_name, alias, in_mlflow, record.version, where, command)
+        where = (
+            f"in MLflow at {display_url(ports.registry.base)}, moved outside hokusai-ci from version "
+            f"{record.version}, which the token store names"
+        )
+        raise moved_error(model_name, alias, in_mlflow, expected, where, command)
     by, event = _adopt_event(ports, record, in_mlflow, token_id)
     log.warning(
         "alias %r of %s is on version %s in MLflow, version %s in the token store: adopting MLflow's holder",
