@@ -251,12 +251,18 @@ def test_concurrent_registrations_have_exactly_one_winner(
         env,
     )
     codes = sorted(p.returncode for p in results)
-    assert codes == [0, 4, 4, 4], [p.stderr[-500:] for p in results]
+    # one run wins and uploads; the others stop with exit 4 before uploading, except a racer that
+    # arrives after the winner's commit and finishes a step the winner had not yet done (a
+    # re-run's job: the `registered` tag, the run's end): it exits 0 for the same version
+    assert codes[0] == 0 and set(codes) <= {0, 4} and codes.count(4) >= 2, [p.stderr[-500:] for p in results]
     for loser in (p for p in results if p.returncode == 4):
         assert json.loads(loser.stdout)["error"]["category"] == "invalid_token_status"
     client = MlflowClient(tracking_uri=mlflow_server.url)
     versions = client.search_model_versions(f"name = 'hokusai-{token}'")
     assert len(versions) == 1
+    done = [json.loads(p.stdout) for p in results if p.returncode == 0]
+    assert {d["model_version"] for d in done} == {str(versions[0].version)}
+    assert sum(not d["reused_existing_version"] for d in done) == 1  # one upload
     status = run_cli("model", "status", "--token-id", token, "--output", "json", env=env).json()
     assert status["status"] == "registered" and status["model_version"] == str(versions[0].version)
     assert len(status["events"]) == 2

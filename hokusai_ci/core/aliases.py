@@ -9,6 +9,8 @@ adapters are used.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hokusai_ci.config.settings import Settings
@@ -16,7 +18,7 @@ from hokusai_ci.core.ci_context import ci_tags
 from hokusai_ci.core.commands import command
 from hokusai_ci.core.inputs import RegistrationRequest, check_token_id, models_uri
 from hokusai_ci.core.wiring import build_adapters
-from hokusai_ci.domain.errors import HokusaiError, invalid_input
+from hokusai_ci.domain.errors import Cancelled, HokusaiError, invalid_input
 from hokusai_ci.domain.results import (
     AliasHistoryResult,
     AliasMove,
@@ -141,11 +143,25 @@ def promote(settings: Settings, token_id: Any, alias: Any = "champion", expect_c
     tid = check_token_id(token_id)
     name = promotion.check_alias(promotion.CHAMPION if alias is None else alias)
     expected = None if expect_current in (None, "") else promotion.check_version(expect_current)
-    ports, adapters = _alias_ports(settings)
+    again = promotion.again_command("", name, expected, tid, "promote")
+    with _nothing_moved_on_signal(f"alias {name!r}", again):
+        ports, adapters = _alias_ports(settings)
     try:
         return AliasMoveOutcome(move=promotion.promote(ports, tid, name, expected))
     finally:
         adapters.close()
+
+
+@contextmanager
+def _nothing_moved_on_signal(what: str, again: str) -> Iterator[None]:
+    """A signal while the store and MLflow are opened, before any move is decided: nothing
+    moved, said with the command that moves it (the use cases say the same from there on)."""
+    from hokusai_ci.core import promotion
+
+    try:
+        yield
+    except (KeyboardInterrupt, Cancelled) as exc:
+        raise promotion.before_decision(exc, what, again) from None
 
 
 @command(AliasMoveOutcome)
@@ -156,7 +172,9 @@ def rollback(settings: Settings, model_name: Any, alias: Any = "champion") -> Al
 
     model = check_model_name(model_name)
     name = promotion.check_alias(promotion.CHAMPION if alias is None else alias)
-    ports, adapters = _alias_ports(settings)
+    again = promotion.again_command(model, name, None, "", "rollback")
+    with _nothing_moved_on_signal(f"alias {name!r} of {model}", again):
+        ports, adapters = _alias_ports(settings)
     try:
         return AliasMoveOutcome(move=promotion.rollback(ports, model, name))
     finally:

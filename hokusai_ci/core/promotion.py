@@ -85,7 +85,7 @@ def promote(ports: Ports, token_id: str, alias: str, expect_current: str | None)
     try:
         token = _registered(ports, token_id)
     except (KeyboardInterrupt, Cancelled) as exc:
-        raise _before(exc, f"alias {alias!r}", _again("", alias, expect_current, token_id, "promote")) from None
+        raise before_decision(exc, f"alias {alias!r}", again_command("", alias, expect_current, token_id)) from None
     assert token.model_name and token.model_version
     return move(ports, token.model_name, alias, expect_current, token.model_version, token_id, "promote")
 
@@ -109,8 +109,8 @@ def rollback(ports: Ports, model_name: str, alias: str) -> AliasMoveResult:
     try:
         holder, previous, token_id = _way_back(ports, model_name, alias)
     except (KeyboardInterrupt, Cancelled) as exc:
-        again = _again(model_name, alias, None, "", "rollback")
-        raise _before(exc, f"alias {alias!r} of {model_name}", again) from None
+        again = again_command(model_name, alias, None, "", "rollback")
+        raise before_decision(exc, f"alias {alias!r} of {model_name}", again) from None
     return move(ports, model_name, alias, holder, previous, token_id, "rollback", tag_previous=False)
 
 
@@ -176,11 +176,11 @@ def move(
     try:
         return _move(ports, model_name, alias, expected, new_version, token_id, command, tag_previous)
     except (KeyboardInterrupt, Cancelled) as exc:  # before the decision: the store holds no move of this run
-        again = _again(model_name, alias, expected, token_id, command)
-        raise _before(exc, f"alias {alias!r} of {model_name}", again) from None
+        again = again_command(model_name, alias, expected, token_id, command)
+        raise before_decision(exc, f"alias {alias!r} of {model_name}", again) from None
 
 
-def _before(exc: BaseException, what: str, again: str) -> HokusaiError:
+def before_decision(exc: BaseException, what: str, again: str) -> HokusaiError:
     """A signal before the move was decided: nothing moved (an `adopt` the history may show
     records what MLflow named, nothing else), and the command that moves it."""
     return HokusaiError(
@@ -274,7 +274,7 @@ def _finish(
         log.debug("finishing the alias move failed", exc_info=True)
         how = "a second signal" if isinstance(again, (KeyboardInterrupt, Cancelled)) else again.__class__.__name__
         was = f"version {expected}" if expected else "not set"
-        run = _again(model_name, alias, expected, token_id, "promote")
+        run = again_command(model_name, alias, expected, token_id, "promote")
         raise HokusaiError(
             _category(exc),
             f"{_signal(exc)} while setting alias {alias!r} of {model_name}, and finishing it failed ({how}): the "
@@ -299,7 +299,7 @@ def _decide(
     return ports.store.move_alias(model_name, alias, now.expected, new_version, by, event), event
 
 
-def _again(model_name: str, alias: str, expected: str | None, token_id: str, command: str) -> str:
+def again_command(model_name: str, alias: str, expected: str | None, token_id: str, command: str = "promote") -> str:
     if command == "rollback":
         return f"hokusai model rollback --model-name {model_name} --alias {alias}"
     return f"hokusai model promote --token-id {token_id} --alias {alias}" + (
@@ -339,7 +339,7 @@ def _not_projected(
         if undone or undo is None
         else f"the token store holds the move to version {new_version}, MLflow shows {was}"
     )
-    again = _again(model_name, alias, expected, token_id, "promote")
+    again = again_command(model_name, alias, expected, token_id, "promote")
     state += f"; run `{again}` to move it (or record the move MLflow made)"
     if isinstance(exc, HokusaiError):
         return HokusaiError(exc.category, f"{exc.message}; alias {alias!r} not moved: {state}")
