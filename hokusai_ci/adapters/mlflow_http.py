@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hokusai_ci.adapters.http_retry import MAX_DELAY, backoff, retry_after_seconds
+from hokusai_ci.adapters.mlflow_errors import MlflowApiError, NotMlflowJson, does_not_exist
 from hokusai_ci.config.redaction import display_url
 from hokusai_ci.config.urls import same_reading
 from hokusai_ci.domain.errors import Category, HokusaiError
@@ -157,36 +158,6 @@ def is_stall(exc: BaseException, text: str) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return "timed out" in text.lower() or "timeout" in text.lower()
-
-
-class MlflowApiError(Exception):
-    """An answer from MLflow that is an error; `code` is MLflow's error_code when it sent one,
-    `body` the JSON object it sent (if any), `attempts` how many requests were made."""
-
-    def __init__(
-        self, status: int, code: str | None, message: str, body: object = None, path: str = "", attempts: int = 1
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.body, self.path, self.attempts = status, code, body, path, attempts
-
-
-class NotMlflowJson(ValueError):
-    """A success answer whose body is not a JSON object: another kind of server at that URL."""
-
-    def __init__(self, status: int, content_type: str, path: str = "") -> None:
-        super().__init__(f"HTTP {status} with {content_type} instead of MLflow's JSON")
-        self.status, self.content_type, self.path = status, content_type, path
-
-
-def _does_not_exist(exc: MlflowApiError) -> bool:
-    """MLflow's own "no such model, version or alias" (RESOURCE_DOES_NOT_EXIST). A 404 without
-    MLflow's error body is not that: a wrong path prefix or port, another server, which must not
-    read as "not set" or "deleted"."""
-    if exc.code == "RESOURCE_DOES_NOT_EXIST":
-        return True
-    if exc.status == 404 and (exc.code is None or exc.code.startswith("HTTP ")):
-        raise NotMlflowJson(404, "no MLflow error", exc.path)
-    return False
 
 
 def tags_of(entity: Mapping[str, Any]) -> dict[str, str]:
@@ -345,7 +316,7 @@ class MlflowHttp:
         try:
             data = self.call("GET", "model-versions/get", params={"name": name, "version": version})
         except MlflowApiError as exc:
-            if _does_not_exist(exc):
+            if does_not_exist(exc):
                 return None
             raise
         found = data.get("model_version") or {}
@@ -359,7 +330,7 @@ class MlflowHttp:
             data = self.call("GET", "registered-models/alias", params={"name": name, "alias": alias})
         except MlflowApiError as exc:
             unknown = exc.code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc).lower()
-            if _does_not_exist(exc) or unknown:
+            if does_not_exist(exc) or unknown:
                 return None
             raise
         found = data.get("model_version") or {}

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from hokusai_ci.adapters.mlflow_http import HttpConfig, MlflowApiError, MlflowHttp, NotMlflowJson
+from hokusai_ci.adapters.mlflow_errors import MlflowApiError, NotMlflowJson
+from hokusai_ci.adapters.mlflow_http import HttpConfig, MlflowHttp
 from hokusai_ci.adapters.platform_answers import detail, is_platform_answer, key_problem
 from hokusai_ci.config.redaction import display_url, redact
 from hokusai_ci.config.settings import Env
@@ -130,7 +131,7 @@ class RegistryRest:
 
     def aliases(self, name: str) -> dict[str, str]:
         """Every alias of the model and the version it names (empty: none, or no such model)."""
-        from hokusai_ci.adapters.mlflow_http import MlflowApiError
+        from hokusai_ci.adapters.mlflow_errors import MlflowApiError
 
         try:
             with self._answers():

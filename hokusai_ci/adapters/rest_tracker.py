@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from hokusai_ci.adapters.mlflow_http import HttpConfig, MlflowApiError, MlflowHttp, mlflow_error, tags_of
+from hokusai_ci.adapters.mlflow_errors import MlflowApiError
+from hokusai_ci.adapters.mlflow_http import HttpConfig, MlflowHttp, mlflow_error, tags_of
 from hokusai_ci.adapters.rest_artifacts import PROXIED, artifacts_url, check_artifact_root, send_model
 from hokusai_ci.config.redaction import display_url, redact_data, without_credentials
 from hokusai_ci.domain.errors import Category, HokusaiError
