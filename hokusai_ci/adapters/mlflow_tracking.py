@@ -21,7 +21,7 @@ from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.fingerprint import ModelFile
 from hokusai_ci.domain.progress import ProgressSink
 from hokusai_ci.domain.streaming import ModelSource
-from hokusai_ci.ports.tracking import Status, Tag, TrackedModel, UploadRequest, kept_for_the_platform
+from hokusai_ci.ports.tracking import Status, Tag, TrackedModel, UploadRequest, never_removed
 
 log = logging.getLogger("hokusai_ci.mlflow")
 T = TypeVar("T")
@@ -192,7 +192,7 @@ class MlflowTracker:
         self._best_effort(lambda: self.client.set_terminated(model.run_id, "FAILED"))
 
     def discard(self, model: TrackedModel, reason: str) -> None:
-        if kept_for_the_platform(model):
+        if never_removed(model):
             return
         log.warning("removing %s version %s: %s", model.model_name, model.model_version, reason)
         self._best_effort(

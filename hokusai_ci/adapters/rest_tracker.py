@@ -39,7 +39,7 @@ from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.fingerprint import ModelFile
 from hokusai_ci.domain.progress import ProgressSink
 from hokusai_ci.domain.streaming import ModelSource
-from hokusai_ci.ports.tracking import Status, Tag, TrackedModel, UploadRequest, kept_for_the_platform
+from hokusai_ci.ports.tracking import Status, Tag, TrackedModel, UploadRequest, never_removed
 
 log = logging.getLogger("hokusai_ci.mlflow")
 
@@ -175,7 +175,7 @@ class RestTracker:
         self._best_effort(lambda: self.http.call("POST", "runs/update", json=status))
 
     def discard(self, model: TrackedModel, reason: str) -> None:
-        if kept_for_the_platform(model):
+        if never_removed(model):
             return
         log.warning("removing %s version %s: %s", model.model_name, model.model_version, reason)
         ref = {"name": model.model_name, "version": model.model_version}

@@ -40,11 +40,6 @@ def settle(tracker: Tracker | None, committed: Committed, ports: Ports) -> list[
     for other in committed.earlier:
         if (other.model_name, other.model_version) == (tracked.model_name, tracked.model_version):
             continue
-        if other.status == Status.REGISTERED:
-            # another token store (a fresh CI runner's, a colleague's) registered it and its
-            # record names it: never this run's to remove
-            log.info("keeping %s version %s: another token store registered it", other.model_name, other.model_version)
-            continue
         # its run failed, or was killed and never ended: either way it did not register; a
         # duplicate made by a retried create shares the registered version's run, which stays FINISHED
         if other.run_id != tracked.run_id:

@@ -90,11 +90,17 @@ class TrackedModel(BaseModel):
     evidence_uri: str | None = None  # tag hokusai.evidence_uri: the evidence stored with it
 
 
-def kept_for_the_platform(model: TrackedModel) -> bool:
-    """A version the Hokusai platform was sent is never removed: the site may have been told."""
+def never_removed(model: TrackedModel) -> bool:
+    """Versions `discard` keeps, saying why: one a token store registered (a token record names
+    it: another store's, such as an earlier CI job's local one), and one the Hokusai platform was
+    sent (the site may have been told)."""
+    log = logging.getLogger("hokusai_ci")
+    if model.status == Status.REGISTERED:
+        log.info("keeping %s version %s: a token store registered it", model.model_name, model.model_version)
+        return True
     if model.platform_sent is None:
         return False
-    logging.getLogger("hokusai_ci").warning(
+    log.warning(
         "keeping %s version %s: it was sent to the Hokusai platform (%s %s), which may have told the site",
         model.model_name,
         model.model_version,
@@ -136,7 +142,7 @@ class Tracker(Protocol):
 
     def discard(self, model: TrackedModel, reason: str) -> None:
         """Tag the version superseded and delete it (the caller has checked nothing points to it);
-        a version tagged `hokusai.platform_sent` is kept (`kept_for_the_platform`)."""
+        a version registered or tagged `hokusai.platform_sent` is kept (`never_removed`)."""
 
     def running(self, token_id: str) -> list[tuple[str, str | None]]:
         """The token's MLflow runs that never ended (status RUNNING), as (run id, claim id)."""
