@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from hokusai_ci.core.champion_compare import recorded_value
 from hokusai_ci.core.promotion import check_alias
 from hokusai_ci.domain.attestation import BaselineSource
 from hokusai_ci.domain.errors import invalid_input
@@ -57,11 +58,7 @@ def baseline_from(
         )
         return BaselineSource(source="flag", alias=alias, model_name=model_name, value=fallback)
     tags, version = found["tags"], str(found["version"])
-    text = tags.get(Tag.METRIC_VALUE)
-    try:
-        value = float(text) if text is not None else None
-    except ValueError:
-        value = None
+    value = recorded_value(tags.get(Tag.METRIC_VALUE))
     if value is None or not tags.get(Tag.METRIC):
         raise invalid_input(
             "baseline-from",

@@ -132,6 +132,7 @@ def compare_with_version(
 
 
 def recorded_value(text: str | None) -> float | None:
+    """A version's `hokusai.metric_value` tag as a number (None: missing or not a number)."""
     try:
         return float(text) if text is not None else None
     except ValueError:

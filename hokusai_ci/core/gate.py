@@ -15,7 +15,7 @@ from typing import Any
 from hokusai_ci.config.mode_choice import mode_without_secrets, rules_of
 from hokusai_ci.config.settings import Settings
 from hokusai_ci.core.champion_compare import compare_request
-from hokusai_ci.core.inputs import build_request, decided_by, measured_refusal, models_uri, request_gate
+from hokusai_ci.core.inputs import build_request, measured_refusal, record_verdict
 from hokusai_ci.domain.errors import Category, HokusaiError
 from hokusai_ci.domain.metrics import platform_refusal
 from hokusai_ci.domain.results import ErrorInfo, RegistrationResult
@@ -63,14 +63,7 @@ def gate_only(
             if reader is None:
                 raise AssertionError("--compare-with needs a version reader")
             request = compare_request(request, reader)
-        result.metric = outcome = request_gate(request)
-        result.measured, result.paired = request.measured, request.paired
-        result.not_paired, result.unpaired, result.decided_by = (
-            request.not_paired,
-            request.unpaired,
-            decided_by(request),
-        )
-        result.compared_with = models_uri(request.compare_with) or None
+        outcome = record_verdict(result, request)
         result.message = NOT_CHECKED
         if request.measured is not None and not outcome.passed:
             raise HokusaiError(Category.PERFORMANCE_BELOW_BASELINE, f"{measured_refusal(request)}; {NOT_CHECKED}")

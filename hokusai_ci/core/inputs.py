@@ -20,6 +20,7 @@ from hokusai_ci.domain.measured.options import WITH_PREDICTIONS, check_sources, 
 from hokusai_ci.domain.measured.paired_gate import PairedGate
 from hokusai_ci.domain.metrics import ALIASES, GateResult, MetricSpec, check_range, check_relative, gate, resolve_metric
 from hokusai_ci.domain.metrics_file import key_in_metrics_file, read_metrics_file
+from hokusai_ci.domain.results import RegistrationResult
 
 # Identifiers are checked with fullmatch: `$` in re.match also matches before a final newline.
 TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
@@ -274,6 +275,16 @@ def champion_baseline(req: RegistrationRequest) -> bool:
     """The baseline is a champion's value (`--baseline-from` found a version): an equal
     candidate is no improvement, so the point rule needs it strictly better."""
     return req.baseline_source is not None and req.baseline_source.source == "alias"
+
+
+def record_verdict(result: RegistrationResult, req: RegistrationRequest) -> GateResult:
+    """The verdict into the result, with what it was measured and compared with and which
+    verdict decides: `model register` and `model gate` report it the same way."""
+    result.metric = outcome = request_gate(req)
+    result.measured, result.paired, result.baseline_source = req.measured, req.paired, req.baseline_source
+    result.not_paired, result.unpaired, result.decided_by = req.not_paired, req.unpaired, decided_by(req)
+    result.compared_with = models_uri(req.compare_with) or None
+    return outcome
 
 
 def request_gate(req: RegistrationRequest) -> GateResult:

@@ -27,10 +27,8 @@ from hokusai_ci.core.after_commit import announce, check_finished, resume, settl
 from hokusai_ci.core.claims import Heartbeat, abandon, best_effort, end_orphans, lost, retrying
 from hokusai_ci.core.inputs import (
     RegistrationRequest,
-    decided_by,
     measured_refusal,
-    models_uri,
-    request_gate,
+    record_verdict,
     value_refusal,
 )
 from hokusai_ci.core.registration_ports import Attempt, Checked, Committed, Ports
@@ -57,20 +55,11 @@ def register(request: RegistrationRequest, ports: Ports) -> RegistrationResult:
     )
     attempt = Attempt()
     try:
-        result.metric = request_gate(request)
-        result.measured = request.measured
-        result.baseline_source = request.baseline_source
-        result.measured, result.paired = request.measured, request.paired
-        result.not_paired, result.unpaired, result.decided_by = (
-            request.not_paired,
-            request.unpaired,
-            decided_by(request),
-        )
-        result.compared_with = models_uri(request.compare_with) or None
+        outcome = record_verdict(result, request)
         token = ports.store.get(request.token_id)
         if token is not None and token.status is TokenStatus.REGISTERED and not request.dry_run:
             return resume(request, token, ports, result)
-        checked = preflight(request, result.metric, ports, token)
+        checked = preflight(request, outcome, ports, token)
         result.model_bytes = checked.source.total_bytes
         if request.dry_run:
             fp = _hash(request, ports)
